@@ -1,0 +1,100 @@
+/**
+ * The Backend interface: coarse kernels over raw typed arrays. The `ts` backend (src/backend/ts/) implements every
+ * kernel in plain TypeScript and is the reference; the `native` backend overrides the hot ones with the N-API addon
+ * and inherits the rest. Kernels never allocate tensors or record gradients: src/tensor/ops does that.
+ *
+ * Conventions: `View` describes a strided f32 (or i32) array; "contig" arguments are dense row-major. Outputs are
+ * preallocated by the caller and fully overwritten unless a kernel says it accumulates.
+ */
+import type { StorageArray } from '../tensor/dtype.js';
+
+export interface View<A extends StorageArray = Float32Array> {
+  data: A;
+  shape: readonly number[];
+  strides: readonly number[];
+  offset: number;
+}
+
+export type UnaryOp =
+  | 'neg' | 'exp' | 'log' | 'sqrt' | 'rsqrt' | 'abs' | 'sin' | 'cos' | 'tanh' | 'sigmoid' | 'silu'
+  | 'gelu' | 'geluTanh' | 'relu' | 'sign' | 'square' | 'reciprocal' | 'erf';
+export type BinaryOp = 'add' | 'sub' | 'mul' | 'div' | 'pow' | 'max' | 'min' | 'eq' | 'ne' | 'lt' | 'le' | 'gt' | 'ge';
+export type ReduceOp = 'sum' | 'max' | 'min';
+
+export interface Backend {
+  readonly name: string;
+
+  // ── elementwise ──
+  /** out[i] = op(x[i]) over x's shape (out contiguous in x.shape order). */
+  unary(op: UnaryOp, x: View, out: Float32Array): void;
+  /** out = op(a, b); a and b are already broadcast to `shape` (stride 0 on broadcast dims). */
+  binary(op: BinaryOp, a: View, b: View, shape: readonly number[], out: Float32Array): void;
+  /** out = op(a, s) (or op(s, a) when `scalarFirst`). */
+  binaryScalar(op: BinaryOp, a: View, s: number, out: Float32Array, scalarFirst: boolean): void;
+  /** out = cond != 0 ? a : b, all three already broadcast to `shape`. */
+  where(cond: View, a: View, b: View, shape: readonly number[], out: Float32Array): void;
+  /** Strided copy between same-dtype views of equal shape. */
+  copy(src: View<StorageArray>, dst: View<StorageArray>): void;
+  /** out[start, end) = value. */
+  fill(out: Float32Array, value: number, start?: number, end?: number): void;
+
+  // ── reductions over the middle axis of a contiguous [outer, r, inner] array → [outer, inner] ──
+  reduce(op: ReduceOp, x: Float32Array, outer: number, r: number, inner: number, out: Float32Array): void;
+  /** Index of the max (or min) along the middle axis, first occurrence wins. */
+  argReduce(op: 'max' | 'min', x: Float32Array, outer: number, r: number, inner: number, out: Int32Array): void;
+
+  // ── GEMM ──
+  /**
+   * Row-major batched strided GEMM: for b < batch, C_b = alpha·op(A_b)·op(B_b) + beta·C_b with op(A) M×K,
+   * op(B) K×N; offsets, leading dims and batch strides in elements (a batch stride of 0 broadcasts). beta = 0
+   * ignores C's old contents.
+   */
+  gemm(
+    batch: number, transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number,
+    A: Float32Array, aOff: number, lda: number, strideA: number,
+    B: Float32Array, bOff: number, ldb: number, strideB: number,
+    beta: number, C: Float32Array, cOff: number, ldc: number, strideC: number,
+  ): void;
+
+  // ── fused NN kernels on contiguous [rows, cols] ──
+  softmax(x: Float32Array, rows: number, cols: number, out: Float32Array, log: boolean): void;
+  /** dx from y = softmax(x) (or log-softmax when `log`) and dy. */
+  softmaxBackward(y: Float32Array, dy: Float32Array, rows: number, cols: number, dx: Float32Array, log: boolean): void;
+  /**
+   * Cross-entropy per row with label smoothing; rows whose target is `ignoreIndex` get loss 0 and zero gradient.
+   * Writes loss[r]; when `dlogits` is given also writes ∂loss[r]/∂logits (softmax − smoothed one-hot).
+   */
+  crossEntropy(
+    logits: Float32Array, rows: number, cols: number, targets: Int32Array, ignoreIndex: number, smoothing: number,
+    loss: Float32Array, dlogits: Float32Array | null,
+  ): void;
+  /** y = x · rsqrt(mean(x²) + eps) · w; writes rstd[rows]. `w` may be null (no affine). */
+  rmsNorm(x: Float32Array, w: Float32Array | null, rows: number, cols: number, eps: number, y: Float32Array, rstd: Float32Array): void;
+  /** dx (and dw accumulated into `dw` when given). */
+  rmsNormBackward(
+    x: Float32Array, w: Float32Array | null, rstd: Float32Array, dy: Float32Array, rows: number, cols: number,
+    dx: Float32Array, dw: Float32Array | null,
+  ): void;
+  /** y = (x − mean)·rstd·w + b; writes mean[rows], rstd[rows]. w/b may be null. */
+  layerNorm(
+    x: Float32Array, w: Float32Array | null, b: Float32Array | null, rows: number, cols: number, eps: number,
+    y: Float32Array, mean: Float32Array, rstd: Float32Array,
+  ): void;
+  /** dx, and dw/db accumulated when given. */
+  layerNormBackward(
+    x: Float32Array, w: Float32Array | null, mean: Float32Array, rstd: Float32Array, dy: Float32Array, rows: number,
+    cols: number, dx: Float32Array, dw: Float32Array | null, db: Float32Array | null,
+  ): void;
+
+  // ── indexing on contiguous [outer, n, inner] ──
+  /** out[o, j, i] = x[o, idx[j], i] for j < idx.length. */
+  indexSelect(x: Float32Array, outer: number, n: number, inner: number, idx: Int32Array, out: Float32Array): void;
+  /** acc[o, idx[j], i] += src[o, j, i] (acc has n rows on the middle axis). */
+  indexAdd(acc: Float32Array, outer: number, n: number, inner: number, idx: Int32Array, src: Float32Array): void;
+  /** Along the middle axis: out[o, j, i] = x[o, idx[o, j, i], i] (torch.gather); idx has m on the middle axis. */
+  gather(x: Float32Array, outer: number, n: number, inner: number, idx: Int32Array, m: number, out: Float32Array): void;
+  /** acc[o, idx[o, j, i], i] += src[o, j, i] (torch.scatter_add). */
+  scatterAdd(acc: Float32Array, outer: number, n: number, inner: number, idx: Int32Array, m: number, src: Float32Array): void;
+  /** Top-k along the last axis of contiguous [rows, cols] (sorted descending when largest, ties → lower index). */
+  topk(x: Float32Array, rows: number, cols: number, k: number, largest: boolean, values: Float32Array, indices: Int32Array): void;
+}

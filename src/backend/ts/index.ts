@@ -1,0 +1,16 @@
+/** The TypeScript reference backend: every kernel, always available, written for clarity over speed. */
+import type { Backend } from '../backend.js';
+import { elementwiseKernels } from './elementwise.js';
+import { reduceKernels } from './reduce.js';
+import { gemmKernels } from './gemm.js';
+import { nnKernels } from './nn.js';
+import { indexKernels } from './indexing.js';
+
+export const tsBackend: Backend = {
+  name: 'ts',
+  ...elementwiseKernels,
+  ...reduceKernels,
+  ...gemmKernels,
+  ...nnKernels,
+  ...indexKernels,
+};
