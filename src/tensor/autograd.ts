@@ -17,6 +17,12 @@ export interface GradNode {
 }
 
 let gradEnabled = true;
+let opTrace: Set<string> | null = null;
+
+/** Starts (or, with null, stops) collecting the names of ops that record gradients; tests use it to prove coverage. */
+export function traceOps(set: Set<string> | null): void {
+  opTrace = set;
+}
 
 export function isGradEnabled(): boolean {
   return gradEnabled;
@@ -47,6 +53,7 @@ export function enableGrad<T>(fn: () => T): T {
 /** Attaches a grad node to `out` when recording and some input requires grad. Returns `out`. */
 export function record(out: Tensor, op: string, inputs: readonly Tensor[], vjp: Vjp): Tensor {
   if (!gradEnabled) return out;
+  opTrace?.add(op);
   for (const t of inputs) {
     if (t.requiresGrad) {
       out.requiresGrad = true;

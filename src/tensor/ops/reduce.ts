@@ -108,7 +108,7 @@ function maxMin(op: 'max' | 'min', x: Tensor, dim: number, keepdim: boolean): { 
   const inner = numel(x.shape.slice(d + 1));
   backend().gather(dataOf(c), outer, x.shape[d], inner, indices.storage.data as Int32Array, 1, dataOf(values));
   if (c !== x) c.dispose();
-  const v = record(values, op, [x], (g) => {
+  const v = record(values, op === 'max' ? 'max' : 'min', [x], (g) => {
     const gx = Tensor.zeros(x.shape);
     const gc = contig(g);
     backend().scatterAdd(dataOf(gx), outer, x.shape[d], inner, indices.storage.data as Int32Array, 1, dataOf(gc));
