@@ -5,3 +5,5 @@
 export * from './tensor/index.js';
 export { KilnError, type KilnErrorCode } from './errors.js';
 export { setBackend, getBackendName, nativeAvailable, type BackendName } from './backend/index.js';
+export * as nn from './nn/index.js';
+export * as optim from './optim/index.js';

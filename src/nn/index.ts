@@ -1,0 +1,4 @@
+/** kiln.nn: Module and the layers models are built from. */
+export { Module, parameter, buffer, isParameter } from './module.js';
+export { Linear, Embedding, RMSNorm, LayerNorm, Dropout, SwiGLU, type InitOptions } from './layers.js';
+export * as init from './init.js';

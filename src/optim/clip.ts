@@ -1,0 +1,21 @@
+/** Global gradient-norm clipping (torch.nn.utils.clip_grad_norm_): scales every grad by min(1, max/‖g‖₂). */
+import type { Tensor } from '../tensor/tensor.js';
+
+/** Returns the total norm before clipping. */
+export function clipGradNorm(params: readonly Tensor[], maxNorm: number): number {
+  let sq = 0;
+  for (const p of params) {
+    if (!p.grad) continue;
+    const g = p.grad.data() as Float32Array;
+    for (let i = 0; i < g.length; i++) sq += g[i] * g[i];
+  }
+  const norm = Math.sqrt(sq);
+  const scale = maxNorm / (norm + 1e-6);
+  if (scale < 1)
+    for (const p of params) {
+      if (!p.grad) continue;
+      const g = p.grad.storage.data as Float32Array;
+      for (let i = p.grad.offset; i < p.grad.offset + p.grad.size; i++) g[i] *= scale;
+    }
+  return norm;
+}
