@@ -13,7 +13,8 @@
  * - Errors name the missing file or tensor: E_IO for a missing/unreadable shard, E_CHECKPOINT for a tensor the
  *   index or shard lacks, E_FORMAT for a malformed index.
  * - `writeSharded(dir, tensors, {maxShardBytes})` splits tensors (sorted by name) greedily into shards of at most
- *   maxShardBytes of tensor data (a tensor larger than that gets a shard of its own), names them
+ *   maxShardBytes of tensor data, as huggingface_hub's split_state_dict_into_shards does (a tensor larger than
+ *   that gets a shard of its own, emitted at once, while the current shard keeps filling), names them
  *   `<prefix>-0000i-of-0000n.safetensors`, and writes the index as transformers does
  *   (`json.dumps(index, indent=2, sort_keys=True) + "\n"`, non-ASCII escaped). One shard → `<prefix>.safetensors`
  *   and no index, as transformers does. Every file is written atomically (temp + rename), the index last. Shard
@@ -260,6 +261,11 @@ export function writeSharded(dir: string, tensors: TensorsIn, opts: WriteSharded
   let total = 0;
   for (const item of list) {
     const bytes = item[1].data?.byteLength ?? 0;
+    total += bytes;
+    if (bytes > max) {
+      shards.push([item]); // too big for any shard: one of its own; the current shard keeps filling
+      continue;
+    }
     if (cur.length > 0 && curBytes + bytes > max) {
       shards.push(cur);
       cur = [];
@@ -267,7 +273,6 @@ export function writeSharded(dir: string, tensors: TensorsIn, opts: WriteSharded
     }
     cur.push(item);
     curBytes += bytes;
-    total += bytes;
   }
   if (cur.length > 0 || shards.length === 0) shards.push(cur);
 
