@@ -97,4 +97,20 @@ export interface Backend {
   scatterAdd(acc: Float32Array, outer: number, n: number, inner: number, idx: Int32Array, m: number, src: Float32Array): void;
   /** Top-k along the last axis of contiguous [rows, cols] (sorted descending when largest, ties → lower index). */
   topk(x: Float32Array, rows: number, cols: number, k: number, largest: boolean, values: Float32Array, indices: Int32Array): void;
+
+  // ── convolution (one sample; spatial rank 1..3; each size array has one entry per spatial dim, outermost first) ──
+  /**
+   * im2col: x [C, ...inSize] → col [C·prod(kernel), prod(outSize)], row (c, k...) and column (o...):
+   * col[(c, k), o] = x[c, o·stride − padding + k·dilation], 0 in the padding. `padding` is the leading pad per dim
+   * (the trailing pad is implied by outSize).
+   */
+  im2col(
+    x: Float32Array, channels: number, inSize: readonly number[], kernel: readonly number[], stride: readonly number[],
+    padding: readonly number[], dilation: readonly number[], outSize: readonly number[], col: Float32Array,
+  ): void;
+  /** col2im, the adjoint of im2col: x [C, ...inSize] = Σ of col entries at the positions im2col read them from. */
+  col2im(
+    col: Float32Array, channels: number, inSize: readonly number[], kernel: readonly number[], stride: readonly number[],
+    padding: readonly number[], dilation: readonly number[], outSize: readonly number[], x: Float32Array,
+  ): void;
 }

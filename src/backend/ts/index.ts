@@ -5,6 +5,9 @@ import { reduceKernels } from './reduce.js';
 import { gemmKernels } from './gemm.js';
 import { nnKernels } from './nn.js';
 import { indexKernels } from './indexing.js';
+import { attentionKernels } from './attention.js';
+import { ropeKernels } from './rope.js';
+import { convKernels } from './conv.js';
 
 export const tsBackend: Backend = {
   name: 'ts',
@@ -13,4 +16,7 @@ export const tsBackend: Backend = {
   ...gemmKernels,
   ...nnKernels,
   ...indexKernels,
+  ...attentionKernels,
+  ...ropeKernels,
+  ...convKernels,
 };
