@@ -1,0 +1,2 @@
+import type { OperatorDef } from '../types.js';
+export const TEXT_OPERATORS: OperatorDef[] = [];

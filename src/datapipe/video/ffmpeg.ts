@@ -1,0 +1,101 @@
+/**
+ * ffmpeg/ffprobe as child processes. `runTool` runs one to completion; `streamFrames` decodes raw frames through a
+ * pipe and hands each to a callback one at a time (one frame buffer reused, so memory does not grow with video
+ * length). Binaries: KILN_FFMPEG / KILN_FFPROBE env, else `ffmpeg` / `ffprobe` on PATH (Debian package `ffmpeg`).
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { KilnError } from '../../errors.js';
+
+export function ffmpegPaths(): { ffmpeg: string; ffprobe: string } {
+  return { ffmpeg: process.env.KILN_FFMPEG ?? 'ffmpeg', ffprobe: process.env.KILN_FFPROBE ?? 'ffprobe' };
+}
+
+/** True when the binary runs (`-version` exits 0). */
+export function haveBinary(bin: string): boolean {
+  const r = spawnSync(bin, ['-version'], { stdio: 'ignore' });
+  return r.status === 0;
+}
+
+export interface ToolResult {
+  stdout: Buffer;
+  stderr: string;
+}
+
+function lastLine(s: string): string {
+  const lines = s.trim().split('\n').filter((l) => l.trim().length > 0);
+  return (lines.at(-1) ?? '').trim().slice(0, 300);
+}
+
+/** Run a tool; throw KilnError with the tool's last stderr line when it exits non-zero. */
+export function runTool(bin: string, args: string[], what: string, signal?: AbortSignal): Promise<ToolResult> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'], signal });
+    const out: Buffer[] = [];
+    let err = '';
+    p.stdout.on('data', (b: Buffer) => out.push(b));
+    p.stderr.on('data', (b: Buffer) => {
+      if (err.length < 65536) err += b.toString();
+    });
+    p.on('error', (e) =>
+      reject(new KilnError('E_IO', `${what}: cannot run ${bin} (${e.message}); install ffmpeg (apt-get install ffmpeg) ` +
+        'or set KILN_FFMPEG/KILN_FFPROBE')));
+    p.on('close', (code) => {
+      if (code === 0) resolve({ stdout: Buffer.concat(out), stderr: err });
+      else reject(new KilnError('E_FORMAT', `${what}: ${bin} failed (exit ${code}): ${lastLine(err) || 'no message'}`));
+    });
+  });
+}
+
+/**
+ * Decode frames of exactly `frameBytes` bytes from ffmpeg's stdout (args must end in `-f rawvideo pipe:1`) and
+ * call `onFrame(frame, index)` for each; the buffer is reused, copy what you keep. Returns the frame count.
+ */
+export function streamFrames(bin: string, args: string[], frameBytes: number, what: string,
+    onFrame: (frame: Uint8Array, index: number) => void, signal?: AbortSignal): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'], signal });
+    const frame = new Uint8Array(frameBytes);
+    let fill = 0;
+    let n = 0;
+    let err = '';
+    let failed: unknown;
+    p.stdout.on('data', (b: Buffer) => {
+      let off = 0;
+      while (off < b.length && failed === undefined) {
+        const take = Math.min(frameBytes - fill, b.length - off);
+        frame.set(b.subarray(off, off + take), fill);
+        fill += take;
+        off += take;
+        if (fill === frameBytes) {
+          try {
+            onFrame(frame, n++);
+          } catch (e) {
+            failed = e;
+            p.kill('SIGKILL');
+          }
+          fill = 0;
+        }
+      }
+    });
+    p.stderr.on('data', (b: Buffer) => {
+      if (err.length < 65536) err += b.toString();
+    });
+    p.on('error', (e) => reject(new KilnError('E_IO', `${what}: cannot run ${bin} (${e.message}); install ffmpeg`)));
+    p.on('close', (code) => {
+      if (failed !== undefined) reject(failed);
+      else if (code !== 0) reject(new KilnError('E_FORMAT', `${what}: ${bin} failed (exit ${code}): ${lastLine(err) || 'no message'}`));
+      else if (n === 0) reject(new KilnError('E_FORMAT', `${what}: no video frames could be decoded`));
+      else resolve(n);
+    });
+  });
+}
+
+/** Common leading args: quiet, no stdin, first video stream only. */
+export function decodeArgs(input: string, vf: string, pixFmt: string, seek?: { startS: number; frames: number }): string[] {
+  const a = ['-v', 'error', '-nostdin'];
+  if (seek && seek.startS > 0) a.push('-ss', seek.startS.toFixed(6));
+  a.push('-i', input, '-map', '0:v:0', '-an', '-sn', '-dn');
+  if (seek) a.push('-frames:v', String(seek.frames));
+  a.push('-vf', vf, '-fps_mode', 'passthrough', '-pix_fmt', pixFmt, '-f', 'rawvideo', 'pipe:1');
+  return a;
+}
