@@ -96,8 +96,9 @@ function elementCount(shape: readonly number[]): number | null {
   return n;
 }
 
+/** A non-negative integer literal (the reference reader takes `-0` as a float and rejects it too). */
 function isDim(v: unknown): v is number {
-  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 && !Object.is(v, -0);
 }
 
 /** Reads the u64 header length from the first 8 bytes and checks it against the limits and the file size. */
