@@ -24,6 +24,8 @@
  *   x !== 0 (so NaN → 1, as torch's bool(nan)); any nonzero bool byte decodes to 1. i32 / i64 → f32 round to
  *   nearest even, exactly (i64 beyond 2^53 is rounded once from the BigInt, not via a double).
  * - `encodeF32('f32', x)` / `decodeToF32('f32', x)` return a copy (or fill `dst`); nothing aliases its input.
+ * - The scalar encoders take an f32 value: a JS number that is not one is first rounded to f32 (as storing it in
+ *   a Float32Array does), so pass Math.fround'ed values when exactness from f64 matters.
  */
 import { KilnError } from '../errors.js';
 import { type DType, type StorageArray, typedArray, DTYPE_BYTES } from './dtype.js';
@@ -42,16 +44,12 @@ function bitsOf(x: number): number {
   return scratchU[0]!;
 }
 
-// 2^k for k = 0..40 as exact doubles, used for exact integer rounding.
-const POW2: number[] = Array.from({ length: 41 }, (_, k) => 2 ** k);
-
-/** Round the non-negative integer `v` (< 2^53) right by `s` bits (0 ≤ s ≤ 40), ties to even. */
+/** Round the non-negative integer `v` (< 2^31) right by `s` bits (1 ≤ s ≤ 30), ties to even. Exact int32 math. */
 function shiftRne(v: number, s: number): number {
-  if (s === 0) return v;
-  const q = Math.floor(v / POW2[s]!);
-  const rem = v - q * POW2[s]!;
-  const half = POW2[s - 1]!;
-  return rem > half || (rem === half && q % 2 === 1) ? q + 1 : q;
+  const q = v >>> s;
+  const rem = v & ((1 << s) - 1);
+  const half = 1 << (s - 1);
+  return rem > half || (rem === half && (q & 1) === 1) ? q + 1 : q;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -91,15 +89,14 @@ function encodeMagnitude(abs: number, M: number, bias: number): number {
   const te = exp32 - 127 + bias; // biased target exponent
   if (te >= 1) {
     // Normal in the target: drop 23-M mantissa bits from (te, man32); a carry out of the mantissa bumps the
-    // exponent, which is exactly the correct rounding up to the next binade.
-    const v = te * POW2[23]! + man32;
-    return shiftRne(v, 23 - M);
+    // exponent, which is exactly the correct rounding up to the next binade. te ≤ 142 here, so v < 2^31.
+    return shiftRne((te << 23) | man32, 23 - M);
   }
-  // Subnormal (or zero) in the target: value = sig * 2^(exp-150); target unit = 2^(1-bias-M).
-  const sig = exp32 === 0 ? man32 : man32 + 0x800000;
+  // Subnormal (or zero) in the target: value = sig · 2^(effExp-150); target unit = 2^(1-bias-M).
+  const sig = exp32 === 0 ? man32 : man32 | 0x800000;
   const effExp = exp32 === 0 ? 1 : exp32;
-  const s = 23 - M + (1 - (effExp - 127 + bias));
-  if (s > 40) return 0;
+  const s = 151 - bias - M - effExp; // ≥ 24 - M ≥ 1
+  if (s > 25) return 0; // sig < 2^24 ≤ half an output unit
   return shiftRne(sig, s);
 }
 

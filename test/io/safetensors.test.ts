@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -152,6 +152,27 @@ test('lazy open: header only, one positioned read, into SharedArrayBuffer storag
     assert.throws(() => g.read('b'), (e: unknown) => e instanceof KilnError && e.code === 'E_IO'); // b is last in the file
     g.close();
     assert.throws(() => openSafetensors(join(dir, 'missing.safetensors')), (e: unknown) => e instanceof KilnError && e.code === 'E_IO');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('lazy read past 4 GiB in a sparse file: only the header and the one tensor are read', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kiln-st-'));
+  try {
+    const big = 2 ** 30; // f32 elements = 4 GiB of (sparse, never read) data
+    const header = { a_big: { dtype: 'F32', shape: [big], data_offsets: [0, big * 4] },
+      b_small: { dtype: 'F32', shape: [4], data_offsets: [big * 4, big * 4 + 16] } };
+    const file = mk(header, 0);
+    const p = join(dir, 'sparse.safetensors');
+    const fd = openSync(p, 'w');
+    writeSync(fd, file);
+    writeSync(fd, new Uint8Array(Float32Array.from([1.5, -2, 3, 4]).buffer), 0, 16, file.length + big * 4);
+    closeSync(fd);
+    const f = openSafetensors(p);
+    assert.deepEqual(f.info('a_big'), { dtype: 'f32', shape: [big], byteOffset: file.length, byteLength: big * 4 });
+    assert.deepEqual([...(f.read('b_small').data as Float32Array)], [1.5, -2, 3, 4]);
+    f.close();
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -72,6 +72,11 @@ test('ties round to even at format boundaries', () => {
   // bf16 largest finite + half ulp → ties to even = inf.
   assert.equal(f32ToBf16Bits(fromBits(0x7f7f8000)), 0x7f80);
   assert.equal(f32ToBf16Bits(fromBits(0x7f7f7fff)), 0x7f7f);
+  // bf16 subnormals (f32 subnormals keep their exponent): ties at half a bf16 unit.
+  assert.equal(f32ToBf16Bits(fromBits(0x00008000)), 0x0000);
+  assert.equal(f32ToBf16Bits(fromBits(0x00018000)), 0x0002);
+  assert.equal(f32ToBf16Bits(fromBits(0x80008001)), 0x8001);
+  assert.equal(f32ToBf16Bits(fromBits(0x007f8000)), 0x0080); // top subnormal tie rounds into the normals
   // f16
   assert.equal(f32ToF16Bits(1 + 2 ** -11), 0x3c00);
   assert.equal(f32ToF16Bits(1 + 3 * 2 ** -11), 0x3c02);
