@@ -93,8 +93,12 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   assertFloat(a, 'matmul');
   assertFloat(b, 'matmul');
   if (a.ndim === 0 || b.ndim === 0) throw new KilnError('E_SHAPE', 'matmul: both operands need at least 1 dim');
-  if (a.ndim === 1) return squeeze(matmul(unsqueeze(a, 0), b), -2);
-  if (b.ndim === 1) return squeeze(matmul(a, unsqueeze(b, -1)), -1);
+  if (a.ndim === 1 || b.ndim === 1) {
+    // torch.matmul: a 1-D operand gets a unit dim that the result drops again
+    const out = matmul(a.ndim === 1 ? unsqueeze(a, 0) : a, b.ndim === 1 ? unsqueeze(b, -1) : b);
+    const dropB = b.ndim === 1 ? squeeze(out, -1) : out;
+    return a.ndim === 1 ? squeeze(dropB, b.ndim === 1 ? -1 : -2) : dropB;
+  }
   const [M, K] = a.shape.slice(-2);
   const [K2, N] = b.shape.slice(-2);
   if (K !== K2) throw new KilnError('E_SHAPE', `matmul: [${a.shape}] @ [${b.shape}]: inner dims ${K} and ${K2} differ`);
