@@ -377,6 +377,7 @@ function layout(tensors: TensorsIn, metadata: Record<string, string> | undefined
     if (!Array.isArray(t.shape) || !t.shape.every(isDim)) {
       throw new KilnError('E_SHAPE', `${where}: shape must be an array of non-negative integers, got ${JSON.stringify(t.shape)}`);
     }
+    if (!ArrayBuffer.isView(t.data)) throw new KilnError('E_ARG', `${where}: data is not a typed array`);
     expectStorage(t.dtype, t.data, elementCount(t.shape) ?? -1, `${where} [${t.shape.join(', ')}]`);
   }
   const keys = new Map(list.map(([n]) => [n, Buffer.from(n, 'utf8')]));

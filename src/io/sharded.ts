@@ -6,8 +6,8 @@
  * Contract
  * - `openCheckpoint(pathOrDir)` gives one lazy view over every tensor of a checkpoint: it reads only the index
  *   (or the single file's header); shards are opened on first use and kept open until `close()`. Accepts a
- *   directory (looks for `model.*` then `diffusion_pytorch_model.*`, or the given `prefix`), an index file, or a
- *   single .safetensors file.
+ *   directory (looks for `model.*` then `diffusion_pytorch_model.*`, or the given `prefix`; `<prefix>.safetensors`
+ *   wins over `<prefix>.safetensors.index.json` as in transformers), an index file, or a single .safetensors file.
  * - Index files are parsed strictly (src/io/strict-json.ts); shard names must be plain file names in the same
  *   directory (no path separators, no "..") so an index cannot make Kiln read outside the checkpoint.
  * - Errors name the missing file or tensor: E_IO for a missing/unreadable shard, E_CHECKPOINT for a tensor the
@@ -17,7 +17,8 @@
  *   that gets a shard of its own, emitted at once, while the current shard keeps filling), names them
  *   `<prefix>-0000i-of-0000n.safetensors`, and writes the index as transformers does
  *   (`json.dumps(index, indent=2, sort_keys=True) + "\n"`, non-ASCII escaped). One shard → `<prefix>.safetensors`
- *   and no index, as transformers does. Every file is written atomically (temp + rename), the index last. Shard
+ *   and no index, as transformers does. Every file is written atomically (temp + rename), the index last; shards
+ *   of an earlier, differently split write into the same directory are not deleted. Shard
  *   metadata defaults to `{"format": "pt"}`, which transformers requires to load safetensors weights.
  */
 import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
@@ -190,10 +191,11 @@ export function openCheckpoint(path: string, opts: { prefix?: string } = {}): Sa
   }
   const prefixes = opts.prefix !== undefined ? [opts.prefix] : DEFAULT_PREFIXES;
   for (const p of prefixes) {
-    const index = join(path, `${p}.safetensors.index.json`);
-    if (existsSync(index)) return fromIndex(index);
+    // Like transformers: a single file wins over an index when both are present.
     const single = join(path, `${p}.safetensors`);
     if (existsSync(single)) return fromSingle(single);
+    const index = join(path, `${p}.safetensors.index.json`);
+    if (existsSync(index)) return fromIndex(index);
   }
   throw new KilnError('E_IO', `${path}: no checkpoint found; expected ${prefixes.map((p) => `${p}.safetensors or ${p}.safetensors.index.json`).join(', or ')}`);
 }
