@@ -1,0 +1,99 @@
+/**
+ * The benchmark timing method, shared by every measurement so they are comparable:
+ *   1. warm-up: `warmupCalls` untimed calls (JIT, allocator pools, thread-pool start, page faults);
+ *   2. a run = call `fn` repeatedly until at least `minSeconds` of wall time has passed; its time per call is
+ *      elapsed / calls;
+ *   3. `runs` such runs; the reported time is the BEST (lowest) time per call, because on a shared machine noise
+ *      only ever adds time. The median is kept in the result too.
+ * A call so slow that one warm-up call already exceeds `singleCallSeconds` is not repeated: that single timed call
+ * is the sample (reported as runs = 1, repsPerRun = 1), so a slow reference kernel cannot stall the suite.
+ */
+
+export interface TimingOptions {
+  /** Minimum wall time of one run, seconds (0.5 in full mode, shorter with --quick). */
+  minSeconds: number;
+  /** Number of runs; the best is reported. */
+  runs: number;
+  /** Untimed calls before the runs. */
+  warmupCalls: number;
+  /** When one warm-up call takes longer than this, it becomes the only sample. */
+  singleCallSeconds: number;
+}
+
+export interface Timing {
+  /** Best seconds per call over the runs. */
+  seconds: number;
+  /** Median seconds per call over the runs. */
+  medianSeconds: number;
+  runs: number;
+  /** Calls in each run (the last run's count). */
+  repsPerRun: number;
+}
+
+export const FULL_TIMING: TimingOptions = { minSeconds: 0.5, runs: 3, warmupCalls: 2, singleCallSeconds: 2 };
+export const QUICK_TIMING: TimingOptions = { minSeconds: 0.02, runs: 2, warmupCalls: 1, singleCallSeconds: 0.5 };
+
+export function timingOptions(quick: boolean): TimingOptions {
+  return quick ? QUICK_TIMING : FULL_TIMING;
+}
+
+const now = (): number => performance.now() / 1000;
+
+function summarize(perCall: number[], reps: number): Timing {
+  const sorted = [...perCall].sort((a, b) => a - b);
+  return { seconds: sorted[0], medianSeconds: sorted[Math.floor((sorted.length - 1) / 2)], runs: sorted.length, repsPerRun: reps };
+}
+
+/** Times a synchronous call (see the file header for the method). */
+export function timeSync(fn: () => void, opts: TimingOptions): Timing {
+  for (let i = 0; i < opts.warmupCalls; i++) {
+    const t0 = now();
+    fn();
+    const dt = now() - t0;
+    if (dt > opts.singleCallSeconds) return summarize([dt], 1);
+  }
+  const perCall: number[] = [];
+  let reps = 0;
+  for (let r = 0; r < opts.runs; r++) {
+    reps = 0;
+    const t0 = now();
+    let elapsed = 0;
+    do {
+      fn();
+      reps++;
+      elapsed = now() - t0;
+    } while (elapsed < opts.minSeconds);
+    perCall.push(elapsed / reps);
+  }
+  return summarize(perCall, reps);
+}
+
+/** Times an asynchronous call, each awaited before the next starts (same method as `timeSync`). */
+export async function timeAsync(fn: () => Promise<unknown>, opts: TimingOptions): Promise<Timing> {
+  for (let i = 0; i < opts.warmupCalls; i++) {
+    const t0 = now();
+    await fn();
+    const dt = now() - t0;
+    if (dt > opts.singleCallSeconds) return summarize([dt], 1);
+  }
+  const perCall: number[] = [];
+  let reps = 0;
+  for (let r = 0; r < opts.runs; r++) {
+    reps = 0;
+    const t0 = now();
+    let elapsed = 0;
+    do {
+      await fn();
+      reps++;
+      elapsed = now() - t0;
+    } while (elapsed < opts.minSeconds);
+    perCall.push(elapsed / reps);
+  }
+  return summarize(perCall, reps);
+}
+
+/** A human description of the method, printed under the table and stored in the JSON. */
+export function describeTiming(opts: TimingOptions): string {
+  return `${opts.warmupCalls} warm-up call(s); then best of ${opts.runs} runs, each repeating the call for >= ${opts.minSeconds} s ` +
+    `(a call slower than ${opts.singleCallSeconds} s is timed once)`;
+}
