@@ -5,6 +5,7 @@
 import { connect, JSONCodec, type KV, type NatsConnection } from 'nats';
 import { KilnError } from '../../errors.js';
 import type { PipelineSpec } from '../graph.js';
+import type { Item } from '../types.js';
 import { newStageProgress, type StageProgress } from '../progress.js';
 import { KV_BUCKET, progKey, runKey } from './names.js';
 
@@ -15,6 +16,8 @@ export interface RunRecord {
   outDir: string;
   state: 'running' | 'done' | 'failed';
   createdAt: number;
+  /** Changes on every submit; part of each Nats-Msg-Id so a resubmission is not dropped as a duplicate. */
+  attempt: string;
   updatedAt: number;
   /** Redelivery timeout; workers heartbeat (`working()`) every third of it. */
   ackWaitMs: number;
@@ -35,6 +38,14 @@ export interface WorkerProgress {
 }
 
 export const json = JSONCodec<unknown>();
+
+/** What a stage stream message carries: the submit attempt and the item (never media bytes). */
+export interface Envelope {
+  a: string;
+  item: Item;
+}
+
+export const msgId = (attempt: string, stage: string, id: string): string => `${attempt}:${stage}:${id}`;
 
 export async function connectNats(servers: string): Promise<NatsConnection> {
   try {

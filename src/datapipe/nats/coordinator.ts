@@ -21,7 +21,7 @@ import { RunStore } from '../store.js';
 import { runBatchTask } from '../task.js';
 import type { Item, StageContext } from '../types.js';
 import { ffmpegPaths } from '../video/ffmpeg.js';
-import { connectNats, json, openKv, readProgress, readRun, writeRun, type RunRecord } from './common.js';
+import { connectNats, json, msgId, openKv, readProgress, readRun, writeRun, type Envelope, type RunRecord } from './common.js';
 import { checkRunId, CONSUMER, deadStream, deadSubject, defaultRunId, streamName, subjectOf } from './names.js';
 
 export interface SubmitOptions {
@@ -101,7 +101,7 @@ export async function submitNatsRun(o: SubmitOptions): Promise<NatsRunResult> {
     await ensureStream(jsm, deadStream(runId), deadSubject(runId));
     const prev = await readRun(kv, runId);
     const rec: RunRecord = { runId, spec: o.spec, input: o.input, outDir: o.outDir, state: 'running',
-      createdAt: prev?.createdAt ?? Date.now(), updatedAt: Date.now(), ackWaitMs, maxDeliver: o.maxDeliver ?? 4 };
+      createdAt: prev?.createdAt ?? Date.now(), updatedAt: Date.now(), attempt: `${Date.now().toString(36)}${process.pid.toString(36)}`, ackWaitMs, maxDeliver: o.maxDeliver ?? 4 };
     await writeRun(kv, rec);
     o.onSubmitted?.(runId);
 
@@ -125,7 +125,8 @@ export async function submitNatsRun(o: SubmitOptions): Promise<NatsRunResult> {
       signal: new AbortController().signal });
     const publish = async (st: CompiledStage, items: Item[]): Promise<void> => {
       for (const it of items)
-        for (const d of st.outputs) await js.publish(subjectOf(runId, d), json.encode(it), { msgID: `${d}:${it.id}` });
+        for (const d of st.outputs) await js.publish(subjectOf(runId, d), json.encode({ a: rec.attempt, item: it } satisfies Envelope),
+            { msgID: msgId(rec.attempt, d, it.id) });
     };
     let lastTick = 0;
     const maybeTick = async (): Promise<void> => {
@@ -178,7 +179,7 @@ export async function submitNatsRun(o: SubmitOptions): Promise<NatsRunResult> {
         const m = await consumer.next({ expires: 2000 });
         if (!m) continue;
         msgs.push(m);
-        const it = json.decode(m.data) as Item;
+        const it = (json.decode(m.data) as Envelope).item;
         items.set(it.id, it);
       }
       barrierIn.set(b.name, items.size);

@@ -18,7 +18,7 @@ import { RunStore, type ResultRecord } from '../store.js';
 import { lookupBatchOf, runBatchTask, runItemTask } from '../task.js';
 import type { Item, StageContext } from '../types.js';
 import { ffmpegPaths } from '../video/ffmpeg.js';
-import { connectNats, json, openKv, readRun, writeProgress, type RunRecord, type WorkerProgress } from './common.js';
+import { connectNats, json, msgId, openKv, readRun, writeProgress, type Envelope, type RunRecord, type WorkerProgress } from './common.js';
 import { CONSUMER, deadSubject, streamName, subjectOf, workerId } from './names.js';
 
 export interface WorkerOptions {
@@ -69,10 +69,12 @@ export async function startNatsWorker(o: WorkerOptions): Promise<void> {
         }
       }
       for (const r of runs) {
-        const s = served.get(r.runId);
+        const key = `${r.runId}/${r.attempt}`;
+        const s = served.get(key);
+        for (const [k, old] of served) if (k.startsWith(`${r.runId}/`) && k !== key) old.stop.abort();
         if (r.state === 'running' && !s) {
           const stop = new AbortController();
-          served.set(r.runId, { stop, done: serveRun(r, stop.signal) });
+          served.set(key, { stop, done: serveRun(r, stop.signal) });
         } else if (r.state !== 'running' && s && !s.stop.signal.aborted) s.stop.abort();
       }
       if (o.exitWhenIdle && served.size > 0 && [...served.values()].every((s) => s.stop.signal.aborted)) break;
@@ -115,10 +117,11 @@ export async function startNatsWorker(o: WorkerOptions): Promise<void> {
     await flush();
   }
 
-  async function publishOut(rec: RunRecord, st: CompiledStage, out: Item[]): Promise<void> {
+  async function publishOut(rec: RunRecord, st: CompiledStage, out: Item[], attempt: string): Promise<void> {
     for (const it of out)
       for (const d of st.outputs)
-        await js.publish(subjectOf(rec.runId, d), json.encode(it), { msgID: `${d}:${it.id}` });
+        await js.publish(subjectOf(rec.runId, d), json.encode({ a: attempt, item: it } satisfies Envelope),
+          { msgID: msgId(attempt, d, it.id) });
   }
 
   async function pullLoop(rec: RunRecord, st: CompiledStage, store: RunStore, stop: AbortSignal, p: WorkerProgress,
@@ -127,31 +130,29 @@ export async function startNatsWorker(o: WorkerOptions): Promise<void> {
     const fn = st.fn;
     const batchSize = fn.kind === 'batch' || fn.kind === 'sink' ? (fn.size as number) : 1;
     while (!stop.aborted) {
+      const msgs: JsMsg[] = [];
+      if (batchSize === 1) {
+        const m = await consumer.next({ expires: 1000 }).catch(() => null);
+        if (m) msgs.push(m);
+      } else {
+        for await (const m of await consumer.fetch({ max_messages: batchSize, expires: 1000 })) msgs.push(m);
+      }
+      if (msgs.length === 0) continue;
+      // Heartbeat from the moment we hold the messages (also while waiting for resources below).
+      const beat = setInterval(() => msgs.forEach((m) => m.working()), Math.max(100, rec.ackWaitMs / 3));
       await cpuPool.acquire(st.resources.cpu);
       await accPool.acquire(st.resources.accelerator);
+      p.running++;
+      touch();
       try {
-        const msgs: JsMsg[] = [];
-        if (batchSize === 1) {
-          const m = await consumer.next({ expires: 1000 }).catch(() => null);
-          if (m) msgs.push(m);
-        } else {
-          for await (const m of await consumer.fetch({ max_messages: batchSize, expires: 1000 })) msgs.push(m);
-        }
-        if (msgs.length === 0) continue;
-        p.running++;
-        touch();
-        const beat = setInterval(() => msgs.forEach((m) => m.working()), Math.max(100, rec.ackWaitMs / 3));
-        try {
-          await handle(rec, st, store, msgs, p);
-        } catch (e) {
-          o.log(`run ${rec.runId} stage ${st.name}: ${(e as Error).message}; the message will be redelivered`);
-          for (const m of msgs) m.nak(1000);
-        } finally {
-          clearInterval(beat);
-          p.running--;
-          touch();
-        }
+        await handle(rec, st, store, msgs, p);
+      } catch (e) {
+        o.log(`run ${rec.runId} stage ${st.name}: ${(e as Error).message}; the message will be redelivered`);
+        for (const m of msgs) m.nak(1000);
       } finally {
+        clearInterval(beat);
+        p.running--;
+        touch();
         accPool.release(st.resources.accelerator);
         cpuPool.release(st.resources.cpu);
       }
@@ -166,7 +167,9 @@ export async function startNatsWorker(o: WorkerOptions): Promise<void> {
       const now = Date.now();
       if (now - lastBeat > 200) (lastBeat = now, msgs.forEach((m) => m.working()));
     } };
-    const items = msgs.map((m) => json.decode(m.data) as Item);
+    const envs = msgs.map((m) => json.decode(m.data) as Envelope);
+    const items = envs.map((e) => e.item);
+    const attempt = envs[0].a;
     p.in += items.length;
     for (const m of msgs) if (m.info.deliveryCount > 1) p.redelivered++;
     const account = (r: ResultRecord, skipped: boolean): void => {
@@ -185,10 +188,10 @@ export async function startNatsWorker(o: WorkerOptions): Promise<void> {
           'crashed its worker or timed out)' };
         store.writeResult(st.name, r);
       } else ({ rec: r, skipped } = await runItemTask(st, item, ctx, store));
-      await publishOut(rec, st, r.out);
+      await publishOut(rec, st, r.out, attempt);
       if (r.error !== undefined && !skipped)
         await js.publish(deadSubject(rec.runId), json.encode({ stage: st.name, item, error: r.error }),
-          { msgID: `dead:${st.name}:${item.id}` });
+          { msgID: msgId(attempt, '_dead', `${st.name}:${item.id}`) });
       account(r, skipped);
       await m.ackAck();
       return;
@@ -199,11 +202,11 @@ export async function startNatsWorker(o: WorkerOptions): Promise<void> {
     for (const it of items) {
       const done = lookupBatchOf(st, it, store);
       if (!done) fresh.push(it);
-      else if (!emitted.has(done.id)) (emitted.add(done.id), await publishOut(rec, st, done.out), account(done, true));
+      else if (!emitted.has(done.id)) (emitted.add(done.id), await publishOut(rec, st, done.out, attempt), account(done, true));
     }
     if (fresh.length > 0) {
       const { rec: r, skipped } = await runBatchTask(st, fresh, ctx, store);
-      await publishOut(rec, st, r.out);
+      await publishOut(rec, st, r.out, attempt);
       account(r, skipped);
     }
     for (const m of msgs) await m.ackAck();
