@@ -113,4 +113,37 @@ export interface Backend {
     col: Float32Array, channels: number, inSize: readonly number[], kernel: readonly number[], stride: readonly number[],
     padding: readonly number[], dilation: readonly number[], outSize: readonly number[], x: Float32Array,
   ): void;
+
+  // ── attention and rotary embeddings (src/backend/ts/attention.ts, rope.ts) ──
+  /**
+   * Memory-efficient attention forward (online softmax over key blocks; the Tq×Tk scores are never stored).
+   * q [B, H, Tq, D], k [B, Hkv, Tk, D], v [B, Hkv, Tk, Dv] contiguous, H % Hkv == 0 (query head h reads kv head
+   * ⌊h·Hkv/H⌋). `mask`: null or an additive f32 view broadcast to [B, H, Tq, Tk] (−Infinity blocks). `causal`: query
+   * i sees keys j ≤ i + Tk − Tq. Writes out [B, H, Tq, Dv] and lse [B, H, Tq] (log-sum-exp of each row's scaled
+   * scores; −Infinity, with output 0, for a row whose keys are all blocked).
+   */
+  attentionForward(
+    q: Float32Array, k: Float32Array, v: Float32Array, mask: View | null,
+    B: number, H: number, Hkv: number, Tq: number, Tk: number, D: number, Dv: number,
+    scale: number, causal: boolean, blockQ: number, blockK: number, out: Float32Array, lse: Float32Array,
+  ): void;
+  /**
+   * Its backward: recomputes the scores block by block from q, k, mask and lse; writes dq [B, H, Tq, D],
+   * dk [B, Hkv, Tk, D] and dv [B, Hkv, Tk, Dv] (all overwritten; dk/dv summed over the query heads of a kv head).
+   */
+  attentionBackward(
+    q: Float32Array, k: Float32Array, v: Float32Array, mask: View | null, out: Float32Array, lse: Float32Array,
+    dout: Float32Array, B: number, H: number, Hkv: number, Tq: number, Tk: number, D: number, Dv: number,
+    scale: number, causal: boolean, blockQ: number, blockK: number, dq: Float32Array, dk: Float32Array, dv: Float32Array,
+  ): void;
+  /**
+   * Rotary embedding of contiguous x [rows, D] (rotating its first `rotaryDim` columns, copying the rest): row r
+   * uses row r % tableRows of the contiguous cos/sin tables [tableRows, rotaryDim/2]. Pairs are (2i, 2i+1) when
+   * `interleaved`, else (i, i + rotaryDim/2); each pair (a, b) → (a·cos − b·sin, b·cos + a·sin), or by −θ when
+   * `inverse` (the gradient).
+   */
+  rotary(
+    x: Float32Array, rows: number, D: number, rotaryDim: number, cos: Float32Array, sin: Float32Array,
+    tableRows: number, interleaved: boolean, inverse: boolean, out: Float32Array,
+  ): void;
 }

@@ -20,3 +20,5 @@ export { matmul } from './ops/matmul.js';
 export { softmax, logSoftmax, crossEntropy, rmsNorm, layerNorm, dropout, type CrossEntropyOptions } from './ops/nn.js';
 export { indexSelect, indexAdd, embedding, gather, scatterAdd, topk, sort } from './ops/indexing.js';
 export { toDtype } from './ops/cast.js';
+export { scaledDotProductAttention, scaledDotProductAttentionReference, type AttentionOptions } from './ops/attention.js';
+export { applyRotary, ropeFrequencies, yarnFindCorrectionDim, yarnFindCorrectionRange, yarnGetMscale, yarnLinearRampMask, type RotaryLayout, type RotaryOptions, type YarnOptions, type RopeFrequencyOptions, type RopeTables } from './ops/rope.js';

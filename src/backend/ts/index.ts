@@ -5,6 +5,8 @@ import { reduceKernels } from './reduce.js';
 import { gemmKernels } from './gemm.js';
 import { nnKernels } from './nn.js';
 import { indexKernels } from './indexing.js';
+import { attentionKernels } from './attention.js';
+import { ropeKernels } from './rope.js';
 import { convKernels } from './conv.js';
 
 export const tsBackend: Backend = {
@@ -14,5 +16,7 @@ export const tsBackend: Backend = {
   ...gemmKernels,
   ...nnKernels,
   ...indexKernels,
+  ...attentionKernels,
+  ...ropeKernels,
   ...convKernels,
 };
