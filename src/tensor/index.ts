@@ -22,3 +22,7 @@ export { indexSelect, indexAdd, embedding, gather, scatterAdd, topk, sort } from
 export { toDtype } from './ops/cast.js';
 export { scaledDotProductAttention, scaledDotProductAttentionReference, type AttentionOptions } from './ops/attention.js';
 export { applyRotary, ropeFrequencies, yarnFindCorrectionDim, yarnFindCorrectionRange, yarnGetMscale, yarnLinearRampMask, type RotaryLayout, type RotaryOptions, type YarnOptions, type RopeFrequencyOptions, type RopeTables } from './ops/rope.js';
+export {
+  conv1d, conv2d, conv3d, convTranspose1d, convTranspose2d, convTranspose3d,
+  type ConvOptions, type ConvTransposeOptions, type IntOrTuple,
+} from './ops/conv.js';
