@@ -26,3 +26,7 @@ export {
   conv1d, conv2d, conv3d, convTranspose1d, convTranspose2d, convTranspose3d,
   type ConvOptions, type ConvTransposeOptions, type IntOrTuple,
 } from './ops/conv.js';
+export {
+  avgPool1d, avgPool2d, avgPool3d, downsampleAvg, interpolateNearest, upsampleNearest, padMode,
+  type AvgPoolOptions, type DownsampleAvgOptions, type InterpolateOptions, type PadMode,
+} from './ops/resample.js';
