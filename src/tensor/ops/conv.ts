@@ -22,7 +22,7 @@ import { KilnError } from '../../errors.js';
 import { record } from '../autograd.js';
 import { Tensor, numel } from '../tensor.js';
 import { sum } from './reduce.js';
-import { reshape } from './shape.js';
+import { contiguous, reshape, transpose } from './shape.js';
 import { assertFloat, contig, dataOf } from './util.js';
 
 /** A size per spatial dim, or one number for all of them. */
@@ -203,7 +203,11 @@ export function convInputGradRaw(geo: ConvGeometry, dy: Tensor, w: Tensor): Tens
   return dx;
 }
 
-/** dw [Co, Cg, ...k] = Σ_n dy_n · im2col(x_n)ᵀ per group; all contiguous. */
+/**
+ * dw [Co, Cg, ...k] = Σ_n dy_n · im2col(x_n)ᵀ per group; all contiguous. Computed as dwᵀ [G, Cg·K, Cog] =
+ * Σ_n im2col(x_n) · dy_nᵀ and transposed at the end (the same GEMM work; the long L axis is then the contiguous
+ * reduction axis of both operands, which the reference GEMM runs ~2.5× faster than the other orientation).
+ */
 export function convWeightGradRaw(geo: ConvGeometry, x: Tensor, dy: Tensor): Tensor {
   const N = x.shape[0];
   const { cIn: C, cOut: Co, groups: G } = geo;
@@ -211,22 +215,23 @@ export function convWeightGradRaw(geo: ConvGeometry, x: Tensor, dy: Tensor): Ten
   const L = numel(geo.outSize);
   const [CgK, Cog] = [(C / G) * K, Co / G];
   const inNumel = C * numel(geo.inSize);
-  const dw = Tensor.empty([Co, C / G, ...geo.kernel]);
-  const DW = dataOf(dw);
-  if (N === 0 || L === 0) {
-    backend().fill(DW, 0, 0, dw.size);
-    return dw;
+  const dwT = Tensor.empty([G, CgK, Cog]);
+  const DWT = dataOf(dwT);
+  if (N === 0 || L === 0) backend().fill(DWT, 0, 0, dwT.size);
+  else {
+    const col = Tensor.empty([C * K * L]);
+    const Cd = dataOf(col);
+    const X = dataOf(x);
+    const DY = dataOf(dy);
+    for (let n = 0; n < N; n++) {
+      im2col(geo, X.subarray(n * inNumel, (n + 1) * inNumel), Cd);
+      // per group g: dWᵀ[g] [CgK, Cog] (+)= col[g] [CgK, L] · dY_n[g]ᵀ [L, Cog]
+      backend().gemm(G, false, true, CgK, Cog, L, 1, Cd, 0, L, CgK * L, DY, n * Co * L, L, Cog * L, n === 0 ? 0 : 1, DWT, 0, Cog, CgK * Cog);
+    }
+    col.dispose();
   }
-  const col = Tensor.empty([C * K * L]);
-  const Cd = dataOf(col);
-  const X = dataOf(x);
-  const DY = dataOf(dy);
-  for (let n = 0; n < N; n++) {
-    im2col(geo, X.subarray(n * inNumel, (n + 1) * inNumel), Cd);
-    // per group g: dW[g] [Cog, CgK] (+)= dY_n[g] [Cog, L] · col[g]ᵀ [L, CgK]
-    backend().gemm(G, false, true, Cog, CgK, L, 1, DY, n * Co * L, L, Cog * L, Cd, 0, L, CgK * L, n === 0 ? 0 : 1, DW, 0, CgK, Cog * CgK);
-  }
-  col.dispose();
+  const dw = reshape(contiguous(transpose(dwT, 1, 2)), [Co, C / G, ...geo.kernel]);
+  dwT.dispose();
   return dw;
 }
 
