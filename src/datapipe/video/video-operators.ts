@@ -107,7 +107,7 @@ export const clipMetricsOp: OperatorDef = {
   create(p, env) {
     pOnly(p, ['width', 'black_luma', 'static_motion']);
     const o = { width: pInt(p, 'width', 160, 16, 4096), blackLuma: pNum(p, 'black_luma', 24, 0, 255),
-      staticMotion: pNum(p, 'static_motion', 0.5, 0) };
+      staticMotion: pNum(p, 'static_motion', 0.1, 0) };
     return { kind: 'map', run: async (it, ctx) => {
       const frames = num(it, 'end_frame') - num(it, 'start_frame');
       const clip = typeof it.clip === 'string' ? join(ctx.outDir, it.clip) : undefined;
