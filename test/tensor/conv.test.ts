@@ -291,7 +291,7 @@ test('convTranspose is the adjoint of conv: <conv(x, w), y> = <x, convT(y, w)>',
   }
 });
 
-test('col2im is the adjoint of im2col on the reference kernels', () => {
+test('col2im is the adjoint of im2col on the reference kernels, whole and in chunks', () => {
   const C = 2;
   const inSize = [3, 5, 6];
   const kernel = [2, 3, 2];
@@ -304,14 +304,63 @@ test('col2im is the adjoint of im2col on the reference kernels', () => {
   const x = r([C, ...inSize]).data() as Float32Array;
   const c = r([C * K * L]).data() as Float32Array;
   const col = new Float32Array(C * K * L).fill(NaN);
-  tsBackend.im2col(x, C, inSize, kernel, stride, padding, dilation, outSize, col);
-  const xb = new Float32Array(x.length).fill(NaN);
-  tsBackend.col2im(c, C, inSize, kernel, stride, padding, dilation, outSize, xb);
+  tsBackend.im2col(x, C, inSize, kernel, stride, padding, dilation, outSize, 0, outSize[0], col);
+  const xb = new Float32Array(x.length);
+  tsBackend.col2im(c, C, inSize, kernel, stride, padding, dilation, outSize, 0, outSize[0], xb);
   let lhs = 0;
   let rhs = 0;
   for (let i = 0; i < col.length; i++) lhs += col[i] * c[i];
   for (let i = 0; i < x.length; i++) rhs += x[i] * xb[i];
   assert.ok(Number.isFinite(lhs) && Math.abs(lhs - rhs) < 1e-3, `${lhs} vs ${rhs}`);
+  // chunks of the outermost output dim: the same columns, and col2im accumulating to the same x
+  for (const [rank, step] of [[3, 2], [2, 3], [1, 2]] as const) {
+    const [ins, ks, ss, ps, ds, os] = [inSize, kernel, stride, padding, dilation, outSize].map((a) => a.slice(3 - rank));
+    const LL = os.reduce((a, b) => a * b);
+    const rows = C * ks.reduce((a, b) => a * b);
+    const xs = x.subarray(0, C * ins.reduce((a, b) => a * b));
+    const whole = new Float32Array(rows * LL);
+    tsBackend.im2col(xs, C, ins, ks, ss, ps, ds, os, 0, os[0], whole);
+    const cc = c.subarray(0, rows * LL);
+    const xWhole = new Float32Array(xs.length);
+    tsBackend.col2im(cc, C, ins, ks, ss, ps, ds, os, 0, os[0], xWhole);
+    const rest = LL / os[0];
+    const xChunked = new Float32Array(xs.length);
+    for (let o0 = 0; o0 < os[0]; o0 += step) {
+      const n = Math.min(step, os[0] - o0);
+      const part = new Float32Array(rows * n * rest).fill(NaN);
+      tsBackend.im2col(xs, C, ins, ks, ss, ps, ds, os, o0, n, part);
+      const back = new Float32Array(rows * n * rest);
+      for (let row = 0; row < rows; row++)
+        for (let j = 0; j < n * rest; j++) {
+          assert.equal(part[row * n * rest + j], whole[row * LL + o0 * rest + j], `rank ${rank} chunk ${o0} row ${row} col ${j}`);
+          back[row * n * rest + j] = cc[row * LL + o0 * rest + j];
+        }
+      tsBackend.col2im(back, C, ins, ks, ss, ps, ds, os, o0, n, xChunked);
+    }
+    assertClose(xChunked, xWhole, 1e-6, `col2im chunks rank ${rank}`);
+  }
+});
+
+test('a small maxColumnElements (im2col in chunks of the outermost output dim) gives the same values and gradients', () => {
+  const cases: [number[], number[], ConvOptions, boolean][] = [
+    [[2, 3, 5, 6, 7], [4, 3, 3, 3, 3], { padding: 1, stride: [1, 2, 1] }, false],
+    [[1, 4, 9, 8], [4, 2, 3, 3], { padding: 1, groups: 2 }, false],
+    [[1, 3, 4, 5, 5], [3, 2, 3, 3, 3], { stride: 2, padding: 1 }, true],
+  ];
+  for (const [xs, wsh, opts, transpose] of cases) {
+    const rank = xs.length - 2;
+    const f = (transpose ? CONVT : CONV)[rank - 1] as typeof conv2d;
+    const x = r(xs).requiresGrad_();
+    const w = r(wsh).requiresGrad_();
+    const outs = [undefined, 200, 1].map((m) => {
+      x.grad = null;
+      w.grad = null;
+      const y = f(x, w, null, { ...opts, maxColumnElements: m });
+      y.mul(y).sum().backward();
+      return [y.data(), x.grad!.data(), w.grad!.data()].map((d) => Array.from(d as Float32Array));
+    });
+    for (const o of outs.slice(1)) for (let i = 0; i < 3; i++) assertClose(o[i], outs[0][i], 1e-6, `chunked ${JSON.stringify(opts)} part ${i}`);
+  }
 });
 
 test('bad arguments throw KilnError with the fix in the message', () => {

@@ -34,6 +34,8 @@ export interface ConvOptions {
   padding?: IntOrTuple | 'same' | 'valid';
   dilation?: IntOrTuple;
   groups?: number;
+  /** Memory bound of the im2col buffer in elements (default 2^24 = 64 MiB); above it the conv runs in chunks. */
+  maxColumnElements?: number;
 }
 
 export interface ConvTransposeOptions {
@@ -44,6 +46,8 @@ export interface ConvTransposeOptions {
   outputPadding?: IntOrTuple;
   dilation?: IntOrTuple;
   groups?: number;
+  /** Memory bound of the col2im buffer in elements (default 2^24 = 64 MiB); above it the op runs in chunks. */
+  maxColumnElements?: number;
 }
 
 /** The geometry of one convolution (for a transposed conv: of the conv whose input gradient it is). */
@@ -61,6 +65,8 @@ export interface ConvGeometry {
   padding: number[];
   dilation: number[];
   outSize: number[];
+  /** bound on the column buffer in elements; larger convs run in chunks of the outermost output dim */
+  maxColumnElements: number;
 }
 
 function tuple(v: IntOrTuple | undefined, rank: number, dflt: number, name: string, op: string, min: number): number[] {
@@ -68,6 +74,12 @@ function tuple(v: IntOrTuple | undefined, rank: number, dflt: number, name: stri
   if (a.length !== rank || a.some((d) => !Number.isInteger(d) || d < min))
     throw new KilnError('E_ARG', `${op}: ${name} must be an integer ≥ ${min} or a list of ${rank} of them, got ${JSON.stringify(v)}`);
   return a;
+}
+
+function columnBound(v: number | undefined, op: string): number {
+  if (v === undefined) return DEFAULT_MAX_COLUMN_ELEMENTS;
+  if (!(v >= 1)) throw new KilnError('E_ARG', `${op}: maxColumnElements must be ≥ 1, got ${v}`);
+  return v;
 }
 
 function checkRank(op: string, rank: number, x: Tensor, w: Tensor, bias: Tensor | null | undefined): void {
@@ -107,7 +119,7 @@ export function convGeometry(op: string, rank: number, x: Tensor, w: Tensor, bia
   const outSize = inSize.map((n, i) => Math.floor((n + before[i] + after[i] - dilation[i] * (kernel[i] - 1) - 1) / stride[i]) + 1);
   if (outSize.some((o) => o < 1))
     throw new KilnError('E_SHAPE', `${op}: input spatial size [${inSize}] with padding [${before}] is smaller than the dilated kernel [${kernel.map((k, i) => dilation[i] * (k - 1) + 1)}]`);
-  return { rank, cIn: C, cOut: Co, groups, inSize, kernel, stride, padding: before, dilation, outSize };
+  return { rank, cIn: C, cOut: Co, groups, inSize, kernel, stride, padding: before, dilation, outSize, maxColumnElements: columnBound(opts.maxColumnElements, op) };
 }
 
 /** Geometry of the conv whose input gradient is the transposed conv of x [N, Cin, ...] with w [Cin, Cout/G, ...k]. */
@@ -133,24 +145,46 @@ export function convTransposeGeometry(op: string, rank: number, x: Tensor, w: Te
   const outSize = inSize.map((n, i) => (n - 1) * stride[i] - 2 * padding[i] + dilation[i] * (kernel[i] - 1) + outputPadding[i] + 1);
   if (outSize.some((o) => o < 1)) throw new KilnError('E_SHAPE', `${op}: padding [${padding}] leaves an empty output [${outSize}] for input [${x.shape}]`);
   // the conv it transposes: input = this op's output, output = this op's input
-  return { rank, cIn: Cout, cOut: Cin, groups, inSize: outSize, kernel, stride, padding, dilation, outSize: inSize };
+  return { rank, cIn: Cout, cOut: Cin, groups, inSize: outSize, kernel, stride, padding, dilation, outSize: inSize, maxColumnElements: columnBound(opts.maxColumnElements, op) };
 }
 
-function im2col(geo: ConvGeometry, x: Float32Array, col: Float32Array): void {
-  backend().im2col(x, geo.cIn, geo.inSize, geo.kernel, geo.stride, geo.padding, geo.dilation, geo.outSize, col);
+/** Default bound on the column buffer, in elements (2^24 f32 = 64 MiB). */
+const DEFAULT_MAX_COLUMN_ELEMENTS = 1 << 24;
+
+/**
+ * The column buffer and the chunks of the outermost output dim it is filled in: each chunk covers output positions
+ * [o0, o0 + count) along outSize[0] (all positions of the other dims), count·rest columns.
+ */
+interface Columns {
+  col: Tensor;
+  rest: number;
+  chunks: { o0: number; count: number }[];
 }
 
-function col2im(geo: ConvGeometry, col: Float32Array, x: Float32Array): void {
-  backend().col2im(col, geo.cIn, geo.inSize, geo.kernel, geo.stride, geo.padding, geo.dilation, geo.outSize, x);
+function columns(geo: ConvGeometry): Columns {
+  const rows = geo.cIn * numel(geo.kernel);
+  const rest = numel(geo.outSize.slice(1));
+  const o = geo.outSize[0];
+  const step = Math.max(1, Math.min(o, Math.floor(geo.maxColumnElements / Math.max(rows * rest, 1))));
+  const chunks: { o0: number; count: number }[] = [];
+  for (let o0 = 0; o0 < o; o0 += step) chunks.push({ o0, count: Math.min(step, o - o0) });
+  return { col: Tensor.empty([rows * step * rest]), rest, chunks };
+}
+
+function im2col(geo: ConvGeometry, x: Float32Array, o0: number, count: number, col: Float32Array): void {
+  backend().im2col(x, geo.cIn, geo.inSize, geo.kernel, geo.stride, geo.padding, geo.dilation, geo.outSize, o0, count, col);
+}
+
+function col2im(geo: ConvGeometry, col: Float32Array, o0: number, count: number, x: Float32Array): void {
+  backend().col2im(col, geo.cIn, geo.inSize, geo.kernel, geo.stride, geo.padding, geo.dilation, geo.outSize, o0, count, x);
 }
 
 /** y [N, Co, ...out] = conv(x [N, C, ...in], w [Co, Cg, ...k]) + bias; all contiguous. */
 export function convForwardRaw(geo: ConvGeometry, x: Tensor, w: Tensor, bias: Tensor | null): Tensor {
   const N = x.shape[0];
   const { cIn: C, cOut: Co, groups: G } = geo;
-  const K = numel(geo.kernel);
   const L = numel(geo.outSize);
-  const [CgK, Cog] = [(C / G) * K, Co / G];
+  const [CgK, Cog] = [(C / G) * numel(geo.kernel), Co / G];
   const inNumel = C * numel(geo.inSize);
   const y = Tensor.empty([N, Co, ...geo.outSize]);
   const Y = dataOf(y);
@@ -158,19 +192,17 @@ export function convForwardRaw(geo: ConvGeometry, x: Tensor, w: Tensor, bias: Te
   if (bias) {
     const b = dataOf(bias);
     for (let n = 0; n < N; n++) for (let c = 0; c < Co; c++) be.fill(Y, b[c], (n * Co + c) * L, (n * Co + c + 1) * L);
-  }
-  if (CgK === 0) {
-    if (!bias) be.fill(Y, 0, 0, y.size);
-    return y;
-  }
-  const col = Tensor.empty([C * K * L]);
-  const X = dataOf(x);
-  const Wd = dataOf(w);
-  const Cd = dataOf(col);
+  } else if (CgK === 0) be.fill(Y, 0, 0, y.size);
+  if (CgK === 0 || y.size === 0) return y;
+  const { col, rest, chunks } = columns(geo);
+  const [X, Wd, Cd] = [dataOf(x), dataOf(w), dataOf(col)];
   for (let n = 0; n < N; n++) {
-    im2col(geo, X.subarray(n * inNumel, (n + 1) * inNumel), Cd);
-    // per group g: Y_n[g] [Cog, L] = W[g] [Cog, CgK] · col[g] [CgK, L]
-    be.gemm(G, false, false, Cog, L, CgK, 1, Wd, 0, CgK, Cog * CgK, Cd, 0, L, CgK * L, bias ? 1 : 0, Y, n * Co * L, L, Cog * L);
+    for (const { o0, count } of chunks) {
+      const Lc = count * rest;
+      im2col(geo, X.subarray(n * inNumel, (n + 1) * inNumel), o0, count, Cd);
+      // per group g: Y_n[g][:, chunk] [Cog, Lc] = W[g] [Cog, CgK] · col[g] [CgK, Lc]
+      be.gemm(G, false, false, Cog, Lc, CgK, 1, Wd, 0, CgK, Cog * CgK, Cd, 0, Lc, CgK * Lc, bias ? 1 : 0, Y, n * Co * L + o0 * rest, L, Cog * L);
+    }
   }
   col.dispose();
   return y;
@@ -180,24 +212,22 @@ export function convForwardRaw(geo: ConvGeometry, x: Tensor, w: Tensor, bias: Te
 export function convInputGradRaw(geo: ConvGeometry, dy: Tensor, w: Tensor): Tensor {
   const N = dy.shape[0];
   const { cIn: C, cOut: Co, groups: G } = geo;
-  const K = numel(geo.kernel);
   const L = numel(geo.outSize);
-  const [CgK, Cog] = [(C / G) * K, Co / G];
+  const [CgK, Cog] = [(C / G) * numel(geo.kernel), Co / G];
   const inNumel = C * numel(geo.inSize);
   const dx = Tensor.empty([N, C, ...geo.inSize]);
   const DX = dataOf(dx);
-  if (Cog === 0 || L === 0) {
-    backend().fill(DX, 0, 0, dx.size);
-    return dx;
-  }
-  const col = Tensor.empty([C * K * L]);
-  const Cd = dataOf(col);
-  const DY = dataOf(dy);
-  const Wd = dataOf(w);
+  backend().fill(DX, 0, 0, dx.size);
+  if (Cog === 0 || L === 0 || dx.size === 0) return dx;
+  const { col, rest, chunks } = columns(geo);
+  const [DY, Wd, Cd] = [dataOf(dy), dataOf(w), dataOf(col)];
   for (let n = 0; n < N; n++) {
-    // per group g: col[g] [CgK, L] = W[g]ᵀ [CgK, Cog] · dY_n[g] [Cog, L]
-    backend().gemm(G, true, false, CgK, L, Cog, 1, Wd, 0, CgK, Cog * CgK, DY, n * Co * L, L, Cog * L, 0, Cd, 0, L, CgK * L);
-    col2im(geo, Cd, DX.subarray(n * inNumel, (n + 1) * inNumel));
+    for (const { o0, count } of chunks) {
+      const Lc = count * rest;
+      // per group g: col[g] [CgK, Lc] = W[g]ᵀ [CgK, Cog] · dY_n[g][:, chunk] [Cog, Lc]
+      backend().gemm(G, true, false, CgK, Lc, Cog, 1, Wd, 0, CgK, Cog * CgK, DY, n * Co * L + o0 * rest, L, Cog * L, 0, Cd, 0, Lc, CgK * Lc);
+      col2im(geo, Cd, o0, count, DX.subarray(n * inNumel, (n + 1) * inNumel));
+    }
   }
   col.dispose();
   return dx;
@@ -211,22 +241,22 @@ export function convInputGradRaw(geo: ConvGeometry, dy: Tensor, w: Tensor): Tens
 export function convWeightGradRaw(geo: ConvGeometry, x: Tensor, dy: Tensor): Tensor {
   const N = x.shape[0];
   const { cIn: C, cOut: Co, groups: G } = geo;
-  const K = numel(geo.kernel);
   const L = numel(geo.outSize);
-  const [CgK, Cog] = [(C / G) * K, Co / G];
+  const [CgK, Cog] = [(C / G) * numel(geo.kernel), Co / G];
   const inNumel = C * numel(geo.inSize);
   const dwT = Tensor.empty([G, CgK, Cog]);
   const DWT = dataOf(dwT);
-  if (N === 0 || L === 0) backend().fill(DWT, 0, 0, dwT.size);
-  else {
-    const col = Tensor.empty([C * K * L]);
-    const Cd = dataOf(col);
-    const X = dataOf(x);
-    const DY = dataOf(dy);
+  backend().fill(DWT, 0, 0, dwT.size);
+  if (N > 0 && L > 0 && dwT.size > 0) {
+    const { col, rest, chunks } = columns(geo);
+    const [X, DY, Cd] = [dataOf(x), dataOf(dy), dataOf(col)];
     for (let n = 0; n < N; n++) {
-      im2col(geo, X.subarray(n * inNumel, (n + 1) * inNumel), Cd);
-      // per group g: dWᵀ[g] [CgK, Cog] (+)= col[g] [CgK, L] · dY_n[g]ᵀ [L, Cog]
-      backend().gemm(G, false, true, CgK, Cog, L, 1, Cd, 0, L, CgK * L, DY, n * Co * L, L, Cog * L, n === 0 ? 0 : 1, DWT, 0, Cog, CgK * Cog);
+      for (const { o0, count } of chunks) {
+        const Lc = count * rest;
+        im2col(geo, X.subarray(n * inNumel, (n + 1) * inNumel), o0, count, Cd);
+        // per group g: dWᵀ[g] [CgK, Cog] += col[g] [CgK, Lc] · dY_n[g][:, chunk]ᵀ [Lc, Cog]
+        backend().gemm(G, false, true, CgK, Cog, Lc, 1, Cd, 0, Lc, CgK * Lc, DY, n * Co * L + o0 * rest, L, Cog * L, 1, DWT, 0, Cog, CgK * Cog);
+      }
     }
     col.dispose();
   }
