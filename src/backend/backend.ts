@@ -100,18 +100,24 @@ export interface Backend {
 
   // ── convolution (one sample; spatial rank 1..3; each size array has one entry per spatial dim, outermost first) ──
   /**
-   * im2col: x [C, ...inSize] → col [C·prod(kernel), prod(outSize)], row (c, k...) and column (o...):
-   * col[(c, k), o] = x[c, o·stride − padding + k·dilation], 0 in the padding. `padding` is the leading pad per dim
-   * (the trailing pad is implied by outSize).
+   * im2col: x [C, ...inSize] → col [C·prod(kernel), outCount·prod(outSize[1:])], row (c, k...), column (o...):
+   * col[(c, k), o] = x[c, o·stride − padding + k·dilation], 0 in the padding. Only output positions whose outermost
+   * index o[0] lies in [outStart, outStart + outCount) are written (chunking bounds the buffer). `padding` is the
+   * leading pad per dim (the trailing pad is implied by outSize).
    */
   im2col(
     x: Float32Array, channels: number, inSize: readonly number[], kernel: readonly number[], stride: readonly number[],
-    padding: readonly number[], dilation: readonly number[], outSize: readonly number[], col: Float32Array,
+    padding: readonly number[], dilation: readonly number[], outSize: readonly number[], outStart: number,
+    outCount: number, col: Float32Array,
   ): void;
-  /** col2im, the adjoint of im2col: x [C, ...inSize] = Σ of col entries at the positions im2col read them from. */
+  /**
+   * col2im, the adjoint of im2col for the same chunk: ACCUMULATES each col entry into the x [C, ...inSize] position
+   * im2col read it from (the caller zeroes x once before the first chunk).
+   */
   col2im(
     col: Float32Array, channels: number, inSize: readonly number[], kernel: readonly number[], stride: readonly number[],
-    padding: readonly number[], dilation: readonly number[], outSize: readonly number[], x: Float32Array,
+    padding: readonly number[], dilation: readonly number[], outSize: readonly number[], outStart: number,
+    outCount: number, x: Float32Array,
   ): void;
 
   // ── attention and rotary embeddings (src/backend/ts/attention.ts, rope.ts) ──
