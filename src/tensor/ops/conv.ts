@@ -1,7 +1,8 @@
 /**
  * Convolution and transposed convolution over 1, 2 or 3 spatial dims (PyTorch semantics and weight layouts), one
  * N-d implementation: im2col + the backend's batched GEMM (one GEMM batch entry per group) + col2im, sample by
- * sample so the column buffer stays one sample large.
+ * sample, and within a sample in chunks of the outermost output dim when the column buffer would exceed
+ * `maxColumnElements` (default 2^24 floats), so memory stays bounded for video-sized inputs.
  *
  * Letters: N = batch, C = input channels, Co = output channels, G = groups, Cg = C/G, Cog = Co/G,
  * K = prod(kernel), L = prod(output spatial size).
