@@ -77,10 +77,10 @@ export function maxRelErr(x: Float32Array, ref: Float32Array): number {
   let d = 0;
   for (let i = 0; i < ref.length; i++) {
     const e = Math.abs(x[i] - ref[i]);
-    if (!(e <= d)) d = e; // NaN propagates as "worse"
+    if (Number.isNaN(e)) return Infinity; // a NaN anywhere fails the check
+    if (e > d) d = e;
   }
-  const scale = maxAbs(ref) || 1;
-  return Number.isNaN(d) ? Infinity : d / scale;
+  return d / (maxAbs(ref) || 1);
 }
 
 /** Recomputes `samples` entries of A·B in f64 and returns the normwise relative error of C at those entries. */
