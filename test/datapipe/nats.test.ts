@@ -1,0 +1,149 @@
+// The `nats` executor against a real nats-server (started here on a free loopback port, killed after):
+// same manifest as `local` with 2 worker processes; SIGKILL of a worker mid-task loses and duplicates nothing;
+// working() heartbeats prevent redelivery of long tasks; accelerator stages only go to accelerator workers;
+// poison items reach the dead-letter stream; `status` reports the run. Skips without nats-server (fails under CI).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { connect } from 'nats';
+import { builtinRegistry } from '../../src/datapipe/builtin-operators.js';
+import { compileGraph, type PipelineSpec } from '../../src/datapipe/graph.js';
+import { runLocal } from '../../src/datapipe/local-executor.js';
+import { submitNatsRun } from '../../src/datapipe/nats/coordinator.js';
+import { deadStream } from '../../src/datapipe/nats/names.js';
+import { runNatsPipeline, natsStatus } from '../../src/datapipe/nats/nats-executor.js';
+import { loadSpec } from '../../src/datapipe/spec.js';
+import { makePoison, makeTwoShotVideo, needBinary, rmDir, startNatsServer, tempDir, type NatsServer } from './helpers.js';
+
+const skip = needBinary('nats-server', '--version');
+const skipVideo = skip ?? needBinary('ffmpeg');
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const BIN = join(ROOT, 'dist/src/datapipe/bin.js');
+const PLUGIN = join(ROOT, 'dist/test/datapipe/fixtures/test-plugin.js');
+let server: NatsServer | undefined;
+const dirs: string[] = [];
+const procs: ChildProcess[] = [];
+
+test.before(async () => {
+  if (!skip) server = await startNatsServer();
+});
+test.after(async () => {
+  for (const p of procs) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+  await server?.stop();
+  for (const d of dirs) rmDir(d);
+});
+
+function dir(tag: string): string {
+  const d = tempDir(tag);
+  dirs.push(d);
+  return d;
+}
+
+function worker(runId: string, extra: string[] = []): ChildProcess {
+  const p = spawn(process.execPath, [BIN, 'datapipe', 'worker', '--nats', server!.url, '--run', runId, '--exit-when-idle',
+    '--plugin', PLUGIN, '--cpus', '2', ...extra], { stdio: 'ignore' });
+  procs.push(p);
+  return p;
+}
+
+const lines = (path: string): string[] => (existsSync(path) ? readFileSync(path, 'utf8').trim().split('\n').filter(Boolean) : []);
+const manifest = (out: string) => lines(join(out, 'manifest.jsonl')).map((l) => JSON.parse(l));
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function numSpec(n: number, ms: number, extra: Partial<PipelineSpec['stages'][number]> = {}, params = {}): PipelineSpec {
+  return { name: 'nums', stages: [{ name: 'src', op: 'count-source', params: { n } },
+    { name: 'sq', op: 'slow-square', input: 'src', params: { ms, ...params }, ...extra },
+    { name: 'all', op: 'collect', input: 'sq' }] };
+}
+
+test('nats with 2 worker processes gives the same manifest as local', { skip: skipVideo }, async () => {
+  const input = dir('nin');
+  makeTwoShotVideo(join(input, 'a.mp4'), 'testsrc', 'cellauto');
+  makeTwoShotVideo(join(input, 'b.mp4'), 'mandelbrot', 'testsrc2', 30);
+  makePoison(input);
+  const spec = loadSpec(join(ROOT, 'examples/datapipe/video.yaml'));
+  const outL = dir('nl');
+  const outN = dir('nn');
+  await runLocal(compileGraph(spec, builtinRegistry(), { input, ffmpeg: 'ffmpeg', ffprobe: 'ffprobe' }), { outDir: outL });
+  const r = await runNatsPipeline({ specPath: '', spec, input, outDir: outN, servers: server!.url, workers: 2, cpus: 1,
+    plugins: [] });
+  assert.equal(r.summary.complete, true);
+  assert.equal(r.summary.errors, 2);
+  const ml = readFileSync(join(outL, 'manifest.jsonl'), 'utf8');
+  assert.equal(ml.trim().split('\n').length, 4);
+  assert.equal(readFileSync(join(outN, 'manifest.jsonl'), 'utf8'), ml);
+  assert.equal(readFileSync(join(outN, 'errors.jsonl'), 'utf8'), readFileSync(join(outL, 'errors.jsonl'), 'utf8'));
+  const st = spawnSync(process.execPath, [BIN, 'datapipe', 'status', r.runId, '--nats', server!.url, '--json'],
+    { encoding: 'utf8' });
+  assert.equal(st.status, 0, st.stderr);
+  const s = JSON.parse(st.stdout);
+  assert.equal(s.state, 'done');
+  assert.equal(s.stages.find((x: { stage: string }) => x.stage === 'cut').out, ml.split('\n').filter((l) => l.includes('"clip"')).length);
+});
+
+test('SIGKILL of a worker mid-task: nothing lost, nothing duplicated, its tasks redelivered', { skip }, async () => {
+  const out = dir('kill');
+  const n = 24;
+  const runId = 'killtest';
+  const a = worker(runId);
+  const b = worker(runId);
+  const run = submitNatsRun({ spec: numSpec(n, 300), input: '', outDir: out, servers: server!.url, runId,
+    plugins: [PLUGIN], ackWaitMs: 1500 });
+  const log = join(out, 'attempts.log');
+  const t0 = Date.now();
+  while (lines(log).filter((l) => l.startsWith(`${a.pid} `)).length < 3) {
+    assert.ok(Date.now() - t0 < 20_000, 'worker A never started tasks');
+    await sleep(20);
+  }
+  a.kill('SIGKILL');
+  const r = await run;
+  assert.equal(r.summary.complete, true);
+  const man = manifest(out);
+  assert.deepEqual(man.map((m) => m.id), Array.from({ length: n }, (_, i) => `n${String(i).padStart(4, '0')}`));
+  assert.deepEqual(man.map((m) => m.square), Array.from({ length: n }, (_, i) => i * i));
+  assert.deepEqual(readdirSync(join(out, 'squares')).sort(), man.map((m) => `${m.id}.json`));
+  const attempts = lines(log).map((l) => l.split(' '));
+  const byA = new Set(attempts.filter(([p]) => p === String(a.pid)).map(([, id]) => id));
+  const byB = new Set(attempts.filter(([p]) => p === String(b.pid)).map(([, id]) => id));
+  assert.equal(new Set([...byA, ...byB]).size, n);
+  const redone = [...byA].filter((id) => byB.has(id));
+  assert.ok(redone.length >= 1, 'the killed worker\'s in-flight task must be redelivered to the other worker');
+  await new Promise((res) => (b.exitCode !== null ? res(0) : b.on('exit', res)));
+});
+
+test('working() heartbeats keep a task longer than ack_wait from being redelivered', { skip }, async () => {
+  const out = dir('hb');
+  const runId = 'hbtest';
+  worker(runId);
+  worker(runId);
+  const r = await submitNatsRun({ spec: numSpec(4, 2500), input: '', outDir: out, servers: server!.url, runId,
+    plugins: [PLUGIN], ackWaitMs: 800 });
+  assert.equal(r.summary.kept, 4);
+  assert.equal(lines(join(out, 'attempts.log')).length, 4);
+});
+
+test('accelerator stages go only to workers offering accelerators; poison goes to the dead-letter stream', { skip },
+  async () => {
+    const out = dir('acc');
+    const runId = 'acctest';
+    const cpuOnly = worker(runId, ['--accelerators', '0']);
+    const run = submitNatsRun({ spec: numSpec(6, 10, { resources: { accelerator: 1 } }, { poison: 5 }), input: '',
+      outDir: out, servers: server!.url, runId, plugins: [PLUGIN], ackWaitMs: 2000 });
+    await sleep(2500);
+    const s = await natsStatus(server!.url, runId);
+    assert.equal(s.state, 'running');
+    assert.equal(s.stages.find((x) => x.stage === 'sq')!.queue, 6);
+    assert.equal(lines(join(out, 'attempts.log')).length, 0);
+    worker(runId, ['--accelerators', '1']);
+    const r = await run;
+    assert.equal(r.summary.kept, 5);
+    assert.equal(r.summary.errors, 1);
+    assert.ok(lines(join(out, 'attempts.log')).every((l) => !l.startsWith(`${cpuOnly.pid} `)));
+    const nc = await connect({ servers: server!.url });
+    const info = await (await nc.jetstreamManager()).streams.info(deadStream(runId));
+    assert.equal(info.state.messages, 1);
+    await nc.close();
+  });
