@@ -59,9 +59,7 @@ export const attentionKernels: Pick<Backend, 'attentionForward' | 'attentionBack
               let rowMax = -Infinity;
               for (let j = j0; j < jEnd; j++) {
                 const kj = kBase + j * D;
-                let s = 0;
-                for (let d = 0; d < D; d++) s += q[qi + d] * k[kj + d];
-                s *= scale;
+                let s = dot(q, qi, k, kj, D) * scale;
                 if (md) s += md[mRow + j * msK];
                 S[j - j0] = s;
                 if (s > rowMax) rowMax = s;
@@ -149,9 +147,7 @@ export const attentionKernels: Pick<Backend, 'attentionForward' | 'attentionBack
               const di = Di[i];
               for (let j = j0; j < jEnd; j++) {
                 const kj = kBase + j * D;
-                let s = 0;
-                for (let d = 0; d < D; d++) s += q[qi + d] * k[kj + d];
-                s *= scale;
+                let s = dot(q, qi, k, kj, D) * scale;
                 if (md) s += md[mRow + j * msK];
                 const p = Math.exp(s - L);
                 if (p === 0) continue; // blocked (or underflowed) key: contributes nothing
@@ -185,6 +181,23 @@ export const attentionKernels: Pick<Backend, 'attentionForward' | 'attentionBack
     }
   },
 };
+
+/** Σ_d a[ai + d]·b[bi + d] in f64, four independent partial sums (the add chain's latency dominates otherwise). */
+function dot(a: Float32Array, ai: number, b: Float32Array, bi: number, n: number): number {
+  let s0 = 0;
+  let s1 = 0;
+  let s2 = 0;
+  let s3 = 0;
+  let d = 0;
+  for (; d + 3 < n; d += 4) {
+    s0 += a[ai + d] * b[bi + d];
+    s1 += a[ai + d + 1] * b[bi + d + 1];
+    s2 += a[ai + d + 2] * b[bi + d + 2];
+    s3 += a[ai + d + 3] * b[bi + d + 3];
+  }
+  for (; d < n; d++) s0 += a[ai + d] * b[bi + d];
+  return s0 + s1 + (s2 + s3);
+}
 
 function maskStrides(mask: View | null): [number, number, number, number] {
   if (!mask) return [0, 0, 0, 0];
