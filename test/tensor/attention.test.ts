@@ -218,8 +218,12 @@ test('long sequence: the fused forward and backward never allocate a T×T buffer
   const scoreBytes = T * T * 4; // 16 MiB
   const before = allocator.liveBytes;
   allocator.peakBytes = before;
+  // kernels' own scratch (typed arrays outside the allocator) shows in V8's arrayBuffers count until collected
+  const jsBefore = process.memoryUsage().arrayBuffers;
   const out = noGrad(() => scaledDotProductAttention(q, k, v, { causal: true }));
+  const jsGrowth = process.memoryUsage().arrayBuffers - jsBefore;
   const fwdPeak = allocator.peakBytes - before;
+  assert.ok(jsGrowth < scoreBytes / 16, `array buffers grew by ${jsGrowth} bytes during the forward`);
   // exactly the output [T, D] is still live (the saved log-sum-exp was freed since nothing needs a gradient)
   assert.ok(allocator.liveBytes - before <= T * D * 4 * 1.25, `live after forward: ${allocator.liveBytes - before} bytes`);
   assert.ok(fwdPeak < scoreBytes / 64, `forward peak ${fwdPeak} bytes vs a T×T score matrix of ${scoreBytes}`);
@@ -231,8 +235,11 @@ test('long sequence: the fused forward and backward never allocate a T×T buffer
     const [qq, kk, vv] = [q, k, v].map((t) => t.detach().requiresGrad_());
     const base = allocator.liveBytes;
     allocator.peakBytes = base;
+    const js0 = process.memoryUsage().arrayBuffers;
     const y = scaledDotProductAttention(qq, kk, vv, { causal: true });
     y.backward(Tensor.ones(y.shape));
+    const js = process.memoryUsage().arrayBuffers - js0;
+    assert.ok(js < scoreBytes / 8, `array buffers grew by ${js} bytes during forward+backward`);
     const peak = allocator.peakBytes - base;
     assert.ok(peak < scoreBytes / 16, `forward+backward peak ${peak} bytes vs a T×T score matrix of ${scoreBytes}`);
     assert.ok((kk.grad!.data() as Float32Array).every(Number.isFinite));
