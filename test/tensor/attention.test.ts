@@ -264,3 +264,16 @@ test('shape, mask and option errors are reported', () => {
   // a well-formed call with a [B, 1, 1, Tk] padding mask works
   assert.deepEqual(scaledDotProductAttention(q2, k, v, { mask: full([1, 1, 1, 5], 1, { dtype: 'bool' }) }).shape, [1, 2, 2, 4]);
 });
+
+test('strided inputs ([B, T, H, D] tensors viewed as [B, H, T, D]) give the contiguous result, with gradients', () => {
+  const gen = new Generator(21);
+  const [B, T, H, D] = [2, 6, 4, 8];
+  const q = randn([B, T, H, D], { generator: gen }).transpose(1, 2);
+  const k = randn([B, T, 2, D], { generator: gen }).transpose(1, 2);
+  const v = randn([B, T, 2, D], { generator: gen }).transpose(1, 2);
+  const G = randn([B, H, T, D], { generator: gen });
+  assert.ok(!q.isContiguous && !k.isContiguous);
+  const strided = run(scaledDotProductAttention, q, k, v, G, { causal: true });
+  const dense = run(scaledDotProductAttention, q.contiguous(), k.contiguous(), v.contiguous(), G, { causal: true });
+  for (const key of ['out', 'dq', 'dk', 'dv'] as const) assert.deepEqual(strided[key], dense[key], key);
+});
