@@ -65,6 +65,12 @@ export function gemmLines(gemm: GemmResult[], peerLabels: Record<string, string>
   for (const m of gemm[0]?.missingPeers ?? []) out.push(`  ${m.key}: not measured — ${m.reason}`);
   const errs = gemm.flatMap((g) => Object.entries(g.peers).filter(([, p]) => p.error).map(([k, p]) => `n=${g.n} t=${g.threads} ${k}: ${p.error}`));
   for (const e of errs) out.push(`  error ${e}`);
+  // nothing can beat a correctly measured FMA peak: flag it if anything does (a broken probe or timer)
+  for (const g of gemm) {
+    if (!g.peakGflops) continue;
+    const over = [['kiln', g.kiln.gflops] as const, ...Object.entries(g.peers).map(([k, p]) => [k, p.gflops ?? 0] as const)].filter(([, v]) => v > g.peakGflops! * 1.02);
+    for (const [who, v] of over) out.push(`  WARNING n=${g.n} t=${g.threads}: ${who} ${fmt(v)} GFLOP/s is above the measured peak ${fmt(g.peakGflops)}: the peak probe or the timer is wrong`);
+  }
   const kilnNote = gemm.find((g) => g.kiln.note)?.kiln.note;
   out.push(`  kiln: backend ${gemm[0]?.kiln.backend ?? '?'} gemm kernel${kilnNote ? ` (${kilnNote})` : ''}; check = max|C_kiln − C_ref| / max|C_ref|, tolerance ${gemm[0]?.check.tolerance ?? ''}, plus 64 entries vs f64`);
   return out;
