@@ -104,6 +104,7 @@ export function registerDatapipeCommands(program: Command): void {
         report = { executor: 'nats', run: r.runId, wall_s: r.wallS, ...r.summary };
         table = formatSummaryTable(r.summary, r.wallS);
       } else throw new Error(`--executor must be local or nats, got "${o.executor}"`);
+      report.peak_rss_mb = Math.round(process.resourceUsage().maxRSS / 1024);
       writeFileAtomic(join(out, 'report.json'), JSON.stringify(report, null, 1) + '\n');
       if (o.json) process.stdout.write(JSON.stringify(report) + '\n');
       else process.stdout.write(table + '\n');

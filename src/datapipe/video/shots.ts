@@ -46,22 +46,31 @@ export function analysisSize(info: VideoInfo, width: number): { w: number; h: nu
   return { w, h };
 }
 
-/** RGB24 -> OpenCV-style 8-bit HSV, planar into `out` (H plane, S plane, V plane). */
+const HSV_SHIFT = 12;
+/** OpenCV's integer division tables for RGB -> HSV (8-bit, H in [0,180)). */
+const SDIV = new Int32Array(256);
+const HDIV = new Int32Array(256);
+for (let i = 1; i < 256; i++) {
+  SDIV[i] = Math.round((255 << HSV_SHIFT) / i);
+  HDIV[i] = Math.round((180 << HSV_SHIFT) / (6 * i));
+}
+
+/** RGB24 -> 8-bit HSV exactly as OpenCV's cvtColor(RGB2HSV) computes it, planar into `out` (H, S, V planes). */
 export function rgbToHsv(rgb: Uint8Array, n: number, out: Uint8Array): void {
+  const half = 1 << (HSV_SHIFT - 1);
   for (let i = 0, j = 0; i < n; i++, j += 3) {
     const r = rgb[j], g = rgb[j + 1], b = rgb[j + 2];
-    const v = r > g ? (r > b ? r : b) : g > b ? g : b;
-    const mn = r < g ? (r < b ? r : b) : g < b ? g : b;
-    const d = v - mn;
-    let h = 0;
-    if (d > 0) {
-      if (v === r) h = (60 * (g - b)) / d;
-      else if (v === g) h = 120 + (60 * (b - r)) / d;
-      else h = 240 + (60 * (r - g)) / d;
-      if (h < 0) h += 360;
-    }
-    out[i] = Math.round(h / 2) % 180;
-    out[n + i] = v === 0 ? 0 : Math.round((255 * d) / v);
+    let v = b > g ? b : g;
+    if (r > v) v = r;
+    let mn = b < g ? b : g;
+    if (r < mn) mn = r;
+    const diff = v - mn;
+    const sat = (diff * SDIV[v] + half) >> HSV_SHIFT;
+    let h = v === r ? g - b : v === g ? b - r + 2 * diff : r - g + 4 * diff;
+    h = (h * HDIV[diff] + half) >> HSV_SHIFT;
+    if (h < 0) h += 180;
+    out[i] = h;
+    out[n + i] = sat;
     out[2 * n + i] = v;
   }
 }
@@ -85,6 +94,43 @@ export function contentScore(prev: Uint8Array, cur: Uint8Array, n: number): numb
     hs += ((dh < 0 ? -dh : dh) + (ds < 0 ? -ds : ds)) * (wq >= 72 ? 1 : wq / 72);
   }
   return (hs + vv) / (3 * n);
+}
+
+/**
+ * rgbToHsv + contentScore fused in one pass (the hot loop of shot detection): converts `rgb` into `cur` (planar HSV)
+ * and returns the content score against `prev`, or 0 when `first`.
+ */
+export function hsvAndScore(rgb: Uint8Array, prev: Uint8Array, cur: Uint8Array, n: number, first: boolean): number {
+  const half = 1 << (HSV_SHIFT - 1);
+  const n2 = 2 * n;
+  let hs = 0;
+  let vv = 0;
+  for (let i = 0, j = 0; i < n; i++, j += 3) {
+    const r = rgb[j], g = rgb[j + 1], b = rgb[j + 2];
+    let v = b > g ? b : g;
+    if (r > v) v = r;
+    let mn = b < g ? b : g;
+    if (r < mn) mn = r;
+    const diff = v - mn;
+    const sat = (diff * SDIV[v] + half) >> HSV_SHIFT;
+    let h = v === r ? g - b : v === g ? b - r + 2 * diff : r - g + 4 * diff;
+    h = (h * HDIV[diff] + half) >> HSV_SHIFT;
+    if (h < 0) h += 180;
+    cur[i] = h;
+    cur[n + i] = sat;
+    cur[n2 + i] = v;
+    if (first) continue;
+    const v0 = prev[n2 + i];
+    const dv = v - v0;
+    vv += dv < 0 ? -dv : dv;
+    const wq = (v0 > v ? v0 : v) - 24;
+    if (wq <= 0) continue;
+    const dh = h - prev[i];
+    const ds = sat - prev[n + i];
+    const t = (dh < 0 ? -dh : dh) + (ds < 0 ? -ds : ds);
+    hs += wq >= 72 ? t : (t * wq) / 72;
+  }
+  return first ? 0 : (hs + vv) / (3 * n);
 }
 
 /** Turn per-frame scores into shots (the adaptive rule above). */
@@ -127,11 +173,7 @@ export async function detectShots(ffmpeg: string, path: string, info: VideoInfo,
   let scores = new Float32Array(Math.max(16, info.frames + 8));
   const frames = await streamFrames(ffmpeg, decodeArgs(path, `scale=${w}:${h}:flags=area`, 'rgb24'), 3 * n,
     `shot detection ${path}`, (frame, t) => {
-      rgbToHsv(frame, n, cur);
-      let s = 0;
-      if (t > 0) {
-        s = contentScore(prev, cur, n);
-      }
+      const s = hsvAndScore(frame, prev, cur, n, t === 0);
       if (t >= scores.length) {
         const g = new Float32Array(scores.length * 2);
         g.set(scores);
