@@ -85,11 +85,12 @@ export class SwiGLU extends Module {
   gate_proj: Linear;
   up_proj: Linear;
   down_proj: Linear;
-  constructor(readonly dim: number, readonly hidden: number, init: InitOptions = {}) {
+  /** `outStd` (when given with `std`) initialises down_proj separately, e.g. std/√(2·layers) for residual outputs. */
+  constructor(readonly dim: number, readonly hidden: number, { outStd, ...init }: InitOptions & { outStd?: number } = {}) {
     super();
     this.gate_proj = new Linear(dim, hidden, { bias: false, ...init });
     this.up_proj = new Linear(dim, hidden, { bias: false, ...init });
-    this.down_proj = new Linear(hidden, dim, { bias: false, ...init });
+    this.down_proj = new Linear(hidden, dim, { bias: false, ...init, std: outStd ?? init.std });
   }
   forward(x: Tensor): Tensor {
     return this.down_proj.forward(this.gate_proj.forward(x).silu().mul(this.up_proj.forward(x)));
