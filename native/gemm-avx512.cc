@@ -1,0 +1,166 @@
+// AVX-512 GEMM kernel: a 14 x 32 register-blocked micro-kernel (28 zmm accumulators, two B vectors, A broadcast
+// straight from memory), masked edges, and the packing routines, all compiled for AVX-512 via a target pragma so the
+// rest of the addon still runs on any x86-64. Only reached when cpu.cc says AVX-512 is usable.
+#include <immintrin.h>
+
+#include <cstdint>
+
+#include "gemm.h"
+
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,bmi2")
+
+namespace kiln {
+namespace {
+
+#include "gemm-generic.h"
+
+constexpr int MR = 14;
+constexpr int NR = 32;
+
+inline __mmask16 lowMask(int n) { return n >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << n) - 1u); }
+
+// One k step of the micro-kernel, unroll slot u: load the 32 B values (zmm28, zmm29), prefetch A ahead, then for
+// each of the 14 rows broadcast A into zmm30/zmm31 (alternating, so consecutive rows overlap) and issue two FMAs
+// into that row's accumulators. Displacements are assembler expressions: A advances 14 floats (56 bytes) and B
+// 32 floats (128 bytes) per k step.
+#define KILN_ROW(u, i, r0, r1, br)                                   \
+  "vbroadcastss " #u "*56+" #i "*4(%[a]), %%zmm" #br "\n\t"          \
+  "vfmadd231ps %%zmm28, %%zmm" #br ", %%zmm" #r0 "\n\t"              \
+  "vfmadd231ps %%zmm29, %%zmm" #br ", %%zmm" #r1 "\n\t"
+#define KILN_KSTEP(u)                                                                                      \
+  "vmovaps " #u "*128(%[b]), %%zmm28\n\t"                                                                  \
+  "vmovaps " #u "*128+64(%[b]), %%zmm29\n\t"                                                               \
+  "prefetcht0 " #u "*56+" KILN_A_PREFETCH "(%[a])\n\t"                                                     \
+  KILN_ROW(u, 0, 0, 1, 30) KILN_ROW(u, 1, 2, 3, 31) KILN_ROW(u, 2, 4, 5, 30) KILN_ROW(u, 3, 6, 7, 31)       \
+  KILN_ROW(u, 4, 8, 9, 30) KILN_ROW(u, 5, 10, 11, 31) KILN_ROW(u, 6, 12, 13, 30)                           \
+  KILN_ROW(u, 7, 14, 15, 31) KILN_ROW(u, 8, 16, 17, 30) KILN_ROW(u, 9, 18, 19, 31)                         \
+  KILN_ROW(u, 10, 20, 21, 30) KILN_ROW(u, 11, 22, 23, 31) KILN_ROW(u, 12, 24, 25, 30)                      \
+  KILN_ROW(u, 13, 26, 27, 31)
+#ifndef KILN_A_PREFETCH
+#define KILN_A_PREFETCH "512"
+#endif
+
+// acc[28][16] = A-panel (k x 14) times B-panel (k x 32), row r of the tile in acc[2r], acc[2r+1].
+// Written in inline assembly because GCC's register allocation of 28 live zmm accumulators is unreliable.
+void microLoop(int64_t k, const float* a, const float* b, float* acc) {
+  int64_t k4 = k >> 2, k1 = k & 3;
+  __asm__ volatile(
+      "vpxord %%zmm0, %%zmm0, %%zmm0\n\t"
+      "vmovaps %%zmm0, %%zmm1\n\t vmovaps %%zmm0, %%zmm2\n\t vmovaps %%zmm0, %%zmm3\n\t"
+      "vmovaps %%zmm0, %%zmm4\n\t vmovaps %%zmm0, %%zmm5\n\t vmovaps %%zmm0, %%zmm6\n\t"
+      "vmovaps %%zmm0, %%zmm7\n\t vmovaps %%zmm0, %%zmm8\n\t vmovaps %%zmm0, %%zmm9\n\t"
+      "vmovaps %%zmm0, %%zmm10\n\t vmovaps %%zmm0, %%zmm11\n\t vmovaps %%zmm0, %%zmm12\n\t"
+      "vmovaps %%zmm0, %%zmm13\n\t vmovaps %%zmm0, %%zmm14\n\t vmovaps %%zmm0, %%zmm15\n\t"
+      "vmovaps %%zmm0, %%zmm16\n\t vmovaps %%zmm0, %%zmm17\n\t vmovaps %%zmm0, %%zmm18\n\t"
+      "vmovaps %%zmm0, %%zmm19\n\t vmovaps %%zmm0, %%zmm20\n\t vmovaps %%zmm0, %%zmm21\n\t"
+      "vmovaps %%zmm0, %%zmm22\n\t vmovaps %%zmm0, %%zmm23\n\t vmovaps %%zmm0, %%zmm24\n\t"
+      "vmovaps %%zmm0, %%zmm25\n\t vmovaps %%zmm0, %%zmm26\n\t vmovaps %%zmm0, %%zmm27\n\t"
+      "test %[k4], %[k4]\n\t"
+      "jz 2f\n\t"
+      ".p2align 5\n"
+      "1:\n\t"
+      KILN_KSTEP(0) KILN_KSTEP(1) KILN_KSTEP(2) KILN_KSTEP(3)
+      "add $224, %[a]\n\t"
+      "add $512, %[b]\n\t"
+      "dec %[k4]\n\t"
+      "jnz 1b\n"
+      "2:\n\t"
+      "test %[k1], %[k1]\n\t"
+      "jz 4f\n"
+      "3:\n\t"
+      KILN_KSTEP(0)
+      "add $56, %[a]\n\t"
+      "add $128, %[b]\n\t"
+      "dec %[k1]\n\t"
+      "jnz 3b\n"
+      "4:\n\t"
+      "vmovaps %%zmm0, 0(%[acc])\n\t vmovaps %%zmm1, 64(%[acc])\n\t vmovaps %%zmm2, 128(%[acc])\n\t"
+      "vmovaps %%zmm3, 192(%[acc])\n\t vmovaps %%zmm4, 256(%[acc])\n\t vmovaps %%zmm5, 320(%[acc])\n\t"
+      "vmovaps %%zmm6, 384(%[acc])\n\t vmovaps %%zmm7, 448(%[acc])\n\t vmovaps %%zmm8, 512(%[acc])\n\t"
+      "vmovaps %%zmm9, 576(%[acc])\n\t vmovaps %%zmm10, 640(%[acc])\n\t vmovaps %%zmm11, 704(%[acc])\n\t"
+      "vmovaps %%zmm12, 768(%[acc])\n\t vmovaps %%zmm13, 832(%[acc])\n\t vmovaps %%zmm14, 896(%[acc])\n\t"
+      "vmovaps %%zmm15, 960(%[acc])\n\t vmovaps %%zmm16, 1024(%[acc])\n\t vmovaps %%zmm17, 1088(%[acc])\n\t"
+      "vmovaps %%zmm18, 1152(%[acc])\n\t vmovaps %%zmm19, 1216(%[acc])\n\t vmovaps %%zmm20, 1280(%[acc])\n\t"
+      "vmovaps %%zmm21, 1344(%[acc])\n\t vmovaps %%zmm22, 1408(%[acc])\n\t vmovaps %%zmm23, 1472(%[acc])\n\t"
+      "vmovaps %%zmm24, 1536(%[acc])\n\t vmovaps %%zmm25, 1600(%[acc])\n\t vmovaps %%zmm26, 1664(%[acc])\n\t"
+      "vmovaps %%zmm27, 1728(%[acc])\n\t"
+      : [a] "+r"(a), [b] "+r"(b), [k4] "+r"(k4), [k1] "+r"(k1)
+      : [acc] "r"(acc)
+      : "memory", "cc", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10",
+        "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "xmm16", "xmm17", "xmm18", "xmm19", "xmm20", "xmm21", "xmm22",
+        "xmm23", "xmm24", "xmm25", "xmm26", "xmm27", "xmm28", "xmm29", "xmm30", "xmm31");
+}
+
+#undef KILN_KSTEP
+#undef KILN_ROW
+
+void micro14x32(int64_t k, const float* __restrict a, const float* __restrict b, float* c, int64_t ldc, int m, int n,
+                float alpha, float beta) {
+  alignas(64) float acc[2 * MR * 16];
+  for (int i = 0; i < m; ++i) {
+    _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + 31), _MM_HINT_T0);
+  }
+  microLoop(k, a, b, acc);
+  const __mmask16 m0 = lowMask(n), m1 = lowMask(n > 16 ? n - 16 : 0);
+  const __m512 va = _mm512_set1_ps(alpha);
+  const __m512 vb = _mm512_set1_ps(beta);
+  for (int i = 0; i < m; ++i) {
+    float* ci = c + i * ldc;
+    __m512 r0 = _mm512_mul_ps(va, _mm512_load_ps(acc + 32 * i));
+    __m512 r1 = _mm512_mul_ps(va, _mm512_load_ps(acc + 32 * i + 16));
+    if (beta != 0.0f) {
+      r0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, ci), r0);
+      r1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, ci + 16), r1);
+    }
+    _mm512_mask_storeu_ps(ci, m0, r0);
+    _mm512_mask_storeu_ps(ci + 16, m1, r1);
+  }
+}
+
+// op(A) panels of 14 rows. Transposed A (rs == 1) copies 14 contiguous values per k step with one masked load;
+// row-major A is gathered by the generic strided loop.
+void packA(int64_t m, int64_t k, const float* a, int64_t rs, int64_t cs, float* dst) {
+  if (rs != 1) {
+    packAGeneric<MR>(m, k, a, rs, cs, dst);
+    return;
+  }
+  for (int64_t i0 = 0; i0 < m; i0 += MR) {
+    const int mm = (m - i0) < MR ? static_cast<int>(m - i0) : MR;
+    const __mmask16 msk = lowMask(mm);
+    const float* ap = a + i0;
+    for (int64_t p = 0; p < k; ++p)
+      _mm512_mask_storeu_ps(dst + p * MR, 0x3FFF, _mm512_maskz_loadu_ps(msk, ap + p * cs));
+    dst += MR * k;
+  }
+}
+
+// op(B) panels of 32 columns. Row-major B (cs == 1): two (masked) vector copies per k step.
+void packB(int64_t k, int64_t n, const float* b, int64_t rs, int64_t cs, float* dst) {
+  if (cs != 1) {
+    packBGeneric<NR>(k, n, b, rs, cs, dst);
+    return;
+  }
+  for (int64_t j0 = 0; j0 < n; j0 += NR) {
+    const int nn = (n - j0) < NR ? static_cast<int>(n - j0) : NR;
+    const __mmask16 m0 = lowMask(nn), m1 = lowMask(nn > 16 ? nn - 16 : 0);
+    const float* bp = b + j0;
+    for (int64_t p = 0; p < k; ++p) {
+      const float* src = bp + p * rs;
+      _mm512_store_ps(dst + p * NR, _mm512_maskz_loadu_ps(m0, src));
+      _mm512_store_ps(dst + p * NR + 16, _mm512_maskz_loadu_ps(m1, src + 16));
+    }
+    dst += NR * k;
+  }
+}
+
+const GemmKernel kKernel = {"avx512-14x32", MR, NR, 14 * 24, 256, 4096, packA, packB, micro14x32, gemvGeneric};
+
+}  // namespace
+
+const GemmKernel& gemmKernelAvx512() { return kKernel; }
+
+}  // namespace kiln
+
+#pragma GCC pop_options

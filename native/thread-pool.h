@@ -1,0 +1,39 @@
+// Kiln's persistent thread pool: created once per process, shared by every kernel and every JS thread.
+//
+// Contract:
+// - The pool holds numThreads() - 1 worker threads; the calling thread is always member 0 of a team.
+// - run(want, fn) calls fn(team) on min(want, numThreads()) threads at once and returns when all have finished.
+//   A team may synchronise with team.sync() (a barrier across exactly the team's members).
+// - Only one team runs at a time. If another JS thread (a worker_threads rank) already holds the pool, run() does
+//   not wait: it runs fn on the calling thread alone (a team of 1), so ranks never deadlock or oversubscribe.
+// - Idle workers spin briefly (KILN_SPIN_US microseconds, default 100) and then sleep on a condition variable.
+// - Default size: the CPUs this process may run on (sched_getaffinity), overridable by KILN_NUM_THREADS and by
+//   setNumThreads(n) (which joins and restarts the workers; it waits for a running team to finish).
+// - fn must not throw (kernels report errors before entering the pool).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+
+namespace kiln {
+
+class SpinBarrier;
+
+struct Team {
+  int tid;    // 0 .. size-1; 0 is the calling thread
+  int size;   // number of threads running this job
+  SpinBarrier* barrier;  // may be null when size == 1
+  void sync() const;  // all `size` members must call it the same number of times
+};
+
+using TeamFn = std::function<void(const Team&)>;
+
+int numThreads();
+void setNumThreads(int n);
+void runTeam(int want, const TeamFn& fn);
+
+// Splits [0, n) into contiguous chunks of at least `grain` items over up to `want` threads and calls
+// fn(begin, end) for each chunk. Chunks are static (balanced by count), which suits uniform work.
+void parallelFor(int64_t n, int64_t grain, int want, const std::function<void(int64_t, int64_t)>& fn);
+
+}  // namespace kiln

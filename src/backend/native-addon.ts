@@ -1,0 +1,148 @@
+/**
+ * Loader and typed contract of Kiln's N-API addon (`build/Release/kiln_native.node`, built from native/ by
+ * `scripts/build-native.mjs` at install time).
+ *
+ * `loadNativeAddon()` returns the addon, or null when it was not built, fails to load, or `KILN_BACKEND=ts` is set.
+ * The result is cached for the process (per worker thread). `nativeAddonStatus()` says why it is null.
+ * Every function validates its arguments and throws a `KilnError` (code `E_ARG`) on bad ones; none can crash the
+ * process on bad input. Typed arrays may be backed by an ArrayBuffer or a SharedArrayBuffer.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { KilnError, type KilnErrorCode } from '../errors.js';
+
+export type NativeIsa = 'avx512' | 'avx2' | 'scalar';
+
+export interface NativeAddon {
+  /**
+   * Batched, strided fp32 GEMM, row-major. For each b < batch:
+   *   C_b = alpha * op(A_b) @ op(B_b) + beta * C_b,   op(A_b): M x K, op(B_b): K x N, C_b: M x N.
+   * op(A_b)(i, p) = A[aOff + b*strideA + i*lda + p] when !transA, A[aOff + b*strideA + p*lda + i] when transA
+   * (B likewise with bOff, ldb, strideB); C_b(i, j) = C[cOff + b*strideC + i*ldc + j].
+   * Offsets, leading dimensions and strides are in elements. Leading dimensions must be >= the stored row width
+   * (K or M for A, N or K for B, N for C) and >= 1; strideA / strideB may be 0 (one matrix broadcast over the
+   * batch); strideC must keep batch entries of C disjoint. Every element touched must lie inside its array.
+   * beta = 0 ignores C's previous contents (NaN/Inf in C do not propagate); alpha = 0 or K = 0 give C = beta * C.
+   * C must not overlap A or B. Runs on the pool's threads; blocks the calling JS thread until done.
+   */
+  gemm(
+    batch: number, transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number,
+    A: Float32Array, aOff: number, lda: number, strideA: number,
+    B: Float32Array, bOff: number, ldb: number, strideB: number,
+    beta: number, C: Float32Array, cOff: number, ldc: number, strideC: number,
+  ): void;
+  /**
+   * Measures the fp32 FMA peak of the active ISA: independent FMA chains on `threads` pool threads (1..1024) for
+   * about `seconds` (0 < seconds <= 60). Returns GFLOP/s summed over the threads.
+   */
+  peakGflops(threads: number, seconds: number): number;
+  /** Resizes the persistent pool to n threads (1..1024), the caller included. Default: CPUs available to the process, or KILN_NUM_THREADS. */
+  setNumThreads(n: number): void;
+  /** Current pool size (the calling thread included). */
+  numThreads(): number;
+  /** The instruction set kernels dispatch on now: the CPU's best, lowered by KILN_ISA or setIsa(). */
+  isa(): NativeIsa;
+  /** The best instruction set this CPU supports. */
+  bestIsa(): NativeIsa;
+  /** Switches kernels to `isa` (for tests and benchmarks); throws if the CPU lacks it. Returns the active ISA. */
+  setIsa(isa: NativeIsa): NativeIsa;
+}
+
+/** Functions the loaded binary must export; a build missing any of them is treated as absent. */
+const REQUIRED: readonly (keyof NativeAddon)[] = ['gemm', 'peakGflops', 'setNumThreads', 'numThreads', 'isa', 'bestIsa', 'setIsa'];
+
+let cached: { addon: NativeAddon | null; reason: string | null } | undefined;
+
+/** The package root: the nearest ancestor of this file holding binding.gyp (works from src/ and dist/src/). */
+function packageRoot(): string | null {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    if (existsSync(join(dir, 'binding.gyp')) && existsSync(join(dir, 'package.json'))) {
+      try {
+        const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string };
+        if (pkg.name === 'kiln') return dir;
+      } catch {
+        /* keep walking */
+      }
+    }
+    const up = dirname(dir);
+    if (up === dir) return null;
+    dir = up;
+  }
+}
+
+/** Rethrows the addon's errors as KilnError, keeping their code ('E_ARG') and message. */
+function asKilnError(e: unknown): unknown {
+  if (e instanceof Error && !(e instanceof KilnError)) {
+    const code = (e as { code?: unknown }).code;
+    return new KilnError(typeof code === 'string' && code.startsWith('E_') ? (code as KilnErrorCode) : 'E_NATIVE', e.message, { cause: e });
+  }
+  return e;
+}
+
+function wrap(raw: NativeAddon): NativeAddon {
+  return {
+    gemm(batch, transA, transB, M, N, K, alpha, A, aOff, lda, strideA, B, bOff, ldb, strideB, beta, C, cOff, ldc, strideC) {
+      try {
+        raw.gemm(batch, transA, transB, M, N, K, alpha, A, aOff, lda, strideA, B, bOff, ldb, strideB, beta, C, cOff, ldc, strideC);
+      } catch (e) {
+        throw asKilnError(e);
+      }
+    },
+    peakGflops(threads, seconds) {
+      try {
+        return raw.peakGflops(threads, seconds);
+      } catch (e) {
+        throw asKilnError(e);
+      }
+    },
+    setNumThreads(n) {
+      try {
+        raw.setNumThreads(n);
+      } catch (e) {
+        throw asKilnError(e);
+      }
+    },
+    numThreads: () => raw.numThreads(),
+    isa: () => raw.isa(),
+    bestIsa: () => raw.bestIsa(),
+    setIsa(isa) {
+      try {
+        return raw.setIsa(isa);
+      } catch (e) {
+        throw asKilnError(e);
+      }
+    },
+  };
+}
+
+function load(): { addon: NativeAddon | null; reason: string | null } {
+  if (process.env.KILN_BACKEND === 'ts') return { addon: null, reason: 'KILN_BACKEND=ts' };
+  const root = packageRoot();
+  if (root === null) return { addon: null, reason: 'package root (binding.gyp + package.json) not found' };
+  const path = join(root, 'build', 'Release', 'kiln_native.node');
+  if (!existsSync(path)) return { addon: null, reason: `${path} not built (run \`npm rebuild\` or \`node scripts/build-native.mjs\`)` };
+  let raw: Record<string, unknown>;
+  try {
+    raw = createRequire(import.meta.url)(path) as Record<string, unknown>;
+  } catch (e) {
+    return { addon: null, reason: `${path} failed to load: ${(e as Error).message}` };
+  }
+  const missing = REQUIRED.filter((k) => typeof raw[k] !== 'function');
+  if (missing.length > 0) return { addon: null, reason: `${path} is stale: missing ${missing.join(', ')} (rebuild it)` };
+  return { addon: wrap(raw as unknown as NativeAddon), reason: null };
+}
+
+/** The native addon, or null (cached). */
+export function loadNativeAddon(): NativeAddon | null {
+  cached ??= load();
+  return cached.addon;
+}
+
+/** Why loadNativeAddon() returns null (null when the addon is loaded). */
+export function nativeAddonStatus(): string | null {
+  cached ??= load();
+  return cached.reason;
+}
