@@ -30,3 +30,4 @@ export {
   avgPool1d, avgPool2d, avgPool3d, downsampleAvg, interpolateNearest, upsampleNearest, padMode,
   type AvgPoolOptions, type DownsampleAvgOptions, type InterpolateOptions, type PadMode,
 } from './ops/resample.js';
+export { shareTensor, fromShared, type SharedTensor } from './shared.js';
