@@ -45,6 +45,10 @@ const mad = (a: Uint8Array, b: Uint8Array): number => {
 test('probe reads fps, frames, size, codec; empty and corrupt files are clear errors', { skip }, async () => {
   const i = await probeVideo('ffprobe', ref);
   assert.deepEqual([i.fps, i.frames, i.width, i.height, i.codec, i.rotation], [25, REF_FRAMES, 160, 90, 'h264', 0]);
+  const rot = join(dir, 'rot.mp4');
+  spawnSync('ffmpeg', ['-v', 'error', '-y', '-i', ref, '-frames:v', '30', '-c', 'copy', '-metadata:s:v:0', 'rotate=90', rot]);
+  const ri = await probeVideo('ffprobe', rot);
+  assert.deepEqual([ri.rotation % 180, ri.width, ri.height, ri.displayWidth, ri.displayHeight], [90, 160, 90, 90, 160]);
   makePoison(dir);
   await assert.rejects(probeVideo('ffprobe', join(dir, 'empty.mp4')), /empty \(0 bytes\)/);
   await assert.rejects(probeVideo('ffprobe', join(dir, 'corrupt.mp4')), /corrupt\.mp4.*ffprobe failed/);
@@ -60,6 +64,20 @@ test('shot detection finds every hard cut within 1 frame and none inside fades, 
   assert.equal(r.shots.at(-1)!.end_frame, REF_FRAMES);
   for (let k = 1; k < r.shots.length; k++) assert.equal(r.shots[k].start_frame, r.shots[k - 1].end_frame);
   assert.equal(r.shots[1].start_s, 2);
+});
+
+test('a 1 s cross-dissolve or wipe gives at most one cut, not a burst', { skip }, async () => {
+  for (const transition of ['fade', 'wipeleft']) {
+    const p = join(dir, `xf-${transition}.mp4`);
+    const r0 = spawnSync('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc2=s=160x90:r=25:d=3', '-f', 'lavfi',
+      '-i', 'smptehdbars=s=160x90:r=25:d=3', '-filter_complex',
+      `[0][1]xfade=transition=${transition}:duration=1:offset=2,format=yuv420p[v]`, '-map', '[v]', '-c:v', 'libx264',
+      '-preset', 'ultrafast', p]);
+    assert.equal(r0.status, 0);
+    const r = await detectShots('ffmpeg', p, await probeVideo('ffprobe', p));
+    assert.ok(r.shots.length <= 2, `${transition}: ${JSON.stringify(r.shots)}`);
+    for (const s of r.shots.slice(1)) assert.ok(s.start_frame >= 50 && s.start_frame <= 75, `${transition}: cut ${s.start_frame}`);
+  }
 });
 
 test('clip cutting is frame-exact: right frame count and the same first/last frames as the source', { skip }, async () => {
