@@ -1,10 +1,18 @@
 /**
- * The native backend: the TypeScript reference with its hot kernels replaced by the N-API addon's.
+ * The native backend: the TypeScript reference with its hot kernels replaced by the N-API addon's. Each kernel
+ * family's bindings live in src/backend/native/<family>.ts and return the Backend methods they override.
  * Returns null when the addon is not available.
  */
 import type { Backend } from './backend.js';
+import { loadNativeAddon } from './native-addon.js';
+import { gemmKernels } from './native/gemm.js';
 
 export function createNativeBackend(reference: Backend): Backend | null {
-  void reference;
-  return null;
+  const addon = loadNativeAddon();
+  if (!addon) return null;
+  return {
+    ...reference,
+    name: 'native',
+    ...gemmKernels(addon),
+  };
 }
