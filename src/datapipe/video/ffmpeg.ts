@@ -94,7 +94,8 @@ export function streamFrames(bin: string, args: string[], frameBytes: number, wh
 export function decodeArgs(input: string, vf: string, pixFmt: string, seek?: { startS: number; frames: number }): string[] {
   const a = ['-v', 'error', '-nostdin'];
   if (seek && seek.startS > 0) a.push('-ss', seek.startS.toFixed(6));
-  a.push('-i', input, '-map', '0:v:0', '-an', '-sn', '-dn');
+  // One decoder thread: a task declares one CPU and the executor runs as many tasks as there are CPUs.
+  a.push('-threads', '1', '-i', input, '-map', '0:v:0', '-an', '-sn', '-dn');
   if (seek) a.push('-frames:v', String(seek.frames));
   a.push('-vf', vf, '-fps_mode', 'passthrough', '-pix_fmt', pixFmt, '-f', 'rawvideo', 'pipe:1');
   return a;

@@ -13,7 +13,7 @@ import { getCaptioner } from './captioners.js';
 import { cutClip } from './cut.js';
 import { clipMetrics } from './metrics.js';
 import { hamming } from './phash.js';
-import { probeVideo } from './probe.js';
+import { probeVideo, type VideoInfo } from './probe.js';
 import { writeShards } from './shards.js';
 import { detectShots, DEFAULT_SHOT_OPTIONS } from './shots.js';
 
@@ -71,7 +71,14 @@ export const detectShotsOp: OperatorDef = {
     const minShotS = pOptNum(p, 'min_shot_s');
     return { kind: 'flatMap', run: async (it, ctx) => {
       const src = str(it, 'source');
-      const info = await probeVideo(env.ffprobe, src, ctx.signal);
+      // Reuse the probe stage's fields when present (saves an ffprobe per video).
+      const known = ['fps', 'frames', 'width', 'height', 'duration'].every((k) => typeof it[k] === 'number') &&
+        typeof it.codec === 'string';
+      const info: VideoInfo = known ? { duration: num(it, 'duration'), fps: num(it, 'fps'),
+        fpsRational: String(it.fps_rational ?? it.fps), frames: num(it, 'frames'), width: num(it, 'width'),
+        height: num(it, 'height'), displayWidth: num(it, 'width'), displayHeight: num(it, 'height'),
+        codec: str(it, 'codec'), rotation: Number(it.rotation ?? 0), pixFmt: 'unknown' }
+        : await probeVideo(env.ffprobe, src, ctx.signal);
       const minF = minShotS !== undefined ? Math.max(1, Math.round(minShotS * info.fps)) : o.minShotFrames;
       const r = await detectShots(env.ffmpeg, src, info, { ...o, minShotFrames: minF }, ctx.heartbeat, ctx.signal);
       return r.shots.map((s, k): Item => ({
