@@ -147,3 +147,30 @@ test('accelerator stages go only to workers offering accelerators; poison goes t
     assert.equal(info.state.messages, 1);
     await nc.close();
   });
+
+test('an item that crashes every worker that takes it is declared poison after maxDeliver deliveries', { skip },
+  async () => {
+    const out = dir('crash');
+    const runId = 'crashtest';
+    // A supervisor that restarts crashed workers (as systemd or Kubernetes would).
+    let stopping = false;
+    let crashes = 0;
+    const supervise = (): void => {
+      const w = worker(runId, ['--cpus', '1']);
+      w.on('exit', (code) => {
+        if (code === 70) crashes++;
+        if (!stopping && code !== 0) supervise();
+      });
+    };
+    supervise();
+    const r = await submitNatsRun({ spec: numSpec(5, 10, {}, { crash: 3 }), input: '', outDir: out, servers: server!.url,
+      runId, plugins: [PLUGIN], ackWaitMs: 1000, maxDeliver: 2 });
+    stopping = true;
+    assert.equal(r.summary.kept, 4);
+    assert.equal(r.summary.errors, 1);
+    assert.equal(crashes, 2);
+    const err = JSON.parse(readFileSync(join(out, 'errors.jsonl'), 'utf8'));
+    assert.equal(err.id, 'n0003');
+    assert.match(err.error, /gave up after 2 deliveries/);
+    assert.deepEqual(manifest(out).map((m) => m.id), ['n0000', 'n0001', 'n0002', 'n0004']);
+  });
