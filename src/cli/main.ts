@@ -2,6 +2,8 @@
 /** The `kiln` command: parses arguments and calls the library; no logic lives here. */
 import { Command, InvalidArgumentError } from 'commander';
 import { KilnError } from '../errors.js';
+import { registerBenchCommand } from '../bench/cli.js';
+import { registerDatapipeCommands } from '../datapipe/cli.js';
 import { runDemo } from './demo.js';
 
 function int(v: string): number {
@@ -33,6 +35,9 @@ program
   .action((o) => {
     runDemo(o);
   });
+
+registerBenchCommand(program);
+registerDatapipeCommands(program);
 
 try {
   await program.parseAsync();
