@@ -119,37 +119,102 @@ void micro14x32(int64_t k, const float* __restrict a, const float* __restrict b,
   }
 }
 
-// op(A) panels of 14 rows. Transposed A (rs == 1) copies 14 contiguous values per k step with one masked load;
-// row-major A is gathered by the generic strided loop.
+// In-register 16 x 16 transpose: on return r[c] holds column c of the input rows (r[c][i] = input r[i][c]).
+// 64 shuffles: 32-bit and 64-bit interleaves within 128-bit lanes, then two rounds of 128-bit lane shuffles.
+inline void transpose16(__m512 r[16]) {
+  __m512 t[16], u[16];
+  for (int i = 0; i < 8; ++i) {
+    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  for (int i = 0; i < 4; ++i) {  // u[4i + j] lane L: rows 4i..4i+3 of column 4L + j
+    const __m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 2]);
+    const __m512d c = _mm512_castps_pd(t[4 * i + 1]), d = _mm512_castps_pd(t[4 * i + 3]);
+    u[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));
+    u[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b));
+    u[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(c, d));
+    u[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(c, d));
+  }
+  for (int j = 0; j < 4; ++j) {
+    const __m512 v = _mm512_shuffle_f32x4(u[j], u[4 + j], 0x88), w = _mm512_shuffle_f32x4(u[j], u[4 + j], 0xdd);
+    const __m512 v2 = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0x88);
+    const __m512 w2 = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0xdd);
+    r[j] = _mm512_shuffle_f32x4(v, v2, 0x88);
+    r[8 + j] = _mm512_shuffle_f32x4(v, v2, 0xdd);
+    r[4 + j] = _mm512_shuffle_f32x4(w, w2, 0x88);
+    r[12 + j] = _mm512_shuffle_f32x4(w, w2, 0xdd);
+  }
+}
+
+// op(A) panels of 14 rows. Transposed A (rs == 1): one masked 14-value copy per k step. Row-major A (cs == 1):
+// 16 k steps at a time, 14 row loads and a 16 x 16 register transpose. Anything else: the generic loop.
 void packA(int64_t m, int64_t k, const float* a, int64_t rs, int64_t cs, float* dst) {
-  if (rs != 1) {
+  if (rs == 1) {
+    for (int64_t i0 = 0; i0 < m; i0 += MR) {
+      const int mm = (m - i0) < MR ? static_cast<int>(m - i0) : MR;
+      const __mmask16 msk = lowMask(mm);
+      const float* ap = a + i0;
+      for (int64_t p = 0; p < k; ++p)
+        _mm512_mask_storeu_ps(dst + p * MR, 0x3FFF, _mm512_maskz_loadu_ps(msk, ap + p * cs));
+      dst += MR * k;
+    }
+    return;
+  }
+  if (cs != 1) {
     packAGeneric<MR>(m, k, a, rs, cs, dst);
     return;
   }
   for (int64_t i0 = 0; i0 < m; i0 += MR) {
     const int mm = (m - i0) < MR ? static_cast<int>(m - i0) : MR;
-    const __mmask16 msk = lowMask(mm);
-    const float* ap = a + i0;
-    for (int64_t p = 0; p < k; ++p)
-      _mm512_mask_storeu_ps(dst + p * MR, 0x3FFF, _mm512_maskz_loadu_ps(msk, ap + p * cs));
+    const float* ap = a + i0 * rs;
+    for (int64_t p0 = 0; p0 < k; p0 += 16) {
+      const int kk = (k - p0) < 16 ? static_cast<int>(k - p0) : 16;
+      const __mmask16 km = lowMask(kk);
+      __m512 r[16];
+      for (int i = 0; i < 16; ++i)
+        r[i] = i < mm ? _mm512_maskz_loadu_ps(km, ap + i * rs + p0) : _mm512_setzero_ps();
+      transpose16(r);
+      for (int q = 0; q < kk; ++q) _mm512_mask_storeu_ps(dst + (p0 + q) * MR, 0x3FFF, r[q]);
+    }
     dst += MR * k;
   }
 }
 
-// op(B) panels of 32 columns. Row-major B (cs == 1): two (masked) vector copies per k step.
+// op(B) panels of 32 columns. Row-major B (cs == 1): two (masked) vector copies per k step. Transposed B
+// (rs == 1): per 16-column half, 16 k steps at a time through a register transpose.
 void packB(int64_t k, int64_t n, const float* b, int64_t rs, int64_t cs, float* dst) {
-  if (cs != 1) {
+  if (cs == 1) {
+    for (int64_t j0 = 0; j0 < n; j0 += NR) {
+      const int nn = (n - j0) < NR ? static_cast<int>(n - j0) : NR;
+      const __mmask16 m0 = lowMask(nn), m1 = lowMask(nn > 16 ? nn - 16 : 0);
+      const float* bp = b + j0;
+      for (int64_t p = 0; p < k; ++p) {
+        const float* src = bp + p * rs;
+        _mm512_store_ps(dst + p * NR, _mm512_maskz_loadu_ps(m0, src));
+        _mm512_store_ps(dst + p * NR + 16, _mm512_maskz_loadu_ps(m1, src + 16));
+      }
+      dst += NR * k;
+    }
+    return;
+  }
+  if (rs != 1) {
     packBGeneric<NR>(k, n, b, rs, cs, dst);
     return;
   }
   for (int64_t j0 = 0; j0 < n; j0 += NR) {
     const int nn = (n - j0) < NR ? static_cast<int>(n - j0) : NR;
-    const __mmask16 m0 = lowMask(nn), m1 = lowMask(nn > 16 ? nn - 16 : 0);
-    const float* bp = b + j0;
-    for (int64_t p = 0; p < k; ++p) {
-      const float* src = bp + p * rs;
-      _mm512_store_ps(dst + p * NR, _mm512_maskz_loadu_ps(m0, src));
-      _mm512_store_ps(dst + p * NR + 16, _mm512_maskz_loadu_ps(m1, src + 16));
+    for (int h = 0; h < 2; ++h) {
+      const int cols = nn - 16 * h;  // valid columns in this half (may be <= 0)
+      const float* bp = b + (j0 + 16 * h) * cs;
+      for (int64_t p0 = 0; p0 < k; p0 += 16) {
+        const int kk = (k - p0) < 16 ? static_cast<int>(k - p0) : 16;
+        const __mmask16 km = lowMask(kk);
+        __m512 r[16];
+        for (int c = 0; c < 16; ++c)
+          r[c] = c < cols ? _mm512_maskz_loadu_ps(km, bp + c * cs + p0) : _mm512_setzero_ps();
+        transpose16(r);
+        for (int q = 0; q < kk; ++q) _mm512_store_ps(dst + (p0 + q) * NR + 16 * h, r[q]);
+      }
     }
     dst += NR * k;
   }

@@ -191,7 +191,8 @@ void runProduct(const GemmKernel& kr, const Product& p, int threads) {
     return;
   }
   const double flops = 2.0 * static_cast<double>(p.M) * static_cast<double>(p.N) * static_cast<double>(p.K);
-  if (threads <= 1 || flops < 2.0 * 96 * 96 * 96) {
+  // Below ~8 MFLOP (~50 us on one core) waking the pool costs more than it saves.
+  if (threads <= 1 || flops < 2.0 * 160 * 160 * 160) {
     productSerial(kr, p);
     return;
   }
