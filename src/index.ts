@@ -7,3 +7,4 @@ export { KilnError, type KilnErrorCode } from './errors.js';
 export { setBackend, getBackendName, nativeAvailable, type BackendName } from './backend/index.js';
 export * as nn from './nn/index.js';
 export * as optim from './optim/index.js';
+export * as io from './io/index.js';
