@@ -48,6 +48,7 @@ int main(int argc, char** argv) {
   int reps = 5, ta = 0, tb = 0;
   double peakSeconds = 0;
   int microReps = 0, packTest = 0, batch = 1;
+  long macroLdc = 0;
   std::string shape;
   long mc = 0, kc = 0, nc = 0;
   for (int i = 1; i < argc; ++i) {
@@ -58,6 +59,7 @@ int main(int argc, char** argv) {
     else if (!std::strncmp(a, "micro=", 6)) microReps = std::atoi(a + 6);
     else if (!std::strncmp(a, "shape=", 6)) shape = a + 6;
     else if (!std::strncmp(a, "batch=", 6)) batch = std::atoi(a + 6);
+    else if (!std::strncmp(a, "macro=", 6)) macroLdc = std::atol(a + 6);
     else if (!std::strncmp(a, "pack=", 5)) packTest = std::atoi(a + 5);
     else if (!std::strncmp(a, "reps=", 5)) reps = std::atoi(a + 5);
     else if (!std::strncmp(a, "mc=", 3)) mc = std::atol(a + 3);
@@ -100,6 +102,32 @@ int main(int argc, char** argv) {
       }
       std::printf("%s x batch %d threads=%d: %.1f GFLOP/s (%.1f us)  C[0]=%g\n", shape.c_str(), batch, t,
                   2.0 * batch * M * N * (double)K / best / 1e9, best * 1e6, C[0]);
+    }
+    return 0;
+  }
+  if (macroLdc > 0) {
+    // The macro-kernel alone (jr/ir loops over a packed mc x kc A block and kc x 1024 B panel), C with row stride
+    // macroLdc: separates L2 streaming of A and C traffic from packing.
+    const long k = kr.kc, m = kr.mc, n = 1024;
+    float* pa = static_cast<float*>(std::aligned_alloc(64, 4 * m * k));
+    float* pb = static_cast<float*>(std::aligned_alloc(64, 4 * n * k));
+    std::vector<float> cc(m * macroLdc);
+    for (long i = 0; i < m * k; ++i) pa[i] = 0.001f * (i % 7);
+    for (long i = 0; i < n * k; ++i) pb[i] = 0.001f * (i % 5);
+    for (int rep = 0; rep < 3; ++rep) {
+      double pc0 = cpuNow(), pw0 = now();
+      double pk = peakGflops(1, 0.1);
+      double peakCpu = pk * (now() - pw0) / (cpuNow() - pc0);
+      double c0 = cpuNow();
+      const int reps2 = 20;
+      for (int r = 0; r < reps2; ++r)
+        for (long jr = 0; jr < n; jr += kr.nr)
+          for (long ir = 0; ir < m; ir += kr.mr)
+            kr.micro(k, pa + ir * k, pb + jr * k, cc.data() + ir * macroLdc + jr, macroLdc, kr.mr, kr.nr, 1.0f, 1.0f);
+      double dt = cpuNow() - c0;
+      double g = 2.0 * m * n * k * reps2 / dt / 1e9;
+      std::printf("macro mc=%ld kc=%ld ldc=%ld: %.1f GFLOP/s per cpu-second = %.0f%% of peak %.1f\n", m, k, macroLdc, g,
+                  100 * g / peakCpu, peakCpu);
     }
     return 0;
   }
