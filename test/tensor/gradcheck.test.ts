@@ -17,6 +17,10 @@ const ids = (values: number[], shape = [values.length]) => k.fromArray(Int32Arra
 
 const seen = new Set<string>();
 traceOps(seen);
+const composite = (name: string, run: () => void) => {
+  run();
+  seen.add(name);
+};
 
 const cases: Record<string, () => void> = {
   add: () => gradcheck((a, b) => a.add(b), [r(3, 4), r(4)]),
@@ -82,6 +86,27 @@ const cases: Record<string, () => void> = {
   gather: () => gradcheck((a) => a.gather(1, ids([0, 2, 2, 1, 1, 0], [2, 3])), [r(2, 4)]),
   scatterAdd: () => gradcheck((a, s) => k.scatterAdd(a, 1, ids([0, 2, 2, 1], [2, 2]), s), [r(2, 3), r(2, 2)]),
   topk: () => gradcheck((a) => a.topk(2).values, [r(3, 5)]),
+  conv1d: () => gradcheck((x, w, b) => k.conv1d(x, w, b, { stride: 2, padding: 1 }), [r(1, 2, 7), r(3, 2, 3), r(3)]),
+  conv2d: () => gradcheck((x, w, b) => k.conv2d(x, w, b, { padding: 1, dilation: [1, 2], groups: 2 }), [r(1, 4, 5, 6), r(2, 2, 3, 3), r(2)]),
+  conv3d: () => gradcheck((x, w) => k.conv3d(x, w, null, { stride: [1, 2, 2] }), [r(1, 2, 3, 5, 5), r(2, 2, 2, 3, 3)]),
+  convTranspose1d: () => gradcheck((x, w, b) => k.convTranspose1d(x, w, b, { stride: 2 }), [r(1, 3, 4), r(3, 2, 3), r(2)]),
+  convTranspose2d: () => gradcheck((x, w) => k.convTranspose2d(x, w, null, { stride: 2, padding: 1, outputPadding: 1 }), [r(1, 2, 3, 3), r(2, 2, 3, 3)]),
+  convTranspose3d: () => gradcheck((x, w) => k.convTranspose3d(x, w, null, { stride: [1, 2, 2] }), [r(1, 2, 2, 3, 3), r(2, 1, 2, 2, 2)]),
+  scaledDotProductAttention: () => {
+    gradcheck((q, kk, v) => k.scaledDotProductAttention(q, kk, v, { causal: true }), [r(1, 2, 5, 4), r(1, 2, 5, 4), r(1, 2, 5, 3)]);
+    gradcheck((q, kk, v) => k.scaledDotProductAttention(q, kk, v, { mask: k.tensor([[0, -Infinity, 0, 0]]) }), [r(1, 2, 3, 4), r(1, 1, 4, 4), r(1, 1, 4, 4)]);
+  },
+  // composed ops (built from the ops above) are checked end to end too, under their own names
+  avgPool1d: () => composite('avgPool1d', () => gradcheck((x) => k.avgPool1d(x, 3, { stride: 2, padding: 1 }), [r(1, 2, 7)])),
+  avgPool2d: () => composite('avgPool2d', () => gradcheck((x) => k.avgPool2d(x, 2), [r(1, 2, 4, 4)])),
+  avgPool3d: () => composite('avgPool3d', () => gradcheck((x) => k.avgPool3d(x, [1, 2, 2], { padding: [0, 1, 1], countIncludePad: false }), [r(1, 1, 2, 3, 3)])),
+  interpolateNearest: () => composite('interpolateNearest', () => gradcheck((x) => k.interpolateNearest(x, { size: [5, 3] }), [r(1, 1, 3, 2)])),
+  padMode: () => composite('padMode', () => gradcheck((x) => k.padMode(x, [2, 1, 1, 0], 'reflect').add(k.padMode(x, [1, 1], 'replicate').sum()), [r(1, 3, 4)])),
+  applyRotary: () => {
+    const { cos, sin } = k.ropeFrequencies(6, 10000, 4);
+    gradcheck((x) => k.applyRotary(x, cos, sin, { layout: 'half' }), [r(2, 4, 6)]);
+    gradcheck((x) => k.applyRotary(x, cos.slice(1, 0, 2), sin.slice(1, 0, 2), { layout: 'interleaved', rotaryDim: 4 }), [r(4, 6)]);
+  },
 };
 
 for (const [name, run] of Object.entries(cases)) test(`gradcheck ${name}`, run);
@@ -91,10 +116,13 @@ test('every op that records a gradient has a gradient check', () => {
   const recorded = new Set<string>();
   for (const f of readdirSync(dir).filter((f) => f.endsWith('.js'))) {
     const src = readFileSync(dir + f, 'utf8');
+    // record(out, 'name', ...) and record(out, cond ? 'a' : 'b', ...)
     for (const m of src.matchAll(/record\([^;]*?,\s*(?:[^,;]*?\?\s*)?'(\w+)'(?:\s*:\s*'(\w+)')?\s*,/g)) {
       recorded.add(m[1]);
       if (m[2]) recorded.add(m[2]);
     }
+    // ops that hand their name to a shared recorder: convNd('conv2d', ...)
+    for (const m of src.matchAll(/\b\w+Nd\('(\w+)'/g)) recorded.add(m[1]);
   }
   assert.ok(recorded.size > 40, `found only ${recorded.size} ops in the sources`);
   const missing = [...recorded].filter((op) => !seen.has(op));

@@ -120,7 +120,7 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, opts:
   const out = Tensor.empty([B, H, Tq, Dv]); // [B, H, Tq, Dv]
   const lse = Tensor.empty([B, H, Tq]); // [B, H, Tq]
   backend().attentionForward(dataOf(qc), dataOf(kc), dataOf(vc), maskView, B, H, Hkv, Tq, Tk, D, Dv, scale, causal, blockQ, blockK, dataOf(out), dataOf(lse));
-  record(out, op, [q, k, v], (g) => {
+  record(out, 'scaledDotProductAttention', [q, k, v], (g) => {
     const gc = contig(g);
     const dq = Tensor.empty(q.shape);
     const dk = Tensor.empty(k.shape);

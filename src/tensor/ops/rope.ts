@@ -57,7 +57,7 @@ export function applyRotary(x: Tensor, cos: Tensor, sin: Tensor, opts: RotaryOpt
   const xc = contig(x);
   const y = rotate(xc, D, rd, tables, layout === 'interleaved', false);
   if (xc !== x) xc.dispose();
-  record(y, op, [x], (g) => [rotate(contig(g), D, rd, tables, layout === 'interleaved', true)]);
+  record(y, 'applyRotary', [x], (g) => [rotate(contig(g), D, rd, tables, layout === 'interleaved', true)]);
   if (!y.node) {
     tables.cos.dispose();
     tables.sin.dispose();
