@@ -51,6 +51,7 @@ export function collectResults(graph: CompiledGraph, sources: Map<string, Item[]
     let out: Item[] = [];
     if (st.fn.kind === 'source') {
       out = sources.get(st.name) ?? [];
+      s.in = out.length;
     } else {
       const seen = new Set<string>();
       const ins: Item[] = [];
