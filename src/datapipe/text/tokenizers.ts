@@ -1,8 +1,9 @@
 /**
- * Tokenizer interface for `tokenize-pack`. The default is byte-level (UTF-8 bytes 0..255, EOS 256); Kiln's BPE /
- * WordPiece tokenizers (src/tokenizers/) plug in with `registerTokenizer` under their own names.
+ * Tokenizer interface for `tokenize-pack`. The default `bytes` wraps Kiln's ByteTokenizer (src/tokenizers/byte.ts:
+ * UTF-8 bytes 0..255) and adds EOS = 256; Kiln's trained tokenizers plug in with `registerTokenizer`.
  */
 import { KilnError } from '../../errors.js';
+import { ByteTokenizer } from '../../tokenizers/byte.js';
 
 export interface TextTokenizer {
   name: string;
@@ -12,12 +13,13 @@ export interface TextTokenizer {
   decode(ids: number[]): string;
 }
 
+const kilnBytes = new ByteTokenizer();
 export const byteTokenizer: TextTokenizer = {
   name: 'bytes',
-  vocabSize: 257,
-  eosId: 256,
-  encode: (t) => [...Buffer.from(t, 'utf8')],
-  decode: (ids) => Buffer.from(ids.filter((i) => i < 256)).toString('utf8'),
+  vocabSize: kilnBytes.vocabSize + 1,
+  eosId: kilnBytes.vocabSize,
+  encode: (t) => Array.from(kilnBytes.encode(t)),
+  decode: (ids) => kilnBytes.decode(ids.filter((i) => i < kilnBytes.vocabSize)),
 };
 
 const tokenizers = new Map<string, () => TextTokenizer>([['bytes', () => byteTokenizer]]);
