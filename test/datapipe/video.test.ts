@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { builtinRegistry } from '../../src/datapipe/builtin-operators.js';
@@ -177,4 +177,34 @@ test('example pipeline end to end: manifest, clips, shards, poison, near-dups, r
   assert.equal(r2.progress.find((p) => p.stage === 'cut')!.skipped, r.progress.find((p) => p.stage === 'cut')!.in);
   assert.deepEqual(readFileSync(join(out, 'manifest.jsonl')), before);
   assert.equal(statSync(join(out, kept[0].clip)).mtimeMs, mtime);
+});
+
+test('`datapipe run` CLI: JSON report and report.json; invalid specs fail before running with one line', { skip }, () => {
+  const input = join(dir, 'cli-in');
+  const out = join(dir, 'cli-out');
+  mkdirSync(input, { recursive: true });
+  makeTwoShotVideo(join(input, 'x.mp4'), 'testsrc', 'cellauto');
+  const r = spawnSync(process.execPath, [BIN, 'datapipe', 'run', join(ROOT, 'examples/datapipe/video.yaml'), '--input',
+    input, '--out', out, '--json', '--no-progress'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const rep = JSON.parse(r.stdout);
+  assert.equal(rep.executor, 'local');
+  assert.equal(rep.complete, true);
+  assert.equal(rep.kept, 2);
+  assert.deepEqual(JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')).stages, rep.stages);
+  const badSpec = join(dir, 'bad.yaml');
+  writeFileSync(badSpec, 'name: bad\nstages:\n  - { name: v, op: video-files }\n  - { name: c, op: cut-clips, input: v }\n');
+  const b = spawnSync(process.execPath, [BIN, 'datapipe', 'run', badSpec, '--input', input, '--out', join(dir, 'bad-out')],
+    { encoding: 'utf8' });
+  assert.equal(b.status, 1);
+  assert.match(b.stderr, /^kiln datapipe: datapipe graph: stage "c": operator "cut-clips" consumes "clip" items/);
+  assert.equal(b.stderr.trim().split('\n').length, 1);
+  assert.equal(existsSync(join(dir, 'bad-out')), false);
+});
+
+test('stream-copy cutting gives a playable clip starting at a keyframe', { skip }, async () => {
+  const out = join(dir, 'copy.mp4');
+  await cutClip('ffmpeg', ref, out, 50, 100, 25, { copy: true, crf: 23, preset: 'ultrafast', threads: 1 });
+  const i = await probeVideo('ffprobe', out);
+  assert.ok(i.frames >= 49 && i.frames <= 51, `frames ${i.frames}`); // reference keyframes every 50 frames
 });
