@@ -32,11 +32,17 @@ inline __mmask16 lowMask(int n) { return n >= 16 ? static_cast<__mmask16>(0xFFFF
   "vmovaps " #u "*128(%[b]), %%zmm28\n\t"                                                                  \
   "vmovaps " #u "*128+64(%[b]), %%zmm29\n\t"                                                               \
   "prefetcht0 " #u "*56+" KILN_A_PREFETCH "(%[a])\n\t"                                                     \
+  KILN_B_PREFETCH_INSN(u)                                                                                  \
   KILN_ROW(u, 0, 0, 1, 30) KILN_ROW(u, 1, 2, 3, 31) KILN_ROW(u, 2, 4, 5, 30) KILN_ROW(u, 3, 6, 7, 31)       \
   KILN_ROW(u, 4, 8, 9, 30) KILN_ROW(u, 5, 10, 11, 31) KILN_ROW(u, 6, 12, 13, 30)                           \
   KILN_ROW(u, 7, 14, 15, 31) KILN_ROW(u, 8, 16, 17, 30) KILN_ROW(u, 9, 18, 19, 31)                         \
   KILN_ROW(u, 10, 20, 21, 30) KILN_ROW(u, 11, 22, 23, 31) KILN_ROW(u, 12, 24, 25, 30)                      \
   KILN_ROW(u, 13, 26, 27, 31)
+#ifdef KILN_B_PREFETCH
+#define KILN_B_PREFETCH_INSN(u) "prefetcht0 " #u "*128+" KILN_B_PREFETCH "(%[b])\n\t"
+#else
+#define KILN_B_PREFETCH_INSN(u)
+#endif
 #ifndef KILN_A_PREFETCH
 #define KILN_A_PREFETCH "512"
 #endif

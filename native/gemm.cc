@@ -100,7 +100,9 @@ void chooseGrid(int size, int64_t M, int64_t N, int mr, int nr, int* tm, int* tn
 }
 
 // The blocked algorithm for one product on one team. sharedB is the team's B-panel buffer (kc * nc floats).
-void blocked(const GemmKernel& kr, const Product& p, const Team& team, float* sharedB) {
+// With privateB, every member packs the B panel columns it needs into its own buffer instead and no member ever
+// waits for another (more packing, no barriers: better when threads get descheduled on a busy machine).
+void blocked(const GemmKernel& kr, const Product& p, const Team& team, float* sharedB, bool privateB) {
   const int mr = kr.mr, nr = kr.nr;
   int tm = 1, tn = 1;
   chooseGrid(team.size, p.M, p.N, mr, nr, &tm, &tn);
@@ -114,6 +116,9 @@ void blocked(const GemmKernel& kr, const Product& p, const Team& team, float* sh
   const int64_t mc = std::min(kr.mc, ceilDiv(ceilDiv(myRows, nBlocks), mr) * mr);
   const int64_t kcMax = std::min(kr.kc, p.K);
   float* packA = myRows > 0 ? tlsPackA.get(static_cast<size_t>(mc * kcMax)) : nullptr;
+  if (privateB && team.size > 1)
+    sharedB = tlsPackB.get(static_cast<size_t>(kcMax * std::min(kr.nc, ceilDiv(p.N, nr) * nr)));
+  const bool shared = !privateB && team.size > 1;
 
   for (int64_t jc = 0; jc < p.N; jc += kr.nc) {
     const int64_t ncur = std::min(kr.nc, p.N - jc);
@@ -122,15 +127,16 @@ void blocked(const GemmKernel& kr, const Product& p, const Team& team, float* sh
     for (int64_t pc = 0; pc < p.K; pc += kr.kc) {
       const int64_t kc = std::min(kr.kc, p.K - pc);
       const float betaEff = pc == 0 ? p.beta : 1.0f;
-      // Cooperative B packing: each member packs a contiguous range of nr-column panels.
-      {
-        const int64_t bp0 = nPanels * team.tid / team.size, bp1 = nPanels * (team.tid + 1) / team.size;
+      // Cooperative B packing: each member packs a contiguous range of nr-column panels (private: its own range).
+      if (myRows > 0 || shared) {
+        const int64_t bp0 = shared ? nPanels * team.tid / team.size : jp0;
+        const int64_t bp1 = shared ? nPanels * (team.tid + 1) / team.size : jp1;
         if (bp1 > bp0) {
           const int64_t cols = std::min(ncur - bp0 * nr, (bp1 - bp0) * nr);
           kr.packB(kc, cols, p.b + pc * p.rsB + (jc + bp0 * nr) * p.csB, p.rsB, p.csB, sharedB + bp0 * nr * kc);
         }
       }
-      team.sync();
+      if (shared) team.sync();
       for (int64_t ic = m0; ic < m1 && jp1 > jp0; ic += mc) {
         const int64_t mcur = std::min(mc, m1 - ic);
         kr.packA(mcur, kc, p.a + ic * p.rsA + pc * p.csA, p.rsA, p.csA, packA);
@@ -145,7 +151,7 @@ void blocked(const GemmKernel& kr, const Product& p, const Team& team, float* sh
           }
         }
       }
-      team.sync();  // the next pc/jc overwrites sharedB
+      if (shared) team.sync();  // the next pc/jc overwrites sharedB
     }
   }
 }
@@ -158,7 +164,7 @@ float* sharedBFor(const GemmKernel& kr, const Product& p) {
 
 // One product on the calling thread only.
 void productSerial(const GemmKernel& kr, const Product& p) {
-  blocked(kr, p, Team{0, 1, nullptr}, sharedBFor(kr, p));
+  blocked(kr, p, Team{0, 1, nullptr}, sharedBFor(kr, p), false);
 }
 
 // M == 1 or N == 1: a matrix-vector product (packing would cost as much as the arithmetic).
@@ -197,10 +203,13 @@ void runProduct(const GemmKernel& kr, const Product& p, int threads) {
     return;
   }
   float* bBuf = sharedBFor(kr, p);
-  runTeam(threads, [&](const Team& team) { blocked(kr, p, team, bBuf); });
+  const bool privateB = gemmPrivateBPanels;
+  runTeam(threads, [&](const Team& team) { blocked(kr, p, team, bBuf, privateB); });
 }
 
 }  // namespace
+
+bool gemmPrivateBPanels = false;
 
 const GemmKernel& gemmKernelActive() {
   switch (activeIsa()) {

@@ -1,0 +1,180 @@
+// SIMD traits for the generic elementwise / reduction / normalisation kernels (kernels-generic.h). Each trait struct
+// exposes the same static interface over one instruction set, so a kernel is written once as a template and
+// instantiated per ISA in its own translation unit (kernels-avx512.cc, kernels-avx2.cc, kernels-scalar.cc), each
+// compiled with its own `#pragma GCC target`. This header is included INSIDE a per-ISA namespace after
+// <immintrin.h> and <cmath>; it must not include anything itself.
+//
+//   F / M   : N float lanes and their lane mask;   D / MD : ND double lanes and their mask.
+//   load(p, m)       masked load (inactive lanes 0); loadOr(p, m, v): inactive lanes v; store(p, m, v) masked.
+//   loadD(p, md)     ND floats widened to double;   storeD(p, md, d): narrowed (round to nearest) and stored.
+//   max(a, b) / min  x86 semantics: a > b ? a : b (a < b ? a : b), so a NaN in either gives b.
+//   sel(m, t, f)     m ? t : f per lane.   cmp<C>(a, b): C one of the Cmp predicates (ordered except kNE).
+//   round(x)         to nearest, ties to even.   scalef(y, n): y * 2^n (n integral), with IEEE overflow/underflow.
+//   getexpD / getmantD: x = mant * 2^exp with mant in [1, 2) (finite nonzero x).
+//   addD2(acc0, acc1, f): widen the N floats of f to double and add them into two accumulators.
+#ifndef KILN_SIMD_TRAITS_ONCE
+#define KILN_SIMD_TRAITS_ONCE
+enum Cmp { kGT, kGE, kLT, kLE, kEQ, kNE, kUNORD };
+#endif
+
+#ifdef KILN_SIMD_AVX512
+struct V {
+  static constexpr int N = 16, ND = 8;
+  using F = __m512;
+  using M = __mmask16;
+  using D = __m512d;
+  using MD = __mmask8;
+  static inline M mask(int64_t n) { return n >= 16 ? static_cast<M>(0xFFFF) : static_cast<M>((1u << n) - 1u); }
+  static inline MD maskD(int64_t n) { return n >= 8 ? static_cast<MD>(0xFF) : static_cast<MD>((1u << n) - 1u); }
+  static inline bool any(M m) { return m != 0; }
+  static inline bool anyD(MD m) { return m != 0; }
+  static inline M mor(M a, M b) { return static_cast<M>(a | b); }
+  static inline M mandn(M a, M b) { return static_cast<M>(a & ~b); }  // a and not b
+  static inline int firstLane(M m) { return __builtin_ctz(static_cast<unsigned>(m)); }
+  static inline F load(const float* p, M m) { return _mm512_maskz_loadu_ps(m, p); }
+  static inline F loadOr(const float* p, M m, F v) { return _mm512_mask_loadu_ps(v, m, p); }
+  static inline void store(float* p, M m, F v) { _mm512_mask_storeu_ps(p, m, v); }
+  static inline F set1(float x) { return _mm512_set1_ps(x); }
+  static inline F add(F a, F b) { return _mm512_add_ps(a, b); }
+  static inline F sub(F a, F b) { return _mm512_sub_ps(a, b); }
+  static inline F mul(F a, F b) { return _mm512_mul_ps(a, b); }
+  static inline F div(F a, F b) { return _mm512_div_ps(a, b); }
+  static inline F fma(F a, F b, F c) { return _mm512_fmadd_ps(a, b, c); }
+  static inline F max(F a, F b) { return _mm512_max_ps(a, b); }
+  static inline F min(F a, F b) { return _mm512_min_ps(a, b); }
+  static inline F sqrt(F a) { return _mm512_sqrt_ps(a); }
+  static inline F abs(F a) { return _mm512_abs_ps(a); }
+  static inline F neg(F a) { return _mm512_xor_ps(a, _mm512_set1_ps(-0.0f)); }
+  static inline F sel(M m, F t, F f) { return _mm512_mask_blend_ps(m, f, t); }
+  static inline F round(F x) { return _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+  static inline F scalef(F y, F n) { return _mm512_scalef_ps(y, n); }
+  template <int C>
+  static inline M cmp(F a, F b) {
+    constexpr int P = C == kGT ? _CMP_GT_OQ : C == kGE ? _CMP_GE_OQ : C == kLT ? _CMP_LT_OQ : C == kLE ? _CMP_LE_OQ
+                    : C == kEQ ? _CMP_EQ_OQ : C == kNE ? _CMP_NEQ_UQ : _CMP_UNORD_Q;
+    return _mm512_cmp_ps_mask(a, b, P);
+  }
+  static inline float hmax(F a) { return _mm512_reduce_max_ps(a); }
+  static inline float hmin(F a) { return _mm512_reduce_min_ps(a); }
+  static inline float hadd(F a) { return _mm512_reduce_add_ps(a); }
+  // double
+  static inline D loadD(const float* p, MD m) { return _mm512_cvtps_pd(_mm256_maskz_loadu_ps(m, p)); }
+  static inline void storeD(float* p, MD m, D v) { _mm256_mask_storeu_ps(p, m, _mm512_cvtpd_ps(v)); }
+  static inline D loadDD(const double* p, MD m) { return _mm512_maskz_loadu_pd(m, p); }
+  static inline void storeDD(double* p, MD m, D v) { _mm512_mask_storeu_pd(p, m, v); }
+  static inline D set1D(double x) { return _mm512_set1_pd(x); }
+  static inline D addD(D a, D b) { return _mm512_add_pd(a, b); }
+  static inline D subD(D a, D b) { return _mm512_sub_pd(a, b); }
+  static inline D mulD(D a, D b) { return _mm512_mul_pd(a, b); }
+  static inline D divD(D a, D b) { return _mm512_div_pd(a, b); }
+  static inline D fmaD(D a, D b, D c) { return _mm512_fmadd_pd(a, b, c); }
+  static inline D maxD(D a, D b) { return _mm512_max_pd(a, b); }
+  static inline D minD(D a, D b) { return _mm512_min_pd(a, b); }
+  static inline D sqrtD(D a) { return _mm512_sqrt_pd(a); }
+  static inline D absD(D a) { return _mm512_abs_pd(a); }
+  static inline D selD(MD m, D t, D f) { return _mm512_mask_blend_pd(m, f, t); }
+  static inline D roundD(D x) { return _mm512_roundscale_pd(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+  static inline D scalefD(D y, D n) { return _mm512_scalef_pd(y, n); }
+  static inline D getexpD(D x) { return _mm512_getexp_pd(x); }
+  static inline D getmantD(D x) { return _mm512_getmant_pd(x, _MM_MANT_NORM_1_2, _MM_MANT_SIGN_zero); }
+  static inline D copysignD(D mag, D sgn) {
+    const __m512i s = _mm512_set1_epi64(static_cast<long long>(0x8000000000000000ull));
+    return _mm512_castsi512_pd(_mm512_ternarylogic_epi64(_mm512_castpd_si512(mag), _mm512_castpd_si512(sgn), s, 0xD8));
+  }
+  template <int C>
+  static inline MD cmpD(D a, D b) {
+    constexpr int P = C == kGT ? _CMP_GT_OQ : C == kGE ? _CMP_GE_OQ : C == kLT ? _CMP_LT_OQ : C == kLE ? _CMP_LE_OQ
+                    : C == kEQ ? _CMP_EQ_OQ : C == kNE ? _CMP_NEQ_UQ : _CMP_UNORD_Q;
+    return _mm512_cmp_pd_mask(a, b, P);
+  }
+  static inline double haddD(D a) { return _mm512_reduce_add_pd(a); }
+  static inline void addD2(D& a0, D& a1, F f) {
+    a0 = _mm512_add_pd(a0, _mm512_cvtps_pd(_mm512_castps512_ps256(f)));
+    a1 = _mm512_add_pd(a1, _mm512_cvtps_pd(_mm512_extractf32x8_ps(f, 1)));
+  }
+};
+#endif
+
+#ifdef KILN_SIMD_SCALAR
+// One lane: F = float, D = double. Compiled in the scalar and AVX2 translation units (where the compiler may still
+// vectorise the loops around it).
+struct V {
+  static constexpr int N = 1, ND = 1;
+  using F = float;
+  using M = bool;
+  using D = double;
+  using MD = bool;
+  static inline M mask(int64_t n) { return n > 0; }
+  static inline MD maskD(int64_t n) { return n > 0; }
+  static inline bool any(M m) { return m; }
+  static inline bool anyD(MD m) { return m; }
+  static inline M mor(M a, M b) { return a || b; }
+  static inline M mandn(M a, M b) { return a && !b; }
+  static inline int firstLane(M) { return 0; }
+  static inline F load(const float* p, M m) { return m ? *p : 0.0f; }
+  static inline F loadOr(const float* p, M m, F v) { return m ? *p : v; }
+  static inline void store(float* p, M m, F v) {
+    if (m) *p = v;
+  }
+  static inline F set1(float x) { return x; }
+  static inline F add(F a, F b) { return a + b; }
+  static inline F sub(F a, F b) { return a - b; }
+  static inline F mul(F a, F b) { return a * b; }
+  static inline F div(F a, F b) { return a / b; }
+  static inline F fma(F a, F b, F c) { return std::fma(a, b, c); }
+  static inline F max(F a, F b) { return a > b ? a : b; }
+  static inline F min(F a, F b) { return a < b ? a : b; }
+  static inline F sqrt(F a) { return std::sqrt(a); }
+  static inline F abs(F a) { return std::fabs(a); }
+  static inline F neg(F a) { return -a; }
+  static inline F sel(M m, F t, F f) { return m ? t : f; }
+  static inline F round(F x) { return std::nearbyint(x); }
+  static inline F scalef(F y, F n) { return n == n ? std::ldexp(y, static_cast<int>(n)) : n; }
+  template <int C>
+  static inline M cmp(F a, F b) {
+    return C == kGT ? a > b : C == kGE ? a >= b : C == kLT ? a < b : C == kLE ? a <= b : C == kEQ ? a == b
+         : C == kNE ? a != b : (a != a || b != b);
+  }
+  static inline float hmax(F a) { return a; }
+  static inline float hmin(F a) { return a; }
+  static inline float hadd(F a) { return a; }
+  static inline D loadD(const float* p, MD m) { return m ? static_cast<double>(*p) : 0.0; }
+  static inline void storeD(float* p, MD m, D v) {
+    if (m) *p = static_cast<float>(v);
+  }
+  static inline D loadDD(const double* p, MD m) { return m ? *p : 0.0; }
+  static inline void storeDD(double* p, MD m, D v) {
+    if (m) *p = v;
+  }
+  static inline D set1D(double x) { return x; }
+  static inline D addD(D a, D b) { return a + b; }
+  static inline D subD(D a, D b) { return a - b; }
+  static inline D mulD(D a, D b) { return a * b; }
+  static inline D divD(D a, D b) { return a / b; }
+  static inline D fmaD(D a, D b, D c) { return std::fma(a, b, c); }
+  static inline D maxD(D a, D b) { return a > b ? a : b; }
+  static inline D minD(D a, D b) { return a < b ? a : b; }
+  static inline D sqrtD(D a) { return std::sqrt(a); }
+  static inline D absD(D a) { return std::fabs(a); }
+  static inline D selD(MD m, D t, D f) { return m ? t : f; }
+  static inline D roundD(D x) { return std::nearbyint(x); }
+  static inline D scalefD(D y, D n) { return n == n ? std::ldexp(y, static_cast<int>(n)) : n; }
+  static inline D getexpD(D x) {
+    int e = 0;
+    std::frexp(x, &e);
+    return static_cast<double>(e - 1);
+  }
+  static inline D getmantD(D x) {
+    int e = 0;
+    return 2.0 * std::fabs(std::frexp(x, &e));
+  }
+  static inline D copysignD(D mag, D sgn) { return std::copysign(mag, sgn); }
+  template <int C>
+  static inline MD cmpD(D a, D b) {
+    return C == kGT ? a > b : C == kGE ? a >= b : C == kLT ? a < b : C == kLE ? a <= b : C == kEQ ? a == b
+         : C == kNE ? a != b : (a != a || b != b);
+  }
+  static inline double haddD(D a) { return a; }
+  static inline void addD2(D& a0, D&, F f) { a0 += static_cast<double>(f); }
+};
+#endif
