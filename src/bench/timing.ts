@@ -31,7 +31,7 @@ export interface Timing {
   repsPerRun: number;
 }
 
-export const FULL_TIMING: TimingOptions = { minSeconds: 0.5, runs: 3, warmupCalls: 2, singleCallSeconds: 2 };
+export const FULL_TIMING: TimingOptions = { minSeconds: 0.5, runs: 5, warmupCalls: 2, singleCallSeconds: 2 };
 export const QUICK_TIMING: TimingOptions = { minSeconds: 0.02, runs: 2, warmupCalls: 1, singleCallSeconds: 0.5 };
 
 export function timingOptions(quick: boolean): TimingOptions {
