@@ -8,6 +8,7 @@
 #include "napi-args.h"
 #include "peak.h"
 #include "thread-pool.h"
+#include "kernels-attention.h"
 
 namespace kiln {
 
@@ -126,6 +127,8 @@ const Export kExports[] = {
     {"isa", IsaName},
     {"bestIsa", BestIsaName},
     {"setIsa", SetIsa},
+    {"attentionForward", AttentionForwardBinding},
+    {"attentionBackward", AttentionBackwardBinding},
 };
 
 }  // namespace

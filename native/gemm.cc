@@ -5,10 +5,13 @@
 //       for ic (mc rows, per thread)    A block mc x kc packed per thread (L2)
 //         for jr (nr columns)           B micro-panel kc x nr stays in L1 across ir
 //           for ir (mr rows)            micro-kernel: mr x nr tile of C in registers
-// Threads form a tm x tn grid over (M rows, panel columns) chosen to minimise the largest per-thread tile.
+// Threads share each packed B panel (two barriers per phase) and claim (row block x column chunk) tasks from a
+// per-phase counter, so the work balances itself when a thread runs late.
 #include "gemm.h"
 
 #include <algorithm>
+#include <atomic>
+#include <memory>
 #include <cstdlib>
 #include <cstring>
 
@@ -84,62 +87,66 @@ void scaleC(float* c, int64_t ldc, int64_t m, int64_t n, float beta) {
 
 inline int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-// Picks tm x tn = size minimising the largest per-thread tile (ties: more threads along M, which shares B).
-void chooseGrid(int size, int64_t M, int64_t N, int mr, int nr, int* tm, int* tn) {
-  int64_t best = -1;
-  for (int m = size; m >= 1; --m) {
-    if (size % m != 0) continue;
-    int n = size / m;
-    int64_t cost = ceilDiv(ceilDiv(M, mr), m) * mr * (ceilDiv(ceilDiv(N, nr), n) * nr);
-    if (best < 0 || cost < best) {
-      best = cost;
-      *tm = m;
-      *tn = n;
-    }
+// How one product's work is cut for a team. Each phase (one kc x nc B panel) is mBlocks x nChunks tasks: a block of
+// mc rows of C (its A block packed by whoever runs it) times a run of panelsPerChunk nr-column panels. Tasks are
+// claimed dynamically, so a thread that was descheduled or started late simply takes fewer of them.
+struct Plan {
+  int64_t mc;        // rows per block (a multiple of mr, <= kernel mc)
+  int64_t mBlocks;
+  int64_t nChunks;   // column chunks per phase (1 when M alone gives enough tasks)
+};
+
+Plan makePlan(const GemmKernel& kr, const Product& p, int teamSize) {
+  const int64_t mPanels = ceilDiv(p.M, kr.mr);
+  const int64_t maxPanels = kr.mc / kr.mr;
+  int64_t mBlocks = ceilDiv(mPanels, maxPanels);
+  int64_t nChunks = 1;
+  if (teamSize > 1) {
+    // Aim for ~4 tasks per thread per phase, keeping blocks >= 4 panels tall (an A block reused across >= 4
+    // micro-kernel rows) and splitting columns only when M is too short to give the tasks.
+    const int64_t want = 4 * static_cast<int64_t>(teamSize);
+    mBlocks = std::max(mBlocks, std::min(want, ceilDiv(mPanels, 4)));
+    if (mBlocks < want) nChunks = std::min(ceilDiv(want, mBlocks), ceilDiv(std::min(kr.nc, p.N), kr.nr));
   }
+  const int64_t mc = ceilDiv(mPanels, mBlocks) * kr.mr;
+  return Plan{mc, ceilDiv(p.M, mc), std::max<int64_t>(nChunks, 1)};
 }
 
-// The blocked algorithm for one product on one team. sharedB is the team's B-panel buffer (kc * nc floats).
-// With privateB, every member packs the B panel columns it needs into its own buffer instead and no member ever
-// waits for another (more packing, no barriers: better when threads get descheduled on a busy machine).
-void blocked(const GemmKernel& kr, const Product& p, const Team& team, float* sharedB, bool privateB) {
+// The blocked algorithm for one product on one team. sharedB holds the team's packed B panel (kc * nc floats);
+// claims[s] counts the tasks handed out in phase s (zeroed by the caller; unused for a team of one).
+void blocked(const GemmKernel& kr, const Product& p, const Team& team, const Plan& plan, float* sharedB,
+             std::atomic<int64_t>* claims) {
   const int mr = kr.mr, nr = kr.nr;
-  int tm = 1, tn = 1;
-  chooseGrid(team.size, p.M, p.N, mr, nr, &tm, &tn);
-  const int tidM = team.tid % tm, tidN = team.tid / tm;
-  const int64_t mPanels = ceilDiv(p.M, mr);
-  const int64_t m0 = std::min(p.M, mPanels * tidM / tm * mr);
-  const int64_t m1 = std::min(p.M, mPanels * (tidM + 1) / tm * mr);
-  // Split this thread's rows into equal mc blocks (multiples of mr) no larger than kr.mc.
-  const int64_t myRows = m1 - m0;
-  const int64_t nBlocks = std::max<int64_t>(1, ceilDiv(myRows, kr.mc));
-  const int64_t mc = std::min(kr.mc, ceilDiv(ceilDiv(myRows, nBlocks), mr) * mr);
   const int64_t kcMax = std::min(kr.kc, p.K);
-  float* packA = myRows > 0 ? tlsPackA.get(static_cast<size_t>(mc * kcMax)) : nullptr;
-  if (privateB && team.size > 1)
-    sharedB = tlsPackB.get(static_cast<size_t>(kcMax * std::min(kr.nc, ceilDiv(p.N, nr) * nr)));
-  const bool shared = !privateB && team.size > 1;
-
+  float* packA = tlsPackA.get(static_cast<size_t>(plan.mc * kcMax));
+  const int64_t tasks = plan.mBlocks * plan.nChunks;
+  int64_t phase = 0;
   for (int64_t jc = 0; jc < p.N; jc += kr.nc) {
     const int64_t ncur = std::min(kr.nc, p.N - jc);
     const int64_t nPanels = ceilDiv(ncur, nr);
-    const int64_t jp0 = nPanels * tidN / tn, jp1 = nPanels * (tidN + 1) / tn;
-    for (int64_t pc = 0; pc < p.K; pc += kr.kc) {
+    const int64_t perChunk = ceilDiv(nPanels, plan.nChunks);
+    for (int64_t pc = 0; pc < p.K; pc += kr.kc, ++phase) {
       const int64_t kc = std::min(kr.kc, p.K - pc);
       const float betaEff = pc == 0 ? p.beta : 1.0f;
-      // Cooperative B packing: each member packs a contiguous range of nr-column panels (private: its own range).
-      if (myRows > 0 || shared) {
-        const int64_t bp0 = shared ? nPanels * team.tid / team.size : jp0;
-        const int64_t bp1 = shared ? nPanels * (team.tid + 1) / team.size : jp1;
-        if (bp1 > bp0) {
-          const int64_t cols = std::min(ncur - bp0 * nr, (bp1 - bp0) * nr);
-          kr.packB(kc, cols, p.b + pc * p.rsB + (jc + bp0 * nr) * p.csB, p.rsB, p.csB, sharedB + bp0 * nr * kc);
-        }
+      // B packing, split evenly: each member packs a contiguous range of nr-column panels.
+      const int64_t bp0 = nPanels * team.tid / team.size, bp1 = nPanels * (team.tid + 1) / team.size;
+      if (bp1 > bp0) {
+        const int64_t cols = std::min(ncur - bp0 * nr, (bp1 - bp0) * nr);
+        kr.packB(kc, cols, p.b + pc * p.rsB + (jc + bp0 * nr) * p.csB, p.rsB, p.csB, sharedB + bp0 * nr * kc);
       }
-      if (shared) team.sync();
-      for (int64_t ic = m0; ic < m1 && jp1 > jp0; ic += mc) {
-        const int64_t mcur = std::min(mc, m1 - ic);
-        kr.packA(mcur, kc, p.a + ic * p.rsA + pc * p.csA, p.rsA, p.csA, packA);
+      team.sync();
+      int64_t packedBlock = -1;  // the A block now in packA (reused by consecutive tasks of the same block)
+      for (int64_t next = 0;; ++next) {
+        const int64_t t = team.size == 1 ? next : claims[phase].fetch_add(1, std::memory_order_relaxed);
+        if (t >= tasks) break;
+        const int64_t blk = t / plan.nChunks, chunk = t % plan.nChunks;
+        const int64_t ic = blk * plan.mc, mcur = std::min(plan.mc, p.M - ic);
+        const int64_t jp0 = chunk * perChunk, jp1 = std::min(nPanels, jp0 + perChunk);
+        if (jp0 >= jp1) continue;
+        if (blk != packedBlock) {
+          kr.packA(mcur, kc, p.a + ic * p.rsA + pc * p.csA, p.rsA, p.csA, packA);
+          packedBlock = blk;
+        }
         for (int64_t jp = jp0; jp < jp1; ++jp) {
           const int64_t j = jc + jp * nr;
           const int nn = static_cast<int>(std::min<int64_t>(nr, p.N - j));
@@ -151,7 +158,7 @@ void blocked(const GemmKernel& kr, const Product& p, const Team& team, float* sh
           }
         }
       }
-      if (shared) team.sync();  // the next pc/jc overwrites sharedB
+      team.sync();  // every task of this phase is done before the next phase overwrites sharedB
     }
   }
 }
@@ -164,7 +171,7 @@ float* sharedBFor(const GemmKernel& kr, const Product& p) {
 
 // One product on the calling thread only.
 void productSerial(const GemmKernel& kr, const Product& p) {
-  blocked(kr, p, Team{0, 1, nullptr}, sharedBFor(kr, p), false);
+  blocked(kr, p, Team{0, 1, nullptr}, makePlan(kr, p, 1), sharedBFor(kr, p), nullptr);
 }
 
 // M == 1 or N == 1: a matrix-vector product (packing would cost as much as the arithmetic).
@@ -203,13 +210,14 @@ void runProduct(const GemmKernel& kr, const Product& p, int threads) {
     return;
   }
   float* bBuf = sharedBFor(kr, p);
-  const bool privateB = gemmPrivateBPanels;
-  runTeam(threads, [&](const Team& team) { blocked(kr, p, team, bBuf, privateB); });
+  const Plan plan = makePlan(kr, p, std::min(threads, numThreads()));
+  const int64_t phases = ceilDiv(p.N, kr.nc) * ceilDiv(p.K, kr.kc);
+  std::unique_ptr<std::atomic<int64_t>[]> claims(new std::atomic<int64_t>[static_cast<size_t>(phases)]);
+  for (int64_t i = 0; i < phases; ++i) claims[i].store(0, std::memory_order_relaxed);
+  runTeam(threads, [&](const Team& team) { blocked(kr, p, team, plan, bBuf, claims.get()); });
 }
 
 }  // namespace
-
-bool gemmPrivateBPanels = false;
 
 const GemmKernel& gemmKernelActive() {
   switch (activeIsa()) {

@@ -52,9 +52,6 @@ const GemmKernel& gemmKernelAvx2();
 const GemmKernel& gemmKernelScalar();
 const GemmKernel& gemmKernelActive();  // chosen by activeIsa()
 
-// Lab knob: when true, multi-threaded products pack B per thread instead of sharing one panel (no barriers).
-extern bool gemmPrivateBPanels;
-
 // gemm() with an explicit kernel (the kernel lab uses it to time variants and blockings).
 void gemmWith(const GemmKernel& kernel, const GemmArgs& g, int threads);
 

@@ -43,3 +43,16 @@ void attentionBackward(const AttentionArgs& a, const float* out, const float* ls
                        float* dk, float* dv);
 
 }  // namespace kiln
+
+// ── N-API bindings (listed in addon.cc's kExports; JS contract in src/backend/native-addon.ts) ──
+#include "napi-args.h"
+
+namespace kiln {
+
+// attentionForward(q, k, v, mask, maskOff, msB, msH, msQ, msK, B, H, Hkv, Tq, Tk, D, Dv, scale, causal, out, lse)
+napi_value AttentionForwardBinding(napi_env env, napi_callback_info info);
+// attentionBackward(q, k, v, mask, maskOff, msB, msH, msQ, msK, out, lse, dout, B, H, Hkv, Tq, Tk, D, Dv, scale,
+//                   causal, dq, dk, dv)
+napi_value AttentionBackwardBinding(napi_env env, napi_callback_info info);
+
+}  // namespace kiln

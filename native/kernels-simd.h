@@ -30,6 +30,7 @@ struct V {
   static inline bool anyD(MD m) { return m != 0; }
   static inline M mor(M a, M b) { return static_cast<M>(a | b); }
   static inline M mandn(M a, M b) { return static_cast<M>(a & ~b); }  // a and not b
+  static inline MD morD(MD a, MD b) { return static_cast<MD>(a | b); }
   static inline int firstLane(M m) { return __builtin_ctz(static_cast<unsigned>(m)); }
   static inline F load(const float* p, M m) { return _mm512_maskz_loadu_ps(m, p); }
   static inline F loadOr(const float* p, M m, F v) { return _mm512_mask_loadu_ps(v, m, p); }
@@ -110,6 +111,7 @@ struct V {
   static inline bool anyD(MD m) { return m; }
   static inline M mor(M a, M b) { return a || b; }
   static inline M mandn(M a, M b) { return a && !b; }
+  static inline MD morD(MD a, MD b) { return a || b; }
   static inline int firstLane(M) { return 0; }
   static inline F load(const float* p, M m) { return m ? *p : 0.0f; }
   static inline F loadOr(const float* p, M m, F v) { return m ? *p : v; }

@@ -31,7 +31,8 @@ Args::Args(napi_env env, napi_callback_info info, const char* fn, size_t require
     ok_ = fail("could not read the call's arguments");
     return;
   }
-  argc_ = argc;
+  // napi reports the number actually passed, which may exceed what fit in argv_.
+  argc_ = argc < sizeof(argv_) / sizeof(argv_[0]) ? argc : sizeof(argv_) / sizeof(argv_[0]);
   if (argc < required) {
     ok_ = fail("expected " + std::to_string(required) + " arguments, got " + std::to_string(argc));
   }

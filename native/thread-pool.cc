@@ -197,9 +197,15 @@ void parallelFor(int64_t n, int64_t grain, int want, const std::function<void(in
     fn(0, n);
     return;
   }
-  runTeam(t, [&](const Team& team) {
-    int64_t b = n * team.tid / team.size, e = n * (team.tid + 1) / team.size;
-    if (b < e) fn(b, e);
+  // Dynamic chunks (about 8 per thread, at least `grain` items): a thread that starts late takes fewer.
+  const int64_t chunk = std::max(grain, (n + 8 * t - 1) / (8 * t));
+  std::atomic<int64_t> next{0};
+  runTeam(t, [&](const Team&) {
+    for (;;) {
+      const int64_t b = next.fetch_add(chunk, std::memory_order_relaxed);
+      if (b >= n) break;
+      fn(b, std::min(n, b + chunk));
+    }
   });
 }
 

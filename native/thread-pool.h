@@ -32,8 +32,9 @@ int numThreads();
 void setNumThreads(int n);
 void runTeam(int want, const TeamFn& fn);
 
-// Splits [0, n) into contiguous chunks of at least `grain` items over up to `want` threads and calls
-// fn(begin, end) for each chunk. Chunks are static (balanced by count), which suits uniform work.
+// Splits [0, n) into contiguous chunks of at least `grain` items and calls fn(begin, end) once per chunk, the
+// chunks claimed dynamically by up to `want` threads (so a late or slow thread does less). Chunks are disjoint and
+// cover [0, n); their number and order are unspecified.
 void parallelFor(int64_t n, int64_t grain, int want, const std::function<void(int64_t, int64_t)>& fn);
 
 }  // namespace kiln

@@ -59,7 +59,6 @@ int main(int argc, char** argv) {
     else if (!std::strncmp(a, "micro=", 6)) microReps = std::atoi(a + 6);
     else if (!std::strncmp(a, "shape=", 6)) shape = a + 6;
     else if (!std::strncmp(a, "batch=", 6)) batch = std::atoi(a + 6);
-    else if (!std::strncmp(a, "privateb=", 9)) gemmPrivateBPanels = std::atoi(a + 9) != 0;
     else if (!std::strncmp(a, "macro=", 6)) macroLdc = std::atol(a + 6);
     else if (!std::strncmp(a, "pack=", 5)) packTest = std::atoi(a + 5);
     else if (!std::strncmp(a, "reps=", 5)) reps = std::atoi(a + 5);

@@ -38,7 +38,11 @@ export interface NativeAddon {
    * about `seconds` (0 < seconds <= 60). Returns GFLOP/s summed over the threads.
    */
   peakGflops(threads: number, seconds: number): number;
-  /** Resizes the persistent pool to n threads (1..1024), the caller included. Default: CPUs available to the process, or KILN_NUM_THREADS. */
+  /**
+   * Resizes the process-wide persistent pool to n threads (1..1024), the caller included; waits for a running
+   * kernel to finish. Default: the CPUs available to the process, or KILN_NUM_THREADS. While one JS thread's
+   * kernel holds the pool, kernels called from other JS threads (worker_threads ranks) run on their own thread.
+   */
   setNumThreads(n: number): void;
   /** Current pool size (the calling thread included). */
   numThreads(): number;
@@ -46,12 +50,34 @@ export interface NativeAddon {
   isa(): NativeIsa;
   /** The best instruction set this CPU supports. */
   bestIsa(): NativeIsa;
-  /** Switches kernels to `isa` (for tests and benchmarks); throws if the CPU lacks it. Returns the active ISA. */
+  /**
+   * Switches kernels to `isa` (for tests and benchmarks) for the whole process, all worker threads included;
+   * throws if the CPU lacks it. Returns the active ISA.
+   */
   setIsa(isa: NativeIsa): NativeIsa;
+  /**
+   * Fused attention forward (native/kernels-attention.h), the Backend's `attentionForward` with the mask view
+   * flattened: `mask` of length 0 means no mask, else element (b, h, i, j) of the additive mask is
+   * mask[maskOff + b·msB + h·msH + i·msQ + j·msK] (strides may be 0 or negative; the whole view must lie inside the
+   * array). q [B, H, Tq, D], k [B, Hkv, Tk, D], v [B, Hkv, Tk, Dv] dense; Hkv ≥ 1 divides H; writes out
+   * [B, H, Tq, Dv] and lse [B, H, Tq]. Outputs must not overlap inputs. The kernel picks its own tile sizes.
+   */
+  attentionForward(
+    q: Float32Array, k: Float32Array, v: Float32Array, mask: Float32Array, maskOff: number,
+    msB: number, msH: number, msQ: number, msK: number, B: number, H: number, Hkv: number, Tq: number, Tk: number,
+    D: number, Dv: number, scale: number, causal: boolean, out: Float32Array, lse: Float32Array,
+  ): void;
+  /** Its backward: writes dq [B, H, Tq, D], dk [B, Hkv, Tk, D], dv [B, Hkv, Tk, Dv] (overwritten). */
+  attentionBackward(
+    q: Float32Array, k: Float32Array, v: Float32Array, mask: Float32Array, maskOff: number,
+    msB: number, msH: number, msQ: number, msK: number, out: Float32Array, lse: Float32Array, dout: Float32Array,
+    B: number, H: number, Hkv: number, Tq: number, Tk: number, D: number, Dv: number, scale: number, causal: boolean,
+    dq: Float32Array, dk: Float32Array, dv: Float32Array,
+  ): void;
 }
 
 /** Functions the loaded binary must export; a build missing any of them is treated as absent. */
-const REQUIRED: readonly (keyof NativeAddon)[] = ['gemm', 'peakGflops', 'setNumThreads', 'numThreads', 'isa', 'bestIsa', 'setIsa'];
+const REQUIRED: readonly (keyof NativeAddon)[] = ['gemm', 'peakGflops', 'setNumThreads', 'numThreads', 'isa', 'bestIsa', 'setIsa', 'attentionForward', 'attentionBackward'];
 
 let cached: { addon: NativeAddon | null; reason: string | null } | undefined;
 
@@ -111,6 +137,20 @@ function wrap(raw: NativeAddon): NativeAddon {
     setIsa(isa) {
       try {
         return raw.setIsa(isa);
+      } catch (e) {
+        throw asKilnError(e);
+      }
+    },
+    attentionForward(...args) {
+      try {
+        raw.attentionForward(...args);
+      } catch (e) {
+        throw asKilnError(e);
+      }
+    },
+    attentionBackward(...args) {
+      try {
+        raw.attentionBackward(...args);
       } catch (e) {
         throw asKilnError(e);
       }

@@ -1,0 +1,742 @@
+// Fused attention forward/backward (contract and algorithm in kernels-attention.h).
+//
+// The matrix products of each tile go through the active ISA's GEMM building blocks (gemm.h: packA / packB /
+// micro); the per-row softmax work (mask add, row max, exp, rescale, dS) goes through RowOps, compiled three
+// times from one generic source (scalar, AVX2) plus hand-written AVX-512 versions, chosen by activeIsa().
+#include "kernels-attention.h"
+
+// GCC 12 reports its own _mm512_undefined_ps() placeholders as uninitialised once inlined: silence that for the
+// intrinsics header's lines only.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+#pragma GCC diagnostic pop
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "cpu.h"
+#include "gemm.h"
+#include "thread-pool.h"
+
+namespace kiln {
+
+namespace {
+
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+
+// exp(x) in fp32 for x <= 88 (Cephes expf: n = round(x·log2 e), r = x − n·ln 2 in two parts, e^r by a degree-6
+// polynomial, times 2^n). x below −87.34 (including −inf) gives exactly 0, NaN stays NaN. Written branch-free so
+// it vectorises.
+inline __attribute__((always_inline)) float expGeneric(float x) {
+  const float xc = x < -87.33654f ? -87.33654f : (x > 88.0f ? 88.0f : x);
+  float fn = xc * 1.44269504088896341f + 12582912.0f;  // 1.5·2^23: rounds to nearest, n in the low mantissa bits
+  int32_t bits;
+  std::memcpy(&bits, &fn, 4);
+  const int32_t n = bits - 0x4B400000;
+  fn -= 12582912.0f;
+  float r = xc - fn * 0.693359375f;
+  r = r - fn * -2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  const int32_t e = (n + 127) << 23;
+  float scale;
+  std::memcpy(&scale, &e, 4);
+  const float y = p * scale;
+  return x < -87.33654f ? 0.0f : y;
+}
+
+// Per-row operations of the softmax tiles (n >= 0 elements).
+struct RowOps {
+  float (*max)(const float* s, int n);                          // max, NaN ignored; −inf when empty
+  float (*expSum)(float* s, int n, float m);                    // s = exp(s − m); returns Σ s
+  void (*exp)(float* s, int n, float m);                        // s = exp(s − m)
+  void (*scale)(float* x, int n, float a);                      // x *= a
+  void (*addMask)(float* s, const float* mask, int64_t inc, int n);  // s[j] += mask[j·inc]
+  void (*ds)(float* dp, const float* p, int n, float di, float scale);  // dp = p·(dp − di)·scale
+  void (*add)(float* dst, const float* src, int n);             // dst += src
+};
+
+inline __attribute__((always_inline)) float gMax(const float* s, int n) {
+  float m = kNegInf;
+  for (int j = 0; j < n; ++j) m = s[j] > m ? s[j] : m;
+  return m;
+}
+inline __attribute__((always_inline)) void gExp(float* __restrict s, int n, float m) {
+  for (int j = 0; j < n; ++j) s[j] = expGeneric(s[j] - m);
+}
+inline __attribute__((always_inline)) float gSum(const float* __restrict s, int n) {
+  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int j = 0;
+  for (; j + 8 <= n; j += 8)
+    for (int t = 0; t < 8; ++t) acc[t] += s[j + t];
+  float tail = 0;
+  for (; j < n; ++j) tail += s[j];
+  return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])) + tail;
+}
+inline __attribute__((always_inline)) float gExpSum(float* __restrict s, int n, float m) {
+  gExp(s, n, m);
+  return gSum(s, n);
+}
+inline __attribute__((always_inline)) void gScale(float* __restrict x, int n, float a) {
+  for (int j = 0; j < n; ++j) x[j] *= a;
+}
+inline __attribute__((always_inline)) void gAddMask(float* __restrict s, const float* __restrict mask, int64_t inc,
+                                                    int n) {
+  if (inc == 1) {
+    for (int j = 0; j < n; ++j) s[j] += mask[j];
+  } else {
+    for (int j = 0; j < n; ++j) s[j] += mask[j * inc];
+  }
+}
+inline __attribute__((always_inline)) void gDs(float* __restrict dp, const float* __restrict p, int n, float di,
+                                               float scale) {
+  for (int j = 0; j < n; ++j) dp[j] = p[j] * (dp[j] - di) * scale;
+}
+inline __attribute__((always_inline)) void gAdd(float* __restrict dst, const float* __restrict src, int n) {
+  for (int j = 0; j < n; ++j) dst[j] += src[j];
+}
+
+#define KILN_GENERIC_ROW_OPS(S)                                                                              \
+  float max##S(const float* s, int n) { return gMax(s, n); }                                                \
+  float expSum##S(float* s, int n, float m) { return gExpSum(s, n, m); }                                    \
+  void exp##S(float* s, int n, float m) { gExp(s, n, m); }                                                  \
+  void scale##S(float* x, int n, float a) { gScale(x, n, a); }                                              \
+  void addMask##S(float* s, const float* mask, int64_t inc, int n) { gAddMask(s, mask, inc, n); }           \
+  void ds##S(float* dp, const float* p, int n, float di, float scale) { gDs(dp, p, n, di, scale); }         \
+  void add##S(float* dst, const float* src, int n) { gAdd(dst, src, n); }                                   \
+  const RowOps kRowOps##S = {max##S, expSum##S, exp##S, scale##S, addMask##S, ds##S, add##S};
+
+KILN_GENERIC_ROW_OPS(Scalar)
+
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+KILN_GENERIC_ROW_OPS(Avx2)
+#pragma GCC pop_options
+
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")
+
+inline __mmask16 tailMask(int n) { return n >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << n) - 1u); }
+
+// expGeneric, 16 lanes at a time (same constants and operation order).
+inline __m512 exp16(__m512 x) {
+  const __m512 lo = _mm512_set1_ps(-87.33654f);
+  const __mmask16 under = _mm512_cmp_ps_mask(x, lo, _CMP_LT_OQ);
+  // max/min return their second operand when either is NaN: NaN passes through.
+  const __m512 xc = _mm512_min_ps(_mm512_set1_ps(88.0f), _mm512_max_ps(lo, x));
+  __m512 fn = _mm512_fmadd_ps(xc, _mm512_set1_ps(1.44269504088896341f), _mm512_set1_ps(12582912.0f));
+  const __m512i n = _mm512_sub_epi32(_mm512_castps_si512(fn), _mm512_set1_epi32(0x4B400000));
+  fn = _mm512_sub_ps(fn, _mm512_set1_ps(12582912.0f));
+  __m512 r = _mm512_fnmadd_ps(fn, _mm512_set1_ps(0.693359375f), xc);
+  r = _mm512_fnmadd_ps(fn, _mm512_set1_ps(-2.12194440e-4f), r);
+  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+  p = _mm512_fmadd_ps(_mm512_mul_ps(p, r), r, _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+  const __m512 scale = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(n, _mm512_set1_epi32(127)), 23));
+  return _mm512_maskz_mul_ps(static_cast<__mmask16>(~under), p, scale);
+}
+
+float maxAvx512(const float* s, int n) {
+  __m512 m0 = _mm512_set1_ps(kNegInf), m1 = m0;
+  int j = 0;
+  // _mm512_max_ps(x, m) returns m when x is NaN: NaN scores are ignored, as in the reference.
+  for (; j + 32 <= n; j += 32) {
+    m0 = _mm512_max_ps(_mm512_loadu_ps(s + j), m0);
+    m1 = _mm512_max_ps(_mm512_loadu_ps(s + j + 16), m1);
+  }
+  for (; j < n; j += 16) {
+    const __mmask16 k = tailMask(n - j);
+    m0 = _mm512_mask_max_ps(m0, k, _mm512_maskz_loadu_ps(k, s + j), m0);
+  }
+  return _mm512_reduce_max_ps(_mm512_max_ps(m0, m1));
+}
+
+float expSumAvx512(float* s, int n, float m) {
+  const __m512 vm = _mm512_set1_ps(m);
+  __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0;
+  int j = 0;
+  for (; j + 32 <= n; j += 32) {
+    const __m512 p0 = exp16(_mm512_sub_ps(_mm512_loadu_ps(s + j), vm));
+    const __m512 p1 = exp16(_mm512_sub_ps(_mm512_loadu_ps(s + j + 16), vm));
+    _mm512_storeu_ps(s + j, p0);
+    _mm512_storeu_ps(s + j + 16, p1);
+    acc0 = _mm512_add_ps(acc0, p0);
+    acc1 = _mm512_add_ps(acc1, p1);
+  }
+  for (; j < n; j += 16) {
+    const __mmask16 k = tailMask(n - j);
+    const __m512 p = _mm512_maskz_mov_ps(k, exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, s + j), vm)));
+    _mm512_mask_storeu_ps(s + j, k, p);
+    acc0 = _mm512_add_ps(acc0, p);
+  }
+  return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+}
+
+void expAvx512(float* s, int n, float m) {
+  const __m512 vm = _mm512_set1_ps(m);
+  for (int j = 0; j < n; j += 16) {
+    const __mmask16 k = tailMask(n - j);
+    _mm512_mask_storeu_ps(s + j, k, exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, s + j), vm)));
+  }
+}
+
+void scaleAvx512(float* x, int n, float a) {
+  const __m512 va = _mm512_set1_ps(a);
+  for (int j = 0; j < n; j += 16) {
+    const __mmask16 k = tailMask(n - j);
+    _mm512_mask_storeu_ps(x + j, k, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, x + j), va));
+  }
+}
+
+void addMaskAvx512(float* s, const float* mask, int64_t inc, int n) {
+  if (inc != 1) {
+    gAddMask(s, mask, inc, n);
+    return;
+  }
+  for (int j = 0; j < n; j += 16) {
+    const __mmask16 k = tailMask(n - j);
+    _mm512_mask_storeu_ps(s + j, k, _mm512_add_ps(_mm512_maskz_loadu_ps(k, s + j), _mm512_maskz_loadu_ps(k, mask + j)));
+  }
+}
+
+void dsAvx512(float* dp, const float* p, int n, float di, float scale) {
+  const __m512 vd = _mm512_set1_ps(di), vs = _mm512_set1_ps(scale);
+  for (int j = 0; j < n; j += 16) {
+    const __mmask16 k = tailMask(n - j);
+    const __m512 d = _mm512_sub_ps(_mm512_maskz_loadu_ps(k, dp + j), vd);
+    _mm512_mask_storeu_ps(dp + j, k, _mm512_mul_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(k, p + j), d), vs));
+  }
+}
+
+void addAvx512(float* dst, const float* src, int n) {
+  for (int j = 0; j < n; j += 16) {
+    const __mmask16 k = tailMask(n - j);
+    _mm512_mask_storeu_ps(dst + j, k, _mm512_add_ps(_mm512_maskz_loadu_ps(k, dst + j), _mm512_maskz_loadu_ps(k, src + j)));
+  }
+}
+
+const RowOps kRowOpsAvx512 = {maxAvx512, expSumAvx512, expAvx512, scaleAvx512, addMaskAvx512, dsAvx512, addAvx512};
+
+#pragma GCC pop_options
+
+const RowOps& rowOpsActive() {
+  switch (activeIsa()) {
+    case Isa::Avx512: return kRowOpsAvx512;
+    case Isa::Avx2: return kRowOpsAvx2;
+    default: return kRowOpsScalar;
+  }
+}
+
+// A growable 64-byte aligned per-thread buffer, carved into regions with take().
+class Scratch {
+ public:
+  ~Scratch() { std::free(p_); }
+  void reserve(size_t floats) {
+    if (floats > cap_) {
+      std::free(p_);
+      const size_t bytes = (floats * sizeof(float) + 63) & ~static_cast<size_t>(63);
+      p_ = static_cast<float*>(std::aligned_alloc(64, bytes));
+      if (p_ == nullptr) std::abort();
+      cap_ = floats;
+    }
+    used_ = 0;
+  }
+  float* take(size_t floats) {
+    float* r = p_ + used_;
+    used_ += (floats + 15) & ~static_cast<size_t>(15);
+    return r;
+  }
+
+ private:
+  float* p_ = nullptr;
+  size_t cap_ = 0;
+  size_t used_ = 0;
+};
+
+thread_local Scratch tlsScratch;
+
+inline int64_t roundUp(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+inline int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+// Floats taken by Scratch::take(n) (rounded to 16).
+inline size_t slot(int64_t n) { return static_cast<size_t>(roundUp(std::max<int64_t>(n, 0), 16)); }
+
+// Tile geometry: rows = rep·nq stacked query rows (nq per head of the group), bk keys per tile.
+struct Tiling {
+  int64_t nq;
+  int64_t bk;
+};
+
+Tiling chooseTiling(const GemmKernel& kr, const AttentionArgs& a, int64_t keyTarget) {
+  const int64_t rep = a.H / a.Hkv;
+  const int64_t rowTarget = kr.mr * ceilDiv(64, kr.mr);
+  Tiling t;
+  t.nq = std::max<int64_t>(1, std::min(a.Tq, rowTarget / rep));
+  t.bk = std::max<int64_t>(kr.nr, kr.nr * ((keyTarget + kr.nr / 2) / kr.nr));
+  return t;
+}
+
+// Runs task(t) for t in [0, n) on the pool with dynamic (first come, first served) scheduling.
+template <class F>
+void runTasks(int64_t n, bool parallel, F&& task) {
+  if (n <= 0) return;
+  const int threads = parallel ? static_cast<int>(std::min<int64_t>(numThreads(), n)) : 1;
+  if (threads <= 1) {
+    for (int64_t t = 0; t < n; ++t) task(t);
+    return;
+  }
+  std::atomic<int64_t> next{0};
+  runTeam(threads, [&](const Team&) {
+    for (;;) {
+      const int64_t t = next.fetch_add(1, std::memory_order_relaxed);
+      if (t >= n) break;
+      task(t);
+    }
+  });
+}
+
+// Worth more than one thread: about 2 MFLOP of tile products.
+bool worthParallel(const AttentionArgs& a) {
+  const double flop = 2.0 * a.B * a.H * static_cast<double>(a.Tq) * a.Tk * (a.D + a.Dv);
+  return flop >= 2e6;
+}
+
+// ── forward ──
+
+struct FwdCtx {
+  const AttentionArgs& a;
+  const GemmKernel& kr;
+  const RowOps& ops;
+  Tiling tl;
+  float* out;
+  float* lse;
+};
+
+void forwardTask(const FwdCtx& c, int64_t b, int64_t g, int64_t i0) {
+  const AttentionArgs& a = c.a;
+  const GemmKernel& kr = c.kr;
+  const RowOps& ops = c.ops;
+  const int64_t D = a.D, Dv = a.Dv, rep = a.H / a.Hkv;
+  const int64_t nq = std::min(c.tl.nq, a.Tq - i0);
+  const int64_t R = rep * nq, bk = c.tl.bk;
+  const int64_t mr = kr.mr, nr = kr.nr;
+  const int64_t Rp = roundUp(R, mr), bkp = roundUp(bk, nr), Dvp = roundUp(Dv, nr);
+  const int64_t shift = a.Tk - a.Tq;
+
+  Scratch& sc = tlsScratch;
+  sc.reserve(slot(R * D) + slot(Rp * D) + slot(R * bkp) + slot(Rp * bkp) + slot(D * bkp) + slot(bkp * Dvp) +
+             slot(R * Dv) + 2 * slot(R));
+  float* Qc = sc.take(R * D);
+  float* Qp = sc.take(Rp * D);
+  float* S = sc.take(R * bkp);
+  float* Pp = sc.take(Rp * bkp);
+  float* Kp = sc.take(D * bkp);
+  float* Vp = sc.take(bkp * Dvp);
+  float* O = sc.take(R * Dv);
+  float* m = sc.take(R);
+  float* l = sc.take(R);
+
+  // Row r = (head hh of the group, query i0 + t) with r = hh·nq + t.
+  for (int64_t hh = 0; hh < rep; ++hh) {
+    const float* src = a.q + ((b * a.H + g * rep + hh) * a.Tq + i0) * D;
+    std::memcpy(Qc + hh * nq * D, src, static_cast<size_t>(nq * D) * sizeof(float));
+  }
+  kr.packA(R, D, Qc, D, 1, Qp);
+  std::memset(O, 0, static_cast<size_t>(R * Dv) * sizeof(float));
+  for (int64_t r = 0; r < R; ++r) {
+    m[r] = kNegInf;
+    l[r] = 0.0f;
+  }
+
+  const int64_t kvRow = (b * a.Hkv + g) * a.Tk;
+  const int64_t kEnd = a.causal ? std::max<int64_t>(0, std::min(a.Tk, i0 + nq + shift)) : a.Tk;
+  for (int64_t j0 = 0; j0 < kEnd; j0 += bk) {
+    const int64_t nk = std::min(bk, kEnd - j0);
+    kr.packB(D, nk, a.k + (kvRow + j0) * D, 1, D, Kp);
+    for (int64_t ir = 0; ir < R; ir += mr)
+      for (int64_t jr = 0; jr < nk; jr += nr)
+        kr.micro(D, Qp + ir * D, Kp + jr * D, S + ir * bkp + jr, bkp, static_cast<int>(std::min(mr, R - ir)),
+                 static_cast<int>(std::min(nr, nk - jr)), a.scale, 0.0f);
+    for (int64_t r = 0; r < R; ++r) {
+      const int64_t hh = r / nq, i = i0 + r % nq;
+      float* s = S + r * bkp;
+      const int64_t jl = a.causal ? std::min(nk, i + shift + 1 - j0) : nk;
+      if (jl <= 0) {
+        std::memset(s, 0, static_cast<size_t>(nk) * sizeof(float));
+        continue;
+      }
+      if (a.mask)
+        ops.addMask(s, a.mask + b * a.msB + (g * rep + hh) * a.msH + i * a.msQ + j0 * a.msK, a.msK,
+                    static_cast<int>(jl));
+      const float rowMax = ops.max(s, static_cast<int>(jl));
+      if (rowMax == kNegInf) {  // every key of this tile is blocked for this row
+        std::memset(s, 0, static_cast<size_t>(nk) * sizeof(float));
+        continue;
+      }
+      if (rowMax > m[r]) {
+        const float alpha = static_cast<float>(std::exp(static_cast<double>(m[r]) - rowMax));  // 0 when m = −inf
+        l[r] *= alpha;
+        ops.scale(O + r * Dv, static_cast<int>(Dv), alpha);
+        m[r] = rowMax;
+      }
+      l[r] += ops.expSum(s, static_cast<int>(jl), m[r]);
+      if (jl < nk) std::memset(s + jl, 0, static_cast<size_t>(nk - jl) * sizeof(float));
+    }
+    kr.packA(R, nk, S, bkp, 1, Pp);
+    kr.packB(nk, Dv, a.v + (kvRow + j0) * Dv, Dv, 1, Vp);
+    for (int64_t ir = 0; ir < R; ir += mr)
+      for (int64_t jr = 0; jr < Dv; jr += nr)
+        kr.micro(nk, Pp + ir * nk, Vp + jr * nk, O + ir * Dv + jr, Dv, static_cast<int>(std::min(mr, R - ir)),
+                 static_cast<int>(std::min(nr, Dv - jr)), 1.0f, 1.0f);
+  }
+
+  for (int64_t r = 0; r < R; ++r) {
+    const int64_t hh = r / nq, i = i0 + r % nq;
+    const int64_t row = (b * a.H + g * rep + hh) * a.Tq + i;
+    float* o = c.out + row * Dv;
+    if (l[r] == 0.0f) {
+      std::memset(o, 0, static_cast<size_t>(Dv) * sizeof(float));
+      c.lse[row] = kNegInf;
+    } else {
+      const float inv = 1.0f / l[r];
+      const float* src = O + r * Dv;
+      for (int64_t e = 0; e < Dv; ++e) o[e] = src[e] * inv;
+      c.lse[row] = static_cast<float>(static_cast<double>(m[r]) + std::log(static_cast<double>(l[r])));
+    }
+  }
+}
+
+// ── backward ──
+
+struct BwdCtx {
+  const AttentionArgs& a;
+  const GemmKernel& kr;
+  const RowOps& ops;
+  Tiling tl;
+  const float* lse;
+  const float* dout;
+  const float* di;  // rowsum(dO ∘ O) [B, H, Tq]
+  float* dk;
+  float* dv;
+};
+
+// Keys [k0, k1) of group (b, g): writes those rows of dk/dv and adds the group's dq contributions into dqT
+// (laid out like dq).
+void backwardTask(const BwdCtx& c, int64_t b, int64_t g, int64_t k0, int64_t k1, float* dqT) {
+  const AttentionArgs& a = c.a;
+  const GemmKernel& kr = c.kr;
+  const RowOps& ops = c.ops;
+  const int64_t D = a.D, Dv = a.Dv, rep = a.H / a.Hkv;
+  const int64_t nqMax = c.tl.nq, bk = c.tl.bk;
+  const int64_t RM = rep * nqMax;
+  const int64_t mr = kr.mr, nr = kr.nr;
+  const int64_t Rp = roundUp(RM, mr), bkp = roundUp(bk, nr), bkm = roundUp(bk, mr);
+  const int64_t Dp = roundUp(D, nr), Dvp = roundUp(Dv, nr);
+  const int64_t shift = a.Tk - a.Tq;
+
+  Scratch& sc = tlsScratch;
+  sc.reserve(slot(RM * D) + slot(RM * Dv) + 2 * slot(RM) + slot(Rp * D) + 2 * slot(RM * bkp) + slot(Rp * Dv) +
+             2 * slot(bkm * RM) + slot(RM * Dvp) + slot(RM * Dp) + slot(Rp * bkp) + slot(RM * D) + slot(D * bkp) +
+             slot(Dv * bkp) + slot(bkp * Dp));
+  float* Qc = sc.take(RM * D);      // gathered q rows [R, D]
+  float* dOc = sc.take(RM * Dv);    // gathered dout rows [R, Dv]
+  float* Lr = sc.take(RM);          // lse per row
+  float* Dr = sc.take(RM);          // D_i per row
+  float* QpA = sc.take(Rp * D);     // q as A panels
+  float* S = sc.take(RM * bkp);     // scores, then P [R, bk]
+  float* dP = sc.take(RM * bkp);    // dP, then dS [R, bk]
+  float* dOpA = sc.take(Rp * Dv);   // dout as A panels
+  float* PtA = sc.take(bkm * RM);   // Pᵀ as A panels
+  float* dStA = sc.take(bkm * RM);  // dSᵀ as A panels
+  float* dOB = sc.take(RM * Dvp);   // dout as B panels
+  float* QB = sc.take(RM * Dp);     // q as B panels
+  float* dSA = sc.take(Rp * bkp);   // dS as A panels
+  float* dQc = sc.take(RM * D);     // dS·K for the rows [R, D]
+  float* KtB = sc.take(D * bkp);    // Kᵀ as B panels
+  float* VtB = sc.take(Dv * bkp);   // Vᵀ as B panels
+  float* KB = sc.take(bkp * Dp);    // K as B panels
+
+  const int64_t kvRow = (b * a.Hkv + g) * a.Tk;
+  std::memset(c.dk + (kvRow + k0) * D, 0, static_cast<size_t>((k1 - k0) * D) * sizeof(float));
+  std::memset(c.dv + (kvRow + k0) * Dv, 0, static_cast<size_t>((k1 - k0) * Dv) * sizeof(float));
+
+  for (int64_t j0 = k0; j0 < k1; j0 += bk) {
+    const int64_t nk = std::min(bk, k1 - j0);
+    const float* kp = a.k + (kvRow + j0) * D;
+    const float* vp = a.v + (kvRow + j0) * Dv;
+    float* dkp = c.dk + (kvRow + j0) * D;
+    float* dvp = c.dv + (kvRow + j0) * Dv;
+    kr.packB(D, nk, kp, 1, D, KtB);
+    kr.packB(Dv, nk, vp, 1, Dv, VtB);
+    kr.packB(nk, D, kp, D, 1, KB);
+    const int64_t iStart = a.causal ? std::max<int64_t>(0, j0 - shift) : 0;
+    for (int64_t i0 = iStart; i0 < a.Tq; i0 += nqMax) {
+      const int64_t nq = std::min(nqMax, a.Tq - i0);
+      const int64_t R = rep * nq;
+      for (int64_t hh = 0; hh < rep; ++hh) {
+        const int64_t row0 = (b * a.H + g * rep + hh) * a.Tq + i0;
+        std::memcpy(Qc + hh * nq * D, a.q + row0 * D, static_cast<size_t>(nq * D) * sizeof(float));
+        std::memcpy(dOc + hh * nq * Dv, c.dout + row0 * Dv, static_cast<size_t>(nq * Dv) * sizeof(float));
+        std::memcpy(Lr + hh * nq, c.lse + row0, static_cast<size_t>(nq) * sizeof(float));
+        std::memcpy(Dr + hh * nq, c.di + row0, static_cast<size_t>(nq) * sizeof(float));
+      }
+      // S = scale · Q Kᵀ, then P = exp(S + mask − lse) (0 where blocked, past the diagonal or on dead rows)
+      kr.packA(R, D, Qc, D, 1, QpA);
+      for (int64_t ir = 0; ir < R; ir += mr)
+        for (int64_t jr = 0; jr < nk; jr += nr)
+          kr.micro(D, QpA + ir * D, KtB + jr * D, S + ir * bkp + jr, bkp, static_cast<int>(std::min(mr, R - ir)),
+                   static_cast<int>(std::min(nr, nk - jr)), a.scale, 0.0f);
+      for (int64_t r = 0; r < R; ++r) {
+        const int64_t hh = r / nq, i = i0 + r % nq;
+        float* s = S + r * bkp;
+        const int64_t jl = a.causal ? std::min(nk, i + shift + 1 - j0) : nk;
+        if (jl <= 0 || Lr[r] == kNegInf) {
+          std::memset(s, 0, static_cast<size_t>(nk) * sizeof(float));
+          continue;
+        }
+        if (a.mask)
+          ops.addMask(s, a.mask + b * a.msB + (g * rep + hh) * a.msH + i * a.msQ + j0 * a.msK, a.msK,
+                      static_cast<int>(jl));
+        ops.exp(s, static_cast<int>(jl), Lr[r]);
+        if (jl < nk) std::memset(s + jl, 0, static_cast<size_t>(nk - jl) * sizeof(float));
+      }
+      // dP = dO Vᵀ; dS = P ∘ (dP − D_i) · scale
+      kr.packA(R, Dv, dOc, Dv, 1, dOpA);
+      for (int64_t ir = 0; ir < R; ir += mr)
+        for (int64_t jr = 0; jr < nk; jr += nr)
+          kr.micro(Dv, dOpA + ir * Dv, VtB + jr * Dv, dP + ir * bkp + jr, bkp, static_cast<int>(std::min(mr, R - ir)),
+                   static_cast<int>(std::min(nr, nk - jr)), 1.0f, 0.0f);
+      for (int64_t r = 0; r < R; ++r) ops.ds(dP + r * bkp, S + r * bkp, static_cast<int>(nk), Dr[r], a.scale);
+      // dV += Pᵀ dO
+      kr.packA(nk, R, S, 1, bkp, PtA);
+      kr.packB(R, Dv, dOc, Dv, 1, dOB);
+      for (int64_t ir = 0; ir < nk; ir += mr)
+        for (int64_t jr = 0; jr < Dv; jr += nr)
+          kr.micro(R, PtA + ir * R, dOB + jr * R, dvp + ir * Dv + jr, Dv, static_cast<int>(std::min(mr, nk - ir)),
+                   static_cast<int>(std::min(nr, Dv - jr)), 1.0f, 1.0f);
+      // dK += dSᵀ Q
+      kr.packA(nk, R, dP, 1, bkp, dStA);
+      kr.packB(R, D, Qc, D, 1, QB);
+      for (int64_t ir = 0; ir < nk; ir += mr)
+        for (int64_t jr = 0; jr < D; jr += nr)
+          kr.micro(R, dStA + ir * R, QB + jr * R, dkp + ir * D + jr, D, static_cast<int>(std::min(mr, nk - ir)),
+                   static_cast<int>(std::min(nr, D - jr)), 1.0f, 1.0f);
+      // dQ += dS K
+      kr.packA(R, nk, dP, bkp, 1, dSA);
+      for (int64_t ir = 0; ir < R; ir += mr)
+        for (int64_t jr = 0; jr < D; jr += nr)
+          kr.micro(nk, dSA + ir * nk, KB + jr * nk, dQc + ir * D + jr, D, static_cast<int>(std::min(mr, R - ir)),
+                   static_cast<int>(std::min(nr, D - jr)), 1.0f, 0.0f);
+      for (int64_t hh = 0; hh < rep; ++hh) {
+        float* dst = dqT + ((b * a.H + g * rep + hh) * a.Tq + i0) * D;
+        ops.add(dst, dQc + hh * nq * D, static_cast<int>(nq * D));
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void attentionForward(const AttentionArgs& a, float* out, float* lse) {
+  if (a.B * a.H * a.Tq == 0) return;  // (Tk = 0 needs no special case: every row ends with l = 0)
+  const GemmKernel& kr = gemmKernelActive();
+  const FwdCtx c{a, kr, rowOpsActive(), chooseTiling(kr, a, 64), out, lse};
+  const int64_t groups = a.B * a.Hkv, nqb = ceilDiv(a.Tq, c.tl.nq);
+  // Later query blocks see more keys under a causal mask: start those first.
+  runTasks(groups * nqb, worthParallel(a), [&](int64_t t) {
+    const int64_t qb = nqb - 1 - t / groups, bg = t % groups;
+    forwardTask(c, bg / a.Hkv, bg % a.Hkv, qb * c.tl.nq);
+  });
+}
+
+void attentionBackward(const AttentionArgs& a, const float* out, const float* lse, const float* dout, float* dq,
+                       float* dk, float* dv) {
+  const int64_t qRows = a.B * a.H * a.Tq;
+  const int64_t dqSize = qRows * a.D;
+  if (a.B == 0 || a.H == 0) {
+    std::memset(dk, 0, static_cast<size_t>(a.B * a.Hkv * a.Tk * a.D) * sizeof(float));
+    std::memset(dv, 0, static_cast<size_t>(a.B * a.Hkv * a.Tk * a.Dv) * sizeof(float));
+    return;
+  }
+  if (a.Tk == 0 || a.Tq == 0) {
+    std::memset(dq, 0, static_cast<size_t>(dqSize) * sizeof(float));
+    std::memset(dk, 0, static_cast<size_t>(a.B * a.Hkv * a.Tk * a.D) * sizeof(float));
+    std::memset(dv, 0, static_cast<size_t>(a.B * a.Hkv * a.Tk * a.Dv) * sizeof(float));
+    return;
+  }
+  const bool parallel = worthParallel(a);
+  // D_i = rowsum(dO ∘ O), in fp64 like the reference (it is subtracted from dP: cancellation-prone).
+  std::vector<float> di(static_cast<size_t>(qRows));
+  parallelFor(qRows, 256, parallel ? numThreads() : 1, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const float* o = out + r * a.Dv;
+      const float* g = dout + r * a.Dv;
+      double s = 0;
+      for (int64_t e = 0; e < a.Dv; ++e) s += static_cast<double>(o[e]) * g[e];
+      di[static_cast<size_t>(r)] = static_cast<float>(s);
+    }
+  });
+
+  const GemmKernel& kr = gemmKernelActive();
+  const BwdCtx c{a, kr, rowOpsActive(), chooseTiling(kr, a, 96), lse, dout, di.data(), dk, dv};
+  const int64_t groups = a.B * a.Hkv, nkb = ceilDiv(a.Tk, c.tl.bk);
+  const int threads = parallel ? numThreads() : 1;
+  // Key chunks per group: one (the task owns its group's dq rows) unless groups are too few to balance the
+  // threads; then each chunk adds into its own dq-shaped partial buffer (bounded to ~256 MiB), summed at the end.
+  int64_t chunks = 1;
+  if (threads > 1 && groups % threads != 0 && groups < 4 * threads) {
+    chunks = std::min(nkb, ceilDiv(4 * threads, groups));
+    chunks = std::max<int64_t>(1, std::min<int64_t>(chunks, (int64_t{64} << 20) / std::max<int64_t>(dqSize, 1)));
+  }
+  const int64_t chunkKeys = ceilDiv(nkb, chunks) * c.tl.bk;
+  chunks = ceilDiv(a.Tk, chunkKeys);
+  std::vector<float> partial;
+  if (chunks == 1) {
+    std::memset(dq, 0, static_cast<size_t>(dqSize) * sizeof(float));
+  } else {
+    partial.assign(static_cast<size_t>(chunks * dqSize), 0.0f);
+  }
+  // Chunks of earlier keys see more queries under a causal mask: start those first.
+  runTasks(groups * chunks, parallel, [&](int64_t t) {
+    const int64_t ch = t / groups, bg = t % groups;
+    const int64_t k0 = ch * chunkKeys, k1 = std::min(a.Tk, k0 + chunkKeys);
+    backwardTask(c, bg / a.Hkv, bg % a.Hkv, k0, k1, chunks == 1 ? dq : partial.data() + ch * dqSize);
+  });
+  if (chunks > 1) {
+    parallelFor(ceilDiv(dqSize, 4096), 4, threads, [&](int64_t c0, int64_t c1) {
+      const int64_t e0 = c0 * 4096, e1 = std::min(dqSize, c1 * 4096);
+      for (int64_t e = e0; e < e1; ++e) {
+        float s = 0;
+        for (int64_t ch = 0; ch < chunks; ++ch) s += partial[static_cast<size_t>(ch * dqSize + e)];
+        dq[e] = s;
+      }
+    });
+  }
+}
+
+}  // namespace kiln
+
+// ── bindings ──
+
+namespace kiln {
+
+namespace {
+
+struct AttnParse {
+  AttentionArgs a{};
+  F32View q{}, k{}, v{}, mask{};
+};
+
+// Reads q, k, v, the mask view (args 0..8) and the sizes, scale and causal flag starting at argument `dims`;
+// checks every extent. A mask of length 0 means "no mask".
+bool parseAttention(Args& args, size_t dims, AttnParse* p) {
+  AttentionArgs& a = p->a;
+  int64_t maskOff = 0;
+  constexpr int64_t kMin = -((int64_t{1} << 53) - 1);
+  if (!args.f32Array(0, "q", &p->q) || !args.f32Array(1, "k", &p->k) || !args.f32Array(2, "v", &p->v) ||
+      !args.f32Array(3, "mask", &p->mask) || !args.i64(4, "maskOff", 0, &maskOff) ||
+      !args.i64(5, "msB", kMin, &a.msB) || !args.i64(6, "msH", kMin, &a.msH) || !args.i64(7, "msQ", kMin, &a.msQ) ||
+      !args.i64(8, "msK", kMin, &a.msK) || !args.i64(dims, "B", 0, &a.B) || !args.i64(dims + 1, "H", 0, &a.H) ||
+      !args.i64(dims + 2, "Hkv", 1, &a.Hkv) || !args.i64(dims + 3, "Tq", 0, &a.Tq) ||
+      !args.i64(dims + 4, "Tk", 0, &a.Tk) || !args.i64(dims + 5, "D", 0, &a.D) || !args.i64(dims + 6, "Dv", 0, &a.Dv) ||
+      !args.f32(dims + 7, "scale", &a.scale) || !args.boolean(dims + 8, "causal", &a.causal))
+    return false;
+  if (a.H % a.Hkv != 0)
+    return args.fail("H = " + std::to_string(a.H) + " query heads is not a multiple of Hkv = " +
+                     std::to_string(a.Hkv) + " key/value heads; grouped-query attention needs Hkv to divide H");
+  const __int128 cap = __int128{1} << 53;
+  auto tooBig = [&](__int128 n) { return n > cap; };
+  const __int128 qN = static_cast<__int128>(a.B) * a.H * a.Tq * a.D;
+  const __int128 kN = static_cast<__int128>(a.B) * a.Hkv * a.Tk * a.D;
+  const __int128 vN = static_cast<__int128>(a.B) * a.Hkv * a.Tk * a.Dv;
+  if (tooBig(qN) || tooBig(kN) || tooBig(vN) || tooBig(static_cast<__int128>(a.B) * a.H * a.Tq * a.Dv))
+    return args.fail("sizes are too large (more than 2^53 elements)");
+  if (!checkExtent(args, "q", p->q, 0, static_cast<int64_t>(qN)) ||
+      !checkExtent(args, "k", p->k, 0, static_cast<int64_t>(kN)) ||
+      !checkExtent(args, "v", p->v, 0, static_cast<int64_t>(vN)))
+    return false;
+  a.q = p->q.data;
+  a.k = p->k.data;
+  a.v = p->v.data;
+  a.mask = nullptr;
+  const bool empty = a.B == 0 || a.H == 0 || a.Tq == 0 || a.Tk == 0;
+  if (p->mask.length > 0 && !empty) {
+    // Smallest and largest element the strided view reaches.
+    __int128 lo = maskOff, hi = maskOff;
+    const int64_t sizes[4] = {a.B, a.H, a.Tq, a.Tk};
+    const int64_t strides[4] = {a.msB, a.msH, a.msQ, a.msK};
+    for (int d = 0; d < 4; ++d) {
+      const __int128 span = static_cast<__int128>(sizes[d] - 1) * strides[d];
+      (span < 0 ? lo : hi) += span;
+    }
+    if (lo < 0 || hi >= p->mask.length)
+      return args.fail("the mask view (offset " + std::to_string(maskOff) + ", strides [" + std::to_string(a.msB) +
+                       ", " + std::to_string(a.msH) + ", " + std::to_string(a.msQ) + ", " + std::to_string(a.msK) +
+                       "] over [B, H, Tq, Tk]) reaches outside its Float32Array of length " +
+                       std::to_string(p->mask.length) + "; broadcast it to [B, H, Tq, Tk] with stride-0 dims");
+    a.mask = p->mask.data + maskOff;
+  }
+  return true;
+}
+
+bool outArray(Args& args, size_t i, const char* name, __int128 n, float** out) {
+  F32View view{};
+  if (!args.f32Array(i, name, &view) || !checkExtent(args, name, view, 0, static_cast<int64_t>(n))) return false;
+  *out = view.data;
+  return true;
+}
+
+}  // namespace
+
+napi_value AttentionForwardBinding(napi_env env, napi_callback_info info) {
+  Args args(env, info, "attentionForward", 20);
+  if (!args.ok()) return nullptr;
+  AttnParse p;
+  if (!parseAttention(args, 9, &p)) return nullptr;
+  const AttentionArgs& a = p.a;
+  float *out = nullptr, *lse = nullptr;
+  if (!outArray(args, 18, "out", static_cast<__int128>(a.B) * a.H * a.Tq * a.Dv, &out) ||
+      !outArray(args, 19, "lse", static_cast<__int128>(a.B) * a.H * a.Tq, &lse))
+    return nullptr;
+  attentionForward(a, out, lse);
+  return undefinedValue(env);
+}
+
+napi_value AttentionBackwardBinding(napi_env env, napi_callback_info info) {
+  Args args(env, info, "attentionBackward", 24);
+  if (!args.ok()) return nullptr;
+  AttnParse p;
+  if (!parseAttention(args, 12, &p)) return nullptr;
+  const AttentionArgs& a = p.a;
+  const __int128 oN = static_cast<__int128>(a.B) * a.H * a.Tq * a.Dv;
+  F32View out{}, lse{}, dout{};
+  float *dq = nullptr, *dk = nullptr, *dv = nullptr;
+  if (!args.f32Array(9, "out", &out) || !checkExtent(args, "out", out, 0, static_cast<int64_t>(oN)) ||
+      !args.f32Array(10, "lse", &lse) ||
+      !checkExtent(args, "lse", lse, 0, static_cast<int64_t>(static_cast<__int128>(a.B) * a.H * a.Tq)) ||
+      !args.f32Array(11, "dout", &dout) || !checkExtent(args, "dout", dout, 0, static_cast<int64_t>(oN)) ||
+      !outArray(args, 21, "dq", static_cast<__int128>(a.B) * a.H * a.Tq * a.D, &dq) ||
+      !outArray(args, 22, "dk", static_cast<__int128>(a.B) * a.Hkv * a.Tk * a.D, &dk) ||
+      !outArray(args, 23, "dv", static_cast<__int128>(a.B) * a.Hkv * a.Tk * a.Dv, &dv))
+    return nullptr;
+  attentionBackward(a, out.data, lse.data, dout.data, dq, dk, dv);
+  return undefinedValue(env);
+}
+
+}  // namespace kiln
