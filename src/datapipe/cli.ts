@@ -9,7 +9,9 @@
  *   ops                                                 list operators
  * Failures print one line `kiln datapipe: <message>` to stderr and exit non-zero.
  */
+import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { builtinRegistry } from './builtin-operators.js';
 import { compileGraph, type CompiledGraph } from './graph.js';
@@ -24,6 +26,7 @@ import { writeFileAtomic } from './store.js';
 import { join } from 'node:path';
 import type { OperatorEnv } from './types.js';
 import { runNatsPipeline, natsStatus, startNatsWorker, submitNatsRun } from './nats/nats-executor.js';
+import { defaultRunId } from './nats/names.js';
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
 const int = (v: string): number => {
@@ -149,15 +152,27 @@ export function registerDatapipeCommands(program: Command): void {
     .requiredOption('--out <dir>', 'output directory (shared by every worker)')
     .requiredOption('--nats <url>', 'NATS server URL(s)')
     .option('--run <id>', 'run id (default: derived from spec, input and out; resubmitting resumes)')
+    .option('--detach', 'print the run id and coordinate from a background process (see `status`)')
+    .option('--plugin <module>', 'load operators from a module exporting register(registry)', collect, [])
     .option('--json', 'print the summary as JSON on stdout')
     .option('--no-progress', 'no live progress on stderr')
-    .action((spec: string, o: { input: string; out: string; nats: string; run?: string; json?: boolean;
-      progress: boolean }) => action(async () => {
+    .action((spec: string, o: { input: string; out: string; nats: string; run?: string; detach?: boolean; json?: boolean;
+      progress: boolean; plugin: string[] }) => action(async () => {
       const out = resolve(o.out);
-      const { graph } = await buildGraph(spec, o.input, []);
+      const { graph } = await buildGraph(spec, o.input, o.plugin);
+      if (o.detach) {
+        const runId = o.run ?? defaultRunId(graph.spec.name, JSON.stringify(graph.spec), resolve(o.input), out);
+        const child = spawn(process.execPath, [fileURLToPath(new URL('./bin.js', import.meta.url)), 'datapipe', 'submit',
+          resolve(spec), '--input', resolve(o.input), '--out', out, '--nats', o.nats, '--run', runId, '--no-progress',
+          ...o.plugin.flatMap((p) => ['--plugin', resolve(p)])],
+          { detached: true, stdio: 'ignore' });
+        child.unref();
+        process.stdout.write(o.json ? JSON.stringify({ run: runId }) + '\n' : `${runId}\n`);
+        return;
+      }
       const pp = progressPrinter(o.progress);
       const r = await submitNatsRun({ spec: graph.spec, input: resolve(o.input), outDir: out, servers: o.nats,
-        runId: o.run, onProgress: pp.update });
+        runId: o.run, plugins: o.plugin, onProgress: pp.update });
       const report = { executor: 'nats', run: r.runId, wall_s: r.wallS, ...r.summary };
       writeFileAtomic(join(out, 'report.json'), JSON.stringify(report, null, 1) + '\n');
       process.stdout.write(o.json ? JSON.stringify(report) + '\n' : `run ${r.runId}\n${formatSummaryTable(r.summary, r.wallS)}\n`);

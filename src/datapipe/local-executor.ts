@@ -5,6 +5,7 @@
  * bounded whatever the input size. Heavy work runs in child processes (ffmpeg), so task loops are async, not threads.
  * Task semantics (skip-done, poison, atomic records) come from task.ts; results from finalize.ts.
  */
+import { mkdirSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { BoundedChannel, ResourcePool } from './channel.js';
 import type { CompiledGraph, CompiledStage } from './graph.js';
@@ -47,6 +48,7 @@ export function stageConcurrency(st: CompiledStage, pools: { cpus: number; accel
 
 export async function runLocal(graph: CompiledGraph, opts: LocalRunOptions): Promise<LocalRunResult> {
   const t0 = performance.now();
+  mkdirSync(opts.outDir, { recursive: true });
   const store = new RunStore(opts.outDir);
   const nCpu = opts.cpus ?? cpus().length;
   const nAcc = opts.accelerators ?? 1;

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect } from 'nats';
@@ -174,3 +174,31 @@ test('an item that crashes every worker that takes it is declared poison after m
     assert.match(err.error, /gave up after 2 deliveries/);
     assert.deepEqual(manifest(out).map((m) => m.id), ['n0000', 'n0001', 'n0002', 'n0004']);
   });
+
+test('CLI: workers discover a detached `submit`; `status` follows it to done', { skip }, async () => {
+  const out = dir('cli');
+  const specPath = join(out, 'nums.json');
+  writeFileSync(specPath, JSON.stringify(numSpec(8, 50)));
+  const w1 = spawn(process.execPath, [BIN, 'datapipe', 'worker', '--nats', server!.url, '--plugin', PLUGIN, '--cpus', '1'],
+    { stdio: 'ignore' });
+  procs.push(w1);
+  const sub = spawnSync(process.execPath, [BIN, 'datapipe', 'submit', specPath, '--input', out, '--out', join(out, 'o'),
+    '--nats', server!.url, '--plugin', PLUGIN, '--detach'], { encoding: 'utf8' });
+  assert.equal(sub.status, 0, sub.stderr);
+  const runId = sub.stdout.trim();
+  assert.match(runId, /^nums-[0-9a-f]{10}$/);
+  let s: { state: string; stages: Array<{ stage: string; out: number }> } | undefined;
+  const t0 = Date.now();
+  for (;;) {
+    const st = spawnSync(process.execPath, [BIN, 'datapipe', 'status', runId, '--nats', server!.url, '--json'],
+      { encoding: 'utf8' });
+    if (st.status === 0) {
+      s = JSON.parse(st.stdout);
+      if (s!.state === 'done') break;
+    }
+    assert.ok(Date.now() - t0 < 30_000, `run not done: ${st.stdout} ${st.stderr}`);
+    await sleep(300);
+  }
+  assert.equal(s!.stages.find((x) => x.stage === 'sq')!.out, 8);
+  assert.equal(manifest(join(out, 'o')).length, 8);
+});

@@ -9,7 +9,7 @@
  * before acking; so checking stage streams for 0 messages in topological order proves no more work can appear.
  * Resubmitting the same run id resumes it (sources are republished; done work is skipped by the result records).
  */
-import { readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { AckPolicy, DiscardPolicy, nanos, RetentionPolicy, StorageType, type JetStreamManager, type JsMsg } from 'nats';
 import { builtinRegistry } from '../builtin-operators.js';
@@ -81,6 +81,7 @@ export async function submitNatsRun(o: SubmitOptions): Promise<NatsRunResult> {
   await loadPlugins(registry, o.plugins ?? []);
   const graph = compileGraph(o.spec, registry, { input: o.input, ...ffmpegPaths() });
   const runId = checkRunId(o.runId ?? defaultRunId(o.spec.name, JSON.stringify(o.spec), o.input, o.outDir));
+  mkdirSync(o.outDir, { recursive: true });
   const nc = await connectNats(o.servers);
   try {
     const jsm = await nc.jetstreamManager();
@@ -168,6 +169,9 @@ export async function submitNatsRun(o: SubmitOptions): Promise<NatsRunResult> {
     rec.state = 'done';
     rec.summary = summary;
     await writeRun(kv, rec);
+    // The stage streams are empty now; remove them (the dead-letter stream and the KV record stay for inspection).
+    for (const st of graph.stages)
+      if (st.fn.kind !== 'source') await jsm.streams.delete(streamName(runId, st.name)).catch(() => false);
     return { runId, summary, wallS: (performance.now() - t0) / 1000 };
 
     async function runBarrier(b: CompiledStage): Promise<void> {

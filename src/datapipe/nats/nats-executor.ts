@@ -5,6 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import type { RunSummary } from '../finalize.js';
 import type { PipelineSpec } from '../graph.js';
 import type { ProgressFn, StageProgress } from '../progress.js';
 import { connectNats, openKv, readProgress, readRun } from './common.js';
@@ -84,6 +85,12 @@ export async function natsStatus(servers: string, runId: string): Promise<NatsSt
       } catch {
         /* stream not created yet */
       }
+    }
+    // A finished run's summary comes from the result records: exact, unlike the workers' periodic counters.
+    const done = rec.summary as RunSummary | undefined;
+    for (const x of done?.stages ?? []) {
+      const sp = p.get(x.stage);
+      if (sp) Object.assign(sp, { in: x.in, out: x.out, dropped: x.dropped, errors: x.errors, running: 0 });
     }
     return { runId, state: rec.state, elapsedS: (rec.updatedAt - rec.createdAt) / 1000, stages: [...p.values()],
       summary: rec.summary };
