@@ -9,6 +9,7 @@
 #include "peak.h"
 #include "thread-pool.h"
 #include "kernels-attention.h"
+#include "kernels-bindings.h"
 
 namespace kiln {
 
@@ -129,6 +130,25 @@ const Export kExports[] = {
     {"setIsa", SetIsa},
     {"attentionForward", AttentionForwardBinding},
     {"attentionBackward", AttentionBackwardBinding},
+    {"unary", UnaryBinding},
+    {"binary", BinaryBinding},
+    {"binaryScalar", BinaryScalarBinding},
+    {"where", WhereBinding},
+    {"copy", CopyBinding},
+    {"fill", FillBinding},
+    {"reduce", ReduceBinding},
+    {"argReduce", ArgReduceBinding},
+    {"softmax", SoftmaxBinding},
+    {"softmaxBackward", SoftmaxBackwardBinding},
+    {"crossEntropy", CrossEntropyBinding},
+    {"rmsNorm", RmsNormBinding},
+    {"rmsNormBackward", RmsNormBackwardBinding},
+    {"layerNorm", LayerNormBinding},
+    {"layerNormBackward", LayerNormBackwardBinding},
+    {"indexSelect", IndexSelectBinding},
+    {"indexAdd", IndexAddBinding},
+    {"gather", GatherBinding},
+    {"scatterAdd", ScatterAddBinding},
 };
 
 }  // namespace

@@ -67,9 +67,13 @@ void packB(int64_t k, int64_t n, const float* b, int64_t rs, int64_t cs, float* 
 const GemmKernel kKernel = {"avx2-6x16", MR, NR, 6 * 32, 256, 4096, packA, packB, micro6x16, gemvGeneric};
 
 }  // namespace
-
-const GemmKernel& gemmKernelAvx2() { return kKernel; }
-
 }  // namespace kiln
 
 #pragma GCC pop_options
+
+namespace kiln {
+
+// Compiled for the baseline ISA: callable anywhere, though the kernel it returns needs the CPU feature.
+const GemmKernel& gemmKernelAvx2() { return kKernel; }
+
+}  // namespace kiln

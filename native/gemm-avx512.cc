@@ -229,9 +229,13 @@ void packB(int64_t k, int64_t n, const float* b, int64_t rs, int64_t cs, float* 
 const GemmKernel kKernel = {"avx512-14x32", MR, NR, 14 * 24, 256, 4096, packA, packB, micro14x32, gemvGeneric};
 
 }  // namespace
-
-const GemmKernel& gemmKernelAvx512() { return kKernel; }
-
 }  // namespace kiln
 
 #pragma GCC pop_options
+
+namespace kiln {
+
+// Compiled for the baseline ISA: callable anywhere, though the kernel it returns needs the CPU feature.
+const GemmKernel& gemmKernelAvx512() { return kKernel; }
+
+}  // namespace kiln
