@@ -1,6 +1,7 @@
 /**
  * The machine a benchmark ran on: CPU model, the SIMD instruction sets the CPU reports, hardware threads, Node and
- * Kiln's active backend (with the ISA the native kernels dispatch on when the addon is loaded). Printed above the
+ * Kiln's active backend (with the ISA the native kernels dispatch on when the addon is loaded), and the load
+ * average (how busy the machine was: a shared machine makes every number noisier). Printed above the
  * table and stored in the JSON so numbers are never read without their machine.
  */
 import { readFileSync } from 'node:fs';
@@ -20,6 +21,8 @@ export interface MachineInfo {
   /** ISA the native kernels dispatch on, or null when the addon is absent. */
   nativeIsa: string | null;
   nativeNote: string | null;
+  /** 1-minute load average when this was read: above ~0 on an idle machine means others compete for the cores. */
+  loadAvg1m: number;
 }
 
 function cpuFlags(): Set<string> {
@@ -54,5 +57,6 @@ export async function machineInfo(): Promise<MachineInfo> {
     kilnBackend: getBackendName(),
     nativeIsa,
     nativeNote: native.reason,
+    loadAvg1m: os.loadavg()[0],
   };
 }

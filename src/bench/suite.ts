@@ -6,11 +6,12 @@
  * training-step benchmarks are imported lazily, so a problem in those layers (or their absence) costs only their
  * own rows, never the peak/GEMM/overhead numbers.
  */
+import os from 'node:os';
 import type { AttentionResult } from './attention.js';
 import { benchGemm, loadGemmPeers, type GemmResult } from './gemm.js';
 import { machineInfo, type MachineInfo } from './machine.js';
 import { benchOverhead, type OverheadResult } from './overhead.js';
-import { measurePeak, type PeakResult } from './peak.js';
+import { measurePeak, mergePeaks, type PeakResult } from './peak.js';
 import { describeTiming, timingOptions } from './timing.js';
 import type { TrainStepResult } from './train-step.js';
 import type { MissingPeer } from './peers/peer.js';
@@ -42,6 +43,8 @@ export interface SuiteResults {
   attention: AttentionResult | Unavailable;
   overhead: OverheadResult;
   trainStep: TrainStepResult | Unavailable;
+  /** 1-minute load average when the suite finished (the start's is in `machine`). */
+  loadAvgEnd: number;
   /** Whether every correctness check passed (GEMM vs peer and f64, attention vs reference). */
   checksPassed: boolean;
 }
@@ -61,8 +64,9 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResults> {
   const main = o.mainThreads ?? Math.max(...o.threads);
 
   log('peak: probing fp32 FMA throughput');
-  const peak: PeakResult[] = [];
-  for (const t of o.threads) peak.push(await measurePeak(t, o.quick));
+  const threadCounts = [...new Set([...o.threads, main])];
+  let peak: PeakResult[] = [];
+  for (const t of threadCounts) peak.push(await measurePeak(t, o.quick));
   const peakAt = (t: number) => peak.find((p) => p.threads === t)?.gflops ?? null;
 
   const { peers, missing } = await loadGemmPeers();
@@ -78,7 +82,7 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResults> {
     const { ATTENTION_FULL, ATTENTION_QUICK, benchAttention } = await import('./attention.js');
     const shape = o.quick ? ATTENTION_QUICK : ATTENTION_FULL;
     log(`attention: B=${shape.B} H=${shape.H} T=${shape.T} D=${shape.D}${shape.causal ? ' causal' : ''}`);
-    attention = await benchAttention(shape, main, timing, peakAt(main) ?? (await measurePeak(main, o.quick)).gflops);
+    attention = await benchAttention(shape, main, timing, peakAt(main));
   } catch (e) {
     attention = { unavailable: `attention benchmark did not run: ${errorText(e)}` };
   }
@@ -91,9 +95,27 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResults> {
     const { benchTrainStep, trainStepWorkload } = await import('./train-step.js');
     const w = trainStepWorkload({ quick: o.quick });
     log(`train-step: ${w.source} batch ${w.batchSize} × ${w.seqLen}`);
-    trainStep = await benchTrainStep(w, main, timing, peakAt(main) ?? (await measurePeak(main, o.quick)).gflops);
+    trainStep = await benchTrainStep(w, main, timing, peakAt(main));
   } catch (e) {
     trainStep = { unavailable: `train-step benchmark did not run: ${errorText(e)}` };
+  }
+
+  // probe the peak again now and keep the higher reading, then recompute every ratio to peak with it
+  log('peak: probing again');
+  const again: PeakResult[] = [];
+  for (const t of threadCounts) again.push(await measurePeak(t, o.quick));
+  peak = peak.map((p, i) => mergePeaks(p, again[i]));
+  for (const g of gemm) {
+    g.peakGflops = peakAt(g.threads);
+    g.kilnOverPeak = g.peakGflops ? g.kiln.gflops / g.peakGflops : null;
+  }
+  if (!('unavailable' in attention)) {
+    attention.peakGflops = peakAt(attention.threads);
+    attention.fwdBwdOverPeak = attention.peakGflops ? attention.fwdBwdGflops / attention.peakGflops : null;
+  }
+  if (!('unavailable' in trainStep)) {
+    trainStep.peakGflops = peakAt(trainStep.threads);
+    trainStep.mfu = trainStep.peakGflops ? trainStep.achievedGflops / trainStep.peakGflops : null;
   }
 
   const checksPassed = gemm.every((g) => g.check.passed) && ('unavailable' in attention || attention.check.passed);
@@ -115,5 +137,6 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResults> {
     overhead,
     trainStep,
     checksPassed,
+    loadAvgEnd: os.loadavg()[0],
   };
 }

@@ -31,15 +31,20 @@ export function grid(header: string[], rows: string[][], indent = '  '): string[
 export function machineLines(m: MachineInfo): string[] {
   const kiln = m.nativeIsa ? `backend ${m.kilnBackend}, native kernels dispatch on ${m.nativeIsa}` : `backend ${m.kilnBackend} (${m.nativeNote ?? 'native addon absent'})`;
   return [
-    `machine  ${m.cpu} · ${m.threads} hardware threads · ${m.platform} · node ${m.node}`,
+    `machine  ${m.cpu} · ${m.threads} hardware threads · ${m.platform} · node ${m.node} · load average ${m.loadAvg1m.toFixed(2)}`,
     `isa      ${m.cpuIsa.join(' ') || 'unknown'}`,
     `kiln     ${kiln}`,
   ];
 }
 
 export function peakLines(peak: PeakResult[]): string[] {
-  const head = peak[0]?.gflops === null ? 'fp32 FMA peak' : `fp32 FMA peak (native probe, ${peak[0]?.isa}, best of ${peak[0]?.runs} × ${peak[0]?.seconds} s)`;
-  const out = [head, ...grid(['threads', 'GFLOP/s'], peak.map((p) => [String(p.threads), fmt(p.gflops, 4)]))];
+  const p0 = peak[0];
+  const sessions = p0 && p0.sessions.length > 1 ? `, probed at start and end of the run, higher kept` : '';
+  const head = !p0 || p0.gflops === null ? 'fp32 FMA peak' : `fp32 FMA peak (native probe, ${p0.isa}, best of ${p0.runs} × ${p0.seconds} s${sessions})`;
+  const multi = peak.some((p) => p.sessions.length > 1);
+  const header = multi ? ['threads', 'GFLOP/s', 'probes'] : ['threads', 'GFLOP/s'];
+  const rows = peak.map((p) => [String(p.threads), fmt(p.gflops, 4), ...(multi ? [p.sessions.map((v) => fmt(v, 4)).join(' / ')] : [])]);
+  const out = [head, ...grid(header, rows)];
   const note = peak.find((p) => p.note)?.note;
   if (note) out.push(`  peak ${note}`);
   return out;
@@ -130,7 +135,7 @@ export function suiteTable(r: SuiteResults): string {
     '',
     ...trainStepLines(r.trainStep),
     '',
-    `all correctness checks: ${r.checksPassed ? 'passed' : 'FAILED'}`,
+    `all correctness checks: ${r.checksPassed ? 'passed' : 'FAILED'} · load average at the end ${r.loadAvgEnd.toFixed(2)}`,
   ];
   return lines.join('\n');
 }
