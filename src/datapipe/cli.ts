@@ -10,6 +10,7 @@
  * Failures print one line `kiln datapipe: <message>` to stderr and exit non-zero.
  */
 import { spawn } from 'node:child_process';
+import { cpus } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
@@ -86,19 +87,24 @@ export function registerDatapipeCommands(program: Command): void {
     .option('--workers <n>', 'nats: worker processes to start here (0 = use external workers)', int, 2)
     .option('--cpus <n>', 'CPU cores to use (local) / per worker (nats)', int)
     .option('--accelerators <n>', 'accelerator slots (local) / per worker (nats)', int)
+    .option('--threads <n>', 'local: worker threads for per-item tasks (default: CPUs when >= 4, else 0 = main thread)', int)
     .option('--plugin <module>', 'load operators from a module exporting register(registry)', collect, [])
     .option('--json', 'print the summary as JSON on stdout')
     .option('--no-progress', 'no live progress on stderr')
     .action((spec: string, o: { input: string; out: string; executor: string; nats: string; workers: number;
-      cpus?: number; accelerators?: number; plugin: string[]; json?: boolean; progress: boolean }) => action(async () => {
+      cpus?: number; accelerators?: number; threads?: number; plugin: string[]; json?: boolean; progress: boolean }) =>
+      action(async () => {
       const out = resolve(o.out);
-      const { graph } = await buildGraph(spec, o.input, o.plugin);
+      const { graph, env } = await buildGraph(spec, o.input, o.plugin);
       const pp = progressPrinter(o.progress);
       let report: Record<string, unknown>;
       let table: string;
       if (o.executor === 'local') {
-        const r = await runLocal(graph, { outDir: out, cpus: o.cpus, accelerators: o.accelerators, onProgress: pp.update });
-        report = { executor: 'local', wall_s: r.wallS, ...r.summary, max_queue: r.maxQueue };
+        const nCpu = o.cpus ?? cpus().length;
+        const threads = o.threads ?? (nCpu >= 4 ? Math.min(nCpu, 16) : 0);
+        const r = await runLocal(graph, { outDir: out, cpus: o.cpus, accelerators: o.accelerators, onProgress: pp.update,
+          threads: { count: threads, plugins: o.plugin.map((p) => resolve(p)), env } });
+        report = { executor: 'local', threads, wall_s: r.wallS, ...r.summary, max_queue: r.maxQueue };
         table = formatSummaryTable(r.summary, r.wallS);
       } else if (o.executor === 'nats') {
         const r = await runNatsPipeline({ specPath: resolve(spec), spec: graph.spec, input: resolve(o.input), outDir: out,

@@ -13,7 +13,8 @@ import { finalizeRun, type RunSummary } from './finalize.js';
 import { newStageProgress, type ProgressFn, type StageProgress } from './progress.js';
 import { RunStore } from './store.js';
 import { lookupBatchOf, runBatchTask, runItemTask } from './task.js';
-import type { Item, StageContext } from './types.js';
+import { TaskThreadPool } from './thread-pool.js';
+import type { Item, OperatorEnv, StageContext } from './types.js';
 
 export interface LocalRunOptions {
   outDir: string;
@@ -28,6 +29,11 @@ export interface LocalRunOptions {
   onProgress?: ProgressFn;
   progressIntervalMs?: number;
   signal?: AbortSignal;
+  /**
+   * Run per-item tasks in this many worker threads (0 = on the main thread). Threads rebuild the graph from its spec,
+   * so every operator must come from the built-ins or from these plugin modules.
+   */
+  threads?: { count: number; plugins: string[]; env: OperatorEnv };
 }
 
 export interface LocalRunResult {
@@ -70,6 +76,8 @@ export async function runLocal(graph: CompiledGraph, opts: LocalRunOptions): Pro
     }
   }
   const sources = new Map<string, Item[]>();
+  const pool = opts.threads && opts.threads.count > 0 ? new TaskThreadPool(opts.threads.count,
+    { spec: graph.spec, env: opts.threads.env, plugins: opts.threads.plugins, outDir: opts.outDir }) : undefined;
   const ctxFor = (st: CompiledStage): StageContext => ({
     outDir: opts.outDir, stage: st.name, heartbeat: () => {}, signal: abort.signal,
   });
@@ -160,7 +168,8 @@ export async function runLocal(graph: CompiledGraph, opts: LocalRunOptions): Pro
       loops.push((async () => {
         for (let it = await ch.pull(); it !== undefined; it = await ch.pull()) {
           p.in++;
-          const { rec, skipped } = await withResources(st, () => runItemTask(st, it, ctx, store));
+          const { rec, skipped } = await withResources(st, () =>
+            pool && !store.readResult(st.name, it.id) ? pool.run(st.name, it) : runItemTask(st, it, ctx, store));
           account(st, rec, skipped);
           await emit(st, rec.out);
         }
@@ -187,6 +196,7 @@ export async function runLocal(graph: CompiledGraph, opts: LocalRunOptions): Pro
     }));
   } finally {
     if (timer) clearInterval(timer);
+    await pool?.close();
   }
   snapshot();
   const summary = finalizeRun(graph, sources, store);

@@ -177,6 +177,12 @@ test('example pipeline end to end: manifest, clips, shards, poison, near-dups, r
   assert.equal(r2.progress.find((p) => p.stage === 'cut')!.skipped, r.progress.find((p) => p.stage === 'cut')!.in);
   assert.deepEqual(readFileSync(join(out, 'manifest.jsonl')), before);
   assert.equal(statSync(join(out, kept[0].clip)).mtimeMs, mtime);
+  // Worker threads run the same tasks: same manifest.
+  const outT = join(dir, 'out-threads');
+  const r3 = await runLocal(graph(), { outDir: outT, cpus: 2,
+    threads: { count: 2, plugins: [], env: { input, ffmpeg: 'ffmpeg', ffprobe: 'ffprobe' } } });
+  assert.equal(r3.summary.kept, r.summary.kept);
+  assert.deepEqual(readFileSync(join(outT, 'manifest.jsonl')), before);
 });
 
 test('`datapipe run` CLI: JSON report and report.json; invalid specs fail before running with one line', { skip }, () => {
