@@ -5,7 +5,8 @@
  *
  * Method: one step to estimate its cost, then `warmupSteps` steps that are discarded, then enough steps to fill
  * `runs` windows of ≥ minSeconds each (windows of consecutive steps); the best window's mean step time is reported
- * (best-of-windows, like every other benchmark here), the median step time beside it.
+ * (best-of-windows, like every other benchmark here), the median step time beside it. A step slower than the
+ * single-call limit gets no discarded warm-up beyond the estimate and 2 one-step windows.
  *
  * FLOPs per step = tokens × gptTrainFlopsPerToken(config, T) (src/models/gpt/config.ts), i.e.
  *   6 × N_matmul                (forward 2 + backward 4 FLOP per weight per token; N_matmul = every weight that
@@ -154,7 +155,7 @@ export async function benchTrainStep(w: TrainStepWorkload, threads: number, timi
     const est = run(1).durations[0];
     const warmupSteps = est > timing.singleCallSeconds ? 0 : timing.warmupCalls;
     const perWindow = Math.max(1, Math.ceil(timing.minSeconds / Math.max(est, 1e-6)));
-    const windows = est > timing.singleCallSeconds ? 1 : timing.runs;
+    const windows = est > timing.singleCallSeconds ? 2 : timing.runs;
     const { durations, losses } = run(warmupSteps + perWindow * windows);
     const measured = durations.slice(warmupSteps);
     let best = Infinity;
