@@ -13,7 +13,8 @@
         "native/gemm-avx512.cc",
         "native/gemm-avx2.cc",
         "native/gemm-scalar.cc",
-        "native/peak.cc"
+        "native/peak.cc",
+        "native/kernels-attention.cc"
       ],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions", "-std=gnu++17", "-std=gnu++20", "-std=c++20"],

@@ -6,6 +6,11 @@
 import type { Backend } from './backend.js';
 import { loadNativeAddon } from './native-addon.js';
 import { gemmKernels } from './native/gemm.js';
+import { attentionKernels } from './native/attention.js';
+import { elementwiseKernels } from './native/elementwise.js';
+import { reduceKernels } from './native/reduce.js';
+import { nnKernels } from './native/nn.js';
+import { indexKernels } from './native/indexing.js';
 
 export function createNativeBackend(reference: Backend): Backend | null {
   const addon = loadNativeAddon();
@@ -14,5 +19,10 @@ export function createNativeBackend(reference: Backend): Backend | null {
     ...reference,
     name: 'native',
     ...gemmKernels(addon),
+    ...attentionKernels(addon),
+    ...elementwiseKernels(addon),
+    ...reduceKernels(addon),
+    ...nnKernels(addon),
+    ...indexKernels(addon),
   };
 }
