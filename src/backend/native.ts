@@ -7,10 +7,6 @@ import type { Backend } from './backend.js';
 import { loadNativeAddon } from './native-addon.js';
 import { gemmKernels } from './native/gemm.js';
 import { attentionKernels } from './native/attention.js';
-import { elementwiseKernels } from './native/elementwise.js';
-import { reduceKernels } from './native/reduce.js';
-import { nnKernels } from './native/nn.js';
-import { indexKernels } from './native/indexing.js';
 
 export function createNativeBackend(reference: Backend): Backend | null {
   const addon = loadNativeAddon();
@@ -20,9 +16,5 @@ export function createNativeBackend(reference: Backend): Backend | null {
     name: 'native',
     ...gemmKernels(addon),
     ...attentionKernels(addon),
-    ...elementwiseKernels(addon),
-    ...reduceKernels(addon),
-    ...nnKernels(addon),
-    ...indexKernels(addon),
   };
 }
