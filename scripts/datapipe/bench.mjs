@@ -90,8 +90,9 @@ try {
     rmSync(out, { recursive: true, force: true });
     return { wall_s: +s.toFixed(2), clips, clips_per_s: +(clips / s).toFixed(2), peak_rss_mb: rep.peak_rss_mb };
   };
-  results.local_1cpu = e2e('l1', ['--cpus', '1']);
-  results.local_2cpu = e2e('l2', ['--cpus', '2']);
+  results.local_1cpu = e2e('l1', ['--cpus', '1', '--threads', '0']);
+  results.local_2cpu = e2e('l2', ['--cpus', '2', '--threads', '0']);
+  results.local_2cpu_2threads = e2e('l2t', ['--cpus', '2', '--threads', '2']);
   results.local_speedup = +(results.local_1cpu.wall_s / results.local_2cpu.wall_s).toFixed(2);
   if (useNats) {
     const srv = await startNatsServer();
@@ -116,7 +117,7 @@ try {
     for (let i = 0; i < n; i++) copyFileSync(short, join(d, `s${String(i).padStart(3, '0')}.mp4`));
     const out = join(work, `rss-out${n}`);
     const rep = JSON.parse(run(process.execPath, [BIN, 'datapipe', 'run', light, '--input', d, '--out', out, '--json',
-      '--no-progress']));
+      '--no-progress', '--threads', '0']));
     results[`peak_rss_mb_${n}_videos`] = rep.peak_rss_mb;
     results[`wall_s_${n}_videos`] = +rep.wall_s.toFixed(2);
   }
@@ -124,4 +125,6 @@ try {
   rmSync(work, { recursive: true, force: true });
 }
 for (const [k, v] of Object.entries(results)) console.log(`${k.padEnd(26)} ${typeof v === 'object' ? JSON.stringify(v) : v}`);
+results.load_average = (await import('node:os')).loadavg().map((x) => +x.toFixed(2));
+console.log(`load average ${results.load_average.join(' ')} on ${(await import('node:os')).cpus().length} CPUs`);
 writeFileSync('bench-datapipe.json', JSON.stringify({ videos: nVideos, ...results }, null, 1) + '\n');
