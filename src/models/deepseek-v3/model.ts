@@ -1,0 +1,265 @@
+/**
+ * DeepSeek-V3 (arXiv 2412.19437), top-down. Parameter names are the HF checkpoint keys.
+ *   x = model.embed_tokens(ids)                                          // [B, T, d]
+ *   layer ℓ < first_k_dense_replace:  x += self_attn(input_layernorm(x)); x += mlp(post_attention_layernorm(x))  (SwiGLU)
+ *   layer ℓ ≥ first_k_dense_replace:  the same with mlp = DeepSeekMoE
+ *   h⁰ = model.norm(x);  logits = lm_head(h⁰)                            // [B, T, V]
+ *   MTP module k = 1 … D (stored as model.layers.{L + k − 1}, sharing the embedding and head):
+ *     hᵏ = shared_head.norm(block(eh_proj([enorm(emb(t_{i+k})); hnorm(hᵏ⁻¹_i)])))  over i < T − k
+ *     mtpLogits[k − 1] = lm_head(hᵏ)                                    // [B, T − k, V], predicting t_{i+k+1}
+ *   (HF transformers' MtpLayer convention: embedding first in the concat, h⁰ after the final norm, each module's
+ *   output after its shared_head.norm; RoPE positions 0 … T − k − 1 — only relative positions matter.)
+ * `loss` = CE(main) + λ/D·Σ_k CE(MTP k) + α·Σ_layers balance term. `forwardCached` runs the absorbed MLA path over a
+ * latent cache (prefill and decode).
+ */
+import { Embedding, Linear, RMSNorm, SwiGLU } from '../../nn/layers.js';
+import { Module } from '../../nn/module.js';
+import { noGrad } from '../../tensor/autograd.js';
+import { crossEntropy } from '../../tensor/ops/nn.js';
+import { cat } from '../../tensor/ops/shape.js';
+import type { Generator } from '../../tensor/random.js';
+import type { Tensor } from '../../tensor/tensor.js';
+import { KilnError } from '../../errors.js';
+import { deepseekV3Config, type DeepseekV3Config } from './config.js';
+import { LatentCache, type LatentCacheLayer } from './cache.js';
+import { MultiHeadLatentAttention } from './mla.js';
+import { DeepseekMoE } from './moe.js';
+import { RopeCache } from './rope.js';
+
+interface LayerAux {
+  balance: Tensor | null;
+  load: Int32Array | null;
+}
+
+export class DecoderLayer extends Module {
+  input_layernorm: RMSNorm;
+  self_attn: MultiHeadLatentAttention;
+  post_attention_layernorm: RMSNorm;
+  mlp: SwiGLU | DeepseekMoE;
+
+  constructor(c: DeepseekV3Config, moe: boolean, generator?: Generator) {
+    super();
+    this.input_layernorm = new RMSNorm(c.hidden_size, c.rms_norm_eps);
+    this.self_attn = new MultiHeadLatentAttention(c, generator);
+    this.post_attention_layernorm = new RMSNorm(c.hidden_size, c.rms_norm_eps);
+    this.mlp = moe ? new DeepseekMoE(c, generator) : new SwiGLU(c.hidden_size, c.intermediate_size, { std: c.initializer_range, generator });
+  }
+
+  /** x [B, T, d] at the positions of cos/sin → [B, T, d]; with `cache` the absorbed attention path is used. */
+  forward(x: Tensor, cos: Tensor, sin: Tensor, opts: { cache?: LatentCacheLayer; balance?: boolean } = {}): { h: Tensor } & LayerAux {
+    const a = this.input_layernorm.forward(x);
+    const att = opts.cache ? this.self_attn.forwardAbsorbed(a, cos, sin, opts.cache) : this.self_attn.forward(a, cos, sin);
+    const h = x.add(att);
+    const m = this.post_attention_layernorm.forward(h);
+    if (this.mlp instanceof DeepseekMoE) {
+      const r = this.mlp.forward(m, { balance: opts.balance });
+      return { h: h.add(r.y), balance: r.balance, load: r.load };
+    }
+    return { h: h.add(this.mlp.forward(m)), balance: null, load: null };
+  }
+}
+
+export class SharedHead extends Module {
+  norm: RMSNorm;
+  constructor(c: DeepseekV3Config) {
+    super();
+    this.norm = new RMSNorm(c.hidden_size, c.rms_norm_eps);
+  }
+}
+
+/** One multi-token-prediction module: a MoE decoder layer plus enorm, hnorm, eh_proj and shared_head.norm. */
+export class MtpLayer extends DecoderLayer {
+  enorm: RMSNorm;
+  hnorm: RMSNorm;
+  eh_proj: Linear;
+  shared_head: SharedHead;
+  constructor(c: DeepseekV3Config, generator?: Generator) {
+    super(c, true, generator);
+    this.enorm = new RMSNorm(c.hidden_size, c.rms_norm_eps);
+    this.hnorm = new RMSNorm(c.hidden_size, c.rms_norm_eps);
+    this.eh_proj = new Linear(2 * c.hidden_size, c.hidden_size, { bias: false, std: c.initializer_range, generator });
+    this.shared_head = new SharedHead(c);
+  }
+
+  /** emb [B, T', d] of the next tokens and the previous depth's hidden [B, T', d] → this depth's normed hidden. */
+  predict(emb: Tensor, prev: Tensor, cos: Tensor, sin: Tensor, balance: boolean): { h: Tensor } & LayerAux {
+    const x = this.eh_proj.forward(cat([this.enorm.forward(emb), this.hnorm.forward(prev)], -1)); // [B, T', d]
+    const r = this.forward(x, cos, sin, { balance });
+    return { ...r, h: this.shared_head.norm.forward(r.h) };
+  }
+}
+
+export class DeepseekV3Body extends Module {
+  embed_tokens: Embedding;
+  /** Main layers 0 … L − 1, then the D MTP modules (as in the released checkpoint). */
+  layers: DecoderLayer[];
+  norm: RMSNorm;
+
+  constructor(c: DeepseekV3Config, generator?: Generator) {
+    super();
+    this.embed_tokens = new Embedding(c.vocab_size, c.hidden_size, { std: c.initializer_range, generator });
+    this.layers = [];
+    for (let i = 0; i < c.num_hidden_layers; i++) this.layers.push(new DecoderLayer(c, i >= c.first_k_dense_replace, generator));
+    for (let k = 0; k < c.num_nextn_predict_layers; k++) this.layers.push(new MtpLayer(c, generator));
+    this.norm = new RMSNorm(c.hidden_size, c.rms_norm_eps);
+  }
+}
+
+export interface DeepseekV3Output {
+  /** [B, T, V] */
+  logits: Tensor;
+  /** MTP depth k = 1 … D: [B, T − k, V], predicting the token k + 1 places ahead. */
+  mtpLogits: Tensor[];
+  /** Σ over MoE layers of the sequence-wise balance term (scalar, without α); null when not computed. */
+  balanceLoss: Tensor | null;
+  /** Tokens per expert in this forward, one array per MoE layer (main layers, then MTP). */
+  load: Int32Array[];
+}
+
+export interface LossOptions {
+  /** λ, the MTP loss weight (report: 0.3, later 0.1). Default 0.3. */
+  mtpWeight?: number;
+  /** α of the sequence-wise balance loss. Default 1e-4. */
+  balanceAlpha?: number;
+}
+
+export interface LossParts {
+  loss: Tensor;
+  main: Tensor;
+  mtp: Tensor | null;
+  balance: Tensor | null;
+  load: Int32Array[];
+}
+
+export class DeepseekV3ForCausalLM extends Module {
+  readonly config: DeepseekV3Config;
+  model: DeepseekV3Body;
+  lm_head: Linear | null;
+  private readonly rope: RopeCache;
+
+  constructor(config: string | Partial<DeepseekV3Config> | Record<string, unknown> = 'deepseek-v3-tiny', { generator }: { generator?: Generator } = {}) {
+    super();
+    this.config = deepseekV3Config(config);
+    const c = this.config;
+    this.model = new DeepseekV3Body(c, generator);
+    this.lm_head = c.tie_word_embeddings ? null : new Linear(c.hidden_size, c.vocab_size, { bias: false, std: c.initializer_range, generator });
+    this.rope = new RopeCache(c);
+  }
+
+  get mainLayers(): DecoderLayer[] {
+    return this.model.layers.slice(0, this.config.num_hidden_layers);
+  }
+
+  get mtpLayers(): MtpLayer[] {
+    return this.model.layers.slice(this.config.num_hidden_layers) as MtpLayer[];
+  }
+
+  /** Every MoE block (main layers, then MTP). */
+  get moeBlocks(): DeepseekMoE[] {
+    return this.model.layers.map((l) => l.mlp).filter((m): m is DeepseekMoE => m instanceof DeepseekMoE);
+  }
+
+  /** The output head: hidden [.., d] → logits [.., V]. */
+  head(h: Tensor): Tensor {
+    return this.lm_head ? this.lm_head.forward(h) : h.matmul(this.model.embed_tokens.weight.mT);
+  }
+
+  private checkIds(ids: Tensor): void {
+    if (ids.ndim !== 2) throw new KilnError('E_SHAPE', `DeepSeek-V3: ids must be [B, T], got [${ids.shape}]`);
+  }
+
+  /**
+   * Full forward over ids [B, T] (expanded MLA). `balance` (default: while training) computes the balance term;
+   * `mtp` (default true) runs the MTP modules.
+   */
+  forward(ids: Tensor, { balance = this.training, mtp = true }: { balance?: boolean; mtp?: boolean } = {}): DeepseekV3Output {
+    this.checkIds(ids);
+    const T = ids.shape[1];
+    const { cos, sin } = this.rope.tables(0, T);
+    let x = this.model.embed_tokens.forward(ids); // [B, T, d]
+    const loads: Int32Array[] = [];
+    const balances: Tensor[] = [];
+    const collect = (r: LayerAux) => {
+      if (r.load) loads.push(r.load);
+      if (r.balance) balances.push(r.balance);
+    };
+    for (const layer of this.mainLayers) {
+      const r = layer.forward(x, cos, sin, { balance });
+      collect(r);
+      x = r.h;
+    }
+    let prev = this.model.norm.forward(x); // h⁰ [B, T, d]
+    const logits = this.head(prev);
+    const mtpLogits: Tensor[] = [];
+    if (mtp) {
+      this.mtpLayers.forEach((layer, i) => {
+        const k = i + 1;
+        const Tk = T - k;
+        if (Tk <= 0) return;
+        const emb = this.model.embed_tokens.forward(ids.slice(1, k, T).contiguous()); // [B, T − k, d]
+        const t = this.rope.tables(0, Tk);
+        const r = layer.predict(emb, prev.slice(1, 0, Tk), t.cos, t.sin, balance);
+        collect(r);
+        prev = r.h;
+        mtpLogits.push(this.head(prev));
+      });
+    }
+    const balanceLoss = balances.length ? balances.reduce((a, b) => a.add(b)) : null;
+    return { logits, mtpLogits, balanceLoss, load: loads };
+  }
+
+  /**
+   * Training loss for ids [B, T] and next-token targets [B, T] (targets[:, i] = ids[:, i + 1] in a language model):
+   * CE(main) + λ/D·Σ_k CE(mtpLogits[k − 1], targets[:, k:]) + α·balance.
+   */
+  loss(ids: Tensor, targets: Tensor, { mtpWeight = 0.3, balanceAlpha = 1e-4 }: LossOptions = {}): LossParts {
+    const V = this.config.vocab_size;
+    const out = this.forward(ids, { balance: balanceAlpha > 0 });
+    const main = crossEntropy(out.logits.reshape(-1, V), targets.reshape(-1));
+    let loss = main;
+    let mtp: Tensor | null = null;
+    if (out.mtpLogits.length > 0) {
+      const T = ids.shape[1];
+      const parts = out.mtpLogits.map((l, i) => crossEntropy(l.reshape(-1, V), targets.slice(1, i + 1, T).contiguous().reshape(-1)));
+      mtp = parts.reduce((a, b) => a.add(b)).div(parts.length);
+      if (mtpWeight !== 0) loss = loss.add(mtp.mul(mtpWeight));
+    }
+    const balance = out.balanceLoss ? out.balanceLoss.mul(balanceAlpha) : null;
+    if (balance) loss = loss.add(balance);
+    return { loss, main, mtp, balance, load: out.load };
+  }
+
+  /** Aux-loss-free balancing step for every MoE block: b_i += γ·sign(mean load − load_i). */
+  updateRoutingBiases(gamma = 0.001): void {
+    for (const m of this.moeBlocks) m.updateBias(gamma);
+  }
+
+  /** An empty latent cache for `batch` sequences (main layers only). */
+  newCache(batch: number): LatentCache {
+    const c = this.config;
+    return new LatentCache(c.num_hidden_layers, batch, c.kv_lora_rank + c.qk_rope_head_dim);
+  }
+
+  /**
+   * Logits [B, T, V] of ids [B, T] that follow the cache's tokens, through the absorbed MLA path; appends the new
+   * tokens' latents to the cache. Prefill (long T) and decode (T = 1) alike. Inference only.
+   */
+  forwardCached(ids: Tensor, cache: LatentCache): { logits: Tensor; hidden: Tensor } {
+    this.checkIds(ids);
+    return noGrad(() => {
+      const T = ids.shape[1];
+      const { cos, sin } = this.rope.tables(cache.length, T);
+      let x = this.model.embed_tokens.forward(ids);
+      this.mainLayers.forEach((layer, i) => {
+        x = layer.forward(x, cos, sin, { cache: cache.layers[i] }).h;
+      });
+      const hidden = this.model.norm.forward(x);
+      return { logits: this.head(hidden), hidden };
+    });
+  }
+
+  override dispose(): void {
+    super.dispose();
+    this.rope.dispose();
+  }
+}

@@ -1,0 +1,189 @@
+/**
+ * DeepSeekMoE (DeepSeek-V3 §2.1.2), named like the HF checkpoint: `mlp.gate.weight`, `mlp.gate.e_score_correction_bias`,
+ * `mlp.experts.E.{gate,up,down}_proj`, `mlp.shared_experts.{gate,up,down}_proj`.
+ *
+ * Letters: N tokens (B·T), d hidden, E routed experts, K experts per token, G groups, kg = topk_group.
+ *   s = sigmoid(x·W_gᵀ)                                        // [N, E] affinities
+ *   selection (no gradient): s + b (b = e_score_correction_bias, used ONLY here); each group scored by the sum of its
+ *     top-2 biased affinities; keep the kg best groups; top-K experts among them (others masked to −∞, as the
+ *     reference and HF transformers ≥ 5 do).
+ *   gates g = s[chosen] / (Σ s[chosen] + 1e−20) · routed_scaling_factor   (unbiased affinities; norm_topk_prob)
+ *   y = Σ_k g_k · expert_k(x) + shared_experts(x)
+ * Dispatch is batched: a stable counting argsort of the N·K flat expert ids groups the assignments by expert, one
+ * indexSelect gathers their rows, each expert runs one SwiGLU (three GEMMs) on its contiguous slice, the outputs are
+ * scaled by their gates and scattered back with one indexAdd. No per-token tensor ops.
+ *
+ * Balancing (§2.1.2, eqs. 16–20): per-step expert loads are returned (and accumulated) for the auxiliary-loss-free
+ * update `updateBias(γ)`: b_i += γ·sign(mean load − load_i); `sequenceBalanceTerm` is Σ_i f_i·P_i averaged over
+ * sequences (the caller multiplies by α); `maxViolation(load)` = (max − mean) / mean.
+ */
+import { SwiGLU } from '../../nn/layers.js';
+import { Module, buffer, parameter } from '../../nn/module.js';
+import { normal_ } from '../../nn/init.js';
+import { noGrad } from '../../tensor/autograd.js';
+import { empty, fromArray, zeros } from '../../tensor/creation.js';
+import { gt, where } from '../../tensor/ops/elementwise.js';
+import { indexAdd, scatterAdd } from '../../tensor/ops/indexing.js';
+import { cat } from '../../tensor/ops/shape.js';
+import type { Generator } from '../../tensor/random.js';
+import { Tensor } from '../../tensor/tensor.js';
+import type { DeepseekV3Config } from './config.js';
+
+/** The router: weight [E, d] (trained) and the selection bias [E] (a buffer, moved by `updateBias`). */
+export class MoeGate extends Module {
+  weight: Tensor;
+  e_score_correction_bias: Tensor;
+  constructor(c: DeepseekV3Config, generator?: Generator) {
+    super();
+    this.weight = parameter(normal_(empty([c.n_routed_experts, c.hidden_size]), 0, c.initializer_range, generator));
+    this.e_score_correction_bias = buffer(zeros([c.n_routed_experts]));
+  }
+}
+
+export interface RoutingConfig {
+  n_routed_experts: number;
+  num_experts_per_tok: number;
+  n_group: number;
+  topk_group: number;
+  norm_topk_prob: boolean;
+  routed_scaling_factor: number;
+}
+
+/**
+ * Chosen experts [N, K] (i32) for affinities s [N, E] and bias b [E]: group-limited top-K of s + b. No gradient.
+ */
+export function selectExperts(scores: Tensor, bias: Tensor, c: RoutingConfig): Tensor {
+  return noGrad(() => {
+    const N = scores.shape[0];
+    const E = c.n_routed_experts;
+    const G = c.n_group;
+    let choice = scores.add(bias); // [N, E]
+    if (G > 1 && c.topk_group < G) {
+      const groupScores = choice.reshape(N, G, E / G).topk(2, -1).values.sum(-1); // [N, G]
+      const keep = groupScores.topk(c.topk_group, -1).indices; // [N, kg]
+      const mask = scatterAdd(zeros([N, G]), 1, keep, Tensor.ones([N, c.topk_group])); // [N, G] 1 = kept
+      const full = mask.reshape(N, G, 1).expand(N, G, E / G).reshape(N, E);
+      choice = where(gt(full, 0), choice, -Infinity);
+    }
+    return choice.topk(c.num_experts_per_tok, -1).indices; // [N, K]
+  });
+}
+
+/** Gate values [N, K] for the chosen experts: unbiased affinities, normalised, × routed_scaling_factor. */
+export function gateValues(scores: Tensor, ids: Tensor, c: RoutingConfig): Tensor {
+  let g = scores.gather(1, ids); // [N, K]
+  if (c.norm_topk_prob) g = g.div(g.sum(-1, true).add(1e-20));
+  return g.mul(c.routed_scaling_factor);
+}
+
+/** Stable counting argsort of flat expert ids: the assignment order grouped by expert, and each expert's count. */
+export function sortByExpert(flatIds: Int32Array, E: number): { order: Int32Array; counts: Int32Array } {
+  const counts = new Int32Array(E);
+  for (let i = 0; i < flatIds.length; i++) counts[flatIds[i]]++;
+  const start = new Int32Array(E);
+  for (let e = 1; e < E; e++) start[e] = start[e - 1] + counts[e - 1];
+  const order = new Int32Array(flatIds.length);
+  for (let i = 0; i < flatIds.length; i++) order[start[flatIds[i]]++] = i;
+  return { order, counts };
+}
+
+export interface MoeOutput {
+  /** [B, T, d] */
+  y: Tensor;
+  /** Σ_i f_i·P_i averaged over sequences (scalar), when asked for. */
+  balance: Tensor | null;
+  /** Tokens routed to each expert in this call [E]. */
+  load: Int32Array;
+}
+
+export class DeepseekMoE extends Module {
+  gate: MoeGate;
+  experts: SwiGLU[];
+  shared_experts: SwiGLU | null;
+  readonly cfg: RoutingConfig;
+  /** Loads accumulated since the last `updateBias` (for the aux-loss-free update over one or more micro-batches). */
+  loadSinceUpdate: Float64Array;
+
+  constructor(c: DeepseekV3Config, generator?: Generator) {
+    super();
+    const init = { std: c.initializer_range, generator };
+    this.gate = new MoeGate(c, generator);
+    this.experts = Array.from({ length: c.n_routed_experts }, () => new SwiGLU(c.hidden_size, c.moe_intermediate_size, init));
+    this.shared_experts = c.n_shared_experts > 0 ? new SwiGLU(c.hidden_size, c.moe_intermediate_size * c.n_shared_experts, init) : null;
+    this.cfg = c;
+    this.loadSinceUpdate = new Float64Array(c.n_routed_experts);
+  }
+
+  /** x [B, T, d] → y [B, T, d] with this call's expert loads (and the balance term when `balance`). */
+  forward(x: Tensor, { balance = false }: { balance?: boolean } = {}): MoeOutput {
+    const [B, T, d] = x.shape;
+    const N = B * T;
+    const E = this.cfg.n_routed_experts;
+    const K = this.cfg.num_experts_per_tok;
+    const flat = x.reshape(N, d); // [N, d]
+    const scores = flat.matmul(this.gate.weight.mT).sigmoid(); // [N, E]
+    const ids = selectExperts(scores, this.gate.e_score_correction_bias, this.cfg); // [N, K]
+    const gates = gateValues(scores, ids, this.cfg); // [N, K]
+    const flatIds = ids.data() as Int32Array;
+    const { order, counts } = sortByExpert(flatIds, E);
+    const tok = new Int32Array(order.length);
+    for (let i = 0; i < order.length; i++) tok[i] = (order[i] / K) | 0;
+    const tokIdx = fromArray(tok, [tok.length], { dtype: 'i32' });
+    const xs = flat.indexSelect(0, tokIdx); // [N·K, d] rows grouped by expert
+    const outs: Tensor[] = [];
+    let start = 0;
+    for (let e = 0; e < E; e++) {
+      if (counts[e] === 0) continue;
+      outs.push(this.experts[e].forward(xs.slice(0, start, start + counts[e]))); // [count_e, d]
+      start += counts[e];
+    }
+    const g = gates.reshape(N * K).indexSelect(0, fromArray(order, [order.length], { dtype: 'i32' })); // [N·K]
+    const ys = cat(outs, 0).mul(g.unsqueeze(1)); // [N·K, d]
+    let y = indexAdd(zeros([N, d]), 0, tokIdx, ys); // [N, d]
+    if (this.shared_experts) y = y.add(this.shared_experts.forward(flat));
+    if (this.training) for (let e = 0; e < E; e++) this.loadSinceUpdate[e] += counts[e];
+    const bal = balance ? sequenceBalanceTerm(scores.reshape(B, T, E), flatIds, B, T, this.cfg) : null;
+    return { y: y.reshape(B, T, d), balance: bal, load: counts };
+  }
+
+  /**
+   * Auxiliary-loss-free balancing: b_i += γ·sign(mean − load_i) over the loads accumulated since the last call
+   * (overloaded experts become less likely to be chosen, underloaded more). Resets the accumulator.
+   */
+  updateBias(gamma: number): void {
+    const load = this.loadSinceUpdate;
+    const mean = load.reduce((a, b) => a + b, 0) / load.length;
+    const b = this.gate.e_score_correction_bias;
+    const data = (b.storage.data as Float32Array).subarray(b.offset, b.offset + b.size);
+    for (let i = 0; i < load.length; i++) data[i] += gamma * Math.sign(mean - load[i]);
+    load.fill(0);
+  }
+}
+
+/**
+ * The complementary sequence-wise balance term (report eqs. 17–20) without α: for each sequence,
+ * Σ_i f_i·P_i with f_i = E/(K·T)·#{t: expert i chosen for token t} and P_i = mean_t s_{i,t}/Σ_j s_{j,t};
+ * averaged over the B sequences. scores [B, T, E] (with gradient); flatIds the chosen experts [B·T·K].
+ */
+export function sequenceBalanceTerm(scores: Tensor, flatIds: Int32Array, B: number, T: number, c: RoutingConfig): Tensor {
+  const E = c.n_routed_experts;
+  const K = c.num_experts_per_tok;
+  const f = new Float32Array(B * E);
+  const scale = E / (K * T);
+  for (let b = 0; b < B; b++) for (let i = b * T * K; i < (b + 1) * T * K; i++) f[b * E + flatIds[i]] += scale;
+  const P = scores.div(scores.sum(-1, true)).mean(1); // [B, E]
+  return P.mul(fromArray(f, [B, E])).sum().div(B);
+}
+
+/** MaxVio = (max load − mean load) / mean load. */
+export function maxViolation(load: ArrayLike<number>): number {
+  let sum = 0;
+  let max = -Infinity;
+  for (let i = 0; i < load.length; i++) {
+    sum += load[i];
+    max = Math.max(max, load[i]);
+  }
+  const mean = sum / load.length;
+  return mean > 0 ? (max - mean) / mean : 0;
+}
+
