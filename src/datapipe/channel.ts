@@ -20,7 +20,10 @@ export class BoundedChannel<T> {
     if (this.closed) throw new Error('push on a closed channel');
     const p = this.pullers.shift();
     if (p) return p(v);
-    while (this.buf.length >= this.capacity) await new Promise<void>((r) => this.pushers.push(r));
+    while (this.buf.length >= this.capacity) {
+      await new Promise<void>((r) => this.pushers.push(r));
+      if (this.closed) throw new Error('channel closed while waiting to push (the run is aborting)');
+    }
     this.buf.push(v);
     if (this.buf.length > this.maxDepth) this.maxDepth = this.buf.length;
   }
@@ -38,6 +41,7 @@ export class BoundedChannel<T> {
   close(): void {
     this.closed = true;
     for (const p of this.pullers.splice(0)) p(undefined);
+    for (const p of this.pushers.splice(0)) p();
   }
 }
 

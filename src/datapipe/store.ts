@@ -42,13 +42,17 @@ export function tempPathFor(finalPath: string): string {
 }
 
 export function writeFileAtomic(path: string, data: string | Uint8Array): void {
-  mkdirSync(dirname(path), { recursive: true });
   const tmp = tempPathFor(path);
   try {
+    mkdirSync(dirname(path), { recursive: true });
     writeFileSync(tmp, data);
     renameSync(tmp, path);
   } catch (e) {
-    rmSync(tmp, { force: true });
+    try {
+      rmSync(tmp, { force: true });
+    } catch {
+      /* the directory itself is unusable; nothing to clean */
+    }
     throw new KilnError('E_IO', `datapipe: cannot write ${path}: ${(e as Error).message}; check the output directory`);
   }
 }

@@ -2,7 +2,7 @@
 // recording, filter drops in the manifest, barrier determinism, fixed-size batches.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, readdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { compileGraph, type PipelineSpec } from '../../src/datapipe/graph.js';
 import { runLocal } from '../../src/datapipe/local-executor.js';
@@ -136,6 +136,24 @@ test('fixed-size batches cover every item once, and re-runs reuse them', async (
     const r2 = await runLocal(compileGraph(spec, registry(c2, 30), { ffmpeg: '', ffprobe: '' }), { outDir: out });
     assert.deepEqual(c2.batches, []);
     assert.equal(r2.summary.kept, 30);
+  } finally {
+    rmDir(out);
+  }
+});
+
+test('an executor failure aborts the run instead of hanging on a full queue', async () => {
+  const out = tempDir('abort');
+  try {
+    const c = newCounters();
+    const spec: PipelineSpec = { name: 'a', stages: [{ name: 'src', op: 'nums' },
+      { name: 'dbl', op: 'double', input: 'src', concurrency: 1 }] };
+    // Sabotage the record store: .state/dbl is a file, so the first record write fails (an executor error, not a
+    // poison item) while the source is blocked pushing into the stage's full queue.
+    mkdirSync(join(out, '.state'));
+    writeFileSync(join(out, '.state', 'dbl'), 'x');
+    await assert.rejects(runLocal(compileGraph(spec, registry(c, 1000), { ffmpeg: '', ffprobe: '' }),
+      { outDir: out, queueCapacity: 2 }), /cannot write/);
+    assert.ok(c.produced < 10, `source produced ${c.produced}`);
   } finally {
     rmDir(out);
   }
