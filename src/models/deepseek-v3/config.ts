@@ -162,7 +162,10 @@ function fail(msg: string): never {
 function normaliseRope(o: Record<string, unknown>): Partial<DeepseekV3Config> {
   const out: Partial<DeepseekV3Config> = {};
   const rp = o.rope_parameters as Record<string, unknown> | undefined;
-  const rs = (o.rope_scaling ?? (rp && (rp.rope_type ?? rp.type) !== 'default' ? rp : null)) as Record<string, unknown> | null | undefined;
+  let rs: Record<string, unknown> | null | undefined;
+  if (o.rope_scaling !== undefined) rs = o.rope_scaling as Record<string, unknown> | null;
+  else if (rp) rs = (rp.rope_type ?? rp.type ?? 'default') === 'default' ? null : rp;
+  else if (o.model_type === 'deepseek_v3') rs = null; // a config.json without rope_scaling uses plain RoPE
   if (rp && typeof rp.rope_theta === 'number' && o.rope_theta === undefined) out.rope_theta = rp.rope_theta;
   if (rs === undefined) return out;
   if (rs === null) return { ...out, rope_scaling: null };
