@@ -1,8 +1,8 @@
 /**
  * sgemm benchmark: C[n, n] = A[n, n] · B[n, n] in f32, 2·n³ FLOP, for Kiln (the active backend's `gemm` kernel,
  * the same call `kiln.matmul` makes, on contiguous Float32Arrays) and each peer, on the same inputs, in the same
- * process, one after another. Reports GFLOP/s, ratios Kiln/peer and Kiln/peak, and a correctness check so a fast
- * wrong kernel cannot pass:
+ * process, their timed runs interleaved (see timing.ts). Reports GFLOP/s, ratios Kiln/peer and Kiln/peak, and a
+ * correctness check so a fast wrong kernel cannot pass:
  *   - against a peer: max |C_kiln − C_peer| / max |C_peer| over the whole matrix (first peer available);
  *   - against f64: 64 sampled entries recomputed as f64 dot products, same normalisation.
  * Both must be below CHECK_TOLERANCE (f32 round-off at n = 2048 is ~1e-6 of max |C|).
@@ -12,7 +12,7 @@ import { setKilnThreads } from './kiln-threads.js';
 import type { GemmPeer, MissingPeer, PreparedGemm } from './peers/peer.js';
 import { loadOnnxRuntime } from './peers/onnxruntime.js';
 import { loadTfjsWasm } from './peers/tfjs-wasm.js';
-import { timeAsync, timeSync, type Timing, type TimingOptions } from './timing.js';
+import { timeInterleaved, type Timing, type TimingOptions } from './timing.js';
 
 export const CHECK_TOLERANCE = 1e-4;
 
@@ -49,6 +49,10 @@ export interface GemmResult {
   peakGflops: number | null;
   kilnOverPeak: number | null;
   check: GemmCheck;
+}
+
+function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
 }
 
 /** Deterministic uniform [-1, 1) values (xorshift32), so every run and every library sees the same inputs. */
@@ -132,29 +136,38 @@ export async function benchGemm(o: GemmBenchOptions): Promise<GemmResult> {
   // Kiln: the backend kernel matmul calls, on contiguous row-major arrays
   const be = backend();
   const th = await setKilnThreads(o.threads);
-  const kt = timeSync(() => be.gemm(1, false, false, n, n, n, 1, A, 0, n, 0, B, 0, n, 0, 0, C, 0, n, 0), o.timing);
-  const kilnGflops = flop / kt.seconds / 1e9;
+  const kilnCall = () => be.gemm(1, false, false, n, n, n, 1, A, 0, n, 0, B, 0, n, 0, 0, C, 0, n, 0);
 
+  // every peer prepared first, then Kiln and the peers timed with their runs interleaved
   const peers: Record<string, GemmPeerResult> = {};
+  const ready: { peer: GemmPeer; prepared: PreparedGemm }[] = [];
   let reference: { key: string; C: Float32Array } | null = null;
-  for (const peer of o.peers) {
-    let prepared: PreparedGemm | null = null;
-    try {
-      prepared = await peer.prepare(n, o.threads, A, B);
-      const p = prepared;
-      const pt = await timeAsync(async () => p.run(), o.timing);
+  let kt: Timing;
+  try {
+    for (const peer of o.peers) {
+      try {
+        ready.push({ peer, prepared: await peer.prepare(n, o.threads, A, B) });
+      } catch (e) {
+        peers[peer.key] = { label: peer.label, notes: peer.notes, kilnOverPeer: null, error: errorText(e) };
+      }
+    }
+    const timings = await timeInterleaved([kilnCall, ...ready.map((r) => () => r.prepared.run())], o.timing);
+    kt = timings[0];
+    const kilnGflops = flop / kt.seconds / 1e9;
+    for (let i = 0; i < ready.length; i++) {
+      const { peer, prepared } = ready[i];
+      const pt = timings[i + 1];
       const gflops = flop / pt.seconds / 1e9;
       peers[peer.key] = {
-        label: peer.label, notes: peer.notes, gflops, ms: pt.seconds * 1e3, threadsUsed: p.threadsUsed, timing: pt,
+        label: peer.label, notes: peer.notes, gflops, ms: pt.seconds * 1e3, threadsUsed: prepared.threadsUsed, timing: pt,
         kilnOverPeer: kilnGflops / gflops,
       };
-      if (!reference) reference = { key: peer.key, C: await p.result() };
-    } catch (e) {
-      peers[peer.key] = { label: peer.label, notes: peer.notes, kilnOverPeer: null, error: (e as Error).message ?? String(e) };
-    } finally {
-      await prepared?.release();
+      if (!reference) reference = { key: peer.key, C: await prepared.result() };
     }
+  } finally {
+    for (const r of ready) await r.prepared.release();
   }
+  const kilnGflops = flop / kt.seconds / 1e9;
 
   const rel = reference ? maxRelErr(C, reference.C) : null;
   const f64 = f64SampleErr(n, A, B, C);

@@ -5,6 +5,7 @@
  *      elapsed / calls;
  *   3. `runs` such runs; the reported time is the BEST (lowest) time per call, because on a shared machine noise
  *      only ever adds time. The median is kept in the result too.
+ * `timeInterleaved` applies the same method to several competitors at once, alternating their runs.
  * A call so slow that one warm-up call already exceeds `singleCallSeconds` is not repeated for runs: it is called
  * once more and the better of those two timed calls is the sample (reported as runs = 2, repsPerRun = 1), so a slow
  * reference kernel cannot stall the suite.
@@ -73,32 +74,69 @@ export function timeSync(fn: () => void, opts: TimingOptions): Timing {
   return summarize(perCall, reps);
 }
 
-/** Times an asynchronous call, each awaited before the next starts (same method as `timeSync`). */
-export async function timeAsync(fn: () => Promise<unknown>, opts: TimingOptions): Promise<Timing> {
-  for (let i = 0; i < opts.warmupCalls; i++) {
-    const t0 = now();
-    await fn();
-    const dt = now() - t0;
-    if (dt > opts.singleCallSeconds) {
-      const t1 = now();
-      await fn();
-      return summarize([dt, now() - t1], 1);
-    }
-  }
-  const perCall: number[] = [];
+/** A call to time: synchronous, or returning a promise that is awaited before the next call starts. */
+export type BenchCall = () => unknown;
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return v !== null && (typeof v === 'object' || typeof v === 'function') && typeof (v as { then?: unknown }).then === 'function';
+}
+
+/** One run of `fn`: repeat for at least `minSeconds`; seconds per call. Sync calls never touch the microtask queue. */
+async function oneRun(fn: BenchCall, isAsync: boolean, minSeconds: number): Promise<{ perCall: number; reps: number }> {
   let reps = 0;
-  for (let r = 0; r < opts.runs; r++) {
-    reps = 0;
-    const t0 = now();
-    let elapsed = 0;
+  const t0 = now();
+  let elapsed = 0;
+  if (isAsync) {
     do {
       await fn();
       reps++;
       elapsed = now() - t0;
-    } while (elapsed < opts.minSeconds);
-    perCall.push(elapsed / reps);
+    } while (elapsed < minSeconds);
+  } else {
+    do {
+      fn();
+      reps++;
+      elapsed = now() - t0;
+    } while (elapsed < minSeconds);
   }
-  return summarize(perCall, reps);
+  return { perCall: elapsed / reps, reps };
+}
+
+/**
+ * Times several calls with their runs interleaved round-robin (run 1 of each, then run 2 of each, ...), so that
+ * competitors compared with each other see the same stretches of a shared machine's background load. Each call
+ * gets the warm-up and the best-of-runs of the file header; a call slower than `singleCallSeconds` is timed twice
+ * as single calls and sits out the runs.
+ */
+export async function timeInterleaved(fns: readonly BenchCall[], opts: TimingOptions): Promise<Timing[]> {
+  const state = fns.map(() => ({ isAsync: false, slow: null as number[] | null, perCall: [] as number[], reps: 0 }));
+  for (let i = 0; i < fns.length; i++) {
+    const st = state[i];
+    for (let w = 0; w < opts.warmupCalls; w++) {
+      const t0 = now();
+      const r = fns[i]();
+      if (isThenable(r)) {
+        st.isAsync = true;
+        await r;
+      }
+      const dt = now() - t0;
+      if (dt > opts.singleCallSeconds) {
+        const t1 = now();
+        await fns[i]();
+        st.slow = [dt, now() - t1];
+        break;
+      }
+    }
+  }
+  for (let r = 0; r < opts.runs; r++)
+    for (let i = 0; i < fns.length; i++) {
+      const st = state[i];
+      if (st.slow) continue;
+      const run = await oneRun(fns[i], st.isAsync, opts.minSeconds);
+      st.perCall.push(run.perCall);
+      st.reps = run.reps;
+    }
+  return state.map((st) => (st.slow ? summarize(st.slow, 1) : summarize(st.perCall, st.reps)));
 }
 
 /** A human description of the method, printed under the table and stored in the JSON. */

@@ -9,7 +9,7 @@ import * as ort from 'onnxruntime-node';
 import { benchMatrix, maxRelErr } from '../../src/bench/gemm.js';
 import { toJson } from '../../src/bench/json.js';
 import { onnxMatMulModel } from '../../src/bench/onnx-matmul-model.js';
-import { timeSync } from '../../src/bench/timing.js';
+import { timeInterleaved, timeSync } from '../../src/bench/timing.js';
 
 test('onnxMatMulModel: onnxruntime loads it and computes A·B for M×K·K×N', async () => {
   const [M, K, N] = [3, 5, 2];
@@ -85,6 +85,31 @@ test('timeSync: best ≤ median, runs repeat the call, slow calls are timed twic
   assert.equal(s.runs, 2);
   assert.equal(s.repsPerRun, 1);
   assert.ok(s.seconds >= 0.029 && s.seconds <= s.medianSeconds);
+});
+
+test('timeInterleaved: sync and async calls timed in alternating runs, each with its own best', async () => {
+  const order: string[] = [];
+  const spin = (ms: number) => {
+    const end = performance.now() + ms;
+    while (performance.now() < end);
+  };
+  const [fast, slowAsync] = await timeInterleaved([
+    () => {
+      order.push('a');
+      spin(0.1);
+    },
+    async () => {
+      order.push('b');
+      spin(0.4);
+      await Promise.resolve();
+    },
+  ], { minSeconds: 0.004, runs: 3, warmupCalls: 1, singleCallSeconds: 1 });
+  assert.equal(fast.runs, 3);
+  assert.equal(slowAsync.runs, 3);
+  assert.ok(fast.seconds >= 0.0001 * 0.99 && slowAsync.seconds >= 0.0004 * 0.99);
+  // warm-up a, warm-up b, then runs alternate: a…a b…b a…a b…b a…a b…b
+  const runs = order.join('').replace(/a+/g, 'a').replace(/b+/g, 'b');
+  assert.equal(runs, 'abababab');
 });
 
 test('toJson: snake_case keys, shape letters kept, 4 significant digits, integers exact, non-finite → null', () => {
