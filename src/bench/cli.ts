@@ -67,7 +67,7 @@ function withCommon(c: Command, threadsHelp: string): Command {
 }
 
 function machineJson(m: MachineInfo): Record<string, unknown> {
-  return { cpu: m.cpu, isa: m.cpuIsa, threads: m.threads, backend: m.kilnBackend, nativeIsa: m.nativeIsa };
+  return { cpu: m.cpu, isa: m.cpuIsa, threads: m.threads, backend: m.kilnBackend, nativeIsa: m.nativeIsa, loadAvg1m: m.loadAvg1m };
 }
 
 export function registerBenchCommand(program: Command): Command {
