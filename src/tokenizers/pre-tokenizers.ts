@@ -1,0 +1,158 @@
+/**
+ * Pre-tokenizers of Hugging Face `tokenizer.json` (`"pre_tokenizer": {...}`): they cut the normalized text into
+ * pieces the model tokenizes independently. Supported: ByteLevel (add_prefix_space, use_regex with the GPT-2
+ * regex), Split (String or Regex pattern, behavior, invert), Digits, BertPreTokenizer, Whitespace,
+ * WhitespaceSplit, Punctuation, CharDelimiterSplit, Metaspace, Sequence. Anything else is a KilnError.
+ */
+import { KilnError } from '../errors.js';
+import { utf8Chars } from './byte-level-alphabet.js';
+import {
+  charMatches,
+  invertMatches,
+  NormalizedString,
+  PreTokenizedString,
+  regexMatches,
+  type SplitBehavior,
+} from './normalized-string.js';
+import { patternMatcher } from './normalizers.js';
+import { compileRegex } from './regex.js';
+
+export interface PreTokenizer {
+  preTokenize(p: PreTokenizedString): void;
+}
+
+type Json = Record<string, any>;
+
+/** GPT-2's pre-tokenization regex (as in the Rust ByteLevel pre-tokenizer). */
+export const GPT2_PATTERN = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
+
+/** Map a piece's UTF-8 bytes to the byte-level alphabet, each byte aligned with its source character. */
+export function byteLevelTransform(n: NormalizedString): void {
+  const s = n.s;
+  if (!n.track) {
+    let out = '';
+    for (let i = 0; i < s.length; i++) {
+      const cp = s.codePointAt(i)!;
+      if (cp > 0xffff) i++;
+      out += utf8Chars(cp);
+    }
+    n.s = out;
+    return;
+  }
+  const parts: string[] = [];
+  const al: number[] = [];
+  for (let i = 0; i < s.length; ) {
+    const cp = s.codePointAt(i)!;
+    const w = cp > 0xffff ? 2 : 1;
+    const b = utf8Chars(cp);
+    parts.push(b);
+    const as = n.alignStart(i);
+    const ae = n.alignEnd(i);
+    for (let k = 0; k < b.length; k++) al.push(as, ae);
+    i += w;
+  }
+  n.s = parts.join('');
+  n.a = Int32Array.from(al);
+}
+
+class ByteLevel implements PreTokenizer {
+  private re: RegExp;
+  constructor(
+    readonly addPrefixSpace: boolean,
+    readonly useRegex: boolean,
+  ) {
+    this.re = compileRegex(GPT2_PATTERN);
+  }
+  preTokenize(p: PreTokenizedString): void {
+    p.split((n) => {
+      if (this.addPrefixSpace && !n.s.startsWith(' ')) n.prepend(' ');
+      return this.useRegex ? n.split(regexMatches(this.re, n.s), 'Isolated') : [n];
+    });
+    p.normalize(byteLevelTransform);
+  }
+}
+
+const NUMERIC = /\p{N}/u;
+const PUNCT = /\p{P}/u;
+const WS = /\p{White_Space}/u;
+
+function isBertPunc(cp: number): boolean {
+  if ((cp >= 33 && cp <= 47) || (cp >= 58 && cp <= 64) || (cp >= 91 && cp <= 96) || (cp >= 123 && cp <= 126)) return true;
+  return PUNCT.test(String.fromCodePoint(cp));
+}
+const isWhite = (cp: number) => WS.test(String.fromCodePoint(cp));
+const isNumeric = (cp: number) => NUMERIC.test(String.fromCodePoint(cp));
+
+const BEHAVIORS = new Set(['Removed', 'Isolated', 'MergedWithPrevious', 'MergedWithNext', 'Contiguous']);
+function behavior(b: unknown, where: string): SplitBehavior {
+  if (typeof b === 'string' && BEHAVIORS.has(b)) return b as SplitBehavior;
+  throw new KilnError('E_FORMAT', `${where}: unknown split behavior ${JSON.stringify(b)} (expected one of ${[...BEHAVIORS].join(', ')})`);
+}
+
+/** Build a pre-tokenizer from its tokenizer.json object (null → none). */
+export function preTokenizerFromJson(j: Json | null | undefined): PreTokenizer | null {
+  if (!j) return null;
+  switch (j.type) {
+    case 'ByteLevel':
+      return new ByteLevel(j.add_prefix_space ?? true, j.use_regex ?? true);
+    case 'Split': {
+      const find = patternMatcher(j.pattern, 'pre_tokenizer Split');
+      const b = behavior(j.behavior, 'pre_tokenizer Split');
+      const invert = !!j.invert;
+      return {
+        preTokenize: (p) => p.split((n) => n.split(invert ? invertMatches(find(n.s)) : find(n.s), b)),
+      };
+    }
+    case 'Digits': {
+      const b: SplitBehavior = j.individual_digits ? 'Isolated' : 'Contiguous';
+      return { preTokenize: (p) => p.split((n) => n.split(charMatches(isNumeric, n.s), b)) };
+    }
+    case 'BertPreTokenizer':
+      return {
+        preTokenize: (p) => {
+          p.split((n) => n.split(charMatches(isWhite, n.s), 'Removed'));
+          p.split((n) => n.split(charMatches(isBertPunc, n.s), 'Isolated'));
+        },
+      };
+    case 'Whitespace': {
+      // the Rust `regex` crate's \w (Alphabetic, M, Nd, Pc, Join_Control) and \s (White_Space)
+      const re = /[\p{Alphabetic}\p{M}\p{Nd}\p{Pc}\p{Join_Control}]+|[^\p{Alphabetic}\p{M}\p{Nd}\p{Pc}\p{Join_Control}\p{White_Space}]+/gu;
+      return { preTokenize: (p) => p.split((n) => n.split(invertMatches(regexMatches(re, n.s)), 'Removed')) };
+    }
+    case 'WhitespaceSplit':
+      return { preTokenize: (p) => p.split((n) => n.split(charMatches(isWhite, n.s), 'Removed')) };
+    case 'Punctuation': {
+      const b = behavior(j.behavior ?? 'Isolated', 'pre_tokenizer Punctuation');
+      return { preTokenize: (p) => p.split((n) => n.split(charMatches(isBertPunc, n.s), b)) };
+    }
+    case 'CharDelimiterSplit': {
+      const d = String(j.delimiter).codePointAt(0)!;
+      return { preTokenize: (p) => p.split((n) => n.split(charMatches((c) => c === d, n.s), 'Removed')) };
+    }
+    case 'Metaspace': {
+      const rep = String(j.replacement ?? '▁');
+      const scheme: string = j.prepend_scheme ?? (j.add_prefix_space === false ? 'never' : 'always');
+      const split = j.split ?? true;
+      const repCp = rep.codePointAt(0)!;
+      return {
+        preTokenize: (p) =>
+          p.split((n) => {
+            if (n.s.includes(' ')) n.replace(charMatches((c) => c === 32, n.s), rep);
+            if (scheme === 'always' ? !n.s.startsWith(rep) : scheme === 'first' ? !n.s.startsWith(rep) && n.origStart === 0 : false) {
+              n.prepend(rep);
+            }
+            return split ? n.split(charMatches((c) => c === repCp, n.s), 'MergedWithNext') : [n];
+          }),
+      };
+    }
+    case 'Sequence': {
+      const list = ((j.pretokenizers ?? []) as Json[]).map((x) => preTokenizerFromJson(x)).filter((x): x is PreTokenizer => x !== null);
+      return { preTokenize: (p) => list.forEach((x) => x.preTokenize(p)) };
+    }
+    default:
+      throw new KilnError(
+        'E_FORMAT',
+        `tokenizer.json pre_tokenizer type ${JSON.stringify(j.type)} is not supported by Kiln (supported: ByteLevel, Split, Digits, BertPreTokenizer, Whitespace, WhitespaceSplit, Punctuation, CharDelimiterSplit, Metaspace, Sequence)`,
+      );
+  }
+}

@@ -1,0 +1,230 @@
+/**
+ * Tokenizer: a Hugging Face `tokenizer.json` pipeline — added tokens → normalizer → pre-tokenizer → model →
+ * post-processor, and decoder for the way back — that encodes and decodes as the Rust `tokenizers` library does.
+ * `loadTokenizer(path)` reads a tokenizer.json, or a BERT/ERNIE `vocab.txt` (WordPiece with the BERT normalizer,
+ * pre-tokenizer, [CLS]/[SEP] processing and decoder). Offsets are UTF-16 code units of the input string.
+ * Unsupported components are a KilnError naming them.
+ */
+import { readFileSync } from 'node:fs';
+import { KilnError } from '../errors.js';
+import { AddedVocabulary, type AddedToken } from './added-vocabulary.js';
+import { decoderFromJson, type Decoder } from './decoders.js';
+import type { Encoding } from './encoding.js';
+import { BpeModel, parseMerges } from './models/bpe.js';
+import { readVocabTxt, WordPieceModel } from './models/wordpiece.js';
+import type { Token } from './normalized-string.js';
+import { normalizerFromJson, type Normalizer } from './normalizers.js';
+import { postProcessorFromJson, type PostProcessor } from './post-processors.js';
+import { preTokenizerFromJson, type PreTokenizer } from './pre-tokenizers.js';
+
+export type Model = BpeModel | WordPieceModel;
+type Json = Record<string, any>;
+
+export interface EncodeOptions {
+  /** Run the post-processor's special-token template (BOS, [CLS]/[SEP], ...). Default true. */
+  addSpecialTokens?: boolean;
+}
+
+export interface DecodeOptions {
+  /** Drop special added tokens. Default false (as the Rust library's `decode`). */
+  skipSpecialTokens?: boolean;
+}
+
+function toVocab(v: unknown, where: string): Map<string, number> {
+  if (!v || typeof v !== 'object' || Array.isArray(v)) throw new KilnError('E_FORMAT', `${where}: "vocab" must be an object of token → id`);
+  const m = new Map<string, number>();
+  for (const [t, id] of Object.entries(v as Record<string, unknown>)) {
+    if (typeof id !== 'number' || !Number.isInteger(id) || id < 0) throw new KilnError('E_FORMAT', `${where}: id of ${JSON.stringify(t)} must be a non-negative integer, got ${JSON.stringify(id)}`);
+    m.set(t, id);
+  }
+  return m;
+}
+
+export function modelFromJson(j: Json | null | undefined): Model {
+  if (!j) throw new KilnError('E_FORMAT', 'tokenizer.json has no "model"');
+  const type = j.type ?? (j.merges ? 'BPE' : j.max_input_chars_per_word !== undefined ? 'WordPiece' : undefined);
+  switch (type) {
+    case 'BPE':
+      return new BpeModel(toVocab(j.vocab, 'BPE model'), parseMerges(j.merges ?? []), {
+        unkToken: j.unk_token ?? null,
+        continuingSubwordPrefix: j.continuing_subword_prefix ?? null,
+        endOfWordSuffix: j.end_of_word_suffix ?? null,
+        fuseUnk: j.fuse_unk ?? false,
+        byteFallback: j.byte_fallback ?? false,
+        ignoreMerges: j.ignore_merges ?? false,
+        dropout: j.dropout ?? null,
+      });
+    case 'WordPiece':
+      return new WordPieceModel(toVocab(j.vocab, 'WordPiece model'), {
+        unkToken: j.unk_token ?? '[UNK]',
+        continuingSubwordPrefix: j.continuing_subword_prefix ?? '##',
+        maxInputCharsPerWord: j.max_input_chars_per_word ?? 100,
+      });
+    default:
+      throw new KilnError('E_FORMAT', `tokenizer.json model type ${JSON.stringify(j.type)} is not supported by Kiln (supported: BPE, WordPiece)`);
+  }
+}
+
+export class Tokenizer {
+  readonly json: Json;
+  readonly model: Model;
+  readonly normalizer: Normalizer | null;
+  readonly preTokenizer: PreTokenizer | null;
+  readonly postProcessor: PostProcessor | null;
+  readonly decoder: Decoder | null;
+  readonly added: AddedVocabulary;
+
+  constructor(json: Json) {
+    this.json = json;
+    if (json.truncation) throw new KilnError('E_FORMAT', 'tokenizer.json "truncation" is not supported by Kiln; set it to null and truncate the ids yourself');
+    if (json.padding) throw new KilnError('E_FORMAT', 'tokenizer.json "padding" is not supported by Kiln; set it to null and pad the ids yourself');
+    this.model = modelFromJson(json.model);
+    this.normalizer = normalizerFromJson(json.normalizer);
+    this.preTokenizer = preTokenizerFromJson(json.pre_tokenizer);
+    this.postProcessor = postProcessorFromJson(json.post_processor);
+    this.decoder = decoderFromJson(json.decoder);
+    const added: AddedToken[] = ((json.added_tokens ?? []) as Json[]).map((t) => ({
+      id: t.id,
+      content: t.content,
+      singleWord: !!t.single_word,
+      lstrip: !!t.lstrip,
+      rstrip: !!t.rstrip,
+      normalized: t.normalized ?? !t.special,
+      special: !!t.special,
+    }));
+    this.added = new AddedVocabulary(added, this.normalizer);
+  }
+
+  /** Number of distinct tokens (model vocabulary ∪ added tokens), as `get_vocab_size(True)`. */
+  get vocabSize(): number {
+    let n = this.model.vocabSize;
+    for (const t of this.added.byId.values()) if (this.model.tokenToId(t.content) === undefined) n++;
+    return n;
+  }
+
+  tokenToId(token: string): number | undefined {
+    return this.added.byContent.get(token)?.id ?? this.model.tokenToId(token);
+  }
+
+  idToToken(id: number): string | undefined {
+    return this.added.byId.get(id)?.content ?? this.model.idToToken(id);
+  }
+
+  /** Encode `text`: ids, token strings, offsets into `text` (UTF-16 units), type ids, special-token mask. */
+  encode(text: string, opts: EncodeOptions = {}): Encoding {
+    const add = opts.addSpecialTokens ?? true;
+    const p = this.added.extractAndNormalize(text, this.normalizer, true);
+    this.preTokenizer?.preTokenize(p);
+    const enc: Encoding = { ids: [], tokens: [], offsets: [], typeIds: [], specialTokensMask: [] };
+    const toks: Token[] = [];
+    for (const sp of p.splits) {
+      toks.length = 0;
+      if (sp.tokens) toks.push(...sp.tokens);
+      else this.model.tokenize(sp.n.s, toks);
+      for (const t of toks) {
+        enc.ids.push(t.id);
+        enc.tokens.push(t.value);
+        enc.offsets.push(sp.n.toOriginal(t.start, t.end));
+        enc.typeIds.push(0);
+        enc.specialTokensMask.push(0);
+      }
+    }
+    return this.postProcessor ? this.postProcessor.process(enc, add) : enc;
+  }
+
+  /** Ids only — the fast path (no offsets or token strings are tracked). */
+  encodeIds(text: string, opts: EncodeOptions = {}): number[] {
+    const add = opts.addSpecialTokens ?? true;
+    const p = this.added.extractAndNormalize(text, this.normalizer, false);
+    this.preTokenizer?.preTokenize(p);
+    const ids: number[] = [];
+    for (const sp of p.splits) {
+      if (sp.tokens) for (const t of sp.tokens) ids.push(t.id);
+      else this.model.tokenizeIds(sp.n.s, ids);
+    }
+    if (!add || !this.postProcessor) return ids;
+    const n = ids.length;
+    const z = new Array<number>(n).fill(0);
+    const enc: Encoding = { ids, tokens: new Array<string>(n).fill(''), offsets: ids.map(() => [0, 0] as [number, number]), typeIds: z, specialTokensMask: z.slice() };
+    return this.postProcessor.process(enc, true).ids;
+  }
+
+  /** Decode ids to text. Unknown ids are skipped (as the Rust library does). */
+  decode(ids: ArrayLike<number>, opts: DecodeOptions = {}): string {
+    const skip = opts.skipSpecialTokens ?? false;
+    const toks: string[] = [];
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i];
+      const t = this.added.decodeForm(id) ?? this.model.idToToken(id);
+      if (t === undefined) continue;
+      if (skip && this.added.isSpecial(t)) continue;
+      toks.push(t);
+    }
+    if (!this.decoder) return toks.join(' ');
+    return this.decoder.decodeChain(toks).join('');
+  }
+
+  /** The tokenizer.json object this tokenizer was built from. */
+  toJson(): Json {
+    return this.json;
+  }
+}
+
+/** A BERT-style WordPiece tokenizer.json object around a vocab (what `BertTokenizerFast` builds from vocab.txt). */
+export function bertTokenizerJson(vocab: Map<string, number>, opts: { lowercase?: boolean; stripAccents?: boolean | null; chineseChars?: boolean } = {}): Json {
+  const v: Record<string, number> = {};
+  for (const [t, i] of vocab) v[t] = i;
+  const special = ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]'].filter((t) => vocab.has(t));
+  const cls = vocab.get('[CLS]');
+  const sep = vocab.get('[SEP]');
+  return {
+    version: '1.0',
+    truncation: null,
+    padding: null,
+    added_tokens: special.map((t) => ({ id: vocab.get(t), content: t, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true })),
+    normalizer: { type: 'BertNormalizer', clean_text: true, handle_chinese_chars: opts.chineseChars ?? true, strip_accents: opts.stripAccents ?? null, lowercase: opts.lowercase ?? true },
+    pre_tokenizer: { type: 'BertPreTokenizer' },
+    post_processor:
+      cls !== undefined && sep !== undefined
+        ? {
+            type: 'TemplateProcessing',
+            single: [{ SpecialToken: { id: '[CLS]', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }, { SpecialToken: { id: '[SEP]', type_id: 0 } }],
+            pair: [],
+            special_tokens: { '[CLS]': { id: '[CLS]', ids: [cls], tokens: ['[CLS]'] }, '[SEP]': { id: '[SEP]', ids: [sep], tokens: ['[SEP]'] } },
+          }
+        : null,
+    decoder: { type: 'WordPiece', prefix: '##', cleanup: true },
+    model: { type: 'WordPiece', unk_token: '[UNK]', continuing_subword_prefix: '##', max_input_chars_per_word: 100, vocab: v },
+  };
+}
+
+/** Build a tokenizer from a parsed tokenizer.json object. */
+export function tokenizerFromJson(json: Json): Tokenizer {
+  return new Tokenizer(json);
+}
+
+/**
+ * Load a tokenizer: a Hugging Face `tokenizer.json`, or a WordPiece `vocab.txt` (BERT/ERNIE; lowercasing and
+ * Chinese-character splitting on, as `BertTokenizerFast` defaults).
+ */
+export function loadTokenizer(path: string, opts: { lowercase?: boolean } = {}): Tokenizer {
+  if (path.endsWith('.txt')) return new Tokenizer(bertTokenizerJson(readVocabTxt(path), { lowercase: opts.lowercase ?? true }));
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new KilnError('E_IO', `cannot read tokenizer ${path}: ${(e as Error).message}`, { cause: e });
+  }
+  let json: Json;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new KilnError('E_FORMAT', `tokenizer ${path} is not valid JSON: ${(e as Error).message}`, { cause: e });
+  }
+  try {
+    return new Tokenizer(json);
+  } catch (e) {
+    if (e instanceof KilnError) throw new KilnError(e.code, `${path}: ${e.message}`, { cause: e });
+    throw e;
+  }
+}
