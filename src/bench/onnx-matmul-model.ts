@@ -2,9 +2,9 @@
  * A one-node ONNX model `C = MatMul(A, B)` (A [M, K], B [K, N], f32), encoded in memory as ONNX protobuf bytes so
  * the GEMM benchmark can run the same product in onnxruntime without a model file.
  *
- * Why by hand: the only npm package that ships the ONNX schema (`onnx-proto`) is a single-maintainer wrapper pinned
- * to protobufjs 6; the model needs six message types and two wire types, so a small documented encoder is less code
- * than the dependency. onnxruntime itself validates the bytes when it loads them (a malformed model fails to load),
+ * Why by hand: the npm package that ships the ONNX schema (`onnx-proto` 8.0.1, a personal repository) pins
+ * protobufjs ^6.11 while protobufjs is at 8; the model needs six message types and two wire types, so a small
+ * documented encoder is less code than the dependency. onnxruntime itself validates the bytes when it loads them (a malformed model fails to load),
  * and the benchmark compares the product it computes against Kiln's, so an encoding mistake cannot pass silently.
  *
  * Protobuf wire format used (https://protobuf.dev/programming-guides/encoding/): every field is a tag
