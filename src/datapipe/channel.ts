@@ -2,6 +2,8 @@
  * A bounded async FIFO channel: `push` waits while the channel is full (that wait is the backpressure that keeps
  * memory bounded), `pull` waits while it is empty and returns undefined once closed and drained.
  */
+import { KilnError } from '../errors.js';
+
 export class BoundedChannel<T> {
   private readonly buf: T[] = [];
   private readonly pullers: Array<(v: T | undefined) => void> = [];
@@ -17,12 +19,12 @@ export class BoundedChannel<T> {
   }
 
   async push(v: T): Promise<void> {
-    if (this.closed) throw new Error('push on a closed channel');
+    if (this.closed) throw new KilnError('E_DATAPIPE', 'push on a closed channel (the run is aborting)');
     const p = this.pullers.shift();
     if (p) return p(v);
     while (this.buf.length >= this.capacity) {
       await new Promise<void>((r) => this.pushers.push(r));
-      if (this.closed) throw new Error('channel closed while waiting to push (the run is aborting)');
+      if (this.closed) throw new KilnError('E_DATAPIPE', 'channel closed while waiting to push (the run is aborting)');
     }
     this.buf.push(v);
     if (this.buf.length > this.maxDepth) this.maxDepth = this.buf.length;

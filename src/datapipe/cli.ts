@@ -9,9 +9,10 @@
  *   ops                                                 list operators
  * Failures print one line `kiln datapipe: <message>` to stderr and exit non-zero.
  */
+import { KilnError } from '../errors.js';
 import { spawn } from 'node:child_process';
 import { cpus } from 'node:os';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { builtinRegistry } from './builtin-operators.js';
@@ -24,7 +25,6 @@ import { ffmpegPaths } from './video/ffmpeg.js';
 import { probeVideo } from './video/probe.js';
 import { detectShots } from './video/shots.js';
 import { writeFileAtomic } from './store.js';
-import { join } from 'node:path';
 import type { OperatorEnv } from './types.js';
 import { runNatsPipeline, natsStatus, startNatsWorker, submitNatsRun } from './nats/nats-executor.js';
 import { defaultRunId } from './nats/names.js';
@@ -32,7 +32,7 @@ import { defaultRunId } from './nats/names.js';
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
 const int = (v: string): number => {
   const n = Number(v);
-  if (!Number.isFinite(n) || n < 0) throw new Error(`expected a non-negative number, got "${v}"`);
+  if (!Number.isFinite(n) || n < 0) throw new KilnError('E_ARG', `expected a non-negative number, got "${v}"`);
   return n;
 };
 
@@ -112,7 +112,7 @@ export function registerDatapipeCommands(program: Command): void {
           onProgress: pp.update });
         report = { executor: 'nats', run: r.runId, wall_s: r.wallS, ...r.summary };
         table = formatSummaryTable(r.summary, r.wallS);
-      } else throw new Error(`--executor must be local or nats, got "${o.executor}"`);
+      } else throw new KilnError('E_ARG', `--executor must be local or nats, got "${o.executor}"`);
       report.peak_rss_mb = Math.round(process.resourceUsage().maxRSS / 1024);
       writeFileAtomic(join(out, 'report.json'), JSON.stringify(report, null, 1) + '\n');
       if (o.json) process.stdout.write(JSON.stringify(report) + '\n');

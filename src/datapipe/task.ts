@@ -7,6 +7,7 @@
  *   - the record is written atomically after the operator's own outputs, so a crash in between only repeats
  *     idempotent work.
  */
+import { KilnError } from '../errors.js';
 import type { CompiledStage } from './graph.js';
 import { batchKey, type ResultRecord, type RunStore } from './store.js';
 import type { Item, StageContext } from './types.js';
@@ -42,7 +43,7 @@ export async function runItemTask(stage: CompiledStage, item: Item, ctx: StageCo
         break;
       }
       default:
-        throw new Error(`stage "${stage.name}" (${fn.kind}) is not a per-item stage`);
+        throw new KilnError('E_DATAPIPE', `stage "${stage.name}" (${fn.kind}) is not a per-item stage`);
     }
   } catch (e) {
     if (ctx.signal.aborted) throw e;
@@ -60,7 +61,7 @@ export async function runBatchTask(stage: CompiledStage, items: Item[], ctx: Sta
   const prev = store.readResult(stage.name, key);
   if (prev) return { rec: prev, skipped: true };
   const fn = stage.fn;
-  if (fn.kind !== 'batch' && fn.kind !== 'sink') throw new Error(`stage "${stage.name}" is not a batch stage`);
+  if (fn.kind !== 'batch' && fn.kind !== 'sink') throw new KilnError('E_DATAPIPE', `stage "${stage.name}" is not a batch stage`);
   const sorted = [...items].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   const t0 = performance.now();
   let rec: ResultRecord;

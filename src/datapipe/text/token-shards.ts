@@ -4,6 +4,7 @@
  * little-endian array (uint16 when the vocabulary fits, else uint32) `tokens-000000.bin`, written atomically;
  * `tokens-manifest.json` records dtype, seq_len, per-shard token counts and the document -> (shard, offset) map.
  */
+import { KilnError } from '../../errors.js';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../store.js';
 import type { TextTokenizer } from './tokenizers.js';
@@ -26,7 +27,7 @@ export function writeTokenShards(dir: string, docs: Array<{ id: string; text: st
     const name = `tokens-${String(shards.length).padStart(6, '0')}.bin`;
     const arr = dtype === 'uint16' ? new Uint16Array(buf) : new Uint32Array(buf);
     const bytes = new Uint8Array(arr.buffer);
-    if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) throw new Error('big-endian hosts are not supported');
+    if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) throw new KilnError('E_DATAPIPE', 'token shards are little-endian; big-endian hosts are not supported');
     writeFileAtomic(join(dir, name), bytes);
     shards.push({ name, tokens: buf.length });
     buf = [];
