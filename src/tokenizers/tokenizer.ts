@@ -12,7 +12,7 @@ import { decoderFromJson, type Decoder } from './decoders.js';
 import type { Encoding } from './encoding.js';
 import { BpeModel, parseMerges } from './models/bpe.js';
 import { readVocabTxt, WordPieceModel } from './models/wordpiece.js';
-import type { Token } from './normalized-string.js';
+import { NormalizedString, PreTokenizedString, type Token } from './normalized-string.js';
 import { normalizerFromJson, type Normalizer } from './normalizers.js';
 import { postProcessorFromJson, type PostProcessor } from './post-processors.js';
 import { preTokenizerFromJson, type PreTokenizer } from './pre-tokenizers.js';
@@ -147,6 +147,18 @@ export class Tokenizer {
     const z = new Array<number>(n).fill(0);
     const enc: Encoding = { ids, tokens: new Array<string>(n).fill(''), offsets: ids.map(() => [0, 0] as [number, number]), typeIds: z, specialTokensMask: z.slice() };
     return this.postProcessor.process(enc, true).ids;
+  }
+
+  /**
+   * The pre-tokens of `text` after normalization and pre-tokenization, without added-token extraction — what
+   * the Rust trainers count (`Tokenizer::train` feeds `do_normalize` + `do_pre_tokenize`).
+   */
+  preTokenizeStrings(text: string): string[] {
+    const n = NormalizedString.from(text, false);
+    this.normalizer?.normalize(n);
+    const p = new PreTokenizedString([{ n, tokens: null }]);
+    this.preTokenizer?.preTokenize(p);
+    return p.splits.map((sp) => sp.n.s);
   }
 
   /** Decode ids to text. Unknown ids are skipped (as the Rust library does). */

@@ -19,7 +19,7 @@ interface Case {
   decodeSkipSpecial: string;
 }
 
-const NAMES = ['deepseek-v3-style', 'gpt2-style', 'roberta-style', 'bert-wordpiece', 'metaspace-bytefallback', 'bpe-suffix-digits'];
+const NAMES = ['deepseek-v3-style', 'gpt2-style', 'roberta-style', 'bert-wordpiece', 'metaspace-bytefallback', 'bpe-suffix-digits', 'llama3-style'];
 
 for (const name of NAMES) {
   test(`parity with HF tokenizers: ${name}`, () => {
