@@ -14,7 +14,9 @@
         "native/gemm-avx2.cc",
         "native/gemm-scalar.cc",
         "native/peak.cc",
-        "native/kernels-attention.cc"
+        "native/kernels-attention.cc",
+        "native/kernels-rope.cc",
+        "native/kernels-conv.cc"
       ],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions", "-std=gnu++17", "-std=gnu++20", "-std=c++20"],

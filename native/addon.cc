@@ -9,6 +9,8 @@
 #include "peak.h"
 #include "thread-pool.h"
 #include "kernels-attention.h"
+#include "kernels-conv.h"
+#include "kernels-rope.h"
 #include "kernels-bindings.h"
 
 namespace kiln {
@@ -130,6 +132,9 @@ const Export kExports[] = {
     {"setIsa", SetIsa},
     {"attentionForward", AttentionForwardBinding},
     {"attentionBackward", AttentionBackwardBinding},
+    {"rotary", RotaryBinding},
+    {"im2col", Im2colBinding},
+    {"col2im", Col2imBinding},
     {"unary", UnaryBinding},
     {"binary", BinaryBinding},
     {"binaryScalar", BinaryScalarBinding},

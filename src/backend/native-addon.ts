@@ -74,10 +74,36 @@ export interface NativeAddon {
     B: number, H: number, Hkv: number, Tq: number, Tk: number, D: number, Dv: number, scale: number, causal: boolean,
     dq: Float32Array, dk: Float32Array, dv: Float32Array,
   ): void;
+  /**
+   * Rotary embedding (native/kernels-rope.h), the Backend's `rotary`: x/out [rows, D] (out may be x itself),
+   * cos/sin [tableRows, rotaryDim/2] (tableRows ≥ 1), rotaryDim even and ≤ D. Bit-identical to the reference.
+   */
+  rotary(
+    x: Float32Array, rows: number, D: number, rotaryDim: number, cos: Float32Array, sin: Float32Array,
+    tableRows: number, interleaved: boolean, inverse: boolean, out: Float32Array,
+  ): void;
+  /**
+   * im2col (native/kernels-conv.h), the Backend's `im2col` with each size array padded to three dims (leading
+   * in/kernel/stride/dilation/out 1, padding 0; checked) and `rank` (1..3) saying which dim the chunk
+   * [outStart, outStart + outCount) restricts. Writes col [C·kD·kH·kW, L].
+   */
+  im2col(
+    x: Float32Array, channels: number, rank: number, inD: number, inH: number, inW: number,
+    kD: number, kH: number, kW: number, sD: number, sH: number, sW: number, pD: number, pH: number, pW: number,
+    dD: number, dH: number, dW: number, oD: number, oH: number, oW: number, outStart: number, outCount: number,
+    col: Float32Array,
+  ): void;
+  /** col2im, im2col's adjoint for the same chunk: ACCUMULATES col into x [C, D, H, W]. */
+  col2im(
+    col: Float32Array, channels: number, rank: number, inD: number, inH: number, inW: number,
+    kD: number, kH: number, kW: number, sD: number, sH: number, sW: number, pD: number, pH: number, pW: number,
+    dD: number, dH: number, dW: number, oD: number, oH: number, oW: number, outStart: number, outCount: number,
+    x: Float32Array,
+  ): void;
 }
 
 /** Functions the loaded binary must export; a build missing any of them is treated as absent. */
-const REQUIRED: readonly (keyof NativeAddon)[] = ['gemm', 'peakGflops', 'setNumThreads', 'numThreads', 'isa', 'bestIsa', 'setIsa', 'attentionForward', 'attentionBackward'];
+const REQUIRED: readonly (keyof NativeAddon)[] = ['gemm', 'peakGflops', 'setNumThreads', 'numThreads', 'isa', 'bestIsa', 'setIsa', 'attentionForward', 'attentionBackward', 'rotary', 'im2col', 'col2im'];
 
 let cached: { addon: NativeAddon | null; reason: string | null } | undefined;
 
@@ -151,6 +177,27 @@ function wrap(raw: NativeAddon): NativeAddon {
     attentionBackward(...args) {
       try {
         raw.attentionBackward(...args);
+      } catch (e) {
+        throw asKilnError(e);
+      }
+    },
+    rotary(...args) {
+      try {
+        raw.rotary(...args);
+      } catch (e) {
+        throw asKilnError(e);
+      }
+    },
+    im2col(...args) {
+      try {
+        raw.im2col(...args);
+      } catch (e) {
+        throw asKilnError(e);
+      }
+    },
+    col2im(...args) {
+      try {
+        raw.col2im(...args);
       } catch (e) {
         throw asKilnError(e);
       }

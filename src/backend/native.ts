@@ -7,6 +7,8 @@ import type { Backend } from './backend.js';
 import { loadNativeAddon } from './native-addon.js';
 import { gemmKernels } from './native/gemm.js';
 import { attentionKernels } from './native/attention.js';
+import { ropeKernels } from './native/rope.js';
+import { convKernels } from './native/conv.js';
 
 export function createNativeBackend(reference: Backend): Backend | null {
   const addon = loadNativeAddon();
@@ -16,5 +18,7 @@ export function createNativeBackend(reference: Backend): Backend | null {
     name: 'native',
     ...gemmKernels(addon),
     ...attentionKernels(addon),
+    ...ropeKernels(addon),
+    ...convKernels(addon),
   };
 }
