@@ -16,7 +16,15 @@
         "native/peak.cc",
         "native/kernels-attention.cc",
         "native/kernels-rope.cc",
-        "native/kernels-conv.cc"
+        "native/kernels-conv.cc",
+        "native/kernels-args.cc",
+        "native/kernels-elementwise.cc",
+        "native/kernels-reduce.cc",
+        "native/kernels-nn.cc",
+        "native/kernels-index.cc",
+        "native/kernels-avx512.cc",
+        "native/kernels-avx2.cc",
+        "native/kernels-scalar.cc"
       ],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions", "-std=gnu++17", "-std=gnu++20", "-std=c++20"],

@@ -81,12 +81,13 @@ inline D logD(D x) {
   return V::selD(V::cmpD<kUNORD>(x, x), x, l);
 }
 
-// f64 tanh: (1 − t)/(1 + t) with t = exp(−2|x|) for |x| ≥ 1e-3, a Taylor polynomial below (no cancellation).
+// f64 tanh: 1 − 2/(exp(2|x|) + 1) (fdlibm's form, so results near ±1 round like the reference's Math.tanh) for
+// |x| ≥ 1e-3, a Taylor polynomial below (no cancellation).
 inline D tanhD(D x) {
   const D one = V::set1D(1.0);
   const D a = V::absD(x);
-  const D t = expD(V::mulD(a, V::set1D(-2.0)));
-  const D large = V::divD(V::subD(one, t), V::addD(one, t));
+  const D e = expD(V::addD(a, a));
+  const D large = V::subD(one, V::divD(V::set1D(2.0), V::addD(e, one)));
   const D a2 = V::mulD(a, a);
   const D small = V::mulD(a, V::fmaD(a2, V::fmaD(a2, V::set1D(2.0 / 15.0), V::set1D(-1.0 / 3.0)), one));
   return V::copysignD(V::selD(V::cmpD<kLT>(a, V::set1D(1e-3)), small, large), x);

@@ -12,6 +12,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { KilnError, type KilnErrorCode } from '../errors.js';
+import type { StorageArray } from '../tensor/dtype.js';
 
 export type NativeIsa = 'avx512' | 'avx2' | 'scalar';
 
@@ -100,10 +101,56 @@ export interface NativeAddon {
     dD: number, dH: number, dW: number, oD: number, oH: number, oW: number, outStart: number, outCount: number,
     x: Float32Array,
   ): void;
+  // ── elementwise / reduction / NN / indexing kernels (native/kernels-*.cc; semantics of src/backend/ts/) ──
+  // Views are passed as (array, element offset) plus `dims`, a Float64Array [ndim, shape..., strides of each view
+  // operand in argument order...] (ndim <= 32; every element a view reaches must lie inside its array). Op codes
+  // follow src/backend/native/elementwise.ts. Outputs are contiguous, caller-allocated and must not overlap inputs.
+  /** out[i] = op(x[i]) over the view (op: a UNARY_CODES value). */
+  unary(op: number, x: Float32Array, xOff: number, dims: Float64Array, out: Float32Array): void;
+  /** out = op(a, b) over the broadcast shape (dims: [nd, shape, aStrides, bStrides]). */
+  binary(op: number, a: Float32Array, aOff: number, b: Float32Array, bOff: number, dims: Float64Array, out: Float32Array): void;
+  /** out = op(a, s) or op(s, a); s is used at double precision as in the reference. */
+  binaryScalar(op: number, a: Float32Array, aOff: number, dims: Float64Array, s: number, scalarFirst: boolean, out: Float32Array): void;
+  /** out = cond != 0 ? a : b (dims: [nd, shape, condStrides, aStrides, bStrides]). */
+  where(cond: Float32Array, cOff: number, a: Float32Array, aOff: number, b: Float32Array, bOff: number, dims: Float64Array, out: Float32Array): void;
+  /** Strided copy between typed arrays of the same kind (dims: [nd, shape, srcStrides, dstStrides]). */
+  copy(src: StorageArray, srcOff: number, dst: StorageArray, dstOff: number, dims: Float64Array): void;
+  /** out[start, end) = value (0 <= start <= end <= out.length). */
+  fill(out: Float32Array, value: number, start: number, end: number): void;
+  /** Reduction over the middle axis of [outer, r, inner] (op 0 sum, 1 max, 2 min). */
+  reduce(op: number, x: Float32Array, outer: number, r: number, inner: number, out: Float32Array): void;
+  /** First index of the max (op 1) or min (op 2) over the middle axis; NaN wins. */
+  argReduce(op: number, x: Float32Array, outer: number, r: number, inner: number, out: Int32Array): void;
+  softmax(x: Float32Array, rows: number, cols: number, out: Float32Array, log: boolean): void;
+  softmaxBackward(y: Float32Array, dy: Float32Array, rows: number, cols: number, dx: Float32Array, log: boolean): void;
+  /** Targets must lie in [0, cols) unless equal to ignoreIndex (E_ARG otherwise). */
+  crossEntropy(
+    logits: Float32Array, rows: number, cols: number, targets: Int32Array, ignoreIndex: number, smoothing: number,
+    loss: Float32Array, dlogits: Float32Array | null,
+  ): void;
+  rmsNorm(x: Float32Array, w: Float32Array | null, rows: number, cols: number, eps: number, y: Float32Array, rstd: Float32Array): void;
+  rmsNormBackward(
+    x: Float32Array, w: Float32Array | null, rstd: Float32Array, dy: Float32Array, rows: number, cols: number,
+    dx: Float32Array, dw: Float32Array | null,
+  ): void;
+  layerNorm(
+    x: Float32Array, w: Float32Array | null, b: Float32Array | null, rows: number, cols: number, eps: number,
+    y: Float32Array, mean: Float32Array, rstd: Float32Array,
+  ): void;
+  layerNormBackward(
+    x: Float32Array, w: Float32Array | null, mean: Float32Array, rstd: Float32Array, dy: Float32Array, rows: number,
+    cols: number, dx: Float32Array, dw: Float32Array | null, db: Float32Array | null,
+  ): void;
+  /** Indices must lie in [0, n) (E_ARG otherwise); the accumulating kernels are race-free and ordered like the reference. */
+  indexSelect(x: Float32Array, outer: number, n: number, inner: number, idx: Int32Array, out: Float32Array): void;
+  indexAdd(acc: Float32Array, outer: number, n: number, inner: number, idx: Int32Array, src: Float32Array): void;
+  gather(x: Float32Array, outer: number, n: number, inner: number, idx: Int32Array, m: number, out: Float32Array): void;
+  scatterAdd(acc: Float32Array, outer: number, n: number, inner: number, idx: Int32Array, m: number, src: Float32Array): void;
 }
 
 /** Functions the loaded binary must export; a build missing any of them is treated as absent. */
-const REQUIRED: readonly (keyof NativeAddon)[] = ['gemm', 'peakGflops', 'setNumThreads', 'numThreads', 'isa', 'bestIsa', 'setIsa', 'attentionForward', 'attentionBackward', 'rotary', 'im2col', 'col2im'];
+const REQUIRED: readonly (keyof NativeAddon)[] = ['gemm', 'peakGflops', 'setNumThreads', 'numThreads', 'isa', 'bestIsa', 'setIsa', 'attentionForward', 'attentionBackward', 'rotary', 'im2col', 'col2im',
+  'unary', 'binary', 'binaryScalar', 'where', 'copy', 'fill', 'reduce', 'argReduce', 'softmax', 'softmaxBackward', 'crossEntropy', 'rmsNorm', 'rmsNormBackward', 'layerNorm', 'layerNormBackward', 'indexSelect', 'indexAdd', 'gather', 'scatterAdd'];
 
 let cached: { addon: NativeAddon | null; reason: string | null } | undefined;
 
@@ -198,6 +245,139 @@ function wrap(raw: NativeAddon): NativeAddon {
     col2im(...args) {
       try {
         raw.col2im(...args);
+      } catch (e) {
+        throw asKilnError(e);
+      }
+    },
+    unary(...args) {
+      try {
+        raw.unary(...args);
+      } catch (e) {
+        throw asKilnError(e);
+      }
+    },
+    binary(...args) {
+      try {
+        raw.binary(...args);
+      } catch (e) {
+        throw asKilnError(e);
+      }
+    },
+    binaryScalar(...args) {
+      try {
+        raw.binaryScalar(...args);
+      } catch (e) {
+        throw asKilnError(e);
+      }
+    },
+    where(...args) {
+      try {
+        raw.where(...args);
+      } catch (e) {
+        throw asKilnError(e);
+      }
+    },
+    copy(...args) {
+      try {
+        raw.copy(...args);
+      } catch (e) {
+        throw asKilnError(e);
+      }
+    },
+    fill(...args) {
+      try {
+        raw.fill(...args);
+      } catch (e) {
+        throw asKilnError(e);
+      }
+    },
+    reduce(...args) {
+      try {
+        raw.reduce(...args);
+      } catch (e) {
+        throw asKilnError(e);
+      }
+    },
+    argReduce(...args) {
+      try {
+        raw.argReduce(...args);
+      } catch (e) {
+        throw asKilnError(e);
+      }
+    },
+    softmax(...args) {
+      try {
+        raw.softmax(...args);
+      } catch (e) {
+        throw asKilnError(e);
+      }
+    },
+    softmaxBackward(...args) {
+      try {
+        raw.softmaxBackward(...args);
+      } catch (e) {
+        throw asKilnError(e);
+      }
+    },
+    crossEntropy(...args) {
+      try {
+        raw.crossEntropy(...args);
+      } catch (e) {
+        throw asKilnError(e);
+      }
+    },
+    rmsNorm(...args) {
+      try {
+        raw.rmsNorm(...args);
+      } catch (e) {
+        throw asKilnError(e);
+      }
+    },
+    rmsNormBackward(...args) {
+      try {
+        raw.rmsNormBackward(...args);
+      } catch (e) {
+        throw asKilnError(e);
+      }
+    },
+    layerNorm(...args) {
+      try {
+        raw.layerNorm(...args);
+      } catch (e) {
+        throw asKilnError(e);
+      }
+    },
+    layerNormBackward(...args) {
+      try {
+        raw.layerNormBackward(...args);
+      } catch (e) {
+        throw asKilnError(e);
+      }
+    },
+    indexSelect(...args) {
+      try {
+        raw.indexSelect(...args);
+      } catch (e) {
+        throw asKilnError(e);
+      }
+    },
+    indexAdd(...args) {
+      try {
+        raw.indexAdd(...args);
+      } catch (e) {
+        throw asKilnError(e);
+      }
+    },
+    gather(...args) {
+      try {
+        raw.gather(...args);
+      } catch (e) {
+        throw asKilnError(e);
+      }
+    },
+    scatterAdd(...args) {
+      try {
+        raw.scatterAdd(...args);
       } catch (e) {
         throw asKilnError(e);
       }

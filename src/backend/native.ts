@@ -9,6 +9,10 @@ import { gemmKernels } from './native/gemm.js';
 import { attentionKernels } from './native/attention.js';
 import { ropeKernels } from './native/rope.js';
 import { convKernels } from './native/conv.js';
+import { elementwiseKernels } from './native/elementwise.js';
+import { reduceKernels } from './native/reduce.js';
+import { nnKernels } from './native/nn.js';
+import { indexKernels } from './native/indexing.js';
 
 export function createNativeBackend(reference: Backend): Backend | null {
   const addon = loadNativeAddon();
@@ -20,5 +24,9 @@ export function createNativeBackend(reference: Backend): Backend | null {
     ...attentionKernels(addon),
     ...ropeKernels(addon),
     ...convKernels(addon),
+    ...elementwiseKernels(addon),
+    ...reduceKernels(addon),
+    ...nnKernels(addon),
+    ...indexKernels(addon),
   };
 }

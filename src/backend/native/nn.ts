@@ -1,0 +1,23 @@
+/**
+ * Native fused NN bindings (native/kernels-nn.cc): softmax / log-softmax and backward, cross-entropy (ignore index,
+ * label smoothing, optional dlogits), RMSNorm and LayerNorm with backward (dw / db accumulate), on contiguous
+ * [rows, cols], with the reference's semantics (src/backend/ts/nn.ts). Numerical notes: native/kernels.h.
+ */
+import type { Backend } from '../backend.js';
+import type { NativeAddon } from '../native-addon.js';
+
+export function nnKernels(
+  addon: NativeAddon,
+): Pick<Backend, 'softmax' | 'softmaxBackward' | 'crossEntropy' | 'rmsNorm' | 'rmsNormBackward' | 'layerNorm' | 'layerNormBackward'> {
+  return {
+    softmax: (x, rows, cols, out, log) => addon.softmax(x, rows, cols, out, log),
+    softmaxBackward: (y, dy, rows, cols, dx, log) => addon.softmaxBackward(y, dy, rows, cols, dx, log),
+    crossEntropy: (logits, rows, cols, targets, ignoreIndex, smoothing, loss, dlogits) =>
+      addon.crossEntropy(logits, rows, cols, targets, ignoreIndex, smoothing, loss, dlogits),
+    rmsNorm: (x, w, rows, cols, eps, y, rstd) => addon.rmsNorm(x, w, rows, cols, eps, y, rstd),
+    rmsNormBackward: (x, w, rstd, dy, rows, cols, dx, dw) => addon.rmsNormBackward(x, w, rstd, dy, rows, cols, dx, dw),
+    layerNorm: (x, w, b, rows, cols, eps, y, mean, rstd) => addon.layerNorm(x, w, b, rows, cols, eps, y, mean, rstd),
+    layerNormBackward: (x, w, mean, rstd, dy, rows, cols, dx, dw, db) =>
+      addon.layerNormBackward(x, w, mean, rstd, dy, rows, cols, dx, dw, db),
+  };
+}
