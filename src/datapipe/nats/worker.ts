@@ -74,7 +74,8 @@ export async function startNatsWorker(o: WorkerOptions): Promise<void> {
         for (const [k, old] of served) if (k.startsWith(`${r.runId}/`) && k !== key) old.stop.abort();
         if (r.state === 'running' && !s) {
           const stop = new AbortController();
-          served.set(key, { stop, done: serveRun(r, stop.signal) });
+          served.set(key, { stop, done: serveRun(r, stop.signal).catch((e: unknown) =>
+            o.log(`run ${r.runId}: stopped serving: ${e instanceof Error ? e.message : String(e)}`)) });
         } else if (r.state !== 'running' && s && !s.stop.signal.aborted) s.stop.abort();
       }
       if (o.exitWhenIdle && served.size > 0 && [...served.values()].every((s) => s.stop.signal.aborted)) break;
@@ -131,11 +132,17 @@ export async function startNatsWorker(o: WorkerOptions): Promise<void> {
     const batchSize = fn.kind === 'batch' || fn.kind === 'sink' ? (fn.size as number) : 1;
     while (!stop.aborted) {
       const msgs: JsMsg[] = [];
-      if (batchSize === 1) {
-        const m = await consumer.next({ expires: 1000 }).catch(() => null);
-        if (m) msgs.push(m);
-      } else {
-        for await (const m of await consumer.fetch({ max_messages: batchSize, expires: 1000 })) msgs.push(m);
+      try {
+        if (batchSize === 1) {
+          const m = await consumer.next({ expires: 1000 });
+          if (m) msgs.push(m);
+        } else {
+          for await (const m of await consumer.fetch({ max_messages: batchSize, expires: 1000 })) msgs.push(m);
+        }
+      } catch {
+        // The stream may be gone (run finished) or the server unreachable for a moment: back off, re-check `stop`.
+        await sleep(500);
+        continue;
       }
       if (msgs.length === 0) continue;
       // Heartbeat from the moment we hold the messages (also while waiting for resources below).
