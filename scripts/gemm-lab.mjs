@@ -1,5 +1,5 @@
 // The GEMM kernel lab driver.
-//   node scripts/gemm-lab.mjs [args]        builds build/gemm-lab from native/lab/gemm-lab.cc + the kernel sources and
+//   node scripts/gemm-lab.mjs [args]        builds $TMPDIR/kiln-gemm-lab/gemm-lab from native/lab/gemm-lab.cc + the kernel sources and
 //                                           runs it (args: see the top of gemm-lab.cc; env LAB_CXXFLAGS adds flags)
 //   node scripts/gemm-lab.mjs addon [sizes=256,512,1024,2048] [threads=1,2] [rounds=3]
 //                                           times the built addon's gemm() from JS (what Kiln actually calls) next
@@ -7,6 +7,8 @@
 import { spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const args = process.argv.slice(2);
 
@@ -53,9 +55,12 @@ if (args[0] === 'addon') {
 
 const src = ['native/lab/gemm-lab.cc', 'native/gemm.cc', 'native/gemm-avx512.cc', 'native/gemm-avx2.cc',
   'native/gemm-scalar.cc', 'native/cpu.cc', 'native/thread-pool.cc', 'native/peak.cc'];
-mkdirSync('build', { recursive: true });
+// Outside build/: `node-gyp rebuild` (run by anyone sharing the tree) wipes that folder.
+const labDir = join(tmpdir(), 'kiln-gemm-lab');
+mkdirSync(labDir, { recursive: true });
+const exe = join(labDir, 'gemm-lab');
 const extra = (process.env.LAB_CXXFLAGS ?? '').split(' ').filter(Boolean);
-const cc = spawnSync('g++', ['-std=c++17', '-O3', '-pthread', ...extra, ...src, '-o', 'build/gemm-lab'], { stdio: 'inherit' });
+const cc = spawnSync('g++', ['-std=c++17', '-O3', '-pthread', ...extra, ...src, '-o', exe], { stdio: 'inherit' });
 if (cc.status !== 0) process.exit(cc.status ?? 1);
-const r = spawnSync('build/gemm-lab', args, { stdio: 'inherit' });
+const r = spawnSync(exe, args, { stdio: 'inherit' });
 process.exit(r.status ?? 1);
