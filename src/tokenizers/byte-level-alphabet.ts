@@ -35,26 +35,46 @@ export function byteLevelAlphabet(): string[] {
   return BYTE_TO_CHAR.slice().sort((a, b) => a.charCodeAt(0) - b.charCodeAt(0));
 }
 
-/** UTF-8 bytes of `s` mapped to the byte-level alphabet. */
+/** UTF-8 bytes of `s` mapped to the byte-level alphabet. Printable ASCII maps to itself, so such text is returned as is. */
 export function toByteLevel(s: string): string {
-  let out = '';
-  for (let i = 0; i < s.length; i++) {
+  let i = 0;
+  const n = s.length;
+  while (i < n) {
+    const c = s.charCodeAt(i);
+    if (c < 0x21 || c > 0x7e) break;
+    i++;
+  }
+  if (i === n) return s;
+  const codes: number[] = [];
+  for (let k = 0; k < i; k++) codes.push(s.charCodeAt(k));
+  for (; i < n; i++) {
     let cp = s.charCodeAt(i);
     if (cp < 0x80) {
-      out += BYTE_TO_CHAR[cp];
+      codes.push(BYTE_CODE[cp]);
       continue;
     }
-    if (cp >= 0xd800 && cp <= 0xdbff && i + 1 < s.length) {
+    if (cp >= 0xd800 && cp <= 0xdbff && i + 1 < n) {
       const lo = s.charCodeAt(i + 1);
       if (lo >= 0xdc00 && lo <= 0xdfff) {
         cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
         i++;
       }
     }
-    out += utf8Chars(cp);
+    if (cp < 0x800) codes.push(BYTE_CODE[0xc0 | (cp >> 6)], BYTE_CODE[0x80 | (cp & 63)]);
+    else {
+      if (cp >= 0xd800 && cp <= 0xdfff) cp = 0xfffd;
+      if (cp < 0x10000) codes.push(BYTE_CODE[0xe0 | (cp >> 12)], BYTE_CODE[0x80 | ((cp >> 6) & 63)], BYTE_CODE[0x80 | (cp & 63)]);
+      else codes.push(BYTE_CODE[0xf0 | (cp >> 18)], BYTE_CODE[0x80 | ((cp >> 12) & 63)], BYTE_CODE[0x80 | ((cp >> 6) & 63)], BYTE_CODE[0x80 | (cp & 63)]);
+    }
   }
+  if (codes.length < 4096) return String.fromCharCode.apply(null, codes);
+  let out = '';
+  for (let k = 0; k < codes.length; k += 4096) out += String.fromCharCode.apply(null, codes.slice(k, k + 4096));
   return out;
 }
+
+/** BYTE_CODE[b] is the UTF-16 code of byte b's alphabet character. */
+const BYTE_CODE: Uint16Array = Uint16Array.from(BYTE_TO_CHAR, (c) => c.charCodeAt(0));
 
 /** Byte-level characters of one code point's UTF-8 encoding (lone surrogates encode as U+FFFD, like Rust). */
 export function utf8Chars(cp: number): string {

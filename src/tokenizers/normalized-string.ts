@@ -241,46 +241,83 @@ export class NormalizedString {
 
   /** Split by `matches` with the given behavior (the Rust `NormalizedString::split`). */
   split(matches: Matches, behavior: SplitBehavior): NormalizedString[] {
-    const spans: number[] = []; // [start, end, remove]
-    if (behavior === 'Isolated') {
-      for (let k = 0; k < matches.length; k += 3) spans.push(matches[k], matches[k + 1], 0);
-    } else if (behavior === 'Removed') {
-      for (let k = 0; k < matches.length; k += 3) spans.push(matches[k], matches[k + 1], matches[k + 2]);
-    } else if (behavior === 'Contiguous') {
-      let prev = false;
-      for (let k = 0; k < matches.length; k += 3) {
-        const m = matches[k + 2] === 1;
-        if (m === prev && spans.length > 0) spans[spans.length - 2] = matches[k + 1];
-        else spans.push(matches[k], matches[k + 1], 0);
-        prev = m;
-      }
-    } else if (behavior === 'MergedWithPrevious') {
-      let prev = false;
-      for (let k = 0; k < matches.length; k += 3) {
-        const m = matches[k + 2] === 1;
-        if (m && !prev && spans.length > 0) spans[spans.length - 2] = matches[k + 1];
-        else spans.push(matches[k], matches[k + 1], 0);
-        prev = m;
-      }
-    } else {
-      // MergedWithNext: walk backwards
-      const rev: number[] = [];
-      let prev = false;
-      for (let k = matches.length - 3; k >= 0; k -= 3) {
-        const m = matches[k + 2] === 1;
-        if (m && !prev && rev.length > 0) rev[rev.length - 3] = matches[k];
-        else rev.push(matches[k], matches[k + 1], 0);
-        prev = m;
-      }
-      for (let k = rev.length - 3; k >= 0; k -= 3) spans.push(rev[k], rev[k + 1], 0);
-    }
+    const spans = splitSpans(matches, behavior);
     const out: NormalizedString[] = [];
-    for (let k = 0; k < spans.length; k += 3) if (!spans[k + 2]) out.push(this.slice(spans[k], spans[k + 1]));
+    for (let k = 0; k < spans.length; k += 2) out.push(this.slice(spans[k], spans[k + 1]));
     return out;
   }
 }
 
 const WS = /^\p{White_Space}$/u;
+
+/** The [start, end) spans a split keeps, from pattern matches and a behavior (the Rust `NormalizedString::split`). */
+export function splitSpans(matches: Matches, behavior: SplitBehavior): number[] {
+  const spans: number[] = []; // [start, end, remove]
+  if (behavior === 'Isolated') {
+    for (let k = 0; k < matches.length; k += 3) spans.push(matches[k], matches[k + 1], 0);
+  } else if (behavior === 'Removed') {
+    for (let k = 0; k < matches.length; k += 3) spans.push(matches[k], matches[k + 1], matches[k + 2]);
+  } else if (behavior === 'Contiguous') {
+    let prev = false;
+    for (let k = 0; k < matches.length; k += 3) {
+      const m = matches[k + 2] === 1;
+      if (m === prev && spans.length > 0) spans[spans.length - 2] = matches[k + 1];
+      else spans.push(matches[k], matches[k + 1], 0);
+      prev = m;
+    }
+  } else if (behavior === 'MergedWithPrevious') {
+    let prev = false;
+    for (let k = 0; k < matches.length; k += 3) {
+      const m = matches[k + 2] === 1;
+      if (m && !prev && spans.length > 0) spans[spans.length - 2] = matches[k + 1];
+      else spans.push(matches[k], matches[k + 1], 0);
+      prev = m;
+    }
+  } else {
+    // MergedWithNext: walk backwards
+    const rev: number[] = [];
+    let prev = false;
+    for (let k = matches.length - 3; k >= 0; k -= 3) {
+      const m = matches[k + 2] === 1;
+      if (m && !prev && rev.length > 0) rev[rev.length - 3] = matches[k];
+      else rev.push(matches[k], matches[k + 1], 0);
+      prev = m;
+    }
+    for (let k = rev.length - 3; k >= 0; k -= 3) spans.push(rev[k], rev[k + 1], 0);
+  }
+  const kept: number[] = [];
+  for (let k = 0; k < spans.length; k += 3) if (!spans[k + 2]) kept.push(spans[k], spans[k + 1]);
+  return kept;
+}
+
+/** Append to `out` the non-empty pieces of `s` kept by the split (the string-only fast path). */
+export function splitStrings(s: string, matches: Matches, behavior: SplitBehavior, out: string[]): void {
+  const spans = splitSpans(matches, behavior);
+  for (let k = 0; k < spans.length; k += 2) if (spans[k + 1] > spans[k]) out.push(s.slice(spans[k], spans[k + 1]));
+}
+
+/**
+ * Isolated split of `s` by a global RegExp, streaming each non-empty piece (matches and the gaps between them) to
+ * `sink` — the hot path of ids-only encoding.
+ */
+export function isolatedRegexEach(re: RegExp, s: string, sink: (piece: string) => void): void {
+  if (s.length === 0) return;
+  re.lastIndex = 0;
+  let prev = 0;
+  let m: RegExpExecArray | null;
+  while ((m = re.exec(s)) !== null) {
+    const start = m.index;
+    const len = m[0].length;
+    if (len === 0) {
+      re.lastIndex = start + (isHigh(s.charCodeAt(start)) ? 2 : 1);
+      if (start >= s.length) break;
+    }
+    if (prev !== start) sink(s.slice(prev, start));
+    if (len > 0) sink(m[0]);
+    prev = start + len;
+  }
+  if (prev < s.length) sink(s.slice(prev));
+}
 
 /** Matches of a global RegExp over `s` (gaps are non-matches), as the Rust Pattern impl for regexes. */
 export function regexMatches(re: RegExp, s: string): Matches {

@@ -5,13 +5,15 @@
  * WhitespaceSplit, Punctuation, CharDelimiterSplit, Metaspace, Sequence. Anything else is a KilnError.
  */
 import { KilnError } from '../errors.js';
-import { utf8Chars } from './byte-level-alphabet.js';
+import { toByteLevel, utf8Chars } from './byte-level-alphabet.js';
 import {
   charMatches,
   invertMatches,
+  isolatedRegexEach,
   NormalizedString,
   PreTokenizedString,
   regexMatches,
+  splitStrings,
   type SplitBehavior,
 } from './normalized-string.js';
 import { patternMatcher } from './normalizers.js';
@@ -19,6 +21,18 @@ import { compileRegex } from './regex.js';
 
 export interface PreTokenizer {
   preTokenize(p: PreTokenizedString): void;
+  /**
+   * String-only streaming version for ids-only encoding (no alignments): calls `sink` with each final piece of
+   * `s`, depth first, so no large intermediate arrays live. Absent where positions matter (Metaspace).
+   */
+  fastEach?(s: string, sink: (piece: string) => void): void;
+}
+
+/** Stream the pieces a string split keeps. */
+function eachSplit(s: string, matches: number[], b: SplitBehavior, sink: (piece: string) => void): void {
+  const out: string[] = [];
+  splitStrings(s, matches, b, out);
+  for (const x of out) sink(x);
 }
 
 type Json = Record<string, any>;
@@ -63,6 +77,12 @@ class ByteLevel implements PreTokenizer {
   ) {
     this.re = compileRegex(GPT2_PATTERN);
   }
+  fastEach(s: string, sink: (piece: string) => void): void {
+    if (s.length === 0) return;
+    if (this.addPrefixSpace && !s.startsWith(' ')) s = ' ' + s;
+    if (this.useRegex) isolatedRegexEach(this.re, s, (x) => sink(toByteLevel(x)));
+    else sink(toByteLevel(s));
+  }
   preTokenize(p: PreTokenizedString): void {
     p.split((n) => {
       if (this.addPrefixSpace && !n.s.startsWith(' ')) n.prepend(' ');
@@ -99,13 +119,21 @@ export function preTokenizerFromJson(j: Json | null | undefined): PreTokenizer |
       const find = patternMatcher(j.pattern, 'pre_tokenizer Split');
       const b = behavior(j.behavior, 'pre_tokenizer Split');
       const invert = !!j.invert;
+      const re = j.pattern?.Regex !== undefined ? compileRegex(j.pattern.Regex) : null;
       return {
         preTokenize: (p) => p.split((n) => n.split(invert ? invertMatches(find(n.s)) : find(n.s), b)),
+        fastEach: (s, sink) => {
+          if (re && !invert && b === 'Isolated') isolatedRegexEach(re, s, sink);
+          else eachSplit(s, invert ? invertMatches(find(s)) : find(s), b, sink);
+        },
       };
     }
     case 'Digits': {
       const b: SplitBehavior = j.individual_digits ? 'Isolated' : 'Contiguous';
-      return { preTokenize: (p) => p.split((n) => n.split(charMatches(isNumeric, n.s), b)) };
+      return {
+        preTokenize: (p) => p.split((n) => n.split(charMatches(isNumeric, n.s), b)),
+        fastEach: (s, sink) => eachSplit(s, charMatches(isNumeric, s), b, sink),
+      };
     }
     case 'BertPreTokenizer':
       return {
@@ -113,21 +141,34 @@ export function preTokenizerFromJson(j: Json | null | undefined): PreTokenizer |
           p.split((n) => n.split(charMatches(isWhite, n.s), 'Removed'));
           p.split((n) => n.split(charMatches(isBertPunc, n.s), 'Isolated'));
         },
+        fastEach: (s, sink) => eachSplit(s, charMatches(isWhite, s), 'Removed', (w) => eachSplit(w, charMatches(isBertPunc, w), 'Isolated', sink)),
       };
     case 'Whitespace': {
       // the Rust `regex` crate's \w (Alphabetic, M, Nd, Pc, Join_Control) and \s (White_Space)
       const re = /[\p{Alphabetic}\p{M}\p{Nd}\p{Pc}\p{Join_Control}]+|[^\p{Alphabetic}\p{M}\p{Nd}\p{Pc}\p{Join_Control}\p{White_Space}]+/gu;
-      return { preTokenize: (p) => p.split((n) => n.split(invertMatches(regexMatches(re, n.s)), 'Removed')) };
+      return {
+        preTokenize: (p) => p.split((n) => n.split(invertMatches(regexMatches(re, n.s)), 'Removed')),
+        fastEach: (s, sink) => eachSplit(s, invertMatches(regexMatches(re, s)), 'Removed', sink),
+      };
     }
     case 'WhitespaceSplit':
-      return { preTokenize: (p) => p.split((n) => n.split(charMatches(isWhite, n.s), 'Removed')) };
+      return {
+        preTokenize: (p) => p.split((n) => n.split(charMatches(isWhite, n.s), 'Removed')),
+        fastEach: (s, sink) => eachSplit(s, charMatches(isWhite, s), 'Removed', sink),
+      };
     case 'Punctuation': {
       const b = behavior(j.behavior ?? 'Isolated', 'pre_tokenizer Punctuation');
-      return { preTokenize: (p) => p.split((n) => n.split(charMatches(isBertPunc, n.s), b)) };
+      return {
+        preTokenize: (p) => p.split((n) => n.split(charMatches(isBertPunc, n.s), b)),
+        fastEach: (s, sink) => eachSplit(s, charMatches(isBertPunc, s), b, sink),
+      };
     }
     case 'CharDelimiterSplit': {
       const d = String(j.delimiter).codePointAt(0)!;
-      return { preTokenize: (p) => p.split((n) => n.split(charMatches((c) => c === d, n.s), 'Removed')) };
+      return {
+        preTokenize: (p) => p.split((n) => n.split(charMatches((c) => c === d, n.s), 'Removed')),
+        fastEach: (s, sink) => eachSplit(s, charMatches((c) => c === d, s), 'Removed', sink),
+      };
     }
     case 'Metaspace': {
       const rep = String(j.replacement ?? '▁');
@@ -147,7 +188,27 @@ export function preTokenizerFromJson(j: Json | null | undefined): PreTokenizer |
     }
     case 'Sequence': {
       const list = ((j.pretokenizers ?? []) as Json[]).map((x) => preTokenizerFromJson(x)).filter((x): x is PreTokenizer => x !== null);
-      return { preTokenize: (p) => list.forEach((x) => x.preTokenize(p)) };
+      const allFast = list.every((x) => x.fastEach);
+      let chain: ((s: string, sink: (piece: string) => void) => void) | undefined;
+      if (allFast) {
+        // stage k feeds stage k + 1, the last feeds the sink; the closures are rebuilt only when the sink changes
+        let lastSink: ((piece: string) => void) | null = null;
+        let first: (piece: string) => void = () => {};
+        chain = (s, sink) => {
+          if (sink !== lastSink) {
+            let next = sink;
+            for (let k = list.length - 1; k >= 0; k--) {
+              const stage = list[k];
+              const after = next;
+              next = (x: string) => stage.fastEach!(x, after);
+            }
+            first = next;
+            lastSink = sink;
+          }
+          first(s);
+        };
+      }
+      return { preTokenize: (p) => list.forEach((x) => x.preTokenize(p)), fastEach: chain };
     }
     default:
       throw new KilnError(

@@ -132,20 +132,30 @@ export class Tokenizer {
     return this.postProcessor ? this.postProcessor.process(enc, add) : enc;
   }
 
-  /** Ids only — the fast path (no offsets or token strings are tracked). */
+  /** Ids only — the fast path (no offsets or token strings are tracked; pre-tokenizers split plain strings). */
   encodeIds(text: string, opts: EncodeOptions = {}): number[] {
     const add = opts.addSpecialTokens ?? true;
-    const p = this.added.extractAndNormalize(text, this.normalizer, false);
-    this.preTokenizer?.preTokenize(p);
     const ids: number[] = [];
-    for (const sp of p.splits) {
-      if (sp.tokens) for (const t of sp.tokens) ids.push(t.id);
-      else this.model.tokenizeIds(sp.n.s, ids);
+    const fast = this.preTokenizer === null || this.preTokenizer.fastEach !== undefined;
+    const p = this.added.extractAndNormalize(text, this.normalizer, false);
+    if (fast) {
+      const model = this.model;
+      const sink = (w: string) => model.tokenizeIds(w, ids);
+      for (const sp of p.splits) {
+        if (sp.tokens) for (const t of sp.tokens) ids.push(t.id);
+        else if (this.preTokenizer) this.preTokenizer.fastEach!(sp.n.s, sink);
+        else sink(sp.n.s);
+      }
+    } else {
+      this.preTokenizer!.preTokenize(p);
+      for (const sp of p.splits) {
+        if (sp.tokens) for (const t of sp.tokens) ids.push(t.id);
+        else this.model.tokenizeIds(sp.n.s, ids);
+      }
     }
     if (!add || !this.postProcessor) return ids;
-    const n = ids.length;
-    const z = new Array<number>(n).fill(0);
-    const enc: Encoding = { ids, tokens: new Array<string>(n).fill(''), offsets: ids.map(() => [0, 0] as [number, number]), typeIds: z, specialTokensMask: z.slice() };
+    const z = new Array<number>(ids.length).fill(0);
+    const enc: Encoding = { ids, tokens: [], offsets: [], typeIds: z, specialTokensMask: z.slice() };
     return this.postProcessor.process(enc, true).ids;
   }
 

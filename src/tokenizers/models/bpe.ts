@@ -4,7 +4,7 @@
  * fused when `fuse_unk` — or as `<0xXX>` byte tokens when `byte_fallback`), then the adjacent pair with the lowest
  * merge rank is merged, leftmost first, until no pair has a rank (a binary heap over (rank, position), stale entries
  * skipped, as the Rust `Word::merge_all`). `ignore_merges` returns a word that is itself in the vocabulary as one
- * token. Results for words shorter than 256 code units are cached (10,000 entries, then the cache restarts).
+ * token. Results for words shorter than 256 code units are cached (200,000 entries, then the cache restarts).
  * Merges load from "a b" strings or ["a", "b"] pairs; the merged token must be in the vocabulary.
  */
 import { KilnError } from '../../errors.js';
@@ -21,7 +21,7 @@ export interface BpeOptions {
 }
 
 const SHIFT = 2 ** 21; // ids and positions stay below 2^21
-const CACHE_CAP = 10_000;
+const CACHE_CAP = 200_000;
 const CACHE_MAX_LEN = 256;
 
 interface Cached {
