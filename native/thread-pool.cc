@@ -119,11 +119,17 @@ class Pool {
  private:
   void start(int n) {
     quit_.store(false);
-    size_.store(n);
     // Workers start from the generation current now, not when their thread first runs: a run() or stop()
     // issued before a new thread is scheduled must still be seen by it.
     const uint64_t g0 = gen_.load(std::memory_order_seq_cst);
-    for (int i = 1; i < n; ++i) workers_.emplace_back([this, i, g0] { workerLoop(i, g0); });
+    for (int i = 1; i < n; ++i) {
+      try {
+        workers_.emplace_back([this, i, g0] { workerLoop(i, g0); });
+      } catch (...) {  // the OS refused another thread: run with the ones we have
+        break;
+      }
+    }
+    size_.store(static_cast<int>(workers_.size()) + 1);
   }
 
   void stop() {

@@ -8,7 +8,8 @@
 //   not wait: it runs fn on the calling thread alone (a team of 1), so ranks never deadlock or oversubscribe.
 // - Idle workers spin briefly (KILN_SPIN_US microseconds, default 100) and then sleep on a condition variable.
 // - Default size: the CPUs this process may run on (sched_getaffinity), overridable by KILN_NUM_THREADS and by
-//   setNumThreads(n) (which joins and restarts the workers; it waits for a running team to finish).
+//   setNumThreads(n) (which joins and restarts the workers; it waits for a running team to finish). If the OS
+//   refuses to create a thread, the pool keeps the ones it has: numThreads() always tells the real size.
 // - fn must not throw (kernels report errors before entering the pool).
 #pragma once
 
