@@ -98,21 +98,22 @@ thread_local float tlsGather[3][kChunk];
 
 // Parallel over the rows of s, each row split in pieces of at most kChunk when an operand must be gathered.
 // fn(ptrs, strides, out, n): ptrs[k] with stride 0 or 1.
+// With unitOnly the kernel takes no strides: stride-0 (broadcast) operands are expanded into the buffer as well.
 template <class Fn>
-void runRows(const Strided& s, const float* const* data, float* out, int64_t grain, Fn fn) {
+void runRows(const Strided& s, const float* const* data, float* out, int64_t grain, bool unitOnly, Fn fn) {
   const int64_t len = s.len();
   const int64_t rows = s.rows();
   if (s.total == 0) return;
   bool direct = true;
   for (int o = 0; o < s.nops; ++o)
-    if (s.st[o][s.nd - 1] != 0 && s.st[o][s.nd - 1] != 1) direct = false;
+    if (s.st[o][s.nd - 1] != 1 && (unitOnly || s.st[o][s.nd - 1] != 0)) direct = false;
   auto rowPiece = [&](const int64_t* offs, int64_t c0, int64_t c1, float* o) {
     const float* p[3] = {nullptr, nullptr, nullptr};
     int64_t ps[3] = {0, 0, 0};
     for (int k = 0; k < s.nops; ++k) {
       const int64_t st = s.st[k][s.nd - 1];
       const float* base = data[k] + offs[k];
-      if (st == 0 || st == 1) {
+      if (st == 1 || (st == 0 && !unitOnly)) {
         p[k] = base + c0 * st;
         ps[k] = st;
       } else {
@@ -169,7 +170,7 @@ napi_value UnaryBinding(napi_env env, napi_callback_info info) {
   coalesce(&s);
   const KernelTable& k = kernelsActive();
   const float* data[] = {x};
-  runRows(s, data, out, unaryGrain(op), [&](const float* const* p, const int64_t*, float* o, int64_t n) {
+  runRows(s, data, out, unaryGrain(op), true, [&](const float* const* p, const int64_t*, float* o, int64_t n) {
     k.unary(static_cast<int>(op), p[0], o, n);
   });
   return undefinedOf(env);
@@ -191,7 +192,7 @@ napi_value BinaryBinding(napi_env env, napi_callback_info info) {
   coalesce(&s);
   const KernelTable& k = kernelsActive();
   const float* data[] = {x, y};
-  runRows(s, data, out, op == kPow ? 4096 : 32768, [&](const float* const* p, const int64_t* ps, float* o, int64_t n) {
+  runRows(s, data, out, op == kPow ? 4096 : 32768, false, [&](const float* const* p, const int64_t* ps, float* o, int64_t n) {
     k.binary(static_cast<int>(op), p[0], ps[0], p[1], ps[1], o, n);
   });
   return undefinedOf(env);
@@ -213,7 +214,7 @@ napi_value BinaryScalarBinding(napi_env env, napi_callback_info info) {
   coalesce(&s);
   const KernelTable& k = kernelsActive();
   const float* data[] = {x};
-  runRows(s, data, out, op == kPow ? 4096 : 32768, [&](const float* const* p, const int64_t*, float* o, int64_t n) {
+  runRows(s, data, out, op == kPow ? 4096 : 32768, true, [&](const float* const* p, const int64_t*, float* o, int64_t n) {
     k.binaryScalar(static_cast<int>(op), p[0], sv, first, o, n);
   });
   return undefinedOf(env);
@@ -235,7 +236,7 @@ napi_value WhereBinding(napi_env env, napi_callback_info info) {
   coalesce(&s);
   const KernelTable& k = kernelsActive();
   const float* data[] = {c, x, y};
-  runRows(s, data, out, 32768, [&](const float* const* p, const int64_t* ps, float* o, int64_t n) {
+  runRows(s, data, out, 32768, false, [&](const float* const* p, const int64_t* ps, float* o, int64_t n) {
     k.where(p[0], ps[0], p[1], ps[1], p[2], ps[2], o, n);
   });
   return undefinedOf(env);
