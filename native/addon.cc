@@ -1,6 +1,7 @@
 // kiln_native: the N-API entry point. Each export is one small binding function (parse + validate arguments with
 // napi-args.h, then call into the kernel code) listed in kExports at the bottom; adding a kernel = one function
 // plus one table line. The JS-facing contracts are documented in src/backend/native-addon.ts.
+#include <exception>
 #include <string>
 
 #include "cpu.h"
@@ -160,10 +161,35 @@ const Export kExports[] = {
 
 }  // namespace kiln
 
+namespace {
+
+// Every export runs through this trampoline (the real callback travels as the function's data), so a C++
+// exception escaping a binding (e.g. std::bad_alloc) becomes a JS Error with code 'E_NATIVE' instead of
+// terminating the process.
+napi_value Guarded(napi_env env, napi_callback_info info) {
+  void* data = nullptr;
+  if (napi_get_cb_info(env, info, nullptr, nullptr, nullptr, &data) != napi_ok || data == nullptr) return nullptr;
+  const auto fn = reinterpret_cast<napi_callback>(data);
+  const char* what = nullptr;
+  try {
+    return fn(env, info);
+  } catch (const std::exception& e) {
+    what = e.what();
+  } catch (...) {
+    what = "unknown C++ exception";
+  }
+  bool pending = false;
+  napi_is_exception_pending(env, &pending);
+  if (!pending) napi_throw_error(env, "E_NATIVE", (std::string("kiln native: ") + what).c_str());
+  return nullptr;
+}
+
+}  // namespace
+
 NAPI_MODULE_INIT() {
   for (const auto& e : kiln::kExports) {
     napi_value fn;
-    if (napi_create_function(env, e.name, NAPI_AUTO_LENGTH, e.fn, nullptr, &fn) != napi_ok ||
+    if (napi_create_function(env, e.name, NAPI_AUTO_LENGTH, Guarded, reinterpret_cast<void*>(e.fn), &fn) != napi_ok ||
         napi_set_named_property(env, exports, e.name, fn) != napi_ok)
       return nullptr;
   }
