@@ -170,7 +170,7 @@ napi_value Guarded(napi_env env, napi_callback_info info) {
   void* data = nullptr;
   if (napi_get_cb_info(env, info, nullptr, nullptr, nullptr, &data) != napi_ok || data == nullptr) return nullptr;
   const auto fn = reinterpret_cast<napi_callback>(data);
-  const char* what = nullptr;
+  std::string what;  // copied: the exception object dies with its catch block
   try {
     return fn(env, info);
   } catch (const std::exception& e) {
@@ -180,7 +180,7 @@ napi_value Guarded(napi_env env, napi_callback_info info) {
   }
   bool pending = false;
   napi_is_exception_pending(env, &pending);
-  if (!pending) napi_throw_error(env, "E_NATIVE", (std::string("kiln native: ") + what).c_str());
+  if (!pending) napi_throw_error(env, "E_NATIVE", ("kiln native: " + what).c_str());
   return nullptr;
 }
 
