@@ -115,9 +115,8 @@ int main(int argc, char** argv) {
     for (long i = 0; i < m * k; ++i) pa[i] = 0.001f * (i % 7);
     for (long i = 0; i < n * k; ++i) pb[i] = 0.001f * (i % 5);
     for (int rep = 0; rep < 3; ++rep) {
-      double pc0 = cpuNow(), pw0 = now();
-      double pk = peakGflops(1, 0.1);
-      double peakCpu = pk * (now() - pw0) / (cpuNow() - pc0);
+      // peakGflops reports the best window, i.e. the rate while actually running: comparable to cpu-time rates.
+      double peakCpu = peakGflops(1, 0.1);
       double c0 = cpuNow();
       const int reps2 = 20;
       for (int r = 0; r < reps2; ++r)
@@ -167,9 +166,8 @@ int main(int argc, char** argv) {
     for (long i = 0; i < kr.mr * k; ++i) pa[i] = 0.001f * (i % 7);
     for (long i = 0; i < kr.nr * k; ++i) pb[i] = 0.001f * (i % 5);
     for (int rep = 0; rep < 3; ++rep) {
-      double pc0 = cpuNow(), pw0 = now();
-      double pk = peakGflops(1, 0.1);
-      double peakCpu = pk * (now() - pw0) / (cpuNow() - pc0);
+      // peakGflops reports the best window, i.e. the rate while actually running: comparable to cpu-time rates.
+      double peakCpu = peakGflops(1, 0.1);
       double c0 = cpuNow();
       for (int r = 0; r < microReps; ++r) kr.micro(k, pa, pb, cc.data(), 64, kr.mr, kr.nr, 1.0f, 1.0f);
       double dt = cpuNow() - c0;
@@ -199,9 +197,8 @@ int main(int argc, char** argv) {
     for (int t : threads) {
       setNumThreads(std::max(t, 1));
       // Peak per cpu-second right now (the shared machine's speed drifts), to report efficiency.
-      double pc0 = cpuNow(), pw0 = now();
-      double pk = peakGflops(1, 0.1);
-      double peakCpu = pk * (now() - pw0) / (cpuNow() - pc0);
+      // peakGflops reports the best window, i.e. the rate while actually running: comparable to cpu-time rates.
+      double peakCpu = peakGflops(1, 0.1);
       double best = 1e30, bestCpu = 1e30;
       for (int r = 0; r < reps; ++r) {
         double t0 = now(), c0 = cpuNow();
