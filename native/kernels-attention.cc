@@ -598,11 +598,12 @@ void attentionBackward(const AttentionArgs& a, const float* out, const float* ls
   const int64_t groups = a.B * a.Hkv, nkb = ceilDiv(a.Tk, c.tl.bk);
   const int threads = parallel ? numThreads() : 1;
   // Key chunks per group: one (the task owns its group's dq rows) unless groups are too few to balance the
-  // threads; then each chunk adds into its own dq-shaped partial buffer (bounded to ~256 MiB), summed at the end.
+  // threads; then each chunk adds into its own dq-shaped partial buffer (all of them together bounded to
+  // ~64 MiB), summed at the end.
   int64_t chunks = 1;
   if (threads > 1 && groups % threads != 0 && groups < 4 * threads) {
     chunks = std::min(nkb, ceilDiv(4 * threads, groups));
-    chunks = std::max<int64_t>(1, std::min<int64_t>(chunks, (int64_t{64} << 20) / std::max<int64_t>(dqSize, 1)));
+    chunks = std::max<int64_t>(1, std::min<int64_t>(chunks, (int64_t{16} << 20) / std::max<int64_t>(dqSize, 1)));
   }
   const int64_t chunkKeys = ceilDiv(nkb, chunks) * c.tl.bk;
   chunks = ceilDiv(a.Tk, chunkKeys);
