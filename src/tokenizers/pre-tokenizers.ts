@@ -5,7 +5,7 @@
  * WhitespaceSplit, Punctuation, CharDelimiterSplit, Metaspace, Sequence. Anything else is a KilnError.
  */
 import { KilnError } from '../errors.js';
-import { toByteLevel, utf8Chars } from './byte-level-alphabet.js';
+import { toByteLevel } from './byte-level-alphabet.js';
 import {
   charMatches,
   invertMatches,
@@ -40,33 +40,41 @@ type Json = Record<string, any>;
 /** GPT-2's pre-tokenization regex (as in the Rust ByteLevel pre-tokenizer). */
 export const GPT2_PATTERN = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
 
-/** Map a piece's UTF-8 bytes to the byte-level alphabet, each byte aligned with its source character. */
+/**
+ * Map a piece's UTF-8 bytes to the byte-level alphabet, each byte aligned with its source character. ASCII maps
+ * one character to one, so an ASCII piece keeps its alignments as they are.
+ */
 export function byteLevelTransform(n: NormalizedString): void {
   const s = n.s;
-  if (!n.track) {
-    let out = '';
-    for (let i = 0; i < s.length; i++) {
-      const cp = s.codePointAt(i)!;
-      if (cp > 0xffff) i++;
-      out += utf8Chars(cp);
+  let ascii = true;
+  for (let i = 0; i < s.length; i++) {
+    if (s.charCodeAt(i) >= 0x80) {
+      ascii = false;
+      break;
     }
+  }
+  const out = toByteLevel(s);
+  if (ascii || !n.track) {
     n.s = out;
     return;
   }
-  const parts: string[] = [];
-  const al: number[] = [];
+  const al = new Int32Array(2 * out.length);
+  let w = 0;
   for (let i = 0; i < s.length; ) {
+    const c = s.charCodeAt(i);
     const cp = s.codePointAt(i)!;
-    const w = cp > 0xffff ? 2 : 1;
-    const b = utf8Chars(cp);
-    parts.push(b);
+    const wdt = cp > 0xffff ? 2 : 1;
+    const nb = c < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
     const as = n.alignStart(i);
     const ae = n.alignEnd(i);
-    for (let k = 0; k < b.length; k++) al.push(as, ae);
-    i += w;
+    for (let k = 0; k < nb; k++) {
+      al[w++] = as;
+      al[w++] = ae;
+    }
+    i += wdt;
   }
-  n.s = parts.join('');
-  n.a = Int32Array.from(al);
+  n.s = out;
+  n.a = al;
 }
 
 class ByteLevel implements PreTokenizer {

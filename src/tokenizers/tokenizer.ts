@@ -5,7 +5,8 @@
  * pre-tokenizer, [CLS]/[SEP] processing and decoder). Offsets are UTF-16 code units of the input string.
  * Unsupported components are a KilnError naming them.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { KilnError } from '../errors.js';
 import { AddedVocabulary, type AddedToken } from './added-vocabulary.js';
 import { decoderFromJson, type Decoder } from './decoders.js';
@@ -226,10 +227,28 @@ export function tokenizerFromJson(json: Json): Tokenizer {
 }
 
 /**
- * Load a tokenizer: a Hugging Face `tokenizer.json`, or a WordPiece `vocab.txt` (BERT/ERNIE; lowercasing and
- * Chinese-character splitting on, as `BertTokenizerFast` defaults).
+ * Load a tokenizer: a Hugging Face `tokenizer.json`, a WordPiece `vocab.txt` (BERT/ERNIE; lowercasing and
+ * Chinese-character splitting on, as `BertTokenizerFast` defaults), or a model directory holding either
+ * (tokenizer.json preferred; for vocab.txt, `do_lower_case` is read from tokenizer_config.json when present).
  */
 export function loadTokenizer(path: string, opts: { lowercase?: boolean } = {}): Tokenizer {
+  if (existsSync(path) && statSync(path).isDirectory()) {
+    if (existsSync(join(path, 'tokenizer.json'))) return loadTokenizer(join(path, 'tokenizer.json'), opts);
+    if (existsSync(join(path, 'vocab.txt'))) {
+      let lowercase = opts.lowercase;
+      const cfg = join(path, 'tokenizer_config.json');
+      if (lowercase === undefined && existsSync(cfg)) {
+        try {
+          const c = JSON.parse(readFileSync(cfg, 'utf8'));
+          if (typeof c.do_lower_case === 'boolean') lowercase = c.do_lower_case;
+        } catch (e) {
+          throw new KilnError('E_FORMAT', `${cfg} is not valid JSON: ${(e as Error).message}`, { cause: e });
+        }
+      }
+      return loadTokenizer(join(path, 'vocab.txt'), { lowercase });
+    }
+    throw new KilnError('E_IO', `${path} is a directory without tokenizer.json or vocab.txt; point --tokenizer at one of them`);
+  }
   if (path.endsWith('.txt')) return new Tokenizer(bertTokenizerJson(readVocabTxt(path), { lowercase: opts.lowercase ?? true }));
   let text: string;
   try {
