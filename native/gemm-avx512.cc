@@ -101,6 +101,61 @@ void microLoop(int64_t k, const float* a, const float* b, float* acc) {
 #undef KILN_KSTEP
 #undef KILN_ROW
 
+// The same for a half-width edge panel (at most 16 valid columns): one B vector and 14 accumulators (zmm0-13),
+// half the FMAs. Row r of the tile goes to acc[32r .. 32r+16).
+#define KILN_ROW16(u, i, r0, br)                                     \
+  "vbroadcastss " #u "*56+" #i "*4(%[a]), %%zmm" #br "\n\t"          \
+  "vfmadd231ps %%zmm28, %%zmm" #br ", %%zmm" #r0 "\n\t"
+#define KILN_KSTEP16(u)                                                                                    \
+  "vmovaps " #u "*128(%[b]), %%zmm28\n\t"                                                                  \
+  "prefetcht0 " #u "*56+" KILN_A_PREFETCH "(%[a])\n\t"                                                     \
+  KILN_ROW16(u, 0, 0, 30) KILN_ROW16(u, 1, 1, 31) KILN_ROW16(u, 2, 2, 30) KILN_ROW16(u, 3, 3, 31)           \
+  KILN_ROW16(u, 4, 4, 30) KILN_ROW16(u, 5, 5, 31) KILN_ROW16(u, 6, 6, 30) KILN_ROW16(u, 7, 7, 31)           \
+  KILN_ROW16(u, 8, 8, 30) KILN_ROW16(u, 9, 9, 31) KILN_ROW16(u, 10, 10, 30) KILN_ROW16(u, 11, 11, 31)       \
+  KILN_ROW16(u, 12, 12, 30) KILN_ROW16(u, 13, 13, 31)
+
+void microLoopHalf(int64_t k, const float* a, const float* b, float* acc) {
+  int64_t k4 = k >> 2, k1 = k & 3;
+  __asm__ volatile(
+      "vpxord %%zmm0, %%zmm0, %%zmm0\n\t"
+      "vmovaps %%zmm0, %%zmm1\n\t vmovaps %%zmm0, %%zmm2\n\t vmovaps %%zmm0, %%zmm3\n\t"
+      "vmovaps %%zmm0, %%zmm4\n\t vmovaps %%zmm0, %%zmm5\n\t vmovaps %%zmm0, %%zmm6\n\t"
+      "vmovaps %%zmm0, %%zmm7\n\t vmovaps %%zmm0, %%zmm8\n\t vmovaps %%zmm0, %%zmm9\n\t"
+      "vmovaps %%zmm0, %%zmm10\n\t vmovaps %%zmm0, %%zmm11\n\t vmovaps %%zmm0, %%zmm12\n\t"
+      "vmovaps %%zmm0, %%zmm13\n\t"
+      "test %[k4], %[k4]\n\t"
+      "jz 2f\n\t"
+      ".p2align 5\n"
+      "1:\n\t"
+      KILN_KSTEP16(0) KILN_KSTEP16(1) KILN_KSTEP16(2) KILN_KSTEP16(3)
+      "add $224, %[a]\n\t"
+      "add $512, %[b]\n\t"
+      "dec %[k4]\n\t"
+      "jnz 1b\n"
+      "2:\n\t"
+      "test %[k1], %[k1]\n\t"
+      "jz 4f\n"
+      "3:\n\t"
+      KILN_KSTEP16(0)
+      "add $56, %[a]\n\t"
+      "add $128, %[b]\n\t"
+      "dec %[k1]\n\t"
+      "jnz 3b\n"
+      "4:\n\t"
+      "vmovaps %%zmm0, 0(%[acc])\n\t vmovaps %%zmm1, 128(%[acc])\n\t vmovaps %%zmm2, 256(%[acc])\n\t"
+      "vmovaps %%zmm3, 384(%[acc])\n\t vmovaps %%zmm4, 512(%[acc])\n\t vmovaps %%zmm5, 640(%[acc])\n\t"
+      "vmovaps %%zmm6, 768(%[acc])\n\t vmovaps %%zmm7, 896(%[acc])\n\t vmovaps %%zmm8, 1024(%[acc])\n\t"
+      "vmovaps %%zmm9, 1152(%[acc])\n\t vmovaps %%zmm10, 1280(%[acc])\n\t vmovaps %%zmm11, 1408(%[acc])\n\t"
+      "vmovaps %%zmm12, 1536(%[acc])\n\t vmovaps %%zmm13, 1664(%[acc])\n\t"
+      : [a] "+r"(a), [b] "+r"(b), [k4] "+r"(k4), [k1] "+r"(k1)
+      : [acc] "r"(acc)
+      : "memory", "cc", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10",
+        "xmm11", "xmm12", "xmm13", "xmm28", "xmm30", "xmm31");
+}
+
+#undef KILN_KSTEP16
+#undef KILN_ROW16
+
 void micro14x32(int64_t k, const float* __restrict a, const float* __restrict b, float* c, int64_t ldc, int m, int n,
                 float alpha, float beta) {
   alignas(64) float acc[2 * MR * 16];
@@ -108,19 +163,20 @@ void micro14x32(int64_t k, const float* __restrict a, const float* __restrict b,
     _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
     _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + 31), _MM_HINT_T0);
   }
-  microLoop(k, a, b, acc);
+  const bool half = n <= 16;
+  if (half) microLoopHalf(k, a, b, acc);  // fills only acc[32i .. 32i + 16)
+  else microLoop(k, a, b, acc);
   const __mmask16 m0 = lowMask(n), m1 = lowMask(n > 16 ? n - 16 : 0);
   const __m512 va = _mm512_set1_ps(alpha);
   const __m512 vb = _mm512_set1_ps(beta);
   for (int i = 0; i < m; ++i) {
     float* ci = c + i * ldc;
     __m512 r0 = _mm512_mul_ps(va, _mm512_load_ps(acc + 32 * i));
-    __m512 r1 = _mm512_mul_ps(va, _mm512_load_ps(acc + 32 * i + 16));
-    if (beta != 0.0f) {
-      r0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, ci), r0);
-      r1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, ci + 16), r1);
-    }
+    if (beta != 0.0f) r0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, ci), r0);
     _mm512_mask_storeu_ps(ci, m0, r0);
+    if (half) continue;
+    __m512 r1 = _mm512_mul_ps(va, _mm512_load_ps(acc + 32 * i + 16));
+    if (beta != 0.0f) r1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, ci + 16), r1);
     _mm512_mask_storeu_ps(ci + 16, m1, r1);
   }
 }
