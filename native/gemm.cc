@@ -2,7 +2,7 @@
 // small products, and a BLIS/GotoBLAS five-loop blocked algorithm for the rest:
 //   for jc (nc columns of C)            B panel kc x nc packed once per (jc, pc), shared by the team (L3)
 //     for pc (kc of K)                  beta applies on the first pc only; later pcs accumulate
-//       for ic (mc rows, per thread)    A block mc x kc packed per thread (L2)
+//       for ic (mc rows, per task)      A block mc x kc packed by the thread running the task (L2)
 //         for jr (nr columns)           B micro-panel kc x nr stays in L1 across ir
 //           for ir (mr rows)            micro-kernel: mr x nr tile of C in registers
 // Threads share each packed B panel (two barriers per phase) and claim (row block x column chunk) tasks from a
@@ -11,9 +11,9 @@
 
 #include <algorithm>
 #include <atomic>
-#include <memory>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 
 #include "cpu.h"
 #include "thread-pool.h"
