@@ -296,27 +296,52 @@ export function splitStrings(s: string, matches: Matches, behavior: SplitBehavio
   for (let k = 0; k < spans.length; k += 2) if (spans[k + 1] > spans[k]) out.push(s.slice(spans[k], spans[k + 1]));
 }
 
+const stickyCache = new WeakMap<RegExp, RegExp>();
+
 /**
  * Isolated split of `s` by a global RegExp, streaming each non-empty piece (matches and the gaps between them) to
- * `sink` — the hot path of ids-only encoding.
+ * `sink` — the hot path of ids-only encoding. A sticky twin of the regex is tried at the current position first
+ * (`test` allocates no match array); only when it fails does a global search find the next match.
  */
 export function isolatedRegexEach(re: RegExp, s: string, sink: (piece: string) => void): void {
-  if (s.length === 0) return;
-  re.lastIndex = 0;
-  let prev = 0;
-  let m: RegExpExecArray | null;
-  while ((m = re.exec(s)) !== null) {
-    const start = m.index;
-    const len = m[0].length;
-    if (len === 0) {
-      re.lastIndex = start + (isHigh(s.charCodeAt(start)) ? 2 : 1);
-      if (start >= s.length) break;
-    }
-    if (prev !== start) sink(s.slice(prev, start));
-    if (len > 0) sink(m[0]);
-    prev = start + len;
+  const n = s.length;
+  if (n === 0) return;
+  let sticky = stickyCache.get(re);
+  if (!sticky) {
+    sticky = new RegExp(re.source, re.flags.replace('g', '') + 'y');
+    stickyCache.set(re, sticky);
   }
-  if (prev < s.length) sink(s.slice(prev));
+  let pos = 0;
+  while (pos < n) {
+    sticky.lastIndex = pos;
+    if (sticky.test(s) && sticky.lastIndex > pos) {
+      const end = sticky.lastIndex;
+      sink(s.slice(pos, end));
+      pos = end;
+      continue;
+    }
+    // no non-empty match here: find the next one
+    re.lastIndex = pos;
+    let m: RegExpExecArray | null;
+    let start = -1;
+    let end = -1;
+    while ((m = re.exec(s)) !== null) {
+      if (m[0].length > 0) {
+        start = m.index;
+        end = start + m[0].length;
+        break;
+      }
+      re.lastIndex = m.index + (isHigh(s.charCodeAt(m.index)) ? 2 : 1);
+      if (m.index >= n) break;
+    }
+    if (start < 0) {
+      sink(s.slice(pos));
+      return;
+    }
+    sink(s.slice(pos, start));
+    sink(s.slice(start, end));
+    pos = end;
+  }
 }
 
 /** Matches of a global RegExp over `s` (gaps are non-matches), as the Rust Pattern impl for regexes. */
