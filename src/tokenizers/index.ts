@@ -5,3 +5,4 @@ export { BpeModel } from './models/bpe.js';
 export { WordPieceModel, readVocabTxt } from './models/wordpiece.js';
 export { translateRegex } from './regex.js';
 export { ByteTokenizer } from './byte.js';
+export { trainBpe, writeTokenizerJson, preTokenizerPreset, DEEPSEEK_V3_SPLITS, type TrainBpeOptions, type TrainBpeResult } from './train-bpe.js';
