@@ -1,5 +1,5 @@
-// AVX2 instantiation of the generic row kernels: the one-lane traits of kernels-simd.h compiled for AVX2 + FMA, so
-// the compiler may vectorise the simple loops (explicit 8-lane AVX2 traits are future work).
+// AVX2 instantiation of the generic row kernels (kernels-generic.h over the 8-lane AVX2 traits of kernels-simd.h),
+// compiled for AVX2 + FMA by a target pragma; reached when cpu.cc reports AVX2 but not AVX-512 (or KILN_ISA=avx2).
 #include <immintrin.h>
 
 #include <algorithm>
@@ -11,14 +11,15 @@
 
 #pragma GCC push_options
 #pragma GCC target("avx2,fma")
+#pragma GCC diagnostic ignored "-Wpsabi"
 
 namespace kiln {
 namespace kernels_avx2 {
 namespace {
 constexpr const char* kIsaName = "avx2";
-#define KILN_SIMD_SCALAR
+#define KILN_SIMD_AVX2
 #include "kernels-simd.h"
-#undef KILN_SIMD_SCALAR
+#undef KILN_SIMD_AVX2
 #include "kernels-generic.h"
 }  // namespace
 }  // namespace kernels_avx2

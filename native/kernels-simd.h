@@ -96,6 +96,138 @@ struct V {
 };
 #endif
 
+#ifdef KILN_SIMD_AVX2
+// 8 f32 / 4 f64 lanes; masks are all-ones lanes (M = __m256, MD = __m256d). Masked loads and stores use
+// vmaskmov (no fault on masked-off lanes); scalef builds 2^n from exponent bits in two halves (exact, with IEEE
+// overflow / underflow in the final multiply), getexp / getmant read the exponent field.
+struct V {
+  static constexpr int N = 8, ND = 4;
+  using F = __m256;
+  using M = __m256;
+  using D = __m256d;
+  using MD = __m256d;
+  static inline M mask(int64_t n) {
+    const int k = n >= 8 ? 8 : n <= 0 ? 0 : static_cast<int>(n);
+    return _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(k), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)));
+  }
+  static inline MD maskD(int64_t n) {
+    const long long k = n >= 4 ? 4 : n <= 0 ? 0 : n;
+    return _mm256_castsi256_pd(_mm256_cmpgt_epi64(_mm256_set1_epi64x(k), _mm256_setr_epi64x(0, 1, 2, 3)));
+  }
+  static inline bool any(M m) { return _mm256_movemask_ps(m) != 0; }
+  static inline bool anyD(MD m) { return _mm256_movemask_pd(m) != 0; }
+  static inline M mor(M a, M b) { return _mm256_or_ps(a, b); }
+  static inline M mandn(M a, M b) { return _mm256_andnot_ps(b, a); }
+  static inline MD morD(MD a, MD b) { return _mm256_or_pd(a, b); }
+  static inline int firstLane(M m) { return __builtin_ctz(static_cast<unsigned>(_mm256_movemask_ps(m))); }
+  static inline F load(const float* p, M m) { return _mm256_maskload_ps(p, _mm256_castps_si256(m)); }
+  static inline F loadOr(const float* p, M m, F v) { return _mm256_blendv_ps(v, load(p, m), m); }
+  static inline void store(float* p, M m, F v) { _mm256_maskstore_ps(p, _mm256_castps_si256(m), v); }
+  static inline F set1(float x) { return _mm256_set1_ps(x); }
+  static inline F add(F a, F b) { return _mm256_add_ps(a, b); }
+  static inline F sub(F a, F b) { return _mm256_sub_ps(a, b); }
+  static inline F mul(F a, F b) { return _mm256_mul_ps(a, b); }
+  static inline F div(F a, F b) { return _mm256_div_ps(a, b); }
+  static inline F fma(F a, F b, F c) { return _mm256_fmadd_ps(a, b, c); }
+  static inline F max(F a, F b) { return _mm256_max_ps(a, b); }
+  static inline F min(F a, F b) { return _mm256_min_ps(a, b); }
+  static inline F sqrt(F a) { return _mm256_sqrt_ps(a); }
+  static inline F abs(F a) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), a); }
+  static inline F neg(F a) { return _mm256_xor_ps(a, _mm256_set1_ps(-0.0f)); }
+  static inline F sel(M m, F t, F f) { return _mm256_blendv_ps(f, t, m); }
+  static inline F round(F x) { return _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+  static inline F scalef(F y, F n) {
+    const __m256i k = _mm256_cvtps_epi32(n);
+    const __m256i h = _mm256_srai_epi32(k, 1);
+    const __m256i b = _mm256_set1_epi32(127);
+    const F p1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(h, b), 23));
+    const F p2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_sub_epi32(k, h), b), 23));
+    return _mm256_mul_ps(_mm256_mul_ps(y, p1), p2);
+  }
+  template <int C>
+  static inline M cmp(F a, F b) {
+    constexpr int P = C == kGT ? _CMP_GT_OQ : C == kGE ? _CMP_GE_OQ : C == kLT ? _CMP_LT_OQ : C == kLE ? _CMP_LE_OQ
+                    : C == kEQ ? _CMP_EQ_OQ : C == kNE ? _CMP_NEQ_UQ : _CMP_UNORD_Q;
+    return _mm256_cmp_ps(a, b, P);
+  }
+  static inline float hmax(F a) {
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_movehdup_ps(m));
+    return _mm_cvtss_f32(m);
+  }
+  static inline float hmin(F a) {
+    __m128 m = _mm_min_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    m = _mm_min_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_min_ss(m, _mm_movehdup_ps(m));
+    return _mm_cvtss_f32(m);
+  }
+  static inline __m128i maskF4(MD m) {  // the 4 double-lane mask as a 4 x 32-bit mask
+    return _mm256_castsi256_si128(
+        _mm256_permutevar8x32_epi32(_mm256_castpd_si256(m), _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6)));
+  }
+  static inline D loadD(const float* p, MD m) { return _mm256_cvtps_pd(_mm_maskload_ps(p, maskF4(m))); }
+  static inline void storeD(float* p, MD m, D v) { _mm_maskstore_ps(p, maskF4(m), _mm256_cvtpd_ps(v)); }
+  static inline D loadDD(const double* p, MD m) { return _mm256_maskload_pd(p, _mm256_castpd_si256(m)); }
+  static inline void storeDD(double* p, MD m, D v) { _mm256_maskstore_pd(p, _mm256_castpd_si256(m), v); }
+  static inline D set1D(double x) { return _mm256_set1_pd(x); }
+  static inline D addD(D a, D b) { return _mm256_add_pd(a, b); }
+  static inline D subD(D a, D b) { return _mm256_sub_pd(a, b); }
+  static inline D mulD(D a, D b) { return _mm256_mul_pd(a, b); }
+  static inline D divD(D a, D b) { return _mm256_div_pd(a, b); }
+  static inline D fmaD(D a, D b, D c) { return _mm256_fmadd_pd(a, b, c); }
+  static inline D maxD(D a, D b) { return _mm256_max_pd(a, b); }
+  static inline D minD(D a, D b) { return _mm256_min_pd(a, b); }
+  static inline D sqrtD(D a) { return _mm256_sqrt_pd(a); }
+  static inline D absD(D a) { return _mm256_andnot_pd(_mm256_set1_pd(-0.0), a); }
+  static inline D selD(MD m, D t, D f) { return _mm256_blendv_pd(f, t, m); }
+  static inline D roundD(D x) { return _mm256_round_pd(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+  static inline D scalefD(D y, D n) {
+    // n is integral and within [-1100, 1100] here; 2^n = 2^h * 2^(n-h), each built from exponent bits.
+    const __m128i k = _mm256_cvtpd_epi32(n);
+    const __m128i h = _mm_srai_epi32(k, 1);
+    const __m256i h64 = _mm256_cvtepi32_epi64(h);
+    const __m256i r64 = _mm256_cvtepi32_epi64(_mm_sub_epi32(k, h));
+    const __m256i b = _mm256_set1_epi64x(1023);
+    const D p1 = _mm256_castsi256_pd(_mm256_slli_epi64(_mm256_add_epi64(h64, b), 52));
+    const D p2 = _mm256_castsi256_pd(_mm256_slli_epi64(_mm256_add_epi64(r64, b), 52));
+    return _mm256_mul_pd(_mm256_mul_pd(y, p1), p2);
+  }
+  static inline D getexpD(D x) {
+    const __m256i bits = _mm256_castpd_si256(x);
+    const __m256i e = _mm256_and_si256(_mm256_srli_epi64(bits, 52), _mm256_set1_epi64x(0x7ff));
+    // exponent - 1023 as double: (e | 2^52 as double) - 2^52 - 1023
+    const D ed = _mm256_sub_pd(_mm256_castsi256_pd(_mm256_or_si256(e, _mm256_castpd_si256(_mm256_set1_pd(4503599627370496.0)))),
+                               _mm256_set1_pd(4503599627370496.0));
+    return _mm256_sub_pd(ed, _mm256_set1_pd(1023.0));
+  }
+  static inline D getmantD(D x) {
+    const __m256i bits = _mm256_castpd_si256(x);
+    const __m256i m = _mm256_and_si256(bits, _mm256_set1_epi64x(0x000fffffffffffffLL));
+    return _mm256_castsi256_pd(_mm256_or_si256(m, _mm256_set1_epi64x(0x3ff0000000000000LL)));
+  }
+  static inline D copysignD(D mag, D sgn) {
+    const D s = _mm256_set1_pd(-0.0);
+    return _mm256_or_pd(_mm256_andnot_pd(s, mag), _mm256_and_pd(s, sgn));
+  }
+  template <int C>
+  static inline MD cmpD(D a, D b) {
+    constexpr int P = C == kGT ? _CMP_GT_OQ : C == kGE ? _CMP_GE_OQ : C == kLT ? _CMP_LT_OQ : C == kLE ? _CMP_LE_OQ
+                    : C == kEQ ? _CMP_EQ_OQ : C == kNE ? _CMP_NEQ_UQ : _CMP_UNORD_Q;
+    return _mm256_cmp_pd(a, b, P);
+  }
+  static inline double haddD(D a) {
+    __m128d s = _mm_add_pd(_mm256_castpd256_pd128(a), _mm256_extractf128_pd(a, 1));
+    s = _mm_add_sd(s, _mm_unpackhi_pd(s, s));
+    return _mm_cvtsd_f64(s);
+  }
+  static inline void addD2(D& a0, D& a1, F f) {
+    a0 = _mm256_add_pd(a0, _mm256_cvtps_pd(_mm256_castps256_ps128(f)));
+    a1 = _mm256_add_pd(a1, _mm256_cvtps_pd(_mm256_extractf128_ps(f, 1)));
+  }
+};
+#endif
+
 #ifdef KILN_SIMD_SCALAR
 // One lane: F = float, D = double. Compiled in the scalar and AVX2 translation units (where the compiler may still
 // vectorise the loops around it).
