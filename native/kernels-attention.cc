@@ -317,6 +317,34 @@ bool worthParallel(const AttentionArgs& a) {
   return flop >= 2e6;
 }
 
+// A 64-byte aligned buffer owned by one kernel call (pre-packed panels shared by that call's tasks).
+class Buffer {
+ public:
+  explicit Buffer(size_t floats) {
+    const size_t bytes = (std::max<size_t>(floats, 16) * sizeof(float) + 63) & ~static_cast<size_t>(63);
+    p_ = static_cast<float*>(std::aligned_alloc(64, bytes));
+    if (p_ == nullptr) std::abort();
+  }
+  ~Buffer() { std::free(p_); }
+  Buffer(const Buffer&) = delete;
+  Buffer& operator=(const Buffer&) = delete;
+  float* get() const { return p_; }
+
+ private:
+  float* p_;
+};
+
+// Pre-packed panels are built for a batch of (batch, kv head) groups at a time, at most ~32 Mi floats (128 MiB)
+// per batch unless a single group needs more; KILN_ATTENTION_PACK_FLOATS overrides the bound (read per call).
+int64_t groupsPerBatch(int64_t groups, int64_t floatsPerGroup) {
+  int64_t cap = int64_t{32} << 20;
+  if (const char* env = std::getenv("KILN_ATTENTION_PACK_FLOATS")) {
+    const long long v = std::atoll(env);
+    if (v >= 1) cap = static_cast<int64_t>(v);
+  }
+  return std::max<int64_t>(1, std::min(groups, cap / std::max<int64_t>(1, floatsPerGroup)));
+}
+
 // ── forward ──
 
 struct FwdCtx {
@@ -326,6 +354,10 @@ struct FwdCtx {
   Tiling tl;
   float* out;
   float* lse;
+  // K as Kᵀ B-panels and V as B-panels, per (group of the batch, key block): kStride / vStride floats each.
+  const float* kPack;
+  const float* vPack;
+  int64_t kStride, vStride, nkb, g0;
 };
 
 void forwardTask(const FwdCtx& c, int64_t b, int64_t g, int64_t i0) {
@@ -336,18 +368,15 @@ void forwardTask(const FwdCtx& c, int64_t b, int64_t g, int64_t i0) {
   const int64_t nq = std::min(c.tl.nq, a.Tq - i0);
   const int64_t R = rep * nq, bk = c.tl.bk;
   const int64_t mr = kr.mr, nr = kr.nr;
-  const int64_t Rp = roundUp(R, mr), bkp = roundUp(bk, nr), Dvp = roundUp(Dv, nr);
+  const int64_t Rp = roundUp(R, mr), bkp = roundUp(bk, nr);
   const int64_t shift = a.Tk - a.Tq;
 
   Scratch& sc = tlsScratch;
-  sc.reserve(slot(R * D) + slot(Rp * D) + slot(R * bkp) + slot(Rp * bkp) + slot(D * bkp) + slot(bkp * Dvp) +
-             slot(R * Dv) + 2 * slot(R));
+  sc.reserve(slot(R * D) + slot(Rp * D) + slot(R * bkp) + slot(Rp * bkp) + slot(R * Dv) + 2 * slot(R));
   float* Qc = sc.take(R * D);
   float* Qp = sc.take(Rp * D);
   float* S = sc.take(R * bkp);
   float* Pp = sc.take(Rp * bkp);
-  float* Kp = sc.take(D * bkp);
-  float* Vp = sc.take(bkp * Dvp);
   float* O = sc.take(R * Dv);
   float* m = sc.take(R);
   float* l = sc.take(R);
@@ -364,11 +393,13 @@ void forwardTask(const FwdCtx& c, int64_t b, int64_t g, int64_t i0) {
     l[r] = 0.0f;
   }
 
-  const int64_t kvRow = (b * a.Hkv + g) * a.Tk;
+  const int64_t local = b * a.Hkv + g - c.g0;
   const int64_t kEnd = a.causal ? std::max<int64_t>(0, std::min(a.Tk, i0 + nq + shift)) : a.Tk;
   for (int64_t j0 = 0; j0 < kEnd; j0 += bk) {
     const int64_t nk = std::min(bk, kEnd - j0);
-    kr.packB(D, nk, a.k + (kvRow + j0) * D, 1, D, Kp);
+    const float* Kp = c.kPack + (local * c.nkb + j0 / bk) * c.kStride;
+    const float* Vp = c.vPack + (local * c.nkb + j0 / bk) * c.vStride;
+    const int64_t nkPacked = std::min(bk, a.Tk - j0);  // V panels were packed with this many keys
     for (int64_t ir = 0; ir < R; ir += mr)
       for (int64_t jr = 0; jr < nk; jr += nr)
         kr.micro(D, Qp + ir * D, Kp + jr * D, S + ir * bkp + jr, bkp, static_cast<int>(std::min(mr, R - ir)),
@@ -378,7 +409,7 @@ void forwardTask(const FwdCtx& c, int64_t b, int64_t g, int64_t i0) {
       float* s = S + r * bkp;
       const int64_t jl = a.causal ? std::min(nk, i + shift + 1 - j0) : nk;
       if (jl <= 0) {
-        std::memset(s, 0, static_cast<size_t>(nk) * sizeof(float));
+        std::memset(s, 0, static_cast<size_t>(nkPacked) * sizeof(float));
         continue;
       }
       if (a.mask)
@@ -386,7 +417,7 @@ void forwardTask(const FwdCtx& c, int64_t b, int64_t g, int64_t i0) {
                     static_cast<int>(jl));
       const float rowMax = ops.max(s, static_cast<int>(jl));
       if (rowMax == kNegInf) {  // every key of this tile is blocked for this row
-        std::memset(s, 0, static_cast<size_t>(nk) * sizeof(float));
+        std::memset(s, 0, static_cast<size_t>(nkPacked) * sizeof(float));
         continue;
       }
       if (rowMax > m[r]) {
@@ -396,14 +427,14 @@ void forwardTask(const FwdCtx& c, int64_t b, int64_t g, int64_t i0) {
         m[r] = rowMax;
       }
       l[r] += ops.expSum(s, static_cast<int>(jl), m[r]);
-      if (jl < nk) std::memset(s + jl, 0, static_cast<size_t>(nk - jl) * sizeof(float));
+      if (jl < nkPacked) std::memset(s + jl, 0, static_cast<size_t>(nkPacked - jl) * sizeof(float));
     }
-    kr.packA(R, nk, S, bkp, 1, Pp);
-    kr.packB(nk, Dv, a.v + (kvRow + j0) * Dv, Dv, 1, Vp);
+    // O += P V over the keys V was packed with (P is 0 past the visible ones)
+    kr.packA(R, nkPacked, S, bkp, 1, Pp);
     for (int64_t ir = 0; ir < R; ir += mr)
       for (int64_t jr = 0; jr < Dv; jr += nr)
-        kr.micro(nk, Pp + ir * nk, Vp + jr * nk, O + ir * Dv + jr, Dv, static_cast<int>(std::min(mr, R - ir)),
-                 static_cast<int>(std::min(nr, Dv - jr)), 1.0f, 1.0f);
+        kr.micro(nkPacked, Pp + ir * nkPacked, Vp + jr * nkPacked, O + ir * Dv + jr, Dv,
+                 static_cast<int>(std::min(mr, R - ir)), static_cast<int>(std::min(nr, Dv - jr)), 1.0f, 1.0f);
   }
 
   for (int64_t r = 0; r < R; ++r) {
@@ -424,6 +455,24 @@ void forwardTask(const FwdCtx& c, int64_t b, int64_t g, int64_t i0) {
 
 // ── backward ──
 
+// Per (group of the batch, query block): the block's stacked rows pre-packed for every product that reads them.
+struct RowPack {
+  int64_t qA, qB, dA, dB, L, Di, stride;  // offsets of Q as A / B panels, dout as A / B panels, lse, D_i; total
+};
+
+RowPack rowPackLayout(const GemmKernel& kr, const AttentionArgs& a, int64_t RM) {
+  const int64_t Rp = roundUp(RM, kr.mr), Dp = roundUp(a.D, kr.nr), Dvp = roundUp(a.Dv, kr.nr);
+  RowPack p;
+  p.qA = 0;
+  p.qB = p.qA + static_cast<int64_t>(slot(Rp * a.D));
+  p.dA = p.qB + static_cast<int64_t>(slot(RM * Dp));
+  p.dB = p.dA + static_cast<int64_t>(slot(Rp * a.Dv));
+  p.L = p.dB + static_cast<int64_t>(slot(RM * Dvp));
+  p.Di = p.L + static_cast<int64_t>(slot(RM));
+  p.stride = p.Di + static_cast<int64_t>(slot(RM));
+  return p;
+}
+
 struct BwdCtx {
   const AttentionArgs& a;
   const GemmKernel& kr;
@@ -434,7 +483,33 @@ struct BwdCtx {
   const float* di;  // rowsum(dO ∘ O) [B, H, Tq]
   float* dk;
   float* dv;
+  RowPack rp;
+  const float* rows;  // RowPack blocks per (group of the batch, query block)
+  int64_t nqb, g0;
 };
+
+// Packs the stacked rows of query block qb of group (b, g) into dst (layout c.rp).
+void packRowsTask(const BwdCtx& c, int64_t b, int64_t g, int64_t qb, float* dst) {
+  const AttentionArgs& a = c.a;
+  const GemmKernel& kr = c.kr;
+  const int64_t D = a.D, Dv = a.Dv, rep = a.H / a.Hkv;
+  const int64_t i0 = qb * c.tl.nq, nq = std::min(c.tl.nq, a.Tq - i0), R = rep * nq;
+  Scratch& sc = tlsScratch;
+  sc.reserve(slot(R * D) + slot(R * Dv));
+  float* Qc = sc.take(R * D);
+  float* dOc = sc.take(R * Dv);
+  for (int64_t hh = 0; hh < rep; ++hh) {
+    const int64_t row0 = (b * a.H + g * rep + hh) * a.Tq + i0;
+    std::memcpy(Qc + hh * nq * D, a.q + row0 * D, static_cast<size_t>(nq * D) * sizeof(float));
+    std::memcpy(dOc + hh * nq * Dv, c.dout + row0 * Dv, static_cast<size_t>(nq * Dv) * sizeof(float));
+    std::memcpy(dst + c.rp.L + hh * nq, c.lse + row0, static_cast<size_t>(nq) * sizeof(float));
+    std::memcpy(dst + c.rp.Di + hh * nq, c.di + row0, static_cast<size_t>(nq) * sizeof(float));
+  }
+  kr.packA(R, D, Qc, D, 1, dst + c.rp.qA);
+  kr.packB(R, D, Qc, D, 1, dst + c.rp.qB);
+  kr.packA(R, Dv, dOc, Dv, 1, dst + c.rp.dA);
+  kr.packB(R, Dv, dOc, Dv, 1, dst + c.rp.dB);
+}
 
 // Keys [k0, k1) of group (b, g): writes those rows of dk/dv and adds the group's dq contributions into dqT
 // (laid out like dq).
@@ -447,25 +522,16 @@ void backwardTask(const BwdCtx& c, int64_t b, int64_t g, int64_t k0, int64_t k1,
   const int64_t RM = rep * nqMax;
   const int64_t mr = kr.mr, nr = kr.nr;
   const int64_t Rp = roundUp(RM, mr), bkp = roundUp(bk, nr), bkm = roundUp(bk, mr);
-  const int64_t Dp = roundUp(D, nr), Dvp = roundUp(Dv, nr);
+  const int64_t Dp = roundUp(D, nr);
   const int64_t shift = a.Tk - a.Tq;
 
   Scratch& sc = tlsScratch;
-  sc.reserve(slot(RM * D) + slot(RM * Dv) + 2 * slot(RM) + slot(Rp * D) + 2 * slot(RM * bkp) + slot(Rp * Dv) +
-             2 * slot(bkm * RM) + slot(RM * Dvp) + slot(RM * Dp) + slot(Rp * bkp) + slot(RM * D) + slot(D * bkp) +
+  sc.reserve(2 * slot(RM * bkp) + 2 * slot(bkm * RM) + slot(Rp * bkp) + slot(RM * D) + slot(D * bkp) +
              slot(Dv * bkp) + slot(bkp * Dp));
-  float* Qc = sc.take(RM * D);      // gathered q rows [R, D]
-  float* dOc = sc.take(RM * Dv);    // gathered dout rows [R, Dv]
-  float* Lr = sc.take(RM);          // lse per row
-  float* Dr = sc.take(RM);          // D_i per row
-  float* QpA = sc.take(Rp * D);     // q as A panels
   float* S = sc.take(RM * bkp);     // scores, then P [R, bk]
   float* dP = sc.take(RM * bkp);    // dP, then dS [R, bk]
-  float* dOpA = sc.take(Rp * Dv);   // dout as A panels
   float* PtA = sc.take(bkm * RM);   // Pᵀ as A panels
   float* dStA = sc.take(bkm * RM);  // dSᵀ as A panels
-  float* dOB = sc.take(RM * Dvp);   // dout as B panels
-  float* QB = sc.take(RM * Dp);     // q as B panels
   float* dSA = sc.take(Rp * bkp);   // dS as A panels
   float* dQc = sc.take(RM * D);     // dS·K for the rows [R, D]
   float* KtB = sc.take(D * bkp);    // Kᵀ as B panels
@@ -473,6 +539,7 @@ void backwardTask(const BwdCtx& c, int64_t b, int64_t g, int64_t k0, int64_t k1,
   float* KB = sc.take(bkp * Dp);    // K as B panels
 
   const int64_t kvRow = (b * a.Hkv + g) * a.Tk;
+  const float* groupRows = c.rows + (b * a.Hkv + g - c.g0) * c.nqb * c.rp.stride;
   std::memset(c.dk + (kvRow + k0) * D, 0, static_cast<size_t>((k1 - k0) * D) * sizeof(float));
   std::memset(c.dv + (kvRow + k0) * Dv, 0, static_cast<size_t>((k1 - k0) * Dv) * sizeof(float));
 
@@ -485,23 +552,19 @@ void backwardTask(const BwdCtx& c, int64_t b, int64_t g, int64_t k0, int64_t k1,
     kr.packB(D, nk, kp, 1, D, KtB);
     kr.packB(Dv, nk, vp, 1, Dv, VtB);
     kr.packB(nk, D, kp, D, 1, KB);
-    const int64_t iStart = a.causal ? std::max<int64_t>(0, j0 - shift) : 0;
-    for (int64_t i0 = iStart; i0 < a.Tq; i0 += nqMax) {
-      const int64_t nq = std::min(nqMax, a.Tq - i0);
+    // causal: query blocks ending before the first query that sees key j0 are skipped
+    const int64_t qbStart = a.causal ? std::max<int64_t>(0, j0 - shift) / nqMax : 0;
+    for (int64_t qb = qbStart; qb < c.nqb; ++qb) {
+      const int64_t i0 = qb * nqMax, nq = std::min(nqMax, a.Tq - i0);
       const int64_t R = rep * nq;
-      for (int64_t hh = 0; hh < rep; ++hh) {
-        const int64_t row0 = (b * a.H + g * rep + hh) * a.Tq + i0;
-        std::memcpy(Qc + hh * nq * D, a.q + row0 * D, static_cast<size_t>(nq * D) * sizeof(float));
-        std::memcpy(dOc + hh * nq * Dv, c.dout + row0 * Dv, static_cast<size_t>(nq * Dv) * sizeof(float));
-        std::memcpy(Lr + hh * nq, c.lse + row0, static_cast<size_t>(nq) * sizeof(float));
-        std::memcpy(Dr + hh * nq, c.di + row0, static_cast<size_t>(nq) * sizeof(float));
-      }
+      const float* rows = groupRows + qb * c.rp.stride;
+      const float* Lr = rows + c.rp.L;
+      const float* Dr = rows + c.rp.Di;
       // S = scale · Q Kᵀ, then P = exp(S + mask − lse) (0 where blocked, past the diagonal or on dead rows)
-      kr.packA(R, D, Qc, D, 1, QpA);
       for (int64_t ir = 0; ir < R; ir += mr)
         for (int64_t jr = 0; jr < nk; jr += nr)
-          kr.micro(D, QpA + ir * D, KtB + jr * D, S + ir * bkp + jr, bkp, static_cast<int>(std::min(mr, R - ir)),
-                   static_cast<int>(std::min(nr, nk - jr)), a.scale, 0.0f);
+          kr.micro(D, rows + c.rp.qA + ir * D, KtB + jr * D, S + ir * bkp + jr, bkp,
+                   static_cast<int>(std::min(mr, R - ir)), static_cast<int>(std::min(nr, nk - jr)), a.scale, 0.0f);
       for (int64_t r = 0; r < R; ++r) {
         const int64_t hh = r / nq, i = i0 + r % nq;
         float* s = S + r * bkp;
@@ -517,36 +580,36 @@ void backwardTask(const BwdCtx& c, int64_t b, int64_t g, int64_t k0, int64_t k1,
         if (jl < nk) std::memset(s + jl, 0, static_cast<size_t>(nk - jl) * sizeof(float));
       }
       // dP = dO Vᵀ; dS = P ∘ (dP − D_i) · scale
-      kr.packA(R, Dv, dOc, Dv, 1, dOpA);
       for (int64_t ir = 0; ir < R; ir += mr)
         for (int64_t jr = 0; jr < nk; jr += nr)
-          kr.micro(Dv, dOpA + ir * Dv, VtB + jr * Dv, dP + ir * bkp + jr, bkp, static_cast<int>(std::min(mr, R - ir)),
-                   static_cast<int>(std::min(nr, nk - jr)), 1.0f, 0.0f);
+          kr.micro(Dv, rows + c.rp.dA + ir * Dv, VtB + jr * Dv, dP + ir * bkp + jr, bkp,
+                   static_cast<int>(std::min(mr, R - ir)), static_cast<int>(std::min(nr, nk - jr)), 1.0f, 0.0f);
       for (int64_t r = 0; r < R; ++r) ops.ds(dP + r * bkp, S + r * bkp, static_cast<int>(nk), Dr[r], a.scale);
       // dV += Pᵀ dO
       kr.packA(nk, R, S, 1, bkp, PtA);
-      kr.packB(R, Dv, dOc, Dv, 1, dOB);
       for (int64_t ir = 0; ir < nk; ir += mr)
         for (int64_t jr = 0; jr < Dv; jr += nr)
-          kr.micro(R, PtA + ir * R, dOB + jr * R, dvp + ir * Dv + jr, Dv, static_cast<int>(std::min(mr, nk - ir)),
-                   static_cast<int>(std::min(nr, Dv - jr)), 1.0f, 1.0f);
+          kr.micro(R, PtA + ir * R, rows + c.rp.dB + jr * R, dvp + ir * Dv + jr, Dv,
+                   static_cast<int>(std::min(mr, nk - ir)), static_cast<int>(std::min(nr, Dv - jr)), 1.0f, 1.0f);
       // dK += dSᵀ Q
       kr.packA(nk, R, dP, 1, bkp, dStA);
-      kr.packB(R, D, Qc, D, 1, QB);
       for (int64_t ir = 0; ir < nk; ir += mr)
         for (int64_t jr = 0; jr < D; jr += nr)
-          kr.micro(R, dStA + ir * R, QB + jr * R, dkp + ir * D + jr, D, static_cast<int>(std::min(mr, nk - ir)),
-                   static_cast<int>(std::min(nr, D - jr)), 1.0f, 1.0f);
-      // dQ += dS K
+          kr.micro(R, dStA + ir * R, rows + c.rp.qB + jr * R, dkp + ir * D + jr, D,
+                   static_cast<int>(std::min(mr, nk - ir)), static_cast<int>(std::min(nr, D - jr)), 1.0f, 1.0f);
+      // dQ += dS K (straight into dq when the rows are one head's consecutive rows)
       kr.packA(R, nk, dP, bkp, 1, dSA);
+      float* dqDirect = rep == 1 ? dqT + ((b * a.H + g) * a.Tq + i0) * D : nullptr;
       for (int64_t ir = 0; ir < R; ir += mr)
         for (int64_t jr = 0; jr < D; jr += nr)
-          kr.micro(nk, dSA + ir * nk, KB + jr * nk, dQc + ir * D + jr, D, static_cast<int>(std::min(mr, R - ir)),
-                   static_cast<int>(std::min(nr, D - jr)), 1.0f, 0.0f);
-      for (int64_t hh = 0; hh < rep; ++hh) {
-        float* dst = dqT + ((b * a.H + g * rep + hh) * a.Tq + i0) * D;
-        ops.add(dst, dQc + hh * nq * D, static_cast<int>(nq * D));
-      }
+          kr.micro(nk, dSA + ir * nk, KB + jr * nk, (dqDirect ? dqDirect : dQc) + ir * D + jr, D,
+                   static_cast<int>(std::min(mr, R - ir)), static_cast<int>(std::min(nr, D - jr)), 1.0f,
+                   dqDirect ? 1.0f : 0.0f);
+      if (!dqDirect)
+        for (int64_t hh = 0; hh < rep; ++hh) {
+          float* dst = dqT + ((b * a.H + g * rep + hh) * a.Tq + i0) * D;
+          ops.add(dst, dQc + hh * nq * D, static_cast<int>(nq * D));
+        }
     }
   }
 }
@@ -556,13 +619,33 @@ void backwardTask(const BwdCtx& c, int64_t b, int64_t g, int64_t k0, int64_t k1,
 void attentionForward(const AttentionArgs& a, float* out, float* lse) {
   if (a.B * a.H * a.Tq == 0) return;  // (Tk = 0 needs no special case: every row ends with l = 0)
   const GemmKernel& kr = gemmKernelActive();
-  const FwdCtx c{a, kr, rowOpsActive(), chooseTiling(kr, a, 64), out, lse};
-  const int64_t groups = a.B * a.Hkv, nqb = ceilDiv(a.Tq, c.tl.nq);
-  // Later query blocks see more keys under a causal mask: start those first.
-  runTasks(groups * nqb, worthParallel(a), [&](int64_t t) {
-    const int64_t qb = nqb - 1 - t / groups, bg = t % groups;
-    forwardTask(c, bg / a.Hkv, bg % a.Hkv, qb * c.tl.nq);
-  });
+  const Tiling tl = chooseTiling(kr, a, 64);
+  const int64_t groups = a.B * a.Hkv, nqb = ceilDiv(a.Tq, tl.nq), nkb = ceilDiv(a.Tk, tl.bk);
+  const int64_t bkp = roundUp(tl.bk, kr.nr);
+  const int64_t kStride = static_cast<int64_t>(slot(a.D * bkp));
+  const int64_t vStride = static_cast<int64_t>(slot(tl.bk * roundUp(a.Dv, kr.nr)));
+  const int64_t perGroup = nkb * (kStride + vStride);
+  const int64_t batch = groupsPerBatch(groups, perGroup);
+  const bool parallel = worthParallel(a);
+  Buffer packs(static_cast<size_t>(batch * perGroup));
+  for (int64_t g0 = 0; g0 < groups; g0 += batch) {
+    const int64_t ng = std::min(batch, groups - g0);
+    float* kPack = packs.get();
+    float* vPack = packs.get() + ng * nkb * kStride;
+    // K and V panels once per (group, key block), shared by every query block.
+    runTasks(ng * nkb, parallel, [&](int64_t t) {
+      const int64_t gl = t / nkb, kb = t % nkb, j0 = kb * tl.bk, nk = std::min(tl.bk, a.Tk - j0);
+      const int64_t row = (g0 + gl) * a.Tk + j0;
+      kr.packB(a.D, nk, a.k + row * a.D, 1, a.D, kPack + t * kStride);
+      kr.packB(nk, a.Dv, a.v + row * a.Dv, a.Dv, 1, vPack + t * vStride);
+    });
+    const FwdCtx c{a, kr, rowOpsActive(), tl, out, lse, kPack, vPack, kStride, vStride, nkb, g0};
+    // Later query blocks see more keys under a causal mask: start those first.
+    runTasks(ng * nqb, parallel, [&](int64_t t) {
+      const int64_t qb = nqb - 1 - t / ng, gi = g0 + t % ng;
+      forwardTask(c, gi / a.Hkv, gi % a.Hkv, qb * tl.nq);
+    });
+  }
 }
 
 void attentionBackward(const AttentionArgs& a, const float* out, const float* lse, const float* dout, float* dq,
@@ -594,8 +677,8 @@ void attentionBackward(const AttentionArgs& a, const float* out, const float* ls
   });
 
   const GemmKernel& kr = gemmKernelActive();
-  const BwdCtx c{a, kr, rowOpsActive(), chooseTiling(kr, a, 96), lse, dout, di.data(), dk, dv};
-  const int64_t groups = a.B * a.Hkv, nkb = ceilDiv(a.Tk, c.tl.bk);
+  const Tiling tl = chooseTiling(kr, a, 96);
+  const int64_t groups = a.B * a.Hkv, nkb = ceilDiv(a.Tk, tl.bk), nqb = ceilDiv(a.Tq, tl.nq);
   const int threads = parallel ? numThreads() : 1;
   // Key chunks per group: one (the task owns its group's dq rows) unless groups are too few to balance the
   // threads; then each chunk adds into its own dq-shaped partial buffer (all of them together bounded to
@@ -605,7 +688,7 @@ void attentionBackward(const AttentionArgs& a, const float* out, const float* ls
     chunks = std::min(nkb, ceilDiv(4 * threads, groups));
     chunks = std::max<int64_t>(1, std::min<int64_t>(chunks, (int64_t{16} << 20) / std::max<int64_t>(dqSize, 1)));
   }
-  const int64_t chunkKeys = ceilDiv(nkb, chunks) * c.tl.bk;
+  const int64_t chunkKeys = ceilDiv(nkb, chunks) * tl.bk;
   chunks = ceilDiv(a.Tk, chunkKeys);
   std::vector<float> partial;
   if (chunks == 1) {
@@ -613,12 +696,24 @@ void attentionBackward(const AttentionArgs& a, const float* out, const float* ls
   } else {
     partial.assign(static_cast<size_t>(chunks * dqSize), 0.0f);
   }
-  // Chunks of earlier keys see more queries under a causal mask: start those first.
-  runTasks(groups * chunks, parallel, [&](int64_t t) {
-    const int64_t ch = t / groups, bg = t % groups;
-    const int64_t k0 = ch * chunkKeys, k1 = std::min(a.Tk, k0 + chunkKeys);
-    backwardTask(c, bg / a.Hkv, bg % a.Hkv, k0, k1, chunks == 1 ? dq : partial.data() + ch * dqSize);
-  });
+  const RowPack rp = rowPackLayout(kr, a, (a.H / a.Hkv) * tl.nq);
+  const int64_t batch = groupsPerBatch(groups, nqb * rp.stride);
+  Buffer rowsBuf(static_cast<size_t>(batch * nqb * rp.stride));
+  for (int64_t g0 = 0; g0 < groups; g0 += batch) {
+    const int64_t ng = std::min(batch, groups - g0);
+    const BwdCtx c{a, kr, rowOpsActive(), tl, lse, dout, di.data(), dk, dv, rp, rowsBuf.get(), nqb, g0};
+    // Q and dout rows once per (group, query block), shared by every key block.
+    runTasks(ng * nqb, parallel, [&](int64_t t) {
+      const int64_t gi = g0 + t / nqb;
+      packRowsTask(c, gi / a.Hkv, gi % a.Hkv, t % nqb, rowsBuf.get() + t * rp.stride);
+    });
+    // Chunks of earlier keys see more queries under a causal mask: start those first.
+    runTasks(ng * chunks, parallel, [&](int64_t t) {
+      const int64_t ch = t / ng, gi = g0 + t % ng;
+      const int64_t k0 = ch * chunkKeys, k1 = std::min(a.Tk, k0 + chunkKeys);
+      backwardTask(c, gi / a.Hkv, gi % a.Hkv, k0, k1, chunks == 1 ? dq : partial.data() + ch * dqSize);
+    });
+  }
   if (chunks > 1) {
     parallelFor(ceilDiv(dqSize, 4096), 4, threads, [&](int64_t c0, int64_t c1) {
       const int64_t e0 = c0 * 4096, e1 = std::min(dqSize, c1 * 4096);

@@ -171,6 +171,28 @@ test('attention: the native backward on its own forward is consistent with the r
   for (const k of ['out', 'lse', 'dq', 'dk', 'dv'] as const) assertClose(got[k], want[k], 5e-5, k);
 });
 
+test('attention: pre-packed panels built in several batches of groups (small KILN_ATTENTION_PACK_FLOATS) give the same results', { skip }, () => {
+  const { be } = native();
+  const r = rng(77);
+  const c: Case = { B: 3, H: 4, Hkv: 2, Tq: 40, Tk: 70, D: 16, Dv: 24, causal: true, mask: 'qk' };
+  const inp = {
+    q: randn(c.B * c.H * c.Tq * c.D, r), k: randn(c.B * c.Hkv * c.Tk * c.D, r), v: randn(c.B * c.Hkv * c.Tk * c.Dv, r),
+    g: randn(c.B * c.H * c.Tq * c.Dv, r), mask: makeMask(c, r),
+  };
+  const want = run(tsBackend, c, inp, 0.25);
+  try {
+    for (const cap of ['1', '20000']) { // one group per batch; a few groups per batch
+      process.env.KILN_ATTENTION_PACK_FLOATS = cap;
+      forEachConfig((cfg) => {
+        const got = run(be, c, inp, 0.25, want);
+        for (const k of ['out', 'lse', 'dq', 'dk', 'dv'] as const) assertClose(got[k], want[k], 2e-5, `cap ${cap} ${cfg} ${k}`);
+      });
+    }
+  } finally {
+    delete process.env.KILN_ATTENTION_PACK_FLOATS;
+  }
+});
+
 test('attention: bad arguments throw E_ARG instead of crashing', { skip }, () => {
   const { addon: a, be } = native();
   const f = (n: number) => new Float32Array(n);
