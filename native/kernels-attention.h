@@ -12,10 +12,13 @@
 //
 // Algorithm: the query heads sharing a kv head are stacked into one row block (so grouped-query attention packs
 // each K/V tile once for all of them); scores are produced tile by tile by the GEMM micro-kernel of the active ISA
-// (gemm.h) and never stored beyond one tile (rows x keys); softmax statistics are kept online. The forward runs
-// in parallel over (batch, kv head, query block); the backward over (batch, kv head, key chunk) so each task owns
-// its dk/dv rows, with dq accumulated per task-group when groups outnumber threads, else in per-chunk partial
-// buffers summed at the end. Causal tiles above the diagonal are skipped. Scratch per thread is O(tile) only.
+// (gemm.h) and never stored beyond one tile (rows x keys); softmax statistics are kept online. The operands every
+// task re-reads are packed once per call into GEMM panels (forward: K and V per key block; backward: Q and dout
+// per query block), a batch of groups at a time under a memory bound (about the size of K + V, resp. 4 x q).
+// The forward runs in parallel over (batch, kv head, query block); the backward over (batch, kv head, key chunk)
+// so each task owns its dk/dv rows, with dq accumulated by the task owning the group when groups can balance the
+// threads, else in per-chunk partial buffers summed at the end. Causal tiles above the diagonal are skipped.
+// Per-thread scratch is O(tile); the Tq x Tk scores are never allocated.
 // Accumulation is fp32 (the TS reference uses fp64): results agree to rounding.
 // The caller validates every size and extent (addon binding); kernels do not throw.
 #pragma once
