@@ -29,38 +29,80 @@ function unicodeNormalize(n: NormalizedString, form: 'NFC' | 'NFD' | 'NFKC' | 'N
     n.s = whole;
     return;
   }
-  // chunks: a non-mark code point followed by marks
-  const cps = [...s];
-  const chunks: string[] = [];
-  for (const c of cps) {
-    if (chunks.length > 0 && MARK.test(c)) chunks[chunks.length - 1] += c;
-    else chunks.push(c);
-  }
-  let outs = chunks.map((c) => c.normalize(form));
-  let ins = chunks;
-  if (outs.join('') !== whole) {
-    ins = [s];
-    outs = [whole];
-  }
-  const chars: string[] = [];
-  const changes: number[] = [];
-  for (let k = 0; k < ins.length; k++) {
-    const a = [...ins[k]];
-    const b = [...outs[k]];
-    for (let j = 0; j < b.length; j++) {
-      chars.push(b[j]);
-      changes.push(j < a.length ? 0 : 1);
+  // chunks: a non-mark code point followed by its marks; unchanged chunks are copied in spans
+  const parts: string[] = [];
+  const al: number[] = [];
+  let spanStart = 0; // start of the pending unchanged span
+  let i = 0;
+  const flushSpan = (end: number) => {
+    if (end > spanStart) {
+      parts.push(s.slice(spanStart, end));
+      for (let u = spanStart; u < end; u++) al.push(n.alignStart(u), n.alignEnd(u));
     }
-    if (b.length < a.length) {
-      if (b.length > 0) changes[changes.length - 1] -= a.length - b.length;
+  };
+  while (i < s.length) {
+    const c0 = s.charCodeAt(i);
+    let j = i + (c0 >= 0xd800 && c0 <= 0xdbff && i + 1 < s.length ? 2 : 1);
+    if (c0 < 0x80 && (j >= s.length || s.charCodeAt(j) < 0x300)) {
+      i = j; // ASCII followed by no possible mark: unchanged under every form
+      continue;
     }
+    while (j < s.length) {
+      const cp = s.codePointAt(j)!;
+      if (!MARK.test(String.fromCodePoint(cp))) break;
+      j += cp > 0xffff ? 2 : 1;
+    }
+    const chunk = s.slice(i, j);
+    const out = chunk.normalize(form);
+    if (out !== chunk) {
+      flushSpan(i);
+      parts.push(out);
+      // one to one over code points; extra outputs align with the last input, missing ones fold into the last
+      const ins: number[] = [];
+      for (let u = i; u < j; ) {
+        ins.push(u);
+        u += s.charCodeAt(u) >= 0xd800 && s.charCodeAt(u) <= 0xdbff && u + 1 < j ? 2 : 1;
+      }
+      let k = 0;
+      for (const ch of out) {
+        const src = ins[Math.min(k, ins.length - 1)];
+        const as = n.alignStart(src);
+        const ae = n.alignEnd(src);
+        for (let u = 0; u < ch.length; u++) al.push(as, ae);
+        k++;
+      }
+      spanStart = j;
+    }
+    i = j;
   }
-  n.transform(chars, changes);
+  flushSpan(s.length);
+  const result = parts.join('');
+  if (result !== whole) {
+    // normalization crossed chunk boundaries (e.g. Hangul jamo): align every output with the whole piece
+    n.s = whole;
+    const al2 = new Int32Array(2 * whole.length);
+    const [o0, o1] = n.toOriginal(0, s.length);
+    for (let u = 0; u < whole.length; u++) {
+      al2[2 * u] = o0;
+      al2[2 * u + 1] = o1;
+    }
+    n.a = al2;
+    return;
+  }
+  n.s = result;
+  n.a = Int32Array.from(al);
 }
 
 function lowercase(n: NormalizedString): void {
   const s = n.s;
-  if (s.toLowerCase() === s) return;
+  const lower = s.toLowerCase();
+  if (lower === s) return;
+  // Whole-string lowercasing equals the Rust per-character one, unit for unit, unless a final sigma (context
+  // dependent in JS) or a length-changing mapping (İ → i̇) is involved; then the alignment is untouched.
+  if (lower.length === s.length && !s.includes('\u03a3') && !s.includes('\u0130')) {
+    n.s = lower;
+    return;
+  }
   const chars: string[] = [];
   const changes: number[] = [];
   for (const c of s) {
@@ -77,7 +119,9 @@ function lowercase(n: NormalizedString): void {
 
 const NONSPACING = /^\p{Mn}$/u;
 const CONTROL = /^\p{C}$/u;
-const WHITE = /^\p{White_Space}$/u;
+const DIRTY = /[\0\ufffd]|(?![\t\n\r])\p{C}/u;
+const OTHER_WHITE = /(?! )\p{White_Space}/u;
+const OTHER_WHITE_G = /(?! )\p{White_Space}/gu;
 
 function isChineseChar(cp: number): boolean {
   return (
@@ -101,13 +145,16 @@ class BertNormalizer implements Normalizer {
   ) {}
   normalize(n: NormalizedString): void {
     if (this.cleanText) {
-      n.filter((c) => {
-        const cp = c.codePointAt(0)!;
-        if (cp === 0 || cp === 0xfffd) return false;
-        if (c === '\t' || c === '\n' || c === '\r') return true;
-        return !CONTROL.test(c);
-      });
-      if (/[\t\n\r\p{White_Space}]/u.test(n.s)) n.map((c) => (c === '\t' || c === '\n' || c === '\r' || WHITE.test(c) ? ' ' : c));
+      if (DIRTY.test(n.s)) {
+        n.filter((c) => {
+          const cp = c.codePointAt(0)!;
+          if (cp === 0 || cp === 0xfffd) return false;
+          if (c === '\t' || c === '\n' || c === '\r') return true;
+          return !CONTROL.test(c);
+        });
+      }
+      // every white space character is one UTF-16 unit, so mapping them to ' ' keeps the alignment
+      if (OTHER_WHITE.test(n.s)) n.s = n.s.replace(OTHER_WHITE_G, ' ');
     }
     if (this.chinese && /[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u{20000}-\u{2fa1f}]/u.test(n.s)) {
       const chars: string[] = [];
