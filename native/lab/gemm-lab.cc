@@ -49,6 +49,7 @@ int main(int argc, char** argv) {
   double peakSeconds = 0;
   int microReps = 0, packTest = 0, batch = 1;
   long macroLdc = 0;
+  int cFixed = 0;  // macro mode: every tile updates the same C tile (C always in L1)
   std::string shape;
   long mc = 0, kc = 0, nc = 0;
   for (int i = 1; i < argc; ++i) {
@@ -59,6 +60,7 @@ int main(int argc, char** argv) {
     else if (!std::strncmp(a, "micro=", 6)) microReps = std::atoi(a + 6);
     else if (!std::strncmp(a, "shape=", 6)) shape = a + 6;
     else if (!std::strncmp(a, "batch=", 6)) batch = std::atoi(a + 6);
+    else if (!std::strncmp(a, "cfixed=", 7)) cFixed = std::atoi(a + 7);
     else if (!std::strncmp(a, "macro=", 6)) macroLdc = std::atol(a + 6);
     else if (!std::strncmp(a, "pack=", 5)) packTest = std::atoi(a + 5);
     else if (!std::strncmp(a, "reps=", 5)) reps = std::atoi(a + 5);
@@ -122,7 +124,8 @@ int main(int argc, char** argv) {
       for (int r = 0; r < reps2; ++r)
         for (long jr = 0; jr < n; jr += kr.nr)
           for (long ir = 0; ir < m; ir += kr.mr)
-            kr.micro(k, pa + ir * k, pb + jr * k, cc.data() + ir * macroLdc + jr, macroLdc, kr.mr, kr.nr, 1.0f, 1.0f);
+            kr.micro(k, pa + ir * k, pb + jr * k, cFixed ? cc.data() : cc.data() + ir * macroLdc + jr, macroLdc, kr.mr, kr.nr,
+                     1.0f, 1.0f);
       double dt = cpuNow() - c0;
       double g = 2.0 * m * n * k * reps2 / dt / 1e9;
       std::printf("macro mc=%ld kc=%ld ldc=%ld: %.1f GFLOP/s per cpu-second = %.0f%% of peak %.1f\n", m, k, macroLdc, g,
