@@ -4,10 +4,11 @@
  * BertNormalizer (control-character cleaning, Chinese-character spacing, accent stripping, lowercasing), Strip,
  * Replace (string or regex), Prepend, Sequence. Anything else is a KilnError naming the type.
  *
- * Unicode normalization alignment: the text is cut into chunks of one base character plus its combining marks;
- * a chunk that changes aligns its output characters one to one with its input (extra outputs align with the last
- * input, missing ones fold into the last output), which is what the Rust library reports in the usual cases
- * (decomposition, compatibility expansion, composition of a base with its marks).
+ * Unicode normalization alignment: the text is cut into chunks of one base character plus its combining marks
+ * (and Hangul vowel/final jamo); in a chunk that changes, each output character consumes source characters until
+ * their decompositions cover its own and aligns with the first one consumed, an output with nothing left aligns
+ * with the last consumed — what the Rust library's (char, change) lists give for decomposition, compatibility
+ * expansion, composition and mark reordering (all covered by the parity fixtures).
  */
 import { KilnError } from '../errors.js';
 import { NormalizedString, regexMatches, stringMatches } from './normalized-string.js';
@@ -19,7 +20,8 @@ export interface Normalizer {
 
 type Json = Record<string, any>;
 
-const MARK = /^\p{M}$/u;
+// characters that attach to the previous one under normalization: combining marks and Hangul vowel/final jamo
+const MARK = /^[\p{M}\u1160-\u11ff\ud7b0-\ud7ff]$/u;
 
 function unicodeNormalize(n: NormalizedString, form: 'NFC' | 'NFD' | 'NFKC' | 'NFKD'): void {
   const s = n.s;
@@ -57,19 +59,33 @@ function unicodeNormalize(n: NormalizedString, form: 'NFC' | 'NFD' | 'NFKC' | 'N
     if (out !== chunk) {
       flushSpan(i);
       parts.push(out);
-      // one to one over code points; extra outputs align with the last input, missing ones fold into the last
+      // As the Rust library's per-character changes: each output character consumes source characters until
+      // their decompositions cover its own (a composed character consumes its parts, a reordered mark the next
+      // source), aligns with the first one it consumed; an output with nothing left to consume was inserted and
+      // aligns with the last consumed source.
       const ins: number[] = [];
       for (let u = i; u < j; ) {
         ins.push(u);
         u += s.charCodeAt(u) >= 0xd800 && s.charCodeAt(u) <= 0xdbff && u + 1 < j ? 2 : 1;
       }
-      let k = 0;
+      const dec = form === 'NFC' || form === 'NFD' ? 'NFD' : 'NFKD';
+      const dlen = (x: string) => [...x.normalize(dec)].length;
+      let next = 0;
+      let last = ins[0];
       for (const ch of out) {
-        const src = ins[Math.min(k, ins.length - 1)];
-        const as = n.alignStart(src);
-        const ae = n.alignEnd(src);
+        let src = -1;
+        const need = dlen(ch);
+        let have = 0;
+        while (next < ins.length && have < need) {
+          const u = ins[next++];
+          if (src < 0) src = u;
+          last = u;
+          have += dlen(String.fromCodePoint(s.codePointAt(u)!));
+        }
+        const at = src >= 0 ? src : last;
+        const as = n.alignStart(at);
+        const ae = n.alignEnd(at);
         for (let u = 0; u < ch.length; u++) al.push(as, ae);
-        k++;
       }
       spanStart = j;
     }
