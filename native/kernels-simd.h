@@ -229,8 +229,7 @@ struct V {
 #endif
 
 #ifdef KILN_SIMD_SCALAR
-// One lane: F = float, D = double. Compiled in the scalar and AVX2 translation units (where the compiler may still
-// vectorise the loops around it).
+// One lane: F = float, D = double, for CPUs without AVX2 (baseline x86-64: SSE2, no FMA, no SSE4.1 rounding).
 struct V {
   static constexpr int N = 1, ND = 1;
   using F = float;
@@ -255,15 +254,31 @@ struct V {
   static inline F sub(F a, F b) { return a - b; }
   static inline F mul(F a, F b) { return a * b; }
   static inline F div(F a, F b) { return a / b; }
-  static inline F fma(F a, F b, F c) { return std::fma(a, b, c); }
+  static inline F fma(F a, F b, F c) { return a * b + c; }  // not std::fma: a slow library call without FMA hardware
   static inline F max(F a, F b) { return a > b ? a : b; }
   static inline F min(F a, F b) { return a < b ? a : b; }
   static inline F sqrt(F a) { return std::sqrt(a); }
   static inline F abs(F a) { return std::fabs(a); }
   static inline F neg(F a) { return -a; }
   static inline F sel(M m, F t, F f) { return m ? t : f; }
-  static inline F round(F x) { return std::nearbyint(x); }
-  static inline F scalef(F y, F n) { return n == n ? std::ldexp(y, static_cast<int>(n)) : n; }
+  // Round to nearest even by the 1.5·2^23 trick (|x| < 2^22 here); scalef from exponent bits in two halves
+  // (exact, one rounding in the last multiply), |n| <= 252.
+  static inline F round(F x) { return (x + 12582912.0f) - 12582912.0f; }
+  static inline F scalef(F y, F n) {
+    if (n != n) return n;
+    const int k = static_cast<int>(n), h = k >> 1;
+    return y * bitsF((h + 127) << 23) * bitsF((k - h + 127) << 23);
+  }
+  static inline float bitsF(int32_t b) {
+    float f;
+    std::memcpy(&f, &b, sizeof f);
+    return f;
+  }
+  static inline double bitsD(int64_t b) {
+    double d;
+    std::memcpy(&d, &b, sizeof d);
+    return d;
+  }
   template <int C>
   static inline M cmp(F a, F b) {
     return C == kGT ? a > b : C == kGE ? a >= b : C == kLT ? a < b : C == kLE ? a <= b : C == kEQ ? a == b
@@ -285,14 +300,18 @@ struct V {
   static inline D subD(D a, D b) { return a - b; }
   static inline D mulD(D a, D b) { return a * b; }
   static inline D divD(D a, D b) { return a / b; }
-  static inline D fmaD(D a, D b, D c) { return std::fma(a, b, c); }
+  static inline D fmaD(D a, D b, D c) { return a * b + c; }
   static inline D maxD(D a, D b) { return a > b ? a : b; }
   static inline D minD(D a, D b) { return a < b ? a : b; }
   static inline D sqrtD(D a) { return std::sqrt(a); }
   static inline D absD(D a) { return std::fabs(a); }
   static inline D selD(MD m, D t, D f) { return m ? t : f; }
-  static inline D roundD(D x) { return std::nearbyint(x); }
-  static inline D scalefD(D y, D n) { return n == n ? std::ldexp(y, static_cast<int>(n)) : n; }
+  static inline D roundD(D x) { return (x + 6755399441055744.0) - 6755399441055744.0; }  // |x| < 2^51
+  static inline D scalefD(D y, D n) {  // |n| <= 2044
+    if (n != n) return n;
+    const int64_t k = static_cast<int64_t>(n), h = k >> 1;
+    return y * bitsD((h + 1023) << 52) * bitsD((k - h + 1023) << 52);
+  }
   static inline D getexpD(D x) {
     int e = 0;
     std::frexp(x, &e);
