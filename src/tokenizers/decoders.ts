@@ -15,8 +15,8 @@ export interface Decoder {
 
 type Json = Record<string, any>;
 
-const utf8 = new TextDecoder('utf-8', { fatal: false });
-const utf8Strict = new TextDecoder('utf-8', { fatal: true });
+const utf8 = new TextDecoder('utf-8', { fatal: false, ignoreBOM: true }); // keep a leading U+FEFF, as Rust does
+const utf8Strict = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 function byteLevelDecode(tokens: string[]): string[] {
   const bytes: number[] = [];

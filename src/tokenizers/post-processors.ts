@@ -9,7 +9,8 @@ import { BYTE_TO_CHAR } from './byte-level-alphabet.js';
 import type { Encoding } from './encoding.js';
 
 export interface PostProcessor {
-  process(e: Encoding, addSpecialTokens: boolean): Encoding;
+  /** `text` is the encoded input (offset trimming moves by characters, as the Rust library does after its char conversion). */
+  process(e: Encoding, addSpecialTokens: boolean, text?: string): Encoding;
 }
 
 type Json = Record<string, any>;
@@ -17,8 +18,28 @@ type Json = Record<string, any>;
 const SPACE_CHAR = BYTE_TO_CHAR[32];
 const WS = /^\p{White_Space}$/u;
 
-/** ByteLevel offset trimming: leading/trailing (byte-level) spaces leave the offsets (the Rust `process_offsets`). */
-export function trimByteLevelOffsets(e: Encoding, addPrefixSpace: boolean): void {
+/** Move `k` code points forward (k > 0) or back (k < 0) from UTF-16 position `p` in `text` (by units without text). */
+function stepCodePoints(text: string | undefined, p: number, k: number): number {
+  if (text === undefined) return p + k;
+  if (k > 0) {
+    for (let i = 0; i < k && p < text.length; i++) {
+      const c = text.charCodeAt(p);
+      p += c >= 0xd800 && c <= 0xdbff && p + 1 < text.length ? 2 : 1;
+    }
+  } else {
+    for (let i = 0; i < -k && p > 0; i++) {
+      const c = text.charCodeAt(p - 1);
+      p -= c >= 0xdc00 && c <= 0xdfff && p - 2 >= 0 ? 2 : 1;
+    }
+  }
+  return p;
+}
+
+/**
+ * ByteLevel offset trimming: leading/trailing (byte-level) spaces leave the offsets (the Rust `process_offsets`,
+ * which runs on character offsets: the moves here are by code points of `text`).
+ */
+export function trimByteLevelOffsets(e: Encoding, addPrefixSpace: boolean, text?: string): void {
   for (let i = 0; i < e.tokens.length; i++) {
     const cps = [...e.tokens[i]];
     const isSp = (c: string) => c === SPACE_CHAR || WS.test(c);
@@ -31,9 +52,9 @@ export function trimByteLevelOffsets(e: Encoding, addPrefixSpace: boolean): void
     if (lead > 0) {
       const isFirst = i === 0 || off[0] === 0;
       if (isFirst && addPrefixSpace && lead === 1) lead = 0;
-      off[0] = Math.min(off[0] + lead, off[1]);
+      off[0] = Math.min(stepCodePoints(text, off[0], lead), off[1]);
     }
-    if (trail > 0 && off[1] >= trail) off[1] = Math.max(off[1] - trail, off[0]);
+    if (trail > 0 && off[1] >= trail) off[1] = Math.max(stepCodePoints(text, off[1], -trail), off[0]);
   }
 }
 
@@ -105,8 +126,8 @@ export function postProcessorFromJson(j: Json | null | undefined): PostProcessor
       const trim = j.trim_offsets ?? true;
       const aps = j.add_prefix_space ?? true;
       return {
-        process: (e, add) => {
-          if (trim) trimByteLevelOffsets(e, aps);
+        process: (e, add, text) => {
+          if (trim) trimByteLevelOffsets(e, aps, text);
           return add ? wrap(e, [[clsT, clsId]], [[sepT, sepId]], 0) : e;
         },
       };
@@ -115,15 +136,15 @@ export function postProcessorFromJson(j: Json | null | undefined): PostProcessor
       const trim = j.trim_offsets ?? true;
       const aps = j.add_prefix_space ?? true;
       return {
-        process: (e) => {
-          if (trim) trimByteLevelOffsets(e, aps);
+        process: (e, _add, text) => {
+          if (trim) trimByteLevelOffsets(e, aps, text);
           return e;
         },
       };
     }
     case 'Sequence': {
       const list = ((j.processors ?? []) as Json[]).map((x) => postProcessorFromJson(x)).filter((x): x is PostProcessor => x !== null);
-      return { process: (e, add) => list.reduce((acc, p) => p.process(acc, add), e) };
+      return { process: (e, add, text) => list.reduce((acc, p) => p.process(acc, add, text), e) };
     }
     default:
       throw new KilnError('E_FORMAT', `tokenizer.json post_processor type ${JSON.stringify(j.type)} is not supported by Kiln (supported: TemplateProcessing, BertProcessing, RobertaProcessing, ByteLevel, Sequence)`);

@@ -130,7 +130,7 @@ export class Tokenizer {
         enc.specialTokensMask.push(0);
       }
     }
-    return this.postProcessor ? this.postProcessor.process(enc, add) : enc;
+    return this.postProcessor ? this.postProcessor.process(enc, add, text) : enc;
   }
 
   /** Ids only — the fast path (no offsets or token strings are tracked; pre-tokenizers split plain strings). */

@@ -55,3 +55,20 @@ test('WordPiece from vocab.txt matches BertWordPieceTokenizer', () => {
     assert.deepEqual(e.tokens, c.tokens, JSON.stringify(c.text));
   }
 });
+
+test('parity on 120 random strings per tokenizer (seeded pool of troublesome characters)', () => {
+  const names = ['deepseek-v3-style', 'gpt2-style', 'bert-wordpiece', 'llama3-style', 'llama2-style', 'metaspace-bytefallback', 'bpe-suffix-digits', 'roberta-style'];
+  for (const name of names) {
+    const f = JSON.parse(readFileSync(FIX + `${name}.fuzz.json`, 'utf8')) as { texts: string[]; ids: number[][]; offsets: Array<Array<[number, number]>>; decodes: string[] };
+    assert.equal(f.texts.length, 120);
+    const tok = loadTokenizer(FIX + `${name}.tokenizer.json`);
+    f.texts.forEach((text, i) => {
+      const e = tok.encode(text);
+      const where = `${name} #${i} ${JSON.stringify(text)}`;
+      assert.deepEqual(e.ids, f.ids[i], `ids: ${where}`);
+      assert.deepEqual(e.offsets, f.offsets[i], `offsets: ${where}`);
+      assert.deepEqual(tok.encodeIds(text), f.ids[i], `encodeIds: ${where}`);
+      assert.equal(tok.decode(f.ids[i], { skipSpecialTokens: true }), f.decodes[i], `decode (Python default: skip special): ${where}`);
+    });
+  }
+});
