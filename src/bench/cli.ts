@@ -131,7 +131,7 @@ export function registerBenchCommand(program: Command): Command {
       const m = await machineInfo();
       const r = benchOverhead(timingOptions(o.quick ?? false), o.ops ?? 1000);
       emit(o, {
-        bench: 'overhead', value: r.usPerOp, unit: 'us/op', targetUs: r.targetUs, meetsTarget: r.meetsTarget, opsPerCall: r.opsPerCall,
+        bench: 'overhead', value: r.usPerOp, unit: 'us/op', cpuUsPerOp: r.cpuUsPerOp, targetUs: r.targetUs, meetsTarget: r.meetsTarget, opsPerCall: r.opsPerCall,
         timing: r.timing, checkSum: r.checkSum, machine: machineJson(m),
       }, [...machineLines(m), ...overheadLines(r)], Math.abs(r.checkSum - 10.9375) < 1e-6);
     }));

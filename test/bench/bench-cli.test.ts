@@ -116,6 +116,8 @@ test('bench overhead: microseconds per 4-element add in a tidy, with the 2 µs t
   assert.equal(r.json.unit, 'us/op');
   const us = positive(r.json.value, 'µs per op');
   assert.ok(us < 1000, `${us} µs per 4-element add is not a dispatch overhead`);
+  const cpu = positive(r.json.cpu_us_per_op, 'CPU µs per op');
+  assert.ok(cpu < 1000);
   assert.equal(r.json.target_us, 2);
   assert.equal(r.json.meets_target, us <= 2);
   assert.equal(r.json.ops_per_call, 200);
