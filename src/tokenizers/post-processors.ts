@@ -1,16 +1,20 @@
 /**
  * Post-processors of tokenizer.json (`"post_processor"`): what is added around an encoded sequence.
  * TemplateProcessing (`$A` with special tokens and type ids), BertProcessing ([CLS] A [SEP]), RobertaProcessing
- * (<s> A </s>, optional offset trimming), ByteLevel (offset trimming only) and Sequence. Special tokens get
- * offsets [0, 0). Without `addSpecialTokens` only the offset trimming runs, as in the Rust library.
+ * (<s> A </s>, optional offset trimming), ByteLevel (offset trimming only) and Sequence, for one sequence or a
+ * pair (the template's `pair`, [CLS] A [SEP] B [SEP], <s> A </s></s> B </s>). Special tokens get offsets [0, 0).
+ * Without `addSpecialTokens` only offset trimming and type ids apply, as in the Rust library.
  */
 import { KilnError } from '../errors.js';
 import { BYTE_TO_CHAR } from './byte-level-alphabet.js';
 import type { Encoding } from './encoding.js';
 
 export interface PostProcessor {
-  /** `text` is the encoded input (offset trimming moves by characters, as the Rust library does after its char conversion). */
-  process(e: Encoding, addSpecialTokens: boolean, text?: string): Encoding;
+  /**
+   * Add special tokens / adjust offsets for one sequence or a pair (the Rust `process_encodings`); the results are
+   * concatenated by the caller. `texts[i]` is the input of `encs[i]` (offset trimming moves by its characters).
+   */
+  processEncodings(encs: Encoding[], addSpecialTokens: boolean, texts: string[]): Encoding[];
 }
 
 type Json = Record<string, any>;
@@ -58,51 +62,59 @@ export function trimByteLevelOffsets(e: Encoding, addPrefixSpace: boolean, text?
   }
 }
 
-function wrap(e: Encoding, before: Array<[string, number]>, after: Array<[string, number]>, typeId: number): Encoding {
-  const out: Encoding = { ids: [], tokens: [], offsets: [], typeIds: [], specialTokensMask: [] };
-  const add = (t: string, id: number, special: boolean, off: [number, number], type: number) => {
-    out.ids.push(id);
-    out.tokens.push(t);
-    out.offsets.push(off);
-    out.typeIds.push(type);
-    out.specialTokensMask.push(special ? 1 : 0);
+function specials(list: Array<[string, number]>, typeId: number): Encoding {
+  return {
+    ids: list.map((x) => x[1]),
+    tokens: list.map((x) => x[0]),
+    offsets: list.map(() => [0, 0] as [number, number]),
+    typeIds: list.map(() => typeId),
+    specialTokensMask: list.map(() => 1),
   };
-  for (const [t, id] of before) add(t, id, true, [0, 0], typeId);
-  for (let i = 0; i < e.ids.length; i++) add(e.tokens[i], e.ids[i], e.specialTokensMask[i] === 1, e.offsets[i], typeId);
-  for (const [t, id] of after) add(t, id, true, [0, 0], typeId);
+}
+
+function withTypeIds(e: Encoding, typeId: number): Encoding {
+  return { ...e, typeIds: e.ids.map(() => typeId) };
+}
+
+/** Concatenate encodings (the Rust `Encoding::merge` without growing offsets). */
+export function concatEncodings(list: Encoding[]): Encoding {
+  const out: Encoding = { ids: [], tokens: [], offsets: [], typeIds: [], specialTokensMask: [] };
+  for (const e of list) {
+    for (let i = 0; i < e.ids.length; i++) {
+      out.ids.push(e.ids[i]);
+      out.tokens.push(e.tokens[i]);
+      out.offsets.push(e.offsets[i]);
+      out.typeIds.push(e.typeIds[i]);
+      out.specialTokensMask.push(e.specialTokensMask[i]);
+    }
+  }
   return out;
 }
 
+type Piece = { Sequence?: { id: 'A' | 'B'; type_id?: number }; SpecialToken?: { id: string; type_id?: number } };
+
 function template(j: Json): PostProcessor {
-  const single = j.single as Json[];
+  const single = j.single as Piece[];
+  const pair = (j.pair ?? []) as Piece[];
   if (!Array.isArray(single)) throw new KilnError('E_FORMAT', 'post_processor TemplateProcessing: "single" must be an array');
-  const specials = (j.special_tokens ?? {}) as Record<string, { id: string; ids: number[]; tokens: string[] }>;
+  const sp = (j.special_tokens ?? {}) as Record<string, { id: string; ids: number[]; tokens: string[] }>;
+  for (const piece of [...single, ...pair]) {
+    if (piece.SpecialToken && !sp[piece.SpecialToken.id]) {
+      throw new KilnError('E_FORMAT', `post_processor TemplateProcessing: special token ${JSON.stringify(piece.SpecialToken.id)} is used in the template but missing from "special_tokens"`);
+    }
+    if (!piece.SpecialToken && !piece.Sequence) throw new KilnError('E_FORMAT', `post_processor TemplateProcessing: unknown piece ${JSON.stringify(piece)}`);
+  }
   return {
-    process(e, add) {
-      if (!add) return e;
-      const out: Encoding = { ids: [], tokens: [], offsets: [], typeIds: [], specialTokensMask: [] };
-      for (const piece of single) {
-        if (piece.Sequence) {
-          const type = piece.Sequence.type_id ?? 0;
-          for (let i = 0; i < e.ids.length; i++) {
-            out.ids.push(e.ids[i]);
-            out.tokens.push(e.tokens[i]);
-            out.offsets.push(e.offsets[i]);
-            out.typeIds.push(type);
-            out.specialTokensMask.push(e.specialTokensMask[i]);
-          }
-        } else if (piece.SpecialToken) {
-          const name = piece.SpecialToken.id;
-          const sp = specials[name];
-          if (!sp) throw new KilnError('E_FORMAT', `post_processor TemplateProcessing: special token ${JSON.stringify(name)} is used in "single" but missing from "special_tokens"`);
-          for (let k = 0; k < sp.ids.length; k++) {
-            out.ids.push(sp.ids[k]);
-            out.tokens.push(sp.tokens[k]);
-            out.offsets.push([0, 0]);
-            out.typeIds.push(piece.SpecialToken.type_id ?? 0);
-            out.specialTokensMask.push(1);
-          }
-        } else throw new KilnError('E_FORMAT', `post_processor TemplateProcessing: unknown piece ${JSON.stringify(piece)}`);
+    processEncodings(encs, add) {
+      const tpl = encs.length === 2 ? pair : single;
+      if (encs.length === 2 && pair.length === 0) throw new KilnError('E_FORMAT', 'post_processor TemplateProcessing: a pair was encoded but the template has no "pair"');
+      const out: Encoding[] = [];
+      for (const piece of tpl) {
+        if (piece.Sequence) out.push(withTypeIds(encs[piece.Sequence.id === 'A' ? 0 : 1], piece.Sequence.type_id ?? 0));
+        else if (add) {
+          const t = sp[piece.SpecialToken!.id];
+          out.push(specials(t.ids.map((id, k) => [t.tokens[k], id]), piece.SpecialToken!.type_id ?? 0));
+        }
       }
       return out;
     },
@@ -116,9 +128,16 @@ export function postProcessorFromJson(j: Json | null | undefined): PostProcessor
     case 'TemplateProcessing':
       return template(j);
     case 'BertProcessing': {
-      const [sepT, sepId] = j.sep as [string, number];
-      const [clsT, clsId] = j.cls as [string, number];
-      return { process: (e, add) => (add ? wrap(e, [[clsT, clsId]], [[sepT, sepId]], 0) : e) };
+      const sep = j.sep as [string, number];
+      const cls = j.cls as [string, number];
+      return {
+        processEncodings: (encs, add) => {
+          if (!add) return encs;
+          const out = [specials([cls], 0), encs[0], specials([sep], 0)];
+          if (encs.length === 2) out.push(encs[1], specials([sep], 1));
+          return out;
+        },
+      };
     }
     case 'RobertaProcessing': {
       const [sepT, sepId] = j.sep as [string, number];
@@ -126,9 +145,13 @@ export function postProcessorFromJson(j: Json | null | undefined): PostProcessor
       const trim = j.trim_offsets ?? true;
       const aps = j.add_prefix_space ?? true;
       return {
-        process: (e, add, text) => {
-          if (trim) trimByteLevelOffsets(e, aps, text);
-          return add ? wrap(e, [[clsT, clsId]], [[sepT, sepId]], 0) : e;
+        processEncodings: (encs, add, texts) => {
+          if (trim) encs.forEach((e, i) => trimByteLevelOffsets(e, aps, texts[i]));
+          const zero = encs.map((e) => withTypeIds(e, 0)); // "Roberta is weird, and every encoding is type_id=0"
+          if (!add) return zero;
+          const out = [specials([[clsT, clsId]], 0), zero[0], specials([[sepT, sepId]], 0)];
+          if (zero.length === 2) out.push(specials([[sepT, sepId]], 0), zero[1], specials([[sepT, sepId]], 0));
+          return out;
         },
       };
     }
@@ -136,15 +159,15 @@ export function postProcessorFromJson(j: Json | null | undefined): PostProcessor
       const trim = j.trim_offsets ?? true;
       const aps = j.add_prefix_space ?? true;
       return {
-        process: (e, _add, text) => {
-          if (trim) trimByteLevelOffsets(e, aps, text);
-          return e;
+        processEncodings: (encs, _add, texts) => {
+          if (trim) encs.forEach((e, i) => trimByteLevelOffsets(e, aps, texts[i]));
+          return encs;
         },
       };
     }
     case 'Sequence': {
       const list = ((j.processors ?? []) as Json[]).map((x) => postProcessorFromJson(x)).filter((x): x is PostProcessor => x !== null);
-      return { process: (e, add, text) => list.reduce((acc, p) => p.process(acc, add, text), e) };
+      return { processEncodings: (encs, add, texts) => list.reduce((acc, p) => p.processEncodings(acc, add, texts), encs) };
     }
     default:
       throw new KilnError('E_FORMAT', `tokenizer.json post_processor type ${JSON.stringify(j.type)} is not supported by Kiln (supported: TemplateProcessing, BertProcessing, RobertaProcessing, ByteLevel, Sequence)`);

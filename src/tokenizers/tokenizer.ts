@@ -15,7 +15,7 @@ import { BpeModel, parseMerges } from './models/bpe.js';
 import { readVocabTxt, WordPieceModel } from './models/wordpiece.js';
 import { NormalizedString, PreTokenizedString, type Token } from './normalized-string.js';
 import { normalizerFromJson, type Normalizer } from './normalizers.js';
-import { postProcessorFromJson, type PostProcessor } from './post-processors.js';
+import { concatEncodings, postProcessorFromJson, type PostProcessor } from './post-processors.js';
 import { preTokenizerFromJson, type PreTokenizer } from './pre-tokenizers.js';
 
 export type Model = BpeModel | WordPieceModel;
@@ -24,6 +24,8 @@ type Json = Record<string, any>;
 export interface EncodeOptions {
   /** Run the post-processor's special-token template (BOS, [CLS]/[SEP], ...). Default true. */
   addSpecialTokens?: boolean;
+  /** A second sequence (sentence pair): encoded with type id 1 and joined by the post-processor's pair template. */
+  pair?: string;
 }
 
 export interface DecodeOptions {
@@ -111,9 +113,8 @@ export class Tokenizer {
     return this.added.byId.get(id)?.content ?? this.model.idToToken(id);
   }
 
-  /** Encode `text`: ids, token strings, offsets into `text` (UTF-16 units), type ids, special-token mask. */
-  encode(text: string, opts: EncodeOptions = {}): Encoding {
-    const add = opts.addSpecialTokens ?? true;
+  /** Encode one sequence (no post-processing), every token with `typeId`. */
+  private encodeSingle(text: string, typeId: number): Encoding {
     const p = this.added.extractAndNormalize(text, this.normalizer, true);
     this.preTokenizer?.preTokenize(p);
     const enc: Encoding = { ids: [], tokens: [], offsets: [], typeIds: [], specialTokensMask: [] };
@@ -126,20 +127,18 @@ export class Tokenizer {
         enc.ids.push(t.id);
         enc.tokens.push(t.value);
         enc.offsets.push(sp.n.toOriginal(t.start, t.end));
-        enc.typeIds.push(0);
+        enc.typeIds.push(typeId);
         enc.specialTokensMask.push(0);
       }
     }
-    return this.postProcessor ? this.postProcessor.process(enc, add, text) : enc;
+    return enc;
   }
 
-  /** Ids only — the fast path (no offsets or token strings are tracked; pre-tokenizers split plain strings). */
-  encodeIds(text: string, opts: EncodeOptions = {}): number[] {
-    const add = opts.addSpecialTokens ?? true;
+  /** Ids of one sequence through the string-only fast path (no post-processing). */
+  private encodeSingleIds(text: string): number[] {
     const ids: number[] = [];
-    const fast = this.preTokenizer === null || this.preTokenizer.fastEach !== undefined;
     const p = this.added.extractAndNormalize(text, this.normalizer, false);
-    if (fast) {
+    if (this.preTokenizer === null || this.preTokenizer.fastEach !== undefined) {
       const model = this.model;
       const sink = (w: string) => model.tokenizeIds(w, ids);
       for (const sp of p.splits) {
@@ -148,16 +147,48 @@ export class Tokenizer {
         else sink(sp.n.s);
       }
     } else {
-      this.preTokenizer!.preTokenize(p);
+      this.preTokenizer.preTokenize(p);
       for (const sp of p.splits) {
         if (sp.tokens) for (const t of sp.tokens) ids.push(t.id);
         else this.model.tokenizeIds(sp.n.s, ids);
       }
     }
-    if (!add || !this.postProcessor) return ids;
-    const z = new Array<number>(ids.length).fill(0);
-    const enc: Encoding = { ids, tokens: [], offsets: [], typeIds: z, specialTokensMask: z.slice() };
-    return this.postProcessor.process(enc, true).ids;
+    return ids;
+  }
+
+  private postProcess(encs: Encoding[], texts: string[], add: boolean): Encoding {
+    if (!this.postProcessor) return encs.length === 1 ? encs[0] : concatEncodings(encs);
+    return concatEncodings(this.postProcessor.processEncodings(encs, add, texts));
+  }
+
+  /**
+   * Encode `text` (and `opts.pair`): ids, token strings, offsets (UTF-16 units into the sequence each token came
+   * from), type ids (1 for the pair's tokens unless the post-processor says otherwise), special-token mask.
+   */
+  encode(text: string, opts: EncodeOptions = {}): Encoding {
+    const add = opts.addSpecialTokens ?? true;
+    const encs = [this.encodeSingle(text, 0)];
+    const texts = [text];
+    if (opts.pair !== undefined) {
+      encs.push(this.encodeSingle(opts.pair, 1));
+      texts.push(opts.pair);
+    }
+    return this.postProcess(encs, texts, add);
+  }
+
+  /** Ids only — the fast path (no offsets or token strings are tracked; pre-tokenizers split plain strings). */
+  encodeIds(text: string, opts: EncodeOptions = {}): number[] {
+    const add = opts.addSpecialTokens ?? true;
+    const a = this.encodeSingleIds(text);
+    if (opts.pair === undefined && (!add || !this.postProcessor)) return a;
+    const bare = (ids: number[], type: number): Encoding => ({ ids, tokens: [], offsets: [], typeIds: ids.map(() => type), specialTokensMask: [] });
+    const encs = [bare(a, 0)];
+    const texts = [text];
+    if (opts.pair !== undefined) {
+      encs.push(bare(this.encodeSingleIds(opts.pair), 1));
+      texts.push(opts.pair);
+    }
+    return this.postProcess(encs, texts, add).ids;
   }
 
   /**

@@ -10,6 +10,7 @@ const FIX = fileURLToPath(new URL('../../../test/fixtures/tokenizers/', import.m
 
 interface Case {
   text: string;
+  pair?: string;
   addSpecialTokens: boolean;
   ids: number[];
   tokens: string[];
@@ -32,14 +33,16 @@ for (const name of NAMES) {
     const tok = loadTokenizer(FIX + exp.tokenizer);
     assert.equal(tok.vocabSize, exp.vocabSize, 'vocab size');
     assert.ok(exp.cases.length >= 10);
+    assert.ok(exp.cases.filter((c) => c.pair !== undefined).length >= 10, 'pair cases');
     for (const c of exp.cases) {
-      const where = `${name} ${JSON.stringify(c.text)} addSpecialTokens=${c.addSpecialTokens}`;
-      const e = tok.encode(c.text, { addSpecialTokens: c.addSpecialTokens });
+      const where = `${name} ${JSON.stringify(c.text)}${c.pair !== undefined ? ` + pair ${JSON.stringify(c.pair)}` : ''} addSpecialTokens=${c.addSpecialTokens}`;
+      const opts = { addSpecialTokens: c.addSpecialTokens, pair: c.pair };
+      const e = tok.encode(c.text, opts);
       assert.deepEqual(e.ids, c.ids, `ids: ${where}`);
       assert.deepEqual(e.tokens, c.tokens, `tokens: ${where}`);
       assert.deepEqual(e.offsets, c.offsets, `offsets: ${where}`);
       assert.deepEqual(e.typeIds, c.typeIds, `type ids: ${where}`);
-      assert.deepEqual(tok.encodeIds(c.text, { addSpecialTokens: c.addSpecialTokens }), c.ids, `encodeIds: ${where}`);
+      assert.deepEqual(tok.encodeIds(c.text, opts), c.ids, `encodeIds: ${where}`);
       assert.equal(tok.decode(c.ids), c.decode, `decode: ${where}`);
       assert.equal(tok.decode(c.ids, { skipSpecialTokens: true }), c.decodeSkipSpecial, `decode skip special: ${where}`);
     }
