@@ -44,37 +44,57 @@ Bounds boundsOf(const ConvGeometry& g) {
   return b;
 }
 
-// col row segments [s0, s1): segment = (row (c, kd, kh, kw), od, oh), nW columns each.
+// col row segments [s0, s1): segment = (row (c, kd, kh, kw), od, oh), nW columns each. The segment index is
+// decoded once and then advanced digit by digit (integer division per segment would cost more than the copy).
 inline __attribute__((always_inline)) void im2colGeneric(const ConvGeometry& g, const Bounds& bd, const float* x,
                                                          float* col, int64_t s0, int64_t s1) {
   const int64_t D = g.in[0], H = g.in[1], W = g.in[2];
   const int64_t kD = g.kernel[0], kH = g.kernel[1], kW = g.kernel[2];
-  const int64_t w0 = bd.lo[2], w1 = bd.hi[2];
+  const int64_t w0 = bd.lo[2], w1 = bd.hi[2], sW = g.stride[2];
+  int64_t oh = bd.lo[1] + s0 % bd.nH;
+  int64_t od = bd.lo[0] + (s0 / bd.nH) % bd.nD;
+  int64_t row = s0 / (bd.nH * bd.nD);
+  int64_t kw = row % kW, kh = (row / kW) % kH, kd = (row / (kW * kH)) % kD, c = row / (kD * kH * kW);
+  bool rowChanged = true;
+  int64_t offW = 0, wLo = 0, wHi = 0;
   for (int64_t seg = s0; seg < s1; ++seg) {
-    const int64_t oh = bd.lo[1] + seg % bd.nH;
-    const int64_t t = seg / bd.nH;
-    const int64_t od = bd.lo[0] + t % bd.nD;
-    const int64_t row = t / bd.nD;
-    const int64_t kw = row % kW, kh = (row / kW) % kH, kd = (row / (kW * kH)) % kD, c = row / (kD * kH * kW);
+    if (rowChanged) {  // per col row: the valid ow range of this kw
+      offW = kw * g.dilation[2] - g.padding[2];
+      int64_t vLo, vHi;
+      validRange(W, sW, offW, w1, &vLo, &vHi);
+      wLo = std::max(vLo, w0);
+      wHi = std::max(wLo, vHi);
+      rowChanged = false;
+    }
     float* dst = col + row * bd.L + ((od - bd.lo[0]) * bd.nH + (oh - bd.lo[1])) * bd.nW - w0;  // dst[ow]
     const int64_t id = od * g.stride[0] - g.padding[0] + kd * g.dilation[0];
     const int64_t ih = oh * g.stride[1] - g.padding[1] + kh * g.dilation[1];
     if (id < 0 || id >= D || ih < 0 || ih >= H) {
       for (int64_t ow = w0; ow < w1; ++ow) dst[ow] = 0.0f;
-      continue;
-    }
-    const int64_t offW = kw * g.dilation[2] - g.padding[2], sW = g.stride[2];
-    int64_t vLo, vHi;
-    validRange(W, sW, offW, w1, &vLo, &vHi);
-    const int64_t wLo = std::max(vLo, w0), wHi = std::max(wLo, vHi);
-    const float* src = x + ((c * D + id) * H + ih) * W + offW;  // src[ow·sW]
-    for (int64_t ow = w0; ow < wLo; ++ow) dst[ow] = 0.0f;
-    if (sW == 1) {
-      for (int64_t ow = wLo; ow < wHi; ++ow) dst[ow] = src[ow];
     } else {
-      for (int64_t ow = wLo; ow < wHi; ++ow) dst[ow] = src[ow * sW];
+      const float* src = x + ((c * D + id) * H + ih) * W + offW;  // src[ow·sW]
+      for (int64_t ow = w0; ow < wLo; ++ow) dst[ow] = 0.0f;
+      if (sW == 1) {
+        for (int64_t ow = wLo; ow < wHi; ++ow) dst[ow] = src[ow];
+      } else {
+        for (int64_t ow = wLo; ow < wHi; ++ow) dst[ow] = src[ow * sW];
+      }
+      for (int64_t ow = wHi; ow < w1; ++ow) dst[ow] = 0.0f;
     }
-    for (int64_t ow = wHi; ow < w1; ++ow) dst[ow] = 0.0f;
+    // next segment: oh, then od, then the row (kw, kh, kd, c)
+    if (++oh < bd.hi[1]) continue;
+    oh = bd.lo[1];
+    if (++od < bd.hi[0]) continue;
+    od = bd.lo[0];
+    ++row;
+    rowChanged = true;
+    if (++kw < kW) continue;
+    kw = 0;
+    if (++kh < kH) continue;
+    kh = 0;
+    if (++kd < kD) continue;
+    kd = 0;
+    ++c;
   }
 }
 
