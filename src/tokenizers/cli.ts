@@ -1,7 +1,8 @@
 /**
- * `kiln tokenize --tokenizer <tokenizer.json|vocab.txt> (--text <s> | --file <f>) [--json] [--no-special-tokens]`:
+ * `kiln tokenize --tokenizer <tokenizer.json|vocab.txt|dir> (--text <s> | --file <f>) [--pair <s>] [--json]
+ * [--no-special-tokens]`:
  * encodes the text and prints the ids and tokens (with --json: one object with `ids`, `tokens`, `offsets`,
- * `count`, `bytes`, `seconds`, `mb_per_s` and the round-trip `decoded` text). Large inputs (over 1 MB) use the
+ * `type_ids`, `count`, `bytes`, `seconds`, `mb_per_s` and the round-trip `decoded` text). Large inputs (over 1 MB) use the
  * ids-only fast path and show a progress line on stderr unless --json.
  * Wired into the `kiln` program by src/cli/main.ts through `registerTokenizeCommand(program)`.
  */
@@ -14,6 +15,7 @@ interface Opts {
   tokenizer: string;
   text?: string;
   file?: string;
+  pair?: string;
   json?: boolean;
   specialTokens: boolean;
 }
@@ -27,6 +29,7 @@ export function registerTokenizeCommand(program: Command): void {
     .requiredOption('--tokenizer <path>', 'tokenizer.json, or a BERT/ERNIE vocab.txt')
     .option('--text <s>', 'the text to encode')
     .option('--file <f>', 'read the text from this file (UTF-8)')
+    .option('--pair <s>', 'a second sequence (sentence pair; type id 1)')
     .option('--json', 'print one JSON object')
     .option('--no-special-tokens', "don't add the post-processor's special tokens (BOS, [CLS]/[SEP], ...)")
     .action((o: Opts) => runTokenize(o));
@@ -49,8 +52,9 @@ export function runTokenize(o: Opts): void {
   const big = text.length > FAST_ABOVE;
   if (big && !o.json) process.stderr.write(`tokenizing ${(bytes / 1e6).toFixed(1)} MB ...\n`);
   const t0 = performance.now();
-  const enc = big ? null : tok.encode(text, { addSpecialTokens: o.specialTokens });
-  const ids = enc ? enc.ids : tok.encodeIds(text, { addSpecialTokens: o.specialTokens });
+  const opts = { addSpecialTokens: o.specialTokens, pair: o.pair };
+  const enc = big ? null : tok.encode(text, opts);
+  const ids = enc ? enc.ids : tok.encodeIds(text, opts);
   const seconds = (performance.now() - t0) / 1000;
   const mbPerS = seconds > 0 ? bytes / 1e6 / seconds : null;
   if (o.json) {
@@ -58,6 +62,7 @@ export function runTokenize(o: Opts): void {
     if (enc) {
       out.tokens = enc.tokens;
       out.offsets = enc.offsets;
+      out.type_ids = enc.typeIds;
     }
     out.decoded = tok.decode(ids);
     process.stdout.write(`${JSON.stringify(out)}\n`);

@@ -129,6 +129,8 @@ test('kiln tokenize prints ids (text and --json) and rejects a missing input', a
   const plain = await runCli(['--tokenizer', tj, '--text', text, '--no-special-tokens']);
   assert.match(plain, new RegExp(`ids: ${tok.encodeIds(text, { addSpecialTokens: false }).join(' ')}\\n`));
   await assert.rejects(runCli(['--tokenizer', tj]), (err: unknown) => err instanceof KilnError && /exactly one of --text/.test(err.message));
-  const v = JSON.parse(await runCli(['--tokenizer', FIX + 'bert-wordpiece.vocab.txt', '--text', 'hello world', '--json']));
+  const v = JSON.parse(await runCli(['--tokenizer', FIX + 'bert-wordpiece.vocab.txt', '--text', 'hello world', '--pair', 'how are you', '--json']));
   assert.equal(v.tokens[0], '[CLS]');
+  assert.deepEqual(v.ids, loadTokenizer(FIX + 'bert-wordpiece.vocab.txt').encode('hello world', { pair: 'how are you' }).ids);
+  assert.equal(v.type_ids[v.type_ids.length - 1], 1);
 });
