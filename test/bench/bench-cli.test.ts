@@ -5,7 +5,7 @@
  * reference — or, for the peak without the native addon, an explicit reason and a failing exit code.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -163,4 +163,38 @@ test('bench train-step with an unreadable --config: JSON with value null and the
   assert.equal(r.json.bench, 'train-step');
   assert.equal(r.json.value, null);
   assert.match(String(r.json.unavailable), /cannot read --config \/nonexistent\/kiln-config\.json/);
+});
+
+test('bench/run.js --quick: prints the table and writes latest.json plus a timestamped copy with every part', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'kiln-bench-run-'));
+  try {
+    const r = spawnSync(process.execPath, [path.join(root, 'dist/bench/run.js'), '--quick', '--sizes', '32', '--out', dir], { cwd: root, encoding: 'utf8', timeout: 120_000 });
+    assert.equal(r.status, 0, r.stderr);
+    for (const heading of ['machine', 'fp32 FMA peak', 'sgemm', 'fused attention', 'dispatch overhead', 'training step', 'all correctness checks: passed'])
+      assert.ok(r.stdout.includes(heading), `table lacks '${heading}':\n${r.stdout}`);
+    const files = readdirSync(dir).sort();
+    assert.equal(files.length, 2);
+    assert.ok(files.includes('latest.json'));
+    const latest = JSON.parse(readFileSync(path.join(dir, 'latest.json'), 'utf8')) as Record<string, any>;
+    assert.deepEqual(JSON.parse(readFileSync(path.join(dir, files.find((f) => f !== 'latest.json')!), 'utf8')), latest);
+    assert.equal(latest.schema, 'kiln-bench/1');
+    assert.equal(latest.checks_passed, true);
+    assert.deepEqual(latest.peak.map((p: any) => p.threads), [1, 2]);
+    assert.deepEqual(latest.gemm.map((g: any) => [g.n, g.threads]), [[32, 1], [32, 2]]);
+    for (const g of latest.gemm) {
+      positive(g.kiln.gflops, 'kiln GFLOP/s');
+      const peak = latest.peak.find((p: any) => p.threads === g.threads).gflops;
+      assert.equal(g.peak_gflops, peak);
+      if (peak !== null) {
+        // the peak is the higher of the two probe sessions, and ratios use it
+        assert.equal(peak, Math.max(...latest.peak.find((p: any) => p.threads === g.threads).sessions));
+        assert.ok(Math.abs(g.kiln_over_peak - g.kiln.gflops / peak) / g.kiln_over_peak < 0.01);
+      } else assert.equal(g.kiln_over_peak, null);
+    }
+    positive(latest.attention.fwd_bwd_gflops, 'attention GFLOP/s');
+    positive(latest.overhead.us_per_op, 'overhead µs');
+    positive(latest.train_step.tokens_per_second, 'tokens/s');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
