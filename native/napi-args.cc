@@ -47,12 +47,11 @@ bool Args::fail(const std::string& msg) {
 }
 
 bool Args::f64(size_t i, const char* name, double* out) {
+  // Fast path: one napi call; the type is looked up only to word the error.
+  if (i < argc_ && napi_get_value_double(env_, get(i), out) == napi_ok) return true;
   napi_valuetype t;
-  if (i >= argc_ || napi_typeof(env_, get(i), &t) != napi_ok || t != napi_number)
-    return fail(std::string("argument ") + name + " must be a number, got " +
-                (i >= argc_ ? "nothing" : (napi_typeof(env_, get(i), &t) == napi_ok ? typeName(t) : "unknown")));
-  napi_get_value_double(env_, get(i), out);
-  return true;
+  return fail(std::string("argument ") + name + " must be a number, got " +
+              (i >= argc_ ? "nothing" : (napi_typeof(env_, get(i), &t) == napi_ok ? typeName(t) : "unknown")));
 }
 
 bool Args::i64(size_t i, const char* name, int64_t min, int64_t* out, int64_t max) {
@@ -77,11 +76,8 @@ bool Args::f32(size_t i, const char* name, float* out, bool allowNonFinite) {
 }
 
 bool Args::boolean(size_t i, const char* name, bool* out) {
-  napi_valuetype t;
-  if (i >= argc_ || napi_typeof(env_, get(i), &t) != napi_ok || t != napi_boolean)
-    return fail(std::string("argument ") + name + " must be a boolean");
-  napi_get_value_bool(env_, get(i), out);
-  return true;
+  if (i < argc_ && napi_get_value_bool(env_, get(i), out) == napi_ok) return true;
+  return fail(std::string("argument ") + name + " must be a boolean");
 }
 
 bool Args::string(size_t i, const char* name, std::string* out) {
@@ -96,15 +92,13 @@ bool Args::string(size_t i, const char* name, std::string* out) {
 }
 
 bool Args::f32Array(size_t i, const char* name, F32View* out) {
-  bool isTyped = false;
-  if (i >= argc_ || napi_is_typedarray(env_, get(i), &isTyped) != napi_ok || !isTyped)
-    return fail(std::string("argument ") + name + " must be a Float32Array");
   napi_typedarray_type type;
   size_t length = 0;
   void* data = nullptr;
-  if (napi_get_typedarray_info(env_, get(i), &type, &length, &data, nullptr, nullptr) != napi_ok)
-    return fail(std::string("could not read typed array ") + name);
-  if (type != napi_float32_array) return fail(std::string("argument ") + name + " must be a Float32Array");
+  // napi_get_typedarray_info fails (without throwing) for anything that is not a typed array.
+  if (i >= argc_ || napi_get_typedarray_info(env_, get(i), &type, &length, &data, nullptr, nullptr) != napi_ok ||
+      type != napi_float32_array)
+    return fail(std::string("argument ") + name + " must be a Float32Array");
   if (data == nullptr && length > 0)
     return fail(std::string("argument ") + name + " has no backing store (detached ArrayBuffer?)");
   out->data = static_cast<float*>(data);
