@@ -243,7 +243,13 @@ export function bertTokenizerJson(vocab: Map<string, number>, opts: { lowercase?
         ? {
             type: 'TemplateProcessing',
             single: [{ SpecialToken: { id: '[CLS]', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }, { SpecialToken: { id: '[SEP]', type_id: 0 } }],
-            pair: [],
+            pair: [
+              { SpecialToken: { id: '[CLS]', type_id: 0 } },
+              { Sequence: { id: 'A', type_id: 0 } },
+              { SpecialToken: { id: '[SEP]', type_id: 0 } },
+              { Sequence: { id: 'B', type_id: 1 } },
+              { SpecialToken: { id: '[SEP]', type_id: 1 } },
+            ],
             special_tokens: { '[CLS]': { id: '[CLS]', ids: [cls], tokens: ['[CLS]'] }, '[SEP]': { id: '[SEP]', ids: [sep], tokens: ['[SEP]'] } },
           }
         : null,

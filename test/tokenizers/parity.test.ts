@@ -50,12 +50,17 @@ for (const name of NAMES) {
 }
 
 test('WordPiece from vocab.txt matches BertWordPieceTokenizer', () => {
-  const exp = JSON.parse(readFileSync(FIX + 'bert-vocab-txt.expected.json', 'utf8')) as { vocab: string; cases: Array<{ text: string; ids: number[]; tokens: string[] }> };
+  const exp = JSON.parse(readFileSync(FIX + 'bert-vocab-txt.expected.json', 'utf8')) as {
+    vocab: string;
+    cases: Array<{ text: string; pair?: string; ids: number[]; tokens: string[]; typeIds?: number[] }>;
+  };
   const tok = loadTokenizer(FIX + exp.vocab);
+  assert.ok(exp.cases.some((c) => c.pair !== undefined));
   for (const c of exp.cases) {
-    const e = tok.encode(c.text);
+    const e = tok.encode(c.text, { pair: c.pair });
     assert.deepEqual(e.ids, c.ids, JSON.stringify(c.text));
     assert.deepEqual(e.tokens, c.tokens, JSON.stringify(c.text));
+    if (c.typeIds) assert.deepEqual(e.typeIds, c.typeIds, JSON.stringify(c.text));
   }
 });
 
