@@ -23,6 +23,9 @@ export const BYTE_TO_CHAR: string[] = (() => {
   return out;
 })();
 
+/** BYTE_CODE[b] is the UTF-16 code of byte b's alphabet character. */
+const BYTE_CODE: Uint16Array = Uint16Array.from(BYTE_TO_CHAR, (c) => c.charCodeAt(0));
+
 /** CHAR_TO_BYTE[code unit] = byte, or -1 for characters outside the alphabet. */
 export const CHAR_TO_BYTE: Int16Array = (() => {
   const t = new Int16Array(0x200).fill(-1);
@@ -71,21 +74,4 @@ export function toByteLevel(s: string): string {
   let out = '';
   for (let k = 0; k < codes.length; k += 4096) out += String.fromCharCode.apply(null, codes.slice(k, k + 4096));
   return out;
-}
-
-/** BYTE_CODE[b] is the UTF-16 code of byte b's alphabet character. */
-const BYTE_CODE: Uint16Array = Uint16Array.from(BYTE_TO_CHAR, (c) => c.charCodeAt(0));
-
-/** Byte-level characters of one code point's UTF-8 encoding (lone surrogates encode as U+FFFD, like Rust). */
-export function utf8Chars(cp: number): string {
-  if (cp < 0x80) return BYTE_TO_CHAR[cp];
-  if (cp < 0x800) return BYTE_TO_CHAR[0xc0 | (cp >> 6)] + BYTE_TO_CHAR[0x80 | (cp & 63)];
-  if (cp >= 0xd800 && cp <= 0xdfff) cp = 0xfffd;
-  if (cp < 0x10000) return BYTE_TO_CHAR[0xe0 | (cp >> 12)] + BYTE_TO_CHAR[0x80 | ((cp >> 6) & 63)] + BYTE_TO_CHAR[0x80 | (cp & 63)];
-  return (
-    BYTE_TO_CHAR[0xf0 | (cp >> 18)] +
-    BYTE_TO_CHAR[0x80 | ((cp >> 12) & 63)] +
-    BYTE_TO_CHAR[0x80 | ((cp >> 6) & 63)] +
-    BYTE_TO_CHAR[0x80 | (cp & 63)]
-  );
 }

@@ -8,7 +8,3 @@ export interface Encoding {
   /** 1 where the post-processor inserted a special token. */
   specialTokensMask: number[];
 }
-
-export function emptyEncoding(): Encoding {
-  return { ids: [], tokens: [], offsets: [], typeIds: [], specialTokensMask: [] };
-}
