@@ -6,3 +6,4 @@ export { WordPieceModel, readVocabTxt } from './models/wordpiece.js';
 export { translateRegex } from './regex.js';
 export { ByteTokenizer } from './byte.js';
 export { trainBpe, writeTokenizerJson, preTokenizerPreset, DEEPSEEK_V3_SPLITS, type TrainBpeOptions, type TrainBpeResult } from './train-bpe.js';
+export { DecodeStream } from './decode-stream.js';

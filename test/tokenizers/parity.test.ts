@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { loadTokenizer } from '../../src/tokenizers/index.js';
+import { DecodeStream, loadTokenizer } from '../../src/tokenizers/index.js';
 
 const FIX = fileURLToPath(new URL('../../../test/fixtures/tokenizers/', import.meta.url));
 
@@ -79,5 +79,18 @@ test('parity on 120 random strings per tokenizer (seeded pool of troublesome cha
       assert.deepEqual(tok.encodeIds(text), f.ids[i], `encodeIds: ${where}`);
       assert.equal(tok.decode(f.ids[i], { skipSpecialTokens: true }), f.decodes[i], `decode (Python default: skip special): ${where}`);
     });
+  }
+});
+
+test('DecodeStream emits the same pieces as the Rust DecodeStream', () => {
+  const all = JSON.parse(readFileSync(FIX + 'decode-stream.expected.json', 'utf8')) as Record<string, Array<{ ids: number[]; skipSpecialTokens: boolean; steps: Array<string | null> }>>;
+  assert.ok(Object.keys(all).length >= 6);
+  for (const [name, runs] of Object.entries(all)) {
+    const tok = loadTokenizer(FIX + `${name}.tokenizer.json`);
+    for (const r of runs) {
+      const ds = new DecodeStream(tok, r.skipSpecialTokens);
+      const got = r.ids.map((id) => ds.step(id) ?? null);
+      assert.deepEqual(got, r.steps, `${name} ${JSON.stringify(r.ids)}`);
+    }
   }
 });
