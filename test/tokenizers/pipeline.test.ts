@@ -134,3 +134,14 @@ test('kiln tokenize prints ids (text and --json) and rejects a missing input', a
   assert.deepEqual(v.ids, loadTokenizer(FIX + 'bert-wordpiece.vocab.txt').encode('hello world', { pair: 'how are you' }).ids);
   assert.equal(v.type_ids[v.type_ids.length - 1], 1);
 });
+
+test('legacy "a b" string merges load and encode like [a, b] pairs', () => {
+  const j = JSON.parse(readFileSync(FIX + 'deepseek-v3-style.tokenizer.json', 'utf8'));
+  const pairs = tokenizerFromJson(j);
+  j.model.merges = (j.model.merges as Array<[string, string]>).map(([a, b]) => `${a} ${b}`);
+  const strings = tokenizerFromJson(j);
+  const text = mixedText();
+  assert.deepEqual(strings.encodeIds(text), pairs.encodeIds(text));
+  j.model.merges.push('nospace');
+  assert.throws(() => tokenizerFromJson(j), (e: unknown) => e instanceof KilnError && /no space/.test(e.message));
+});
