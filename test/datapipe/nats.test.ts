@@ -19,6 +19,8 @@ import { loadSpec } from '../../src/datapipe/spec.js';
 import { makePoison, makeTwoShotVideo, needBinary, rmDir, startNatsServer, tempDir, type NatsServer } from './helpers.js';
 
 const skip = needBinary('nats-server', '--version');
+/** Per-test limit: a worker that cannot start must fail the test, not hang the suite. */
+const T = 90_000;
 const skipVideo = skip ?? needBinary('ffmpeg');
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const BIN = join(ROOT, 'dist/src/datapipe/bin.js');
@@ -44,7 +46,7 @@ function dir(tag: string): string {
 
 function worker(runId: string, extra: string[] = []): ChildProcess {
   const p = spawn(process.execPath, [BIN, 'datapipe', 'worker', '--nats', server!.url, '--run', runId, '--exit-when-idle',
-    '--plugin', PLUGIN, '--cpus', '2', ...extra], { stdio: 'ignore' });
+    '--plugin', PLUGIN, '--cpus', '2', ...extra], { stdio: ['ignore', 'ignore', process.env.KILN_TEST_VERBOSE ? 'inherit' : 'ignore'] });
   procs.push(p);
   return p;
 }
@@ -59,7 +61,7 @@ function numSpec(n: number, ms: number, extra: Partial<PipelineSpec['stages'][nu
     { name: 'all', op: 'collect', input: 'sq' }] };
 }
 
-test('nats with 2 worker processes gives the same manifest as local', { skip: skipVideo }, async () => {
+test('nats with 2 worker processes gives the same manifest as local', { skip: skipVideo, timeout: T }, async () => {
   const input = dir('nin');
   makeTwoShotVideo(join(input, 'a.mp4'), 'testsrc', 'cellauto');
   makeTwoShotVideo(join(input, 'b.mp4'), 'mandelbrot', 'testsrc2', 30);
@@ -84,7 +86,37 @@ test('nats with 2 worker processes gives the same manifest as local', { skip: sk
   assert.equal(s.stages.find((x: { stage: string }) => x.stage === 'cut').out, ml.split('\n').filter((l) => l.includes('"clip"')).length);
 });
 
-test('SIGKILL of a worker mid-task: nothing lost, nothing duplicated, its tasks redelivered', { skip }, async () => {
+test('video pipeline: SIGKILL a worker mid-run; manifest, clips and shards equal the local run', { skip: skipVideo, timeout: T },
+  async () => {
+    const input = dir('kvin');
+    makeTwoShotVideo(join(input, 'a.mp4'), 'testsrc', 'cellauto', 50);
+    makeTwoShotVideo(join(input, 'b.mp4'), 'mandelbrot', 'testsrc2', 50);
+    makeTwoShotVideo(join(input, 'c.mp4'), 'rgbtestsrc', 'testsrc', 50);
+    makePoison(input);
+    const spec = loadSpec(join(ROOT, 'examples/datapipe/video.yaml'));
+    const outL = dir('kvl');
+    const outN = dir('kvn');
+    await runLocal(compileGraph(spec, builtinRegistry(), { input, ffmpeg: 'ffmpeg', ffprobe: 'ffprobe' }), { outDir: outL });
+    const runId = 'videokill';
+    const a = worker(runId, ['--cpus', '1', '--accelerators', '1']);
+    worker(runId, ['--cpus', '1', '--accelerators', '1']);
+    const run = submitNatsRun({ spec, input, outDir: outN, servers: server!.url, runId, ackWaitMs: 1500 });
+    const cutDir = join(outN, '.state', 'cut');
+    const t0 = Date.now();
+    while (!existsSync(cutDir) || readdirSync(cutDir).length < 1) {
+      assert.ok(Date.now() - t0 < 30_000, 'no clip was cut');
+      await sleep(10);
+    }
+    a.kill('SIGKILL');
+    const r = await run;
+    assert.equal(r.summary.complete, true);
+    assert.equal(readFileSync(join(outN, 'manifest.jsonl'), 'utf8'), readFileSync(join(outL, 'manifest.jsonl'), 'utf8'));
+    assert.deepEqual(readdirSync(join(outN, 'clips')).sort(), readdirSync(join(outL, 'clips')).sort());
+    assert.deepEqual(readFileSync(join(outN, 'shards', 'shard-000000.tar')),
+      readFileSync(join(outL, 'shards', 'shard-000000.tar')));
+  });
+
+test('SIGKILL of a worker mid-task: nothing lost, nothing duplicated, its tasks redelivered', { skip, timeout: T }, async () => {
   const out = dir('kill');
   const n = 24;
   const runId = 'killtest';
@@ -114,7 +146,7 @@ test('SIGKILL of a worker mid-task: nothing lost, nothing duplicated, its tasks 
   await new Promise((res) => (b.exitCode !== null ? res(0) : b.on('exit', res)));
 });
 
-test('working() heartbeats keep a task longer than ack_wait from being redelivered', { skip }, async () => {
+test('working() heartbeats keep a task longer than ack_wait from being redelivered', { skip, timeout: T }, async () => {
   const out = dir('hb');
   const runId = 'hbtest';
   worker(runId);
@@ -125,7 +157,7 @@ test('working() heartbeats keep a task longer than ack_wait from being redeliver
   assert.equal(lines(join(out, 'attempts.log')).length, 4);
 });
 
-test('accelerator stages go only to workers offering accelerators; poison goes to the dead-letter stream', { skip },
+test('accelerator stages go only to workers offering accelerators; poison goes to the dead-letter stream', { skip, timeout: T },
   async () => {
     const out = dir('acc');
     const runId = 'acctest';
@@ -148,7 +180,7 @@ test('accelerator stages go only to workers offering accelerators; poison goes t
     await nc.close();
   });
 
-test('an item that crashes every worker that takes it is declared poison after maxDeliver deliveries', { skip },
+test('an item that crashes every worker that takes it is declared poison after maxDeliver deliveries', { skip, timeout: T },
   async () => {
     const out = dir('crash');
     const runId = 'crashtest';
@@ -175,7 +207,7 @@ test('an item that crashes every worker that takes it is declared poison after m
     assert.deepEqual(manifest(out).map((m) => m.id), ['n0000', 'n0001', 'n0002', 'n0004']);
   });
 
-test('CLI: workers discover a detached `submit`; `status` follows it to done', { skip }, async () => {
+test('CLI: workers discover a detached `submit`; `status` follows it to done', { skip, timeout: T }, async () => {
   const out = dir('cli');
   const specPath = join(out, 'nums.json');
   writeFileSync(specPath, JSON.stringify(numSpec(8, 50)));

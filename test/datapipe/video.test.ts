@@ -42,7 +42,7 @@ const mad = (a: Uint8Array, b: Uint8Array): number => {
   return s / a.length;
 };
 
-test('probe reads fps, frames, size, codec; empty and corrupt files are clear errors', { skip }, async () => {
+test('probe reads fps, frames, size, codec; empty and corrupt files are clear errors', { skip, timeout: 90_000 }, async () => {
   const i = await probeVideo('ffprobe', ref);
   assert.deepEqual([i.fps, i.frames, i.width, i.height, i.codec, i.rotation], [25, REF_FRAMES, 160, 90, 'h264', 0]);
   const rot = join(dir, 'rot.mp4');
@@ -54,7 +54,7 @@ test('probe reads fps, frames, size, codec; empty and corrupt files are clear er
   await assert.rejects(probeVideo('ffprobe', join(dir, 'corrupt.mp4')), /corrupt\.mp4.*ffprobe failed/);
 });
 
-test('shot detection finds every hard cut within 1 frame and none inside fades, black or stills', { skip }, async () => {
+test('shot detection finds every hard cut within 1 frame and none inside fades, black or stills', { skip, timeout: 90_000 }, async () => {
   const r = await detectShots('ffmpeg', ref, await probeVideo('ffprobe', ref));
   assert.equal(r.frames, REF_FRAMES);
   const cuts = r.shots.slice(1).map((s) => s.start_frame);
@@ -66,7 +66,7 @@ test('shot detection finds every hard cut within 1 frame and none inside fades, 
   assert.equal(r.shots[1].start_s, 2);
 });
 
-test('a 1 s cross-dissolve or wipe gives at most one cut, not a burst', { skip }, async () => {
+test('a 1 s cross-dissolve or wipe gives at most one cut, not a burst', { skip, timeout: 90_000 }, async () => {
   for (const transition of ['fade', 'wipeleft']) {
     const p = join(dir, `xf-${transition}.mp4`);
     const r0 = spawnSync('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc2=s=160x90:r=25:d=3', '-f', 'lavfi',
@@ -80,7 +80,7 @@ test('a 1 s cross-dissolve or wipe gives at most one cut, not a burst', { skip }
   }
 });
 
-test('clip cutting is frame-exact: right frame count and the same first/last frames as the source', { skip }, async () => {
+test('clip cutting is frame-exact: right frame count and the same first/last frames as the source', { skip, timeout: 90_000 }, async () => {
   const src = await grayFrames(ref);
   const out = join(dir, 'cut-50-100.mp4');
   await cutClip('ffmpeg', ref, out, 50, 100, 25, { copy: false, crf: 10, preset: 'ultrafast', threads: 1 });
@@ -101,7 +101,7 @@ test('clip cutting is frame-exact: right frame count and the same first/last fra
   assert.equal(m.static, false);
 });
 
-test('metrics flag black and static clips, and sharpness orders sharp above blurred', { skip }, async () => {
+test('metrics flag black and static clips, and sharpness orders sharp above blurred', { skip, timeout: 90_000 }, async () => {
   const still = join(dir, 'still.mp4');
   const seg = { width: 160, blackLuma: 24, staticMotion: 0.1 };
   await cutClip('ffmpeg', ref, still, 140, 180, 25, { copy: false, crf: 18, preset: 'ultrafast', threads: 1 });
@@ -120,7 +120,7 @@ test('metrics flag black and static clips, and sharpness orders sharp above blur
   assert.ok(sharp.motion > 1);
 });
 
-test('`datapipe scenes --json` prints the shots; a corrupt file exits non-zero with one line', { skip }, () => {
+test('`datapipe scenes --json` prints the shots; a corrupt file exits non-zero with one line', { skip, timeout: 90_000 }, () => {
   const r = spawnSync(process.execPath, [BIN, 'datapipe', 'scenes', ref, '--json'], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
   const j = JSON.parse(r.stdout);
@@ -134,7 +134,7 @@ test('`datapipe scenes --json` prints the shots; a corrupt file exits non-zero w
   assert.match(bad.stderr, /^kiln datapipe: .*corrupt\.mp4/);
 });
 
-test('example pipeline end to end: manifest, clips, shards, poison, near-dups, re-run skips', { skip }, async () => {
+test('example pipeline end to end: manifest, clips, shards, poison, near-dups, re-run skips', { skip, timeout: 90_000 }, async () => {
   const input = join(dir, 'in');
   const out = join(dir, 'out');
   mkdirSync(input, { recursive: true });
@@ -185,7 +185,7 @@ test('example pipeline end to end: manifest, clips, shards, poison, near-dups, r
   assert.deepEqual(readFileSync(join(outT, 'manifest.jsonl')), before);
 });
 
-test('`datapipe run` CLI: JSON report and report.json; invalid specs fail before running with one line', { skip }, () => {
+test('`datapipe run` CLI: JSON report and report.json; invalid specs fail before running with one line', { skip, timeout: 90_000 }, () => {
   const input = join(dir, 'cli-in');
   const out = join(dir, 'cli-out');
   mkdirSync(input, { recursive: true });
@@ -208,7 +208,7 @@ test('`datapipe run` CLI: JSON report and report.json; invalid specs fail before
   assert.equal(existsSync(join(dir, 'bad-out')), false);
 });
 
-test('stream-copy cutting gives a playable clip starting at a keyframe', { skip }, async () => {
+test('stream-copy cutting gives a playable clip starting at a keyframe', { skip, timeout: 90_000 }, async () => {
   const out = join(dir, 'copy.mp4');
   await cutClip('ffmpeg', ref, out, 50, 100, 25, { copy: true, crf: 23, preset: 'ultrafast', threads: 1 });
   const i = await probeVideo('ffprobe', out);

@@ -12,6 +12,7 @@
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { AckPolicy, DiscardPolicy, nanos, RetentionPolicy, StorageType, type JetStreamManager, type JsMsg } from 'nats';
+import { KilnError } from '../../errors.js';
 import { builtinRegistry } from '../builtin-operators.js';
 import { finalizeRun, type RunSummary } from '../finalize.js';
 import { compileGraph, type CompiledStage, type PipelineSpec } from '../graph.js';
@@ -40,6 +41,8 @@ export interface SubmitOptions {
   onProgress?: ProgressFn;
   /** Called once the run record exists (workers can start pulling). */
   onSubmitted?: (runId: string) => void;
+  /** Abort the coordination (the run stays resumable: submit again). */
+  signal?: AbortSignal;
 }
 
 export interface NatsRunResult {
@@ -131,6 +134,9 @@ export async function submitNatsRun(o: SubmitOptions): Promise<NatsRunResult> {
     };
     let lastTick = 0;
     const maybeTick = async (): Promise<void> => {
+      if (o.signal?.aborted)
+        throw new KilnError('E_DATAPIPE', `run ${runId}: coordination aborted: ${String(o.signal.reason ?? 'aborted')}; ` +
+          'submit again to resume');
       if (performance.now() - lastTick > 500) (lastTick = performance.now(), await tick());
     };
 

@@ -49,9 +49,17 @@ export function spawnWorkers(n: number, servers: string, runId: string, cpus: nu
 export async function runNatsPipeline(o: NatsPipelineOptions): Promise<NatsRunResult> {
   const runId = checkRunId(o.runId ?? defaultRunId(o.spec.name, JSON.stringify(o.spec), o.input, o.outDir));
   const procs = spawnWorkers(o.workers, o.servers, runId, o.cpus, o.accelerators ?? 1, o.plugins);
+  // If every worker we started dies, stop waiting for them.
+  const ctl = new AbortController();
+  let failed = 0;
+  for (const p of procs)
+    p.on('exit', (code, sig) => {
+      if (code !== 0 && ++failed === procs.length)
+        ctl.abort(`all ${procs.length} worker processes exited (last: ${sig ?? `exit code ${code}`})`);
+    });
   try {
     return await submitNatsRun({ spec: o.spec, input: o.input, outDir: o.outDir, servers: o.servers, runId,
-      plugins: o.plugins, ackWaitMs: o.ackWaitMs, onProgress: o.onProgress });
+      plugins: o.plugins, ackWaitMs: o.ackWaitMs, onProgress: o.onProgress, signal: o.workers > 0 ? ctl.signal : undefined });
   } finally {
     await Promise.all(procs.map((p) => new Promise<void>((res) => {
       if (p.exitCode !== null || p.signalCode !== null) return res();
