@@ -154,6 +154,93 @@ int64_t unaryGrain(int64_t op) {
   }
 }
 
+
+template <class T>
+void copyRow(const T* src, int64_t ss, T* dst, int64_t ds, int64_t n) {
+  if (ss == 1 && ds == 1) std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(T));
+  else if (ds == 1)
+    for (int64_t i = 0; i < n; ++i) dst[i] = src[i * ss];
+  else
+    for (int64_t i = 0; i < n; ++i) dst[i * ds] = src[i * ss];
+}
+
+// A transposing copy (the source's unit stride is on the second-to-last dim, not the last): 32 x 32 tiles, read
+// down columns of the source and written along rows of the destination, so both stay within a few cache lines.
+template <class T>
+void copyTransposed(const Strided& s, const T* sp, T* dp, int64_t grain) {
+  constexpr int64_t B = 32;
+  const int nd = s.nd;
+  const int64_t ni = s.shape[nd - 2], nj = s.shape[nd - 1];
+  const int64_t ssi = s.st[0][nd - 2], ssj = s.st[0][nd - 1], dsi = s.st[1][nd - 2], dsj = s.st[1][nd - 1];
+  Strided planes = s;  // iterate the dims before the last two: rows of the (nd - 1)-dim view are planes
+  planes.nd = nd - 1;
+  const int64_t nPlanes = s.total / (ni * nj);
+  const int64_t tilesI = (ni + B - 1) / B;
+  parallelFor(nPlanes * tilesI, std::max<int64_t>(1, grain / (B * nj)), numThreads(), [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t p = t / tilesI, i0 = (t % tilesI) * B, i1 = std::min(ni, i0 + B);
+      forRows(planes, p, p + 1, [&](int64_t, const int64_t* offs) {
+        const T* sb = sp + offs[0];
+        T* db = dp + offs[1];
+        for (int64_t j0 = 0; j0 < nj; j0 += B) {
+          const int64_t j1 = std::min(nj, j0 + B);
+          for (int64_t i = i0; i < i1; ++i)
+            for (int64_t j = j0; j < j1; ++j) db[i * dsi + j * dsj] = sb[i * ssi + j * ssj];
+        }
+      });
+    }
+  });
+}
+
+template <class T>
+void copyStrided(const Strided& s, const void* src, void* dst) {
+  const T* sp = static_cast<const T*>(src);
+  T* dp = static_cast<T*>(dst);
+  const int64_t len = s.len();
+  const int64_t ss = s.st[0][s.nd - 1], ds = s.st[1][s.nd - 1];
+  const int64_t grain = (int64_t{1} << 18) / static_cast<int64_t>(sizeof(T));  // 256 KiB per thread
+  if (s.nd >= 2 && ss != 1 && s.st[0][s.nd - 2] == 1 && s.shape[s.nd - 2] >= 8 && len >= 8) {
+    copyTransposed(s, sp, dp, grain);
+    return;
+  }
+  if (s.rows() == 1) {
+    parallelFor(len, grain, numThreads(), [&](int64_t c0, int64_t c1) {
+      copyRow(sp + s.off[0] + c0 * ss, ss, dp + s.off[1] + c0 * ds, ds, c1 - c0);
+    });
+    return;
+  }
+  parallelFor(s.rows(), std::max<int64_t>(1, grain / std::max<int64_t>(len, 1)), numThreads(),
+              [&](int64_t r0, int64_t r1) {
+                forRows(s, r0, r1, [&](int64_t, const int64_t* offs) {
+                  copyRow(sp + offs[0], ss, dp + offs[1], ds, len);
+                });
+              });
+}
+
+
+// A transposed view (unit stride on the second-to-last dim): copies it into out with cache-friendly tiles and
+// returns a contiguous view of out, so the caller can map out in place. False when the view is not like that.
+bool transposedInto(const Strided& s, const float* x, float* out, Strided* dense) {
+  const int nd = s.nd;
+  if (nd < 2 || s.st[0][nd - 1] == 1 || s.st[0][nd - 2] != 1 || s.shape[nd - 2] < 8 || s.len() < 8) return false;
+  Strided c = s;
+  c.nops = 2;
+  int64_t acc = 1;
+  for (int d = nd - 1; d >= 0; --d) {
+    c.st[1][d] = acc;
+    acc *= s.shape[d];
+  }
+  c.off[1] = 0;
+  copyTransposed<float>(c, x, out, 65536);
+  *dense = Strided();
+  dense->nd = 1;
+  dense->nops = 1;
+  dense->shape[0] = s.total;
+  dense->st[0][0] = 1;
+  dense->off[0] = dense->off[1] = dense->off[2] = 0;
+  dense->total = s.total;
+  return true;
+}
 }  // namespace
 
 // unary(op, x, xOff, dims [nd, shape, xStrides], out)
@@ -170,6 +257,11 @@ napi_value UnaryBinding(napi_env env, napi_callback_info info) {
   coalesce(&s);
   const KernelTable& k = kernelsActive();
   const float* data[] = {x};
+  Strided dense;
+  if (transposedInto(s, x, out, &dense)) {
+    s = dense;
+    data[0] = out;  // mapped in place: each kernel reads a position before writing it
+  }
   runRows(s, data, out, unaryGrain(op), true, [&](const float* const* p, const int64_t*, float* o, int64_t n) {
     k.unary(static_cast<int>(op), p[0], o, n);
   });
@@ -214,6 +306,11 @@ napi_value BinaryScalarBinding(napi_env env, napi_callback_info info) {
   coalesce(&s);
   const KernelTable& k = kernelsActive();
   const float* data[] = {x};
+  Strided dense;
+  if (transposedInto(s, x, out, &dense)) {
+    s = dense;
+    data[0] = out;
+  }
   runRows(s, data, out, op == kPow ? 4096 : 32768, true, [&](const float* const* p, const int64_t*, float* o, int64_t n) {
     k.binaryScalar(static_cast<int>(op), p[0], sv, first, o, n);
   });
@@ -242,39 +339,6 @@ napi_value WhereBinding(napi_env env, napi_callback_info info) {
   return undefinedOf(env);
 }
 
-namespace {
-
-template <class T>
-void copyRow(const T* src, int64_t ss, T* dst, int64_t ds, int64_t n) {
-  if (ss == 1 && ds == 1) std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(T));
-  else if (ds == 1)
-    for (int64_t i = 0; i < n; ++i) dst[i] = src[i * ss];
-  else
-    for (int64_t i = 0; i < n; ++i) dst[i * ds] = src[i * ss];
-}
-
-template <class T>
-void copyStrided(const Strided& s, const void* src, void* dst) {
-  const T* sp = static_cast<const T*>(src);
-  T* dp = static_cast<T*>(dst);
-  const int64_t len = s.len();
-  const int64_t ss = s.st[0][s.nd - 1], ds = s.st[1][s.nd - 1];
-  const int64_t grain = (int64_t{1} << 18) / static_cast<int64_t>(sizeof(T));  // 256 KiB per thread
-  if (s.rows() == 1) {
-    parallelFor(len, grain, numThreads(), [&](int64_t c0, int64_t c1) {
-      copyRow(sp + s.off[0] + c0 * ss, ss, dp + s.off[1] + c0 * ds, ds, c1 - c0);
-    });
-    return;
-  }
-  parallelFor(s.rows(), std::max<int64_t>(1, grain / std::max<int64_t>(len, 1)), numThreads(),
-              [&](int64_t r0, int64_t r1) {
-                forRows(s, r0, r1, [&](int64_t, const int64_t* offs) {
-                  copyRow(sp + offs[0], ss, dp + offs[1], ds, len);
-                });
-              });
-}
-
-}  // namespace
 
 // copy(src, srcOff, dst, dstOff, dims [nd, shape, srcStrides, dstStrides]): same-type typed arrays.
 napi_value CopyBinding(napi_env env, napi_callback_info info) {

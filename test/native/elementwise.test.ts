@@ -69,7 +69,9 @@ test('unary: strided, transposed, broadcast, rank-0 and empty views', { skip }, 
     view(base, [4, 3, 6], [50, 2, 7], 11),
     view(base, [6, 17], [0, 1], 100),
     view(base, [3, 9], [1, 0], 7),
-    view(base, [300, 200], [1, 300], 0), // transposed, gathered rows, parallel
+    view(base, [300, 200], [1, 300], 0), // transposed: tiled copy, then mapped in place
+    view(base, [3, 40, 37], [1480, 1, 40], 6), // batched transpose, sizes not multiples of the tile
+    view(base, [2, 9, 33], [1, 66, 2], 1), // unit stride on the first dim only: gathered rows
     view(base, [39000], [2], 1), // one long row with stride 2
     view(base, [2, 1, 3, 1, 4], [24, 5, 8, 9, 1], 2), // size-1 dims and mergeable dims
     view(base, [], [], 5),
@@ -207,6 +209,19 @@ test('copy: strided to strided for 1, 2, 4 and 8-byte elements, and large contig
       nb().copy(bcast, { data: outN, shape: [4, 6], strides: [6, 1], offset: 0 });
       ref.copy(bcast, { data: outR, shape: [4, 6], strides: [6, 1], offset: 0 });
       assertSame(outN as ArrayLike<number>, outR as ArrayLike<number>, `${cfg} copy broadcast ${ctor.name}`);
+    }
+    for (const src of srcs) {
+      // batched transposes ([2, 3, 40, 37] over a [2, 3, 37, 40] source) take the tiled path
+      const ctor = src.constructor as new (n: number) => StorageArray;
+      const len = 2 * 3 * 40 * 37;
+      const s2 = new ctor(len + 5);
+      for (let i = 0; i < len + 5; i++) (s2 as Float32Array)[i] = (src as Float32Array)[i % src.length];
+      const sv: View<StorageArray> = { data: s2, shape: [2, 3, 40, 37], strides: [4440, 1480, 1, 40], offset: 5 };
+      const dN = new ctor(len);
+      const dR = new ctor(len);
+      nb().copy(sv, { data: dN, shape: [2, 3, 40, 37], strides: [4440, 1480, 37, 1], offset: 0 });
+      ref.copy(sv, { data: dR, shape: [2, 3, 40, 37], strides: [4440, 1480, 37, 1], offset: 0 });
+      assertSame(dN as ArrayLike<number>, dR as ArrayLike<number>, `${cfg} copy batched transpose ${ctor.name}`);
     }
     const big = randn(r, 300000);
     const gotBig = new Float32Array(300010);
