@@ -198,9 +198,16 @@ export class Tokenizer {
   preTokenizeStrings(text: string): string[] {
     const n = NormalizedString.from(text, false);
     this.normalizer?.normalize(n);
+    if (!this.preTokenizer) return n.s.length > 0 ? [n.s] : [];
+    const out: string[] = [];
+    if (this.preTokenizer.fastEach) {
+      this.preTokenizer.fastEach(n.s, (w) => out.push(w));
+      return out;
+    }
     const p = new PreTokenizedString([{ n, tokens: null }]);
-    this.preTokenizer?.preTokenize(p);
-    return p.splits.map((sp) => sp.n.s);
+    this.preTokenizer.preTokenize(p);
+    for (const sp of p.splits) out.push(sp.n.s);
+    return out;
   }
 
   /** Decode ids to text. Unknown ids are skipped (as the Rust library does). */
