@@ -32,6 +32,11 @@ namespace {
 
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
+// The row kernels below are compiled without -ftrapping-math (FP exception flags are never read), which lets GCC
+// if-convert the clamps and selects of expGeneric and vectorise it for the baseline and AVX2 builds.
+#pragma GCC push_options
+#pragma GCC optimize("no-trapping-math")
+
 // exp(x) in fp32 for x <= 88 (Cephes expf: n = round(x·log2 e), r = x − n·ln 2 in two parts, e^r by a degree-6
 // polynomial, times 2^n). x below −87.34 (including −inf) gives exactly 0, NaN stays NaN. Written branch-free so
 // it vectorises.
@@ -235,6 +240,7 @@ void addAvx512(float* dst, const float* src, int n) {
 const RowOps kRowOpsAvx512 = {maxAvx512, expSumAvx512, expAvx512, scaleAvx512, addMaskAvx512, dsAvx512, addAvx512};
 
 #pragma GCC pop_options
+#pragma GCC pop_options  // no-trapping-math
 
 const RowOps& rowOpsActive() {
   switch (activeIsa()) {
