@@ -7,3 +7,4 @@ export { translateRegex } from './regex.js';
 export { ByteTokenizer } from './byte.js';
 export { trainBpe, writeTokenizerJson, preTokenizerPreset, DEEPSEEK_V3_SPLITS, type TrainBpeOptions, type TrainBpeResult } from './train-bpe.js';
 export { DecodeStream } from './decode-stream.js';
+export { asTextTokenizer, type IdsTokenizer } from './text-tokenizer.js';

@@ -105,6 +105,13 @@ export class Tokenizer {
     return n;
   }
 
+  /** One more than the largest id (model or added token): the embedding rows a model needs. */
+  get idLimit(): number {
+    let n = this.model.vocabR.length;
+    for (const id of this.added.byId.keys()) n = Math.max(n, id + 1);
+    return n;
+  }
+
   tokenToId(token: string): number | undefined {
     return this.added.byContent.get(token)?.id ?? this.model.tokenToId(token);
   }

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
-import { loadTokenizer, tokenizerFromJson } from '../../src/tokenizers/index.js';
+import { asTextTokenizer, loadTokenizer, tokenizerFromJson } from '../../src/tokenizers/index.js';
 import { registerTokenizeCommand } from '../../src/tokenizers/cli.js';
 import { KilnError } from '../../src/errors.js';
 
@@ -58,6 +58,7 @@ test('vocab lookups: tokenToId / idToToken / vocabSize', () => {
   assert.equal(tok.idToToken(tok.tokenToId('Ġthe')!), 'Ġthe');
   assert.equal(tok.tokenToId('<think>'), tok.vocabSize - 2);
   assert.equal(tok.tokenToId('no such token'), undefined);
+  assert.equal(tok.idLimit, tok.vocabSize);
   assert.equal(tok.decode([999_999]), '');
 });
 
@@ -144,4 +145,15 @@ test('legacy "a b" string merges load and encode like [a, b] pairs', () => {
   assert.deepEqual(strings.encodeIds(text), pairs.encodeIds(text));
   j.model.merges.push('nospace');
   assert.throws(() => tokenizerFromJson(j), (e: unknown) => e instanceof KilnError && /no space/.test(e.message));
+});
+
+test('asTextTokenizer gives the data pipeline shape (ids without special tokens, eos id, vocab size)', () => {
+  const tok = loadTokenizer(FIX + 'deepseek-v3-style.tokenizer.json');
+  const t = asTextTokenizer(tok, 'ds', '<｜end▁of▁sentence｜>');
+  assert.equal(t.eosId, 1);
+  assert.equal(t.vocabSize, tok.vocabSize);
+  assert.equal(tok.idLimit, tok.vocabSize);
+  assert.deepEqual(t.encode('Hello 世界'), tok.encodeIds('Hello 世界', { addSpecialTokens: false }));
+  assert.equal(t.decode(t.encode('Hello 世界')), 'Hello 世界');
+  assert.throws(() => asTextTokenizer(tok, 'ds', '<nope>'), KilnError);
 });
