@@ -26,6 +26,11 @@ export interface PreTokenizer {
    * `s`, depth first, so no large intermediate arrays live. Absent where positions matter (Metaspace).
    */
   fastEach?(s: string, sink: (piece: string) => void): void;
+  /**
+   * Where the last step is the byte-level mapping: the same pieces before that mapping, so a caller can cache
+   * results by the raw piece and skip the mapping on hits.
+   */
+  fastEachRaw?(s: string, sink: (piece: string) => void): void;
 }
 
 /** Stream the pieces a string split keeps. */
@@ -86,10 +91,13 @@ class ByteLevel implements PreTokenizer {
     this.re = compileRegex(GPT2_PATTERN);
   }
   fastEach(s: string, sink: (piece: string) => void): void {
+    this.fastEachRaw(s, (x) => sink(toByteLevel(x)));
+  }
+  fastEachRaw(s: string, sink: (piece: string) => void): void {
     if (s.length === 0) return;
     if (this.addPrefixSpace && !s.startsWith(' ')) s = ' ' + s;
-    if (this.useRegex) isolatedRegexEach(this.re, s, (x) => sink(toByteLevel(x)));
-    else sink(toByteLevel(s));
+    if (this.useRegex) isolatedRegexEach(this.re, s, sink);
+    else sink(s);
   }
   preTokenize(p: PreTokenizedString): void {
     p.split((n) => {
@@ -197,26 +205,27 @@ export function preTokenizerFromJson(j: Json | null | undefined): PreTokenizer |
     case 'Sequence': {
       const list = ((j.pretokenizers ?? []) as Json[]).map((x) => preTokenizerFromJson(x)).filter((x): x is PreTokenizer => x !== null);
       const allFast = list.every((x) => x.fastEach);
-      let chain: ((s: string, sink: (piece: string) => void) => void) | undefined;
-      if (allFast) {
-        // stage k feeds stage k + 1, the last feeds the sink; the closures are rebuilt only when the sink changes
+      // stage k feeds stage k + 1, the last feeds the sink; the closures are rebuilt only when the sink changes
+      const compose = (raw: boolean) => {
         let lastSink: ((piece: string) => void) | null = null;
         let first: (piece: string) => void = () => {};
-        chain = (s, sink) => {
+        return (s: string, sink: (piece: string) => void) => {
           if (sink !== lastSink) {
             let next = sink;
             for (let k = list.length - 1; k >= 0; k--) {
               const stage = list[k];
               const after = next;
-              next = (x: string) => stage.fastEach!(x, after);
+              next = raw && k === list.length - 1 ? (x: string) => stage.fastEachRaw!(x, after) : (x: string) => stage.fastEach!(x, after);
             }
             first = next;
             lastSink = sink;
           }
           first(s);
         };
-      }
-      return { preTokenize: (p) => list.forEach((x) => x.preTokenize(p)), fastEach: chain };
+      };
+      const chain = allFast ? compose(false) : undefined;
+      const rawChain = allFast && list.length > 0 && list[list.length - 1].fastEachRaw ? compose(true) : undefined;
+      return { preTokenize: (p) => list.forEach((x) => x.preTokenize(p)), fastEach: chain, fastEachRaw: rawChain };
     }
     default:
       throw new KilnError(

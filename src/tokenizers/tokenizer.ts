@@ -12,6 +12,7 @@ import { AddedVocabulary, type AddedToken } from './added-vocabulary.js';
 import { decoderFromJson, type Decoder } from './decoders.js';
 import type { Encoding } from './encoding.js';
 import { BpeModel, parseMerges } from './models/bpe.js';
+import { toByteLevel } from './byte-level-alphabet.js';
 import { readVocabTxt, WordPieceModel } from './models/wordpiece.js';
 import { NormalizedString, PreTokenizedString, type Token } from './normalized-string.js';
 import { normalizerFromJson, type Normalizer } from './normalizers.js';
@@ -19,6 +20,8 @@ import { concatEncodings, postProcessorFromJson, type PostProcessor } from './po
 import { preTokenizerFromJson, type PreTokenizer } from './pre-tokenizers.js';
 
 export type Model = BpeModel | WordPieceModel;
+
+const RAW_CACHE_CAP = 200_000;
 type Json = Record<string, any>;
 
 export interface EncodeOptions {
@@ -76,6 +79,8 @@ export class Tokenizer {
   readonly postProcessor: PostProcessor | null;
   readonly decoder: Decoder | null;
   readonly added: AddedVocabulary;
+  /** Byte-level BPE fast path: raw piece → its id (or ids). */
+  private rawCache = new Map<string, number | Int32Array>();
 
   constructor(json: Json) {
     this.json = json;
@@ -145,6 +150,31 @@ export class Tokenizer {
   private encodeSingleIds(text: string): number[] {
     const ids: number[] = [];
     const p = this.added.extractAndNormalize(text, this.normalizer, false);
+    if (this.preTokenizer?.fastEachRaw && this.model instanceof BpeModel) {
+      // byte-level BPE: results cached by the piece before its byte-level mapping, so hits skip the mapping
+      const model = this.model;
+      const cache = this.rawCache;
+      const tmp: number[] = [];
+      const sink = (w: string) => {
+        let hit = cache.get(w);
+        if (hit === undefined) {
+          tmp.length = 0;
+          model.tokenizeIds(toByteLevel(w), tmp);
+          hit = tmp.length === 1 ? tmp[0] : Int32Array.from(tmp);
+          if (w.length < 256) {
+            if (cache.size >= RAW_CACHE_CAP) cache.clear();
+            cache.set(w, hit);
+          }
+        }
+        if (typeof hit === 'number') ids.push(hit);
+        else for (let k = 0; k < hit.length; k++) ids.push(hit[k]);
+      };
+      for (const sp of p.splits) {
+        if (sp.tokens) for (const t of sp.tokens) ids.push(t.id);
+        else this.preTokenizer.fastEachRaw(sp.n.s, sink);
+      }
+      return ids;
+    }
     if (this.preTokenizer === null || this.preTokenizer.fastEach !== undefined) {
       const model = this.model;
       const sink = (w: string) => model.tokenizeIds(w, ids);
