@@ -11,7 +11,7 @@ import { BoundedChannel, ResourcePool } from './channel.js';
 import type { CompiledGraph, CompiledStage } from './graph.js';
 import { finalizeRun, type RunSummary } from './finalize.js';
 import { newStageProgress, type ProgressFn, type StageProgress } from './progress.js';
-import { RunStore } from './store.js';
+import { removeStaleTemps, RunStore } from './store.js';
 import { lookupBatchOf, runBatchTask, runItemTask } from './task.js';
 import { TaskThreadPool } from './thread-pool.js';
 import type { Item, OperatorEnv, StageContext } from './types.js';
@@ -199,6 +199,7 @@ export async function runLocal(graph: CompiledGraph, opts: LocalRunOptions): Pro
     await pool?.close();
   }
   snapshot();
+  removeStaleTemps(opts.outDir);
   const summary = finalizeRun(graph, sources, store);
   const maxQueue = Object.fromEntries([...chans].map(([n, c]) => [n, c.maxDepth]));
   return { summary, wallS: (performance.now() - t0) / 1000, progress: [...prog.values()], maxQueue };

@@ -7,7 +7,7 @@
  *          <out>/manifest.jsonl, errors.jsonl, report.json   written at the end of a run
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, extname, join } from 'node:path';
 import { KilnError } from '../errors.js';
 import type { Item } from './types.js';
@@ -85,4 +85,19 @@ export function batchKey(items: Item[]): string {
   const h = createHash('sha1');
   for (const id of items.map((i) => i.id).sort()) h.update(id).update('\0');
   return `batch-${items.length}-${h.digest('hex').slice(0, 16)}`;
+}
+
+/** Remove temp files left by killed tasks (`.<name>.tmp-<pid>-<hex>.<ext>`); they are never outputs. */
+export function removeStaleTemps(dir: string): void {
+  let ents;
+  try {
+    ents = readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return;
+  }
+  for (const e of ents) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) removeStaleTemps(p);
+    else if (/^\..*\.tmp-\d+-[0-9a-f]{8}/.test(e.name)) rmSync(p, { force: true });
+  }
 }

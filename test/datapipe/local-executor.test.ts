@@ -2,7 +2,7 @@
 // recording, filter drops in the manifest, barrier determinism, fixed-size batches.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { compileGraph, type PipelineSpec } from '../../src/datapipe/graph.js';
 import { runLocal } from '../../src/datapipe/local-executor.js';
@@ -102,13 +102,16 @@ test('poison, drops, barrier and re-run skip-done give exact, deterministic resu
     assert.equal(manifest.find((m) => m.id === 'i00003').dropped, 'flt: v 6 not divisible by 4');
     const errs = readFileSync(join(out, 'errors.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     assert.deepEqual(errs, [{ id: 'i00013', stage: 'dbl', source: null, error: 'thirteen is poison' }]);
-    // Re-run: nothing is recomputed, same manifest bytes.
+    // Re-run: nothing is recomputed, same manifest bytes; temp files of killed writes are cleaned up.
     const before = readFileSync(join(out, 'manifest.jsonl'));
+    const stale = join(out, '.state', 'dbl', '.i00001.tmp-4242-deadbeef.json');
+    writeFileSync(stale, '{');
     const c2 = newCounters();
     const r2 = await runLocal(compileGraph(spec, registry(c2, 40), { ffmpeg: '', ffprobe: '' }), { outDir: out });
     assert.equal(c2.mapped, 0);
     assert.deepEqual(c2.batches, []);
     assert.equal(r2.progress.find((p) => p.stage === 'dbl')!.skipped, 40);
+    assert.equal(existsSync(stale), false);
     assert.deepEqual(readFileSync(join(out, 'manifest.jsonl')), before);
     // Half-finished: delete some records; only those are redone.
     const dir = join(out, '.state', 'dbl');

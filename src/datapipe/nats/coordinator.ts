@@ -9,8 +9,7 @@
  * before acking; so checking stage streams for 0 messages in topological order proves no more work can appear.
  * Resubmitting the same run id resumes it (sources are republished; done work is skipped by the result records).
  */
-import { mkdirSync, readdirSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync } from 'node:fs';
 import { AckPolicy, DiscardPolicy, nanos, RetentionPolicy, StorageType, type JetStreamManager, type JsMsg } from 'nats';
 import { KilnError } from '../../errors.js';
 import { builtinRegistry } from '../builtin-operators.js';
@@ -18,7 +17,7 @@ import { finalizeRun, type RunSummary } from '../finalize.js';
 import { compileGraph, type CompiledStage, type PipelineSpec } from '../graph.js';
 import type { ProgressFn } from '../progress.js';
 import { loadPlugins } from '../registry.js';
-import { RunStore } from '../store.js';
+import { removeStaleTemps, RunStore } from '../store.js';
 import { runBatchTask } from '../task.js';
 import type { Item, StageContext } from '../types.js';
 import { ffmpegPaths } from '../video/ffmpeg.js';
@@ -60,21 +59,6 @@ async function ensureStream(jsm: JetStreamManager, name: string, subject: string
     await jsm.streams.info(name);
   } catch {
     await jsm.streams.add(cfg);
-  }
-}
-
-/** Remove temp files left by killed tasks (`.<name>.tmp-<pid>-<hex>.<ext>`); they are never outputs. */
-function removeStaleTemps(dir: string): void {
-  let ents;
-  try {
-    ents = readdirSync(dir, { withFileTypes: true });
-  } catch {
-    return;
-  }
-  for (const e of ents) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) removeStaleTemps(p);
-    else if (/^\..*\.tmp-\d+-[0-9a-f]{8}/.test(e.name)) rmSync(p, { force: true });
   }
 }
 
