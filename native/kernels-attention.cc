@@ -283,6 +283,14 @@ inline int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 // Floats taken by Scratch::take(n) (rounded to 16).
 inline size_t slot(int64_t n) { return static_cast<size_t>(roundUp(std::max<int64_t>(n, 0), 16)); }
 
+// Causal tiles: the last key (exclusive bound, relative to the tile's first key j0) that any of the stacked rows
+// [r0, r1) sees, rows r = hh·nq + t being query i0 + t; score blocks at or past it are never read, so their
+// products are skipped.
+inline int64_t visibleEnd(int64_t r0, int64_t r1, int64_t nq, int64_t i0, int64_t shift, int64_t j0) {
+  const int64_t tMax = (r0 / nq != (r1 - 1) / nq) ? nq - 1 : (r1 - 1) % nq;
+  return i0 + tMax + shift + 1 - j0;
+}
+
 // Tile geometry: rows = rep·nq stacked query rows (nq per head of the group), bk keys per tile.
 struct Tiling {
   int64_t nq;
@@ -406,10 +414,12 @@ void forwardTask(const FwdCtx& c, int64_t b, int64_t g, int64_t i0) {
     const float* Kp = c.kPack + (local * c.nkb + j0 / bk) * c.kStride;
     const float* Vp = c.vPack + (local * c.nkb + j0 / bk) * c.vStride;
     const int64_t nkPacked = std::min(bk, a.Tk - j0);  // V panels were packed with this many keys
-    for (int64_t ir = 0; ir < R; ir += mr)
-      for (int64_t jr = 0; jr < nk; jr += nr)
+    for (int64_t ir = 0; ir < R; ir += mr) {
+      const int64_t jv = a.causal ? visibleEnd(ir, std::min(R, ir + mr), nq, i0, shift, j0) : nk;
+      for (int64_t jr = 0; jr < nk && jr < jv; jr += nr)
         kr.micro(D, Qp + ir * D, Kp + jr * D, S + ir * bkp + jr, bkp, static_cast<int>(std::min(mr, R - ir)),
                  static_cast<int>(std::min(nr, nk - jr)), a.scale, 0.0f);
+    }
     for (int64_t r = 0; r < R; ++r) {
       const int64_t hh = r / nq, i = i0 + r % nq;
       float* s = S + r * bkp;
@@ -567,10 +577,12 @@ void backwardTask(const BwdCtx& c, int64_t b, int64_t g, int64_t k0, int64_t k1,
       const float* Lr = rows + c.rp.L;
       const float* Dr = rows + c.rp.Di;
       // S = scale · Q Kᵀ, then P = exp(S + mask − lse) (0 where blocked, past the diagonal or on dead rows)
-      for (int64_t ir = 0; ir < R; ir += mr)
-        for (int64_t jr = 0; jr < nk; jr += nr)
+      for (int64_t ir = 0; ir < R; ir += mr) {
+        const int64_t jv = a.causal ? visibleEnd(ir, std::min(R, ir + mr), nq, i0, shift, j0) : nk;
+        for (int64_t jr = 0; jr < nk && jr < jv; jr += nr)
           kr.micro(D, rows + c.rp.qA + ir * D, KtB + jr * D, S + ir * bkp + jr, bkp,
                    static_cast<int>(std::min(mr, R - ir)), static_cast<int>(std::min(nr, nk - jr)), a.scale, 0.0f);
+      }
       for (int64_t r = 0; r < R; ++r) {
         const int64_t hh = r / nq, i = i0 + r % nq;
         float* s = S + r * bkp;
@@ -586,11 +598,20 @@ void backwardTask(const BwdCtx& c, int64_t b, int64_t g, int64_t k0, int64_t k1,
         if (jl < nk) std::memset(s + jl, 0, static_cast<size_t>(nk - jl) * sizeof(float));
       }
       // dP = dO Vᵀ; dS = P ∘ (dP − D_i) · scale
-      for (int64_t ir = 0; ir < R; ir += mr)
-        for (int64_t jr = 0; jr < nk; jr += nr)
+      for (int64_t ir = 0; ir < R; ir += mr) {
+        const int64_t jv = a.causal ? visibleEnd(ir, std::min(R, ir + mr), nq, i0, shift, j0) : nk;
+        for (int64_t jr = 0; jr < nk && jr < jv; jr += nr)
           kr.micro(Dv, rows + c.rp.dA + ir * Dv, VtB + jr * Dv, dP + ir * bkp + jr, bkp,
                    static_cast<int>(std::min(mr, R - ir)), static_cast<int>(std::min(nr, nk - jr)), 1.0f, 0.0f);
-      for (int64_t r = 0; r < R; ++r) ops.ds(dP + r * bkp, S + r * bkp, static_cast<int>(nk), Dr[r], a.scale);
+      }
+      for (int64_t r = 0; r < R; ++r) {  // dS is exactly 0 past the visible keys and on dead rows
+        const int64_t i = i0 + r % nq;
+        int64_t jl = a.causal ? std::min(nk, i + shift + 1 - j0) : nk;
+        if (Lr[r] == kNegInf || jl < 0) jl = 0;
+        float* d = dP + r * bkp;
+        if (jl > 0) ops.ds(d, S + r * bkp, static_cast<int>(jl), Dr[r], a.scale);
+        if (jl < nk) std::memset(d + jl, 0, static_cast<size_t>(nk - jl) * sizeof(float));
+      }
       // dV += Pᵀ dO
       kr.packA(nk, R, S, 1, bkp, PtA);
       for (int64_t ir = 0; ir < nk; ir += mr)
