@@ -3,11 +3,12 @@
  * [--no-special-tokens]`:
  * encodes the text and prints the ids and tokens (with --json: one object with `ids`, `tokens`, `offsets`,
  * `type_ids`, `count`, `bytes`, `seconds`, `mb_per_s` and the round-trip `decoded` text). Large inputs (over 1 MB) use the
- * ids-only fast path and show a progress line on stderr unless --json.
+ * ids-only fast path and show a progress bar on stderr unless --json.
  * Wired into the `kiln` program by src/cli/main.ts through `registerTokenizeCommand(program)`.
  */
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
+import cliProgress from 'cli-progress';
 import { KilnError } from '../errors.js';
 import { loadTokenizer } from './tokenizer.js';
 
@@ -50,12 +51,14 @@ export function runTokenize(o: Opts): void {
   const tok = loadTokenizer(o.tokenizer);
   const bytes = Buffer.byteLength(text);
   const big = text.length > FAST_ABOVE;
-  if (big && !o.json) process.stderr.write(`tokenizing ${(bytes / 1e6).toFixed(1)} MB ...\n`);
+  const bar = big && !o.json ? new cliProgress.SingleBar({ stream: process.stderr, format: 'tokenizing [{bar}] {percentage}% {value}/{total} chars' }, cliProgress.Presets.shades_classic) : null;
+  bar?.start(text.length, 0);
   const t0 = performance.now();
-  const opts = { addSpecialTokens: o.specialTokens, pair: o.pair };
+  const opts = { addSpecialTokens: o.specialTokens, pair: o.pair, onProgress: bar ? (done: number) => bar.update(done) : undefined };
   const enc = big ? null : tok.encode(text, opts);
   const ids = enc ? enc.ids : tok.encodeIds(text, opts);
   const seconds = (performance.now() - t0) / 1000;
+  bar?.stop();
   const mbPerS = seconds > 0 ? bytes / 1e6 / seconds : null;
   if (o.json) {
     const out: Record<string, unknown> = { count: ids.length, bytes, seconds, mb_per_s: mbPerS, ids };

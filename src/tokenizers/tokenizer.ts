@@ -29,7 +29,11 @@ export interface EncodeOptions {
   addSpecialTokens?: boolean;
   /** A second sequence (sentence pair): encoded with type id 1 and joined by the post-processor's pair template. */
   pair?: string;
+  /** `encodeIds` only: called about every 256K characters with (characters done, total) — approximate after normalization. */
+  onProgress?: (done: number, total: number) => void;
 }
+
+const PROGRESS_EVERY = 1 << 18;
 
 export interface DecodeOptions {
   /** Drop special added tokens. Default false (as the Rust library's `decode`). */
@@ -147,15 +151,26 @@ export class Tokenizer {
   }
 
   /** Ids of one sequence through the string-only fast path (no post-processing). */
-  private encodeSingleIds(text: string): number[] {
+  private encodeSingleIds(text: string, onProgress?: (done: number, total: number) => void): number[] {
     const ids: number[] = [];
     const p = this.added.extractAndNormalize(text, this.normalizer, false);
+    const total = text.length;
+    let done = 0;
+    let nextReport = PROGRESS_EVERY;
+    const tick = (n: number) => {
+      done += n;
+      if (onProgress && done >= nextReport) {
+        nextReport = done + PROGRESS_EVERY;
+        onProgress(Math.min(done, total), total);
+      }
+    };
     if (this.preTokenizer?.fastEachRaw && this.model instanceof BpeModel) {
       // byte-level BPE: results cached by the piece before its byte-level mapping, so hits skip the mapping
       const model = this.model;
       const cache = this.rawCache;
       const tmp: number[] = [];
       const sink = (w: string) => {
+        tick(w.length);
         let hit = cache.get(w);
         if (hit === undefined) {
           tmp.length = 0;
@@ -173,11 +188,15 @@ export class Tokenizer {
         if (sp.tokens) for (const t of sp.tokens) ids.push(t.id);
         else this.preTokenizer.fastEachRaw(sp.n.s, sink);
       }
+      onProgress?.(total, total);
       return ids;
     }
     if (this.preTokenizer === null || this.preTokenizer.fastEach !== undefined) {
       const model = this.model;
-      const sink = (w: string) => model.tokenizeIds(w, ids);
+      const sink = (w: string) => {
+        tick(w.length);
+        model.tokenizeIds(w, ids);
+      };
       for (const sp of p.splits) {
         if (sp.tokens) for (const t of sp.tokens) ids.push(t.id);
         else if (this.preTokenizer) this.preTokenizer.fastEach!(sp.n.s, sink);
@@ -190,6 +209,7 @@ export class Tokenizer {
         else this.model.tokenizeIds(sp.n.s, ids);
       }
     }
+    onProgress?.(total, total);
     return ids;
   }
 
@@ -216,7 +236,7 @@ export class Tokenizer {
   /** Ids only — the fast path (no offsets or token strings are tracked; pre-tokenizers split plain strings). */
   encodeIds(text: string, opts: EncodeOptions = {}): number[] {
     const add = opts.addSpecialTokens ?? true;
-    const a = this.encodeSingleIds(text);
+    const a = this.encodeSingleIds(text, opts.onProgress);
     if (opts.pair === undefined && (!add || !this.postProcessor)) return a;
     const bare = (ids: number[], type: number): Encoding => ({ ids, tokens: [], offsets: [], typeIds: ids.map(() => type), specialTokensMask: [] });
     const encs = [bare(a, 0)];

@@ -157,3 +157,16 @@ test('asTextTokenizer gives the data pipeline shape (ids without special tokens,
   assert.equal(t.decode(t.encode('Hello 世界')), 'Hello 世界');
   assert.throws(() => asTextTokenizer(tok, 'ds', '<nope>'), KilnError);
 });
+
+test('encodeIds reports progress (increasing, ending at the total) without changing the ids', () => {
+  const text = mixedText().repeat(6);
+  for (const n of ['deepseek-v3-style', 'bert-wordpiece']) {
+    const tok = loadTokenizer(FIX + `${n}.tokenizer.json`);
+    const seen: number[] = [];
+    const ids = tok.encodeIds(text, { onProgress: (done, total) => (assert.equal(total, text.length), seen.push(done)) });
+    assert.deepEqual(ids, tok.encodeIds(text));
+    assert.ok(seen.length >= 2, `${n}: ${seen.length} reports`);
+    for (let i = 1; i < seen.length; i++) assert.ok(seen[i] >= seen[i - 1]);
+    assert.equal(seen[seen.length - 1], text.length);
+  }
+});
