@@ -123,17 +123,6 @@ export class NormalizedString {
     this.a = al;
   }
 
-  /** Map every code point through `f` (one code point in, one out). */
-  map(f: (c: string) => string): void {
-    const chars: string[] = [];
-    const changes: number[] = [];
-    for (const c of this.s) {
-      chars.push(f(c));
-      changes.push(0);
-    }
-    this.transform(chars, changes);
-  }
-
   /** Keep only the code points for which `keep` is true (as the Rust `filter`: a kept character absorbs the removed ones after it). */
   filter(keep: (c: string) => boolean): void {
     const chars: string[] = [];
@@ -175,22 +164,6 @@ export class NormalizedString {
     for (const c of this.s.slice(first.length)) {
       chars.push(c);
       changes.push(0);
-    }
-    this.transform(chars, changes);
-  }
-
-  /** Append `p` (aligned like the last character). */
-  append(p: string): void {
-    if (this.s.length === 0) return;
-    const chars: string[] = [];
-    const changes: number[] = [];
-    for (const c of this.s) {
-      chars.push(c);
-      changes.push(0);
-    }
-    for (const c of p) {
-      chars.push(c);
-      changes.push(1);
     }
     this.transform(chars, changes);
   }
