@@ -537,11 +537,13 @@ void crossEntropyK(const float* logits, int64_t cols, const int32_t* targets, in
     }
     const float m = rowMaxIgnoringNaN(xr, cols);
     const F mv = V::set1(m), ninf = V::set1(-kInfF), zero = V::set1(0.0f);
+    float* g = dlogits ? dlogits + r * cols : nullptr;
     D s0 = V::set1D(0.0), s1 = s0, l0 = s0, l1 = s0;
     for (int64_t i = 0; i < cols; i += V::N) {
       const M mk = V::mask(cols - i);
       const F v = V::load(xr + i, mk);
       const F e = expF(V::sub(V::sel(mk, v, ninf), mv));
+      if (g) V::store(g + i, mk, e);  // exp(x − m), scaled below
       V::addD2(s0, s1, V::sel(mk, e, zero));
       V::addD2(l0, l1, v);
     }
@@ -551,14 +553,12 @@ void crossEntropyK(const float* logits, int64_t cols, const int32_t* targets, in
     const double nll = lse - static_cast<double>(xr[t]);
     const double uniform = lse - sumLogits / static_cast<double>(cols);
     loss[r] = static_cast<float>((1.0 - smoothing) * nll + smoothing * uniform);
-    if (dlogits) {
-      float* g = dlogits + r * cols;
+    if (g) {
       const F inv = V::set1(static_cast<float>(1.0 / s));
       const F eps = V::set1(static_cast<float>(smoothing / static_cast<double>(cols)));
       for (int64_t i = 0; i < cols; i += V::N) {
         const M mk = V::mask(cols - i);
-        const F e = expF(V::sub(V::load(xr + i, mk), mv));
-        V::store(g + i, mk, V::sub(V::mul(e, inv), eps));
+        V::store(g + i, mk, V::sub(V::mul(V::load(g + i, mk), inv), eps));
       }
       g[t] = static_cast<float>(static_cast<double>(g[t]) - (1.0 - smoothing));
     }
