@@ -4,6 +4,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { KilnError } from '../errors.js';
 import { registerBenchCommand } from '../bench/cli.js';
 import { registerDatapipeCommands } from '../datapipe/cli.js';
+import { registerTokenizeCommand } from '../tokenizers/cli.js';
 import { runDemo } from './demo.js';
 
 function int(v: string): number {
@@ -38,6 +39,7 @@ program
 
 registerBenchCommand(program);
 registerDatapipeCommands(program);
+registerTokenizeCommand(program);
 
 try {
   await program.parseAsync();

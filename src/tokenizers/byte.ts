@@ -2,7 +2,7 @@
 export class ByteTokenizer {
   readonly vocabSize = 256;
   private readonly enc = new TextEncoder();
-  private readonly dec = new TextDecoder('utf-8', { fatal: false });
+  private readonly dec = new TextDecoder('utf-8', { fatal: false, ignoreBOM: true });
 
   encode(text: string): Int32Array {
     return Int32Array.from(this.enc.encode(text));
