@@ -66,7 +66,8 @@ inline __attribute__((always_inline)) float expGeneric(float x) {
 // Per-row operations of the softmax tiles (n >= 0 elements).
 struct RowOps {
   float (*max)(const float* s, int n);                          // max, NaN ignored; −inf when empty
-  float (*expSum)(float* s, int n, float m);                    // s = exp(s − m); returns Σ s
+  // s = exp(s − m); acc[t] += Σ_{j ≡ t mod 16} s[j] (row sums kept as 16 lanes: no horizontal sum per tile)
+  void (*expAcc)(float* s, int n, float m, float* acc);
   void (*exp)(float* s, int n, float m);                        // s = exp(s − m)
   void (*scale)(float* x, int n, float a);                      // x *= a
   void (*addMask)(float* s, const float* mask, int64_t inc, int n);  // s[j] += mask[j·inc]
@@ -82,18 +83,12 @@ inline __attribute__((always_inline)) float gMax(const float* s, int n) {
 inline __attribute__((always_inline)) void gExp(float* __restrict s, int n, float m) {
   for (int j = 0; j < n; ++j) s[j] = expGeneric(s[j] - m);
 }
-inline __attribute__((always_inline)) float gSum(const float* __restrict s, int n) {
-  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  int j = 0;
-  for (; j + 8 <= n; j += 8)
-    for (int t = 0; t < 8; ++t) acc[t] += s[j + t];
-  float tail = 0;
-  for (; j < n; ++j) tail += s[j];
-  return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])) + tail;
-}
-inline __attribute__((always_inline)) float gExpSum(float* __restrict s, int n, float m) {
+inline __attribute__((always_inline)) void gExpAcc(float* __restrict s, int n, float m, float* __restrict acc) {
   gExp(s, n, m);
-  return gSum(s, n);
+  int j = 0;
+  for (; j + 16 <= n; j += 16)
+    for (int t = 0; t < 16; ++t) acc[t] += s[j + t];
+  for (int t = 0; j + t < n; ++t) acc[t] += s[j + t];
 }
 inline __attribute__((always_inline)) void gScale(float* __restrict x, int n, float a) {
   for (int j = 0; j < n; ++j) x[j] *= a;
@@ -116,13 +111,13 @@ inline __attribute__((always_inline)) void gAdd(float* __restrict dst, const flo
 
 #define KILN_GENERIC_ROW_OPS(S)                                                                              \
   float max##S(const float* s, int n) { return gMax(s, n); }                                                \
-  float expSum##S(float* s, int n, float m) { return gExpSum(s, n, m); }                                    \
+  void expAcc##S(float* s, int n, float m, float* acc) { gExpAcc(s, n, m, acc); }                         \
   void exp##S(float* s, int n, float m) { gExp(s, n, m); }                                                  \
   void scale##S(float* x, int n, float a) { gScale(x, n, a); }                                              \
   void addMask##S(float* s, const float* mask, int64_t inc, int n) { gAddMask(s, mask, inc, n); }           \
   void ds##S(float* dp, const float* p, int n, float di, float scale) { gDs(dp, p, n, di, scale); }         \
   void add##S(float* dst, const float* src, int n) { gAdd(dst, src, n); }                                   \
-  const RowOps kRowOps##S = {max##S, expSum##S, exp##S, scale##S, addMask##S, ds##S, add##S};
+  const RowOps kRowOps##S = {max##S, expAcc##S, exp##S, scale##S, addMask##S, ds##S, add##S};
 
 KILN_GENERIC_ROW_OPS(Scalar)
 
@@ -136,15 +131,14 @@ KILN_GENERIC_ROW_OPS(Avx2)
 
 inline __mmask16 tailMask(int n) { return n >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << n) - 1u); }
 
-// expGeneric, 16 lanes at a time (same constants and operation order).
+// expGeneric, 16 lanes at a time (same reduction and polynomial; 2^n applied with scalef, which also gives +inf
+// above 88.7 where expGeneric clamps).
 inline __m512 exp16(__m512 x) {
   const __m512 lo = _mm512_set1_ps(-87.33654f);
-  const __mmask16 under = _mm512_cmp_ps_mask(x, lo, _CMP_LT_OQ);
-  // max/min return their second operand when either is NaN: NaN passes through.
-  const __m512 xc = _mm512_min_ps(_mm512_set1_ps(88.0f), _mm512_max_ps(lo, x));
-  __m512 fn = _mm512_fmadd_ps(xc, _mm512_set1_ps(1.44269504088896341f), _mm512_set1_ps(12582912.0f));
-  const __m512i n = _mm512_sub_epi32(_mm512_castps_si512(fn), _mm512_set1_epi32(0x4B400000));
-  fn = _mm512_sub_ps(fn, _mm512_set1_ps(12582912.0f));
+  const __mmask16 live = _mm512_cmp_ps_mask(x, lo, _CMP_NLT_UQ);  // false below lo and for −inf; true for NaN
+  const __m512 xc = _mm512_max_ps(lo, x);                          // NaN passes (max returns its second operand)
+  const __m512 fn = _mm512_roundscale_ps(_mm512_mul_ps(xc, _mm512_set1_ps(1.44269504088896341f)),
+                                         _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   __m512 r = _mm512_fnmadd_ps(fn, _mm512_set1_ps(0.693359375f), xc);
   r = _mm512_fnmadd_ps(fn, _mm512_set1_ps(-2.12194440e-4f), r);
   __m512 p = _mm512_set1_ps(1.9875691500e-4f);
@@ -154,8 +148,7 @@ inline __m512 exp16(__m512 x) {
   p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
   p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
   p = _mm512_fmadd_ps(_mm512_mul_ps(p, r), r, _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-  const __m512 scale = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(n, _mm512_set1_epi32(127)), 23));
-  return _mm512_maskz_mul_ps(static_cast<__mmask16>(~under), p, scale);
+  return _mm512_maskz_scalef_ps(live, p, fn);
 }
 
 float maxAvx512(const float* s, int n) {
@@ -173,17 +166,23 @@ float maxAvx512(const float* s, int n) {
   return _mm512_reduce_max_ps(_mm512_max_ps(m0, m1));
 }
 
-float expSumAvx512(float* s, int n, float m) {
+void expAccAvx512(float* s, int n, float m, float* acc) {
   const __m512 vm = _mm512_set1_ps(m);
-  __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0;
+  __m512 acc0 = _mm512_loadu_ps(acc), acc1 = _mm512_setzero_ps(), acc2 = acc1, acc3 = acc1;
   int j = 0;
-  for (; j + 32 <= n; j += 32) {
+  for (; j + 64 <= n; j += 64) {  // four independent polynomial chains in flight
     const __m512 p0 = exp16(_mm512_sub_ps(_mm512_loadu_ps(s + j), vm));
     const __m512 p1 = exp16(_mm512_sub_ps(_mm512_loadu_ps(s + j + 16), vm));
+    const __m512 p2 = exp16(_mm512_sub_ps(_mm512_loadu_ps(s + j + 32), vm));
+    const __m512 p3 = exp16(_mm512_sub_ps(_mm512_loadu_ps(s + j + 48), vm));
     _mm512_storeu_ps(s + j, p0);
     _mm512_storeu_ps(s + j + 16, p1);
+    _mm512_storeu_ps(s + j + 32, p2);
+    _mm512_storeu_ps(s + j + 48, p3);
     acc0 = _mm512_add_ps(acc0, p0);
     acc1 = _mm512_add_ps(acc1, p1);
+    acc2 = _mm512_add_ps(acc2, p2);
+    acc3 = _mm512_add_ps(acc3, p3);
   }
   for (; j < n; j += 16) {
     const __mmask16 k = tailMask(n - j);
@@ -191,7 +190,7 @@ float expSumAvx512(float* s, int n, float m) {
     _mm512_mask_storeu_ps(s + j, k, p);
     acc0 = _mm512_add_ps(acc0, p);
   }
-  return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+  _mm512_storeu_ps(acc, _mm512_add_ps(_mm512_add_ps(acc0, acc1), _mm512_add_ps(acc2, acc3)));
 }
 
 void expAvx512(float* s, int n, float m) {
@@ -237,7 +236,7 @@ void addAvx512(float* dst, const float* src, int n) {
   }
 }
 
-const RowOps kRowOpsAvx512 = {maxAvx512, expSumAvx512, expAvx512, scaleAvx512, addMaskAvx512, dsAvx512, addAvx512};
+const RowOps kRowOpsAvx512 = {maxAvx512, expAccAvx512, expAvx512, scaleAvx512, addMaskAvx512, dsAvx512, addAvx512};
 
 #pragma GCC pop_options
 #pragma GCC pop_options  // no-trapping-math
@@ -386,14 +385,14 @@ void forwardTask(const FwdCtx& c, int64_t b, int64_t g, int64_t i0) {
   const int64_t shift = a.Tk - a.Tq;
 
   Scratch& sc = tlsScratch;
-  sc.reserve(slot(R * D) + slot(Rp * D) + slot(R * bkp) + slot(Rp * bkp) + slot(R * Dv) + 2 * slot(R));
+  sc.reserve(slot(R * D) + slot(Rp * D) + slot(R * bkp) + slot(Rp * bkp) + slot(R * Dv) + slot(R) + slot(16 * R));
   float* Qc = sc.take(R * D);
   float* Qp = sc.take(Rp * D);
   float* S = sc.take(R * bkp);
   float* Pp = sc.take(Rp * bkp);
   float* O = sc.take(R * Dv);
   float* m = sc.take(R);
-  float* l = sc.take(R);
+  float* l = sc.take(16 * R);  // row sums of exp(s − m), 16 partial lanes per row
 
   // Row r = (head hh of the group, query i0 + t) with r = hh·nq + t.
   for (int64_t hh = 0; hh < rep; ++hh) {
@@ -404,7 +403,7 @@ void forwardTask(const FwdCtx& c, int64_t b, int64_t g, int64_t i0) {
   std::memset(O, 0, static_cast<size_t>(R * Dv) * sizeof(float));
   for (int64_t r = 0; r < R; ++r) {
     m[r] = kNegInf;
-    l[r] = 0.0f;
+    std::memset(l + r * 16, 0, 16 * sizeof(float));
   }
 
   const int64_t local = b * a.Hkv + g - c.g0;
@@ -438,11 +437,11 @@ void forwardTask(const FwdCtx& c, int64_t b, int64_t g, int64_t i0) {
       }
       if (rowMax > m[r]) {
         const float alpha = static_cast<float>(std::exp(static_cast<double>(m[r]) - rowMax));  // 0 when m = −inf
-        l[r] *= alpha;
+        ops.scale(l + r * 16, 16, alpha);
         ops.scale(O + r * Dv, static_cast<int>(Dv), alpha);
         m[r] = rowMax;
       }
-      l[r] += ops.expSum(s, static_cast<int>(jl), m[r]);
+      ops.expAcc(s, static_cast<int>(jl), m[r], l + r * 16);
       if (jl < nkPacked) std::memset(s + jl, 0, static_cast<size_t>(nkPacked - jl) * sizeof(float));
     }
     // O += P V over the keys V was packed with (P is 0 past the visible ones)
@@ -457,14 +456,16 @@ void forwardTask(const FwdCtx& c, int64_t b, int64_t g, int64_t i0) {
     const int64_t hh = r / nq, i = i0 + r % nq;
     const int64_t row = (b * a.H + g * rep + hh) * a.Tq + i;
     float* o = c.out + row * Dv;
-    if (l[r] == 0.0f) {
+    float lr = 0.0f;
+    for (int t = 0; t < 16; ++t) lr += l[r * 16 + t];
+    if (lr == 0.0f) {
       std::memset(o, 0, static_cast<size_t>(Dv) * sizeof(float));
       c.lse[row] = kNegInf;
     } else {
-      const float inv = 1.0f / l[r];
+      const float inv = 1.0f / lr;
       const float* src = O + r * Dv;
       for (int64_t e = 0; e < Dv; ++e) o[e] = src[e] * inv;
-      c.lse[row] = static_cast<float>(static_cast<double>(m[r]) + std::log(static_cast<double>(l[r])));
+      c.lse[row] = static_cast<float>(static_cast<double>(m[r]) + std::log(static_cast<double>(lr)));
     }
   }
 }
