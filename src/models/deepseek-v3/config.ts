@@ -351,3 +351,18 @@ export function flopsPerToken(c: DeepseekV3Config, opts: FlopsOptions = {}): num
   const fwd = 2 * macs;
   return training ? 3 * fwd : fwd;
 }
+
+/** The numbers `kiln info` prints for a config (training FLOPs at `seqLen`, default 4096; bf16 latent cache). */
+export function modelInfo(c: DeepseekV3Config, seqLen = 4096): Record<string, number> {
+  const p = paramCounts(c);
+  return {
+    params_total: p.params_total,
+    params_activated: p.params_activated,
+    params_mtp: p.params_mtp,
+    params_checkpoint: p.params_checkpoint,
+    kv_cache_bytes_per_token: kvCacheBytesPerToken(c),
+    kv_cache_numbers_per_token_per_layer: latentCacheWidth(c),
+    flops_per_token: flopsPerToken(c, { seqLen, training: false, mtp: false }),
+    train_flops_per_token: flopsPerToken(c, { seqLen, training: true }),
+  };
+}

@@ -36,7 +36,11 @@ export function dequantizeBlockFp8(fp8: Uint8Array, rows: number, cols: number, 
   const w = decodeToF32('f8e4m3', fp8);
   for (let i = 0; i < rows; i++) {
     const srow = Math.floor(i / br) * sc;
-    for (let j = 0; j < cols; j++) w[i * cols + j] *= scaleInv[srow + Math.floor(j / bc)];
+    for (let jb = 0; jb < sc; jb++) {
+      const s = scaleInv[srow + jb];
+      const end = Math.min(cols, (jb + 1) * bc);
+      for (let j = i * cols + jb * bc, e = i * cols + end; j < e; j++) w[j] *= s;
+    }
   }
   return w;
 }
@@ -67,10 +71,22 @@ export interface LoadOptions {
   config?: Partial<DeepseekV3Config>;
 }
 
-/** Builds the model a HF directory describes and loads its weights (strict: every tensor must match). */
+/**
+ * Builds the model a HF directory describes and loads its weights (strict: every tensor must match). A checkpoint
+ * with no tensor at all under the MTP layers (e.g. one written by transformers' save_pretrained, which drops them)
+ * loads as a model without MTP (num_nextn_predict_layers = 0); partly present MTP layers are an error.
+ */
 export function loadPretrained(dir: string, opts: LoadOptions = {}): DeepseekV3ForCausalLM {
   const json = readConfig(dir);
-  const model = new DeepseekV3ForCausalLM({ ...json, ...opts.config }, { generator: new Generator(0) });
+  const merged = { ...json, ...opts.config } as Record<string, unknown>;
+  if (opts.config?.num_nextn_predict_layers === undefined) {
+    const L = Number(merged.num_hidden_layers ?? 61);
+    const ckpt = openCheckpoint(dir);
+    const hasMtp = ckpt.names().some((n) => n.startsWith('model.layers.') && Number(n.split('.')[2]) >= L);
+    ckpt.close();
+    if (!hasMtp) merged.num_nextn_predict_layers = 0;
+  }
+  const model = new DeepseekV3ForCausalLM(merged, { generator: new Generator(0) });
   try {
     loadWeights(model, dir);
   } catch (e) {

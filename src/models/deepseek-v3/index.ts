@@ -1,7 +1,7 @@
 /** The DeepSeek-V3 family: config + accounting, modules (MLA, DeepSeekMoE, MTP), latent cache, HF checkpoints. */
 export {
   DEEPSEEK_V3_DEFAULTS, DEEPSEEK_V3_PRESETS, deepseekV3Config, paramCounts, kvCacheBytesPerToken, latentCacheWidth, mhaCacheWidth,
-  flopsPerToken, toHfConfigJson, type DeepseekV3Config, type ParamCounts, type FlopsOptions, type YarnRopeScaling, type Fp8QuantizationConfig,
+  flopsPerToken, modelInfo, toHfConfigJson, type DeepseekV3Config, type ParamCounts, type FlopsOptions, type YarnRopeScaling, type Fp8QuantizationConfig,
 } from './config.js';
 export { MultiHeadLatentAttention } from './mla.js';
 export { DeepseekMoE, MoeGate, selectExperts, gateValues, sortByExpert, sequenceBalanceTerm, maxViolation, type RoutingConfig, type MoeOutput } from './moe.js';

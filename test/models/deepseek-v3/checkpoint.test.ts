@@ -142,6 +142,14 @@ test('checkpoint errors name the tensor: missing, unexpected, mis-shaped, FP8 wi
     fails(/model\.layers\.0\.mlp\.up_proj\.weight is F8_E4M3 but the checkpoint has no model\.layers\.0\.mlp\.up_proj\.weight_scale_inv/);
     edit((m) => m.set('model.layers.2.shared_head.head.weight', { dtype: 'f32', shape: [3, 16], data: new Float32Array(48) }));
     fails(/'model\.layers\.2\.shared_head\.head\.weight' \(the MTP copy of lm_head\.weight\) has shape \[3,16\]/);
+    edit((m) => m.delete('model.layers.2.eh_proj.weight'));
+    fails(/missing tensors: model\.layers\.2\.eh_proj\.weight/);
+    // no MTP tensors at all (as transformers' save_pretrained writes): loads without MTP
+    edit((m) => { for (const n of [...m.keys()]) if (n.startsWith('model.layers.2.')) m.delete(n); });
+    const b = loadPretrained(dir);
+    assert.equal(b.config.num_nextn_predict_layers, 0);
+    assert.deepEqual(b.stateDict().get('lm_head.weight')!.data(), a.stateDict().get('lm_head.weight')!.data());
+    b.dispose();
     a.dispose();
   });
 });

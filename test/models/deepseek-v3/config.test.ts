@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as k from '../../../src/index.js';
 import {
-  DEEPSEEK_V3_PRESETS, deepseekV3Config, flopsPerToken, kvCacheBytesPerToken, latentCacheWidth, mhaCacheWidth, paramCounts,
+  DEEPSEEK_V3_PRESETS, deepseekV3Config, flopsPerToken, modelInfo, kvCacheBytesPerToken, latentCacheWidth, mhaCacheWidth, paramCounts,
 } from '../../../src/models/deepseek-v3/config.js';
 import { DeepseekV3ForCausalLM } from '../../../src/models/deepseek-v3/model.js';
 
@@ -37,6 +37,10 @@ test('671B preset: the published parameter counts', () => {
   const fwd = flopsPerToken(c, { seqLen: 1, training: false, mtp: false });
   assert.ok(fwd > 2 * 36e9 && fwd < 2 * 37.6e9, `forward FLOPs/token ${fwd}`);
   assert.equal(flopsPerToken(c, { seqLen: 4096, training: true, mtp: false }), 3 * flopsPerToken(c, { seqLen: 4096, training: false, mtp: false }));
+  const info = modelInfo(c);
+  assert.equal(info.params_total, p.params_total);
+  assert.equal(info.kv_cache_bytes_per_token, 70_272);
+  assert.equal(info.flops_per_token, flopsPerToken(c, { seqLen: 4096, training: false, mtp: false }));
 });
 
 test('parameter formula equals the module tree (every small preset, q_proj and tied variants)', () => {
