@@ -4,7 +4,7 @@ export {
   flopsPerToken, modelInfo, toHfConfigJson, type DeepseekV3Config, type ParamCounts, type FlopsOptions, type YarnRopeScaling, type Fp8QuantizationConfig,
 } from './config.js';
 export { MultiHeadLatentAttention } from './mla.js';
-export { DeepseekMoE, MoeGate, selectExperts, gateValues, sortByExpert, sequenceBalanceTerm, maxViolation, type RoutingConfig, type MoeOutput } from './moe.js';
+export { DeepseekMoE, MoeGate, selectExperts, gateValues, sortByExpert, sequenceBalanceTerm, sequenceBalanceLoss, maxViolation, type RoutingConfig, type MoeOutput } from './moe.js';
 export { DeepseekV3ForCausalLM, DeepseekV3Body, DecoderLayer, MtpLayer, SharedHead, type DeepseekV3Output, type LossOptions, type LossParts } from './model.js';
 export { LatentCache, LatentCacheLayer } from './cache.js';
 export { RopeCache, softmaxScale, yarnOptions } from './rope.js';

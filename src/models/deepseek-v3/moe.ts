@@ -175,6 +175,11 @@ export function sequenceBalanceTerm(scores: Tensor, flatIds: Int32Array, B: numb
   return P.mul(fromArray(f, [B, E])).sum().div(B);
 }
 
+/** The sequence-wise balance loss α·Σ_i f_i·P_i (report eq. 17; α default 1e-4) as a scalar tensor. */
+export function sequenceBalanceLoss(scores: Tensor, flatIds: Int32Array, B: number, T: number, c: RoutingConfig, alpha = 1e-4): Tensor {
+  return sequenceBalanceTerm(scores, flatIds, B, T, c).mul(alpha);
+}
+
 /** MaxVio = (max load − mean load) / mean load. */
 export function maxViolation(load: ArrayLike<number>): number {
   let sum = 0;

@@ -9,7 +9,7 @@ import * as k from '../../../src/index.js';
 import { gradcheck } from '../../helpers/gradcheck.js';
 import { deepseekV3Config } from '../../../src/models/deepseek-v3/config.js';
 import { MultiHeadLatentAttention } from '../../../src/models/deepseek-v3/mla.js';
-import { DeepseekMoE, gateValues, maxViolation, selectExperts, sequenceBalanceTerm, sortByExpert } from '../../../src/models/deepseek-v3/moe.js';
+import { DeepseekMoE, gateValues, maxViolation, selectExperts, sequenceBalanceLoss, sequenceBalanceTerm, sortByExpert } from '../../../src/models/deepseek-v3/moe.js';
 import { DeepseekV3ForCausalLM, type MtpLayer } from '../../../src/models/deepseek-v3/model.js';
 import { RopeCache } from '../../../src/models/deepseek-v3/rope.js';
 
@@ -160,6 +160,7 @@ test('balance term equals Σ f_i·P_i by hand; aux-loss-free update moves biases
     want += ((E / (K * T)) * f * P) / B;
   }
   assert.ok(Math.abs(got - want) < 1e-6, `${got} vs ${want}`);
+  assert.ok(Math.abs(sequenceBalanceLoss(scores, flat, B, T, c, 1e-4).item() - 1e-4 * want) < 1e-10);
 
   // a router skewed toward some experts: repeated bias updates lower MaxVio, γ = 0 leaves it
   const cfg = deepseekV3Config({ ...deepseekV3Config('deepseek-v3-micro'), n_routed_experts: 8, n_group: 1, topk_group: 1, num_experts_per_tok: 2, initializer_range: 0.5 });
