@@ -28,6 +28,9 @@ import type { DeepseekV3Config } from './config.js';
 import type { LatentCacheLayer } from './cache.js';
 import { softmaxScale } from './rope.js';
 
+/** Up to this many query rows (B·T) the absorbed path multiplies per head by broadcasting instead of batched GEMMs. */
+const SMALL_ROWS = 4;
+
 export class MultiHeadLatentAttention extends Module {
   q_proj: Linear | null = null;
   q_a_proj: Linear | null = null;
@@ -118,11 +121,17 @@ export class MultiHeadLatentAttention extends Module {
     const [c, kPe] = this.latents(x, cos, sin);
     const kvAll = cache ? cache.append(c, kPe) : cat([c, kPe], -1); // [B, Tk, r + p]
     const w = this.kv_b_proj.weight.reshape(H, n + v, r); // [H, n + v, r]
-    const qAbs = qNope.matmul(w.slice(1, 0, n)); // [B, H, T, r]
+    // A few query rows (decoding): per-head products as broadcast multiply + sum, which beats H tiny batched GEMMs.
+    const few = B * T <= SMALL_ROWS;
+    const qAbs = few
+      ? qNope.unsqueeze(-1).mul(w.slice(1, 0, n).unsqueeze(1)).sum(-2) // [B, H, T, n, 1]·[H, 1, n, r] → [B, H, T, r]
+      : qNope.matmul(w.slice(1, 0, n)); // [B, H, T, r]
     const q = cat([qAbs, qPe], -1); // [B, H, T, r + p]
     const k = kvAll.unsqueeze(1); // [B, 1, Tk, r + p]: one latent "head" shared by all H query heads
     const oLat = scaledDotProductAttention(q, k, k.slice(-1, 0, r), { causal: true, scale: this.scale }); // [B, H, T, r]
-    const o = oLat.matmul(w.slice(1, n, n + v).mT); // [B, H, T, v]
+    const o = few
+      ? oLat.unsqueeze(-2).mul(w.slice(1, n, n + v).unsqueeze(1)).sum(-1) // [B, H, T, 1, r]·[H, 1, v, r] → [B, H, T, v]
+      : oLat.matmul(w.slice(1, n, n + v).mT); // [B, H, T, v]
     return this.o_proj.forward(o.transpose(1, 2).reshape(B, T, H * v));
   }
 }
