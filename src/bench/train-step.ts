@@ -20,8 +20,9 @@ import { readFileSync } from 'node:fs';
 import { getBackendName } from '../backend/index.js';
 import { KilnError } from '../errors.js';
 import { GPT_PRESETS, gptConfig, gptParamCount, gptTrainFlopsPerToken, type GptConfig } from '../models/gpt/config.js';
+import { Gpt } from '../models/gpt/model.js';
 import { Generator } from '../tensor/random.js';
-import { trainLanguageModel, type LanguageModel } from '../train/lm.js';
+import { trainLanguageModel } from '../train/lm.js';
 import { setKilnThreads } from './kiln-threads.js';
 import type { TimingOptions } from './timing.js';
 
@@ -108,24 +109,6 @@ export function trainStepWorkload(o: { configPath?: string; batch?: number; seq?
   return { source, config, batchSize: batch, seqLen: seq, note };
 }
 
-type GptClass = new (config: Partial<GptConfig>, opts: { generator?: Generator }) => LanguageModel;
-
-/**
- * The model class, looked up when the benchmark runs (src/models/gpt/model.ts), so this file builds and the rest
- * of the suite runs even in a tree where the model is absent or broken; then this benchmark alone reports why.
- */
-async function loadGpt(): Promise<GptClass> {
-  const spec = '../models/gpt/model.js';
-  let mod: { Gpt?: GptClass };
-  try {
-    mod = (await import(spec)) as { Gpt?: GptClass };
-  } catch (e) {
-    throw new KilnError('E_CONFIG', `the GPT model (src/models/gpt/model.ts) is not available yet: ${(e as Error).message}`);
-  }
-  if (typeof mod.Gpt !== 'function') throw new KilnError('E_CONFIG', 'src/models/gpt/model.ts exports no Gpt class');
-  return mod.Gpt;
-}
-
 /** Seeded uniform random tokens in [0, vocab). */
 function randomTokens(n: number, vocab: number, seed: number): Int32Array {
   const gen = new Generator(seed);
@@ -139,7 +122,6 @@ export async function benchTrainStep(w: TrainStepWorkload, threads: number, timi
   const c = w.config;
   const tokensPerStep = w.batchSize * w.seqLen;
   const tokens = randomTokens(Math.max(4 * tokensPerStep, 4096) + w.seqLen + 2, c.vocab_size, 7);
-  const Gpt = await loadGpt();
   const model = new Gpt(c, { generator: new Generator(42) });
   try {
     const run = (steps: number) => {
