@@ -151,8 +151,8 @@ test('working() heartbeats keep a task longer than ack_wait from being redeliver
   const runId = 'hbtest';
   worker(runId);
   worker(runId);
-  const r = await submitNatsRun({ spec: numSpec(4, 2500), input: '', outDir: out, servers: server!.url, runId,
-    plugins: [PLUGIN], ackWaitMs: 800 });
+  const r = await submitNatsRun({ spec: numSpec(4, 4000), input: '', outDir: out, servers: server!.url, runId,
+    plugins: [PLUGIN], ackWaitMs: 1500 });
   assert.equal(r.summary.kept, 4);
   assert.equal(lines(join(out, 'attempts.log')).length, 4);
 });

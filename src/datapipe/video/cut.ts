@@ -7,7 +7,7 @@
 import { mkdirSync, renameSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { tempPathFor } from '../store.js';
-import { runTool } from './ffmpeg.js';
+import { runTool, streamFrames } from './ffmpeg.js';
 
 export interface CutOptions {
   copy: boolean;
@@ -17,8 +17,13 @@ export interface CutOptions {
   threads: number;
 }
 
+/**
+ * `analysis`: also stream the cut frames, scaled to w x h grayscale, to `onFrame` from the same ffmpeg process (one
+ * decode and one process start for cutting plus metrics). Not available with `copy`.
+ */
 export async function cutClip(ffmpeg: string, src: string, dst: string, startFrame: number, endFrame: number,
-    fps: number, o: CutOptions, signal?: AbortSignal): Promise<void> {
+    fps: number, o: CutOptions, signal?: AbortSignal,
+    analysis?: { w: number; h: number; onFrame: (f: Uint8Array) => void }): Promise<void> {
   mkdirSync(dirname(dst), { recursive: true });
   const tmp = tempPathFor(dst);
   const n = endFrame - startFrame;
@@ -28,12 +33,17 @@ export async function cutClip(ffmpeg: string, src: string, dst: string, startFra
     a.push('-i', src, '-map', '0:v:0', '-t', (n / fps).toFixed(6), '-c', 'copy');
   } else {
     if (startFrame > 0) a.push('-ss', ((startFrame - 0.5) / fps).toFixed(6));
-    a.push('-i', src, '-map', '0:v:0', '-frames:v', String(n), '-fps_mode', 'passthrough', '-c:v', 'libx264',
+    a.push('-threads', '1', '-i', src, '-map', '0:v:0', '-frames:v', String(n), '-fps_mode', 'passthrough', '-c:v', 'libx264',
       '-preset', o.preset, '-crf', String(o.crf), '-pix_fmt', 'yuv420p', '-threads', String(o.threads));
   }
   a.push('-an', '-sn', '-dn', '-map_metadata', '-1', '-fflags', '+bitexact', '-movflags', '+faststart', '-f', 'mp4', tmp);
+  const what = `cut ${src} [${startFrame}, ${endFrame})`;
   try {
-    await runTool(ffmpeg, a, `cut ${src} [${startFrame}, ${endFrame})`, signal);
+    if (analysis && !o.copy) {
+      a.push('-map', '0:v:0', '-frames:v', String(n), '-fps_mode', 'passthrough', '-vf',
+        `scale=${analysis.w}:${analysis.h}:flags=area`, '-pix_fmt', 'gray', '-f', 'rawvideo', 'pipe:1');
+      await streamFrames(ffmpeg, a, analysis.w * analysis.h, what, analysis.onFrame, signal);
+    } else await runTool(ffmpeg, a, what, signal);
     renameSync(tmp, dst);
   } finally {
     rmSync(tmp, { force: true });
