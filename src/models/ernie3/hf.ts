@@ -1,0 +1,100 @@
+/**
+ * ERNIE (HF `model_type: ernie`) checkpoint directories ↔ Kiln's `ErnieModel`: config.json + model.safetensors or
+ * shards with model.safetensors.index.json, F32/BF16/F16 (widened to f32 exactly), and the tokenizer beside it.
+ * The key mapping is the identity up to one prefix: a bare `ErnieModel.save_pretrained` stores
+ * `embeddings.word_embeddings.weight`, `encoder.layer.N.attention.self.query.weight`, …; the task models
+ * (ErnieForMaskedLM / ForPreTraining / ForSequenceClassification …, and the released nghuyong/ernie-3.0-*-zh
+ * checkpoints) store the same under `ernie.`. Other top-level parts of those task models (`cls.*`, `classifier.*`,
+ * `qa_outputs.*`) and the derived buffers `embeddings.position_ids` / `embeddings.token_type_ids` are skipped.
+ * The pooler is built when the checkpoint has `pooler.dense.*` (ErnieForMaskedLM drops it). Missing, unexpected and
+ * mis-shaped tensors are errors naming the tensor.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { KilnError } from '../../errors.js';
+import { readConfig, saveModel } from '../../io/checkpoint.js';
+import type { RawTensor } from '../../io/safetensors.js';
+import { openCheckpoint } from '../../io/sharded.js';
+import { decodeToF32 } from '../../tensor/convert.js';
+import { Generator } from '../../tensor/random.js';
+import { loadTokenizer } from '../../tokenizers/tokenizer.js';
+import type { Tokenizer } from '../../tokenizers/tokenizer.js';
+import { ErnieModel } from './ernie-model.js';
+import type { ErnieConfig } from './hf-config.js';
+
+const HEAD_PREFIXES = ['cls.', 'classifier.', 'qa_outputs.', 'lm_head.'];
+const DERIVED = new Set(['embeddings.position_ids', 'embeddings.token_type_ids']);
+
+function toF32(name: string, raw: RawTensor): Float32Array {
+  if (raw.dtype === 'f32') return raw.data as Float32Array;
+  if (raw.dtype === 'bf16' || raw.dtype === 'f16') return decodeToF32(raw.dtype, raw.data);
+  throw new KilnError('E_DTYPE', `${name}: dtype ${raw.dtype} is not an ERNIE weight dtype (F32, BF16, F16)`);
+}
+
+/** The checkpoint's name for a Kiln `ErnieModel` key → that key (strips `ernie.`); null for skipped tensors. */
+export function ernieKey(name: string): string | null {
+  const k = name.startsWith('ernie.') ? name.slice('ernie.'.length) : name;
+  if (DERIVED.has(k)) return null;
+  if (k === name && HEAD_PREFIXES.some((p) => name.startsWith(p))) return null;
+  return k;
+}
+
+export interface ErnieLoadOptions {
+  /** Config overrides applied on top of config.json. */
+  config?: Partial<ErnieConfig>;
+}
+
+/** Builds the encoder a HF directory describes and loads its weights (strict). */
+export function loadPretrained(dir: string, opts: ErnieLoadOptions = {}): ErnieModel {
+  const json = readConfig(dir);
+  const ckpt = openCheckpoint(dir);
+  try {
+    const names = ckpt.names();
+    const hasPooler = names.some((n) => ernieKey(n) === 'pooler.dense.weight');
+    const model = new ErnieModel({ ...json, ...opts.config }, { generator: new Generator(0), pooler: hasPooler });
+    try {
+      const own = model.stateDict();
+      const seen = new Set<string>();
+      const unexpected: string[] = [];
+      for (const name of names) {
+        const key = ernieKey(name);
+        if (key === null) continue;
+        const dst = own.get(key);
+        if (!dst) {
+          unexpected.push(name);
+          continue;
+        }
+        const raw = ckpt.read(name);
+        if (raw.shape.length !== dst.shape.length || raw.shape.some((n, i) => n !== dst.shape[i]))
+          throw new KilnError('E_CHECKPOINT', `${dir}: tensor '${name}' has shape [${raw.shape}] but config.json makes it [${dst.shape}]`);
+        (dst.storage.data as Float32Array).set(toF32(name, raw), dst.offset);
+        seen.add(key);
+      }
+      const missing = [...own.keys()].filter((k) => !seen.has(k));
+      if (missing.length || unexpected.length) {
+        const list = (xs: string[]) => xs.slice(0, 6).join(', ') + (xs.length > 6 ? `, … (${xs.length} in all)` : '');
+        throw new KilnError('E_CHECKPOINT', `${dir}: checkpoint does not match config.json` +
+          (missing.length ? `; missing tensors: ${list(missing)}` : '') + (unexpected.length ? `; unexpected tensors: ${list(unexpected)}` : '') +
+          ' (check num_hidden_layers, use_task_id and the vocab sizes against the weights)');
+      }
+      return model;
+    } catch (e) {
+      model.dispose();
+      throw e;
+    }
+  } finally {
+    ckpt.close();
+  }
+}
+
+/** The tokenizer shipped beside the weights (tokenizer.json, else vocab.txt with tokenizer_config.json's casing). */
+export function loadErnieTokenizer(dir: string): Tokenizer {
+  if (!existsSync(join(dir, 'tokenizer.json')) && !existsSync(join(dir, 'vocab.txt')))
+    throw new KilnError('E_IO', `${dir} has neither tokenizer.json nor vocab.txt; copy the model's tokenizer files next to its weights`);
+  return loadTokenizer(dir);
+}
+
+/** Writes config.json and model.safetensors with the bare `ErnieModel` names (what ErnieModel.from_pretrained reads). */
+export function savePretrained(model: ErnieModel, dir: string): void {
+  saveModel(model, dir, { architectures: ['ErnieModel'], ...model.config, torch_dtype: 'float32' });
+}

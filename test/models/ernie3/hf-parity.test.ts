@@ -1,0 +1,114 @@
+/**
+ * Parity of Kiln's ErnieModel with HF transformers' ErnieModel (fixtures from scripts/fixtures/ernie3-hf-parity.py):
+ * a/ use_task_id + gelu, bare `ErnieModel` keys, one F32 file; b/ ErnieForMaskedLM layout (`ernie.` prefix + `cls.*`
+ * head, no pooler), relu, 4 token types, BF16 shards. Both batches hold a padded row (attention mask) and two
+ * token types; a/ also mixes task types. Plus `kiln embed` (runEmbed) on one row, and the vocab.txt tokenizer.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as k from '../../../src/index.js';
+import { readSafetensors } from '../../../src/io/safetensors.js';
+import { loadErnieTokenizer, loadPretrained, savePretrained } from '../../../src/models/ernie3/hf.js';
+import { runEmbed } from '../../../src/models/ernie3/cli.js';
+import { ernieParamCount } from '../../../src/models/ernie3/hf-config.js';
+
+const FIX = join(process.cwd(), 'test/fixtures/ernie3');
+
+function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  assert.equal(a.length, b.length);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
+
+function fixture(sub: string) {
+  const { tensors } = readSafetensors(join(FIX, sub, 'outputs.safetensors'));
+  const i32 = (name: string) => {
+    const t = tensors.get(name);
+    return t ? k.fromArray(t.data as Int32Array, t.shape, { dtype: 'i32' }) : null;
+  };
+  return { tensors, inputIds: i32('input_ids')!, tokenTypeIds: i32('token_type_ids'), taskTypeIds: i32('task_type_ids'), attentionMask: i32('attention_mask') };
+}
+
+for (const sub of ['a', 'b']) {
+  test(`HF ErnieModel parity ${sub}: last_hidden_state and pooler_output within 1e-5`, () => {
+    const model = loadPretrained(join(FIX, sub)).eval();
+    const f = fixture(sub);
+    const out = k.noGrad(() => model.forward(f));
+    const want = f.tensors.get('last_hidden_state')!;
+    assert.deepEqual(out.lastHiddenState.shape, want.shape);
+    const d = maxAbsDiff(out.lastHiddenState.data() as Float32Array, want.data as Float32Array);
+    assert.ok(d < 1e-5, `last_hidden_state differs from transformers by ${d}`);
+    const wantPool = f.tensors.get('pooler_output');
+    if (wantPool) {
+      const dp = maxAbsDiff(out.poolerOutput!.data() as Float32Array, wantPool.data as Float32Array);
+      assert.ok(dp < 1e-5, `pooler_output differs from transformers by ${dp}`);
+    } else assert.equal(out.poolerOutput, null);
+    assert.equal(model.numParameters(), ernieParamCount(model.config, { pooler: wantPool !== undefined }));
+    // without the attention mask the padded row changes (the mask is really applied), the unpadded row does not
+    const noMask = k.noGrad(() => model.forward({ ...f, attentionMask: null })).lastHiddenState;
+    const [, T, H] = want.shape;
+    const row = (t: k.Tensor, r: number) => (t.data() as Float32Array).slice(r * T * H, (r + 1) * T * H);
+    assert.ok(maxAbsDiff(row(noMask, 0), row(out.lastHiddenState, 0)) < 1e-6);
+    assert.ok(maxAbsDiff(row(noMask, 1), row(out.lastHiddenState, 1)) > 1e-3);
+    model.dispose();
+  });
+}
+
+test('HF ErnieModel a: task types and token types matter; save → load round-trips', () => {
+  const model = loadPretrained(join(FIX, 'a')).eval();
+  assert.ok(model.config.use_task_id);
+  const f = fixture('a');
+  const base = k.noGrad(() => model.forward(f)).lastHiddenState.data() as Float32Array;
+  const noTask = k.noGrad(() => model.forward({ ...f, taskTypeIds: null })).lastHiddenState.data() as Float32Array;
+  assert.ok(maxAbsDiff(base, noTask) > 1e-3);
+  const dir = mkdtempSync(join(tmpdir(), 'kiln-ernie-'));
+  try {
+    savePretrained(model, dir);
+    const again = loadPretrained(dir).eval();
+    assert.equal(maxAbsDiff(k.noGrad(() => again.forward(f)).lastHiddenState.data() as Float32Array, base), 0);
+    again.dispose();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  model.dispose();
+});
+
+test('kiln embed (runEmbed) writes last_hidden_state [T, H] and pooler_output [H] equal to transformers', () => {
+  const f = fixture('a');
+  const [, T, H] = f.tensors.get('last_hidden_state')!.shape;
+  const row = (name: string) => Array.from((f.tensors.get(name)!.data as Int32Array).slice(T, 2 * T)).join(','); // the padded row 1
+  const dir = mkdtempSync(join(tmpdir(), 'kiln-embed-'));
+  try {
+    const out = join(dir, 'e.safetensors');
+    const r = runEmbed({
+      model: join(FIX, 'a'), ids: row('input_ids'), tokenTypeIds: row('token_type_ids'), taskTypeIds: row('task_type_ids'),
+      attentionMask: row('attention_mask'), out,
+    });
+    assert.deepEqual(r, { tokens: T, hidden: H, pooler: true, out });
+    const got = readSafetensors(out).tensors;
+    assert.deepEqual(got.get('last_hidden_state')!.shape, [T, H]);
+    assert.deepEqual(got.get('pooler_output')!.shape, [H]);
+    const want = (f.tensors.get('last_hidden_state')!.data as Float32Array).slice(T * H, 2 * T * H);
+    assert.ok(maxAbsDiff(got.get('last_hidden_state')!.data as Float32Array, want) < 1e-5);
+    const wantPool = (f.tensors.get('pooler_output')!.data as Float32Array).slice(H, 2 * H);
+    assert.ok(maxAbsDiff(got.get('pooler_output')!.data as Float32Array, wantPool) < 1e-5);
+    assert.throws(() => runEmbed({ model: join(FIX, 'a'), ids: '1,2,999', out }), /outside the vocabulary/);
+    assert.throws(() => runEmbed({ model: join(FIX, 'a'), ids: '1,2,3', tokenTypeIds: '0,1', out }), /2 entries but there are 3 tokens/);
+    // --text goes through the directory's vocab.txt (BERT-style WordPiece, Chinese characters split)
+    const rt = runEmbed({ model: join(FIX, 'a'), text: 'The dogs, 中国人', pair: 'hello world', out });
+    assert.equal(rt.tokens, 12);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the fixture directory loads its WordPiece tokenizer (vocab.txt): Chinese characters split, pairs typed', () => {
+  const tok = loadErnieTokenizer(join(FIX, 'a'));
+  const enc = tok.encode('The dogs, 中国人', { pair: 'hello world' });
+  assert.deepEqual(enc.tokens, ['[CLS]', 'the', 'dog', '##s', ',', '中', '国', '人', '[SEP]', 'hello', 'world', '[SEP]']);
+  assert.deepEqual(enc.typeIds, [0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1]);
+});
