@@ -37,6 +37,19 @@ test('671B preset: the published parameter counts', () => {
   const fwd = flopsPerToken(c, { seqLen: 1, training: false, mtp: false });
   assert.ok(fwd > 2 * 36e9 && fwd < 2 * 37.6e9, `forward FLOPs/token ${fwd}`);
   assert.equal(flopsPerToken(c, { seqLen: 4096, training: true, mtp: false }), 3 * flopsPerToken(c, { seqLen: 4096, training: false, mtp: false }));
+  // the FLOP formula from the module tree: 2 × (activated matmul weights) + attention, on a small config
+  const mc = deepseekV3Config('deepseek-v3-tiny');
+  const mm = new DeepseekV3ForCausalLM(mc);
+  let matmulWeights = 0;
+  for (const [name, t] of mm.namedParameters()) {
+    if (name.includes('norm') || name === 'model.embed_tokens.weight' || name.startsWith(`model.layers.${mc.num_hidden_layers}.`)) continue;
+    const expert = /mlp\.experts\.(\d+)\./.exec(name);
+    if (expert && Number(expert[1]) >= mc.num_experts_per_tok) continue; // K routed experts per token
+    matmulWeights += t.size;
+  }
+  mm.dispose();
+  const attnMacs = mc.num_hidden_layers * mc.num_attention_heads * (mc.qk_nope_head_dim + mc.qk_rope_head_dim + mc.v_head_dim) * ((9 + 1) / 2);
+  assert.equal(flopsPerToken(mc, { seqLen: 9, training: false, mtp: false }), 2 * (matmulWeights + attnMacs));
   const info = modelInfo(c);
   assert.equal(info.params_total, p.params_total);
   assert.equal(info.kv_cache_bytes_per_token, 70_272);
