@@ -45,6 +45,10 @@ test('validation: unknown operator, missing/unknown input, cycle, type mismatch,
   fails({ name: 'x', stages: [{ name: 'a', op: 'video-files' }, { name: 's', op: 'detect-shots', input: 'a',
     params: { min_shot_frame: 3 } }] }, /unknown param "min_shot_frame"/);
   fails({ name: 'x', stages: [{ name: 'a', op: 'video-files', resources: { cpu: -1 } }] }, /resources.cpu/);
+  fails({ name: 'x', stages: [{ name: 'a', op: 'video-files' }, { name: 's', op: 'detect-shots', input: 'a' },
+    { name: 'c', op: 'cut-clips', input: 's', params: { copy: true, metrics: true } }] }, /needs a re-encode/);
+  fails({ name: 'x', stages: [{ name: 'a', op: 'video-files' }, { name: 's', op: 'detect-shots', input: 'a' },
+    { name: 'c', op: 'cut-clips', input: 's', params: { metrics: { widht: 3 } } }] }, /unknown param "widht"/);
   fails({ name: 'x', stages: [] }, /non-empty/);
   fails({ name: 'x', stages: [{ name: 'Bad Name', op: 'video-files' }] }, /"name" must match/);
 });
