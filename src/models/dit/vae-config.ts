@@ -1,0 +1,102 @@
+/**
+ * The Aquarius 3D causal VAE's typed config (keys follow diffusers' `AutoencoderKLHunyuanVideo` / `AutoencoderKLWan`
+ * config.json names where they exist), presets and exact parameter count.
+ *
+ * Geometry: len(block_out_channels) = 1 + log2(spatial_compression_ratio) levels; every level but the last halves H
+ * and W; the last log2(temporal_compression_ratio) of those downsamplers also halve time (causally), so a video of
+ * T = 1 + r_t·k frames becomes 1 + k latent frames and an image (T = 1) one latent frame.
+ */
+import { KilnError } from '../../errors.js';
+
+export interface VaeConfig {
+  in_channels: number;
+  out_channels: number;
+  latent_channels: number;
+  block_out_channels: number[];
+  layers_per_block: number;
+  norm_num_groups: number;
+  temporal_compression_ratio: number;
+  spatial_compression_ratio: number;
+  /** Multiplies latents before the DiT sees them (diffusers' `scaling_factor`). */
+  scaling_factor: number;
+}
+
+export const VAE_DEFAULTS: VaeConfig = {
+  in_channels: 3,
+  out_channels: 3,
+  latent_channels: 16,
+  block_out_channels: [128, 256, 512, 512],
+  layers_per_block: 2,
+  norm_num_groups: 32,
+  temporal_compression_ratio: 4,
+  spatial_compression_ratio: 8,
+  scaling_factor: 0.476986,
+};
+
+export const VAE_PRESETS: Record<string, Partial<VaeConfig>> = {
+  /** HunyuanVideo-like full size (without the mid-block attention; see docs/aquarius.md). */
+  'vae-16c': {},
+  /** Trains on 2 cores in a couple of minutes on synthetic moving shapes. */
+  'vae-tiny': { latent_channels: 4, block_out_channels: [8, 16, 16, 16], layers_per_block: 1, norm_num_groups: 4, scaling_factor: 1 },
+};
+
+export function vaeConfig(overrides: Partial<VaeConfig> | string = {}): VaeConfig {
+  const o = typeof overrides === 'string' ? VAE_PRESETS[overrides] : overrides;
+  if (!o) throw new KilnError('E_CONFIG', `unknown VAE preset '${overrides}'; known: ${Object.keys(VAE_PRESETS).join(', ')}`);
+  const c = { ...VAE_DEFAULTS, ...o };
+  const levels = 1 + Math.log2(c.spatial_compression_ratio);
+  if (!Number.isInteger(levels) || c.block_out_channels.length !== levels)
+    throw new KilnError('E_CONFIG', `VAE config: spatial_compression_ratio ${c.spatial_compression_ratio} needs ${levels} block_out_channels (a power of 2 ratio), got ${c.block_out_channels.length}`);
+  const tDowns = Math.log2(c.temporal_compression_ratio);
+  if (!Number.isInteger(tDowns) || tDowns > levels - 1)
+    throw new KilnError('E_CONFIG', `VAE config: temporal_compression_ratio ${c.temporal_compression_ratio} must be a power of 2 at most ${c.spatial_compression_ratio}`);
+  for (const ch of c.block_out_channels)
+    if (ch % c.norm_num_groups !== 0) throw new KilnError('E_CONFIG', `VAE config: block channels ${ch} are not divisible by norm_num_groups ${c.norm_num_groups}`);
+  return c;
+}
+
+/** Which downsampler (index over levels 0..L−2) also halves time: the last log2(r_t) of them. */
+export function temporalDown(c: VaeConfig, level: number): boolean {
+  const downs = c.block_out_channels.length - 1;
+  return level >= downs - Math.log2(c.temporal_compression_ratio);
+}
+
+/** Latent frames for T video frames (T must be 1 + r_t·k). */
+export function latentFrames(c: VaeConfig, T: number): number {
+  const r = c.temporal_compression_ratio;
+  if (!Number.isInteger(T) || T < 1 || (T - 1) % r !== 0)
+    throw new KilnError('E_SHAPE', `VAE: ${T} frames is not 1 + ${r}·k; trim or pad the clip to 1, ${1 + r}, ${1 + 2 * r}, ... frames`);
+  return 1 + (T - 1) / r;
+}
+
+/** Exact parameter count: every conv is k³·cin·cout + cout, every GroupNorm 2·C. */
+export function vaeParamCount(c: VaeConfig): number {
+  const conv = (cin: number, cout: number, k = 3) => k * k * k * cin * cout + cout;
+  const res = (cin: number, cout: number) => 2 * cin + conv(cin, cout) + 2 * cout + conv(cout, cout) + (cin !== cout ? conv(cin, cout, 1) : 0);
+  const ch = c.block_out_channels;
+  const L = ch.length;
+  let n = conv(c.in_channels, ch[0]);
+  // encoder
+  let cin = ch[0];
+  for (let i = 0; i < L; i++) {
+    for (let j = 0; j < c.layers_per_block; j++) {
+      n += res(cin, ch[i]);
+      cin = ch[i];
+    }
+    if (i < L - 1) n += conv(ch[i], ch[i]);
+  }
+  const top = ch[L - 1];
+  n += 2 * res(top, top) + 2 * top + conv(top, 2 * c.latent_channels);
+  // decoder
+  n += conv(c.latent_channels, top) + 2 * res(top, top);
+  cin = top;
+  for (let i = L - 1; i >= 0; i--) {
+    for (let j = 0; j < c.layers_per_block + 1; j++) {
+      n += res(cin, ch[i]);
+      cin = ch[i];
+    }
+    if (i > 0) n += conv(ch[i], ch[i]);
+  }
+  n += 2 * ch[0] + conv(ch[0], c.out_channels);
+  return n;
+}

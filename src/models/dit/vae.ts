@@ -1,0 +1,342 @@
+/**
+ * The Aquarius 3D causal VAE (HunyuanVideo / Wan2.1 style): a convolutional encoder/decoder over video
+ * x [N, 3, T, H, W] in [−1, 1] ↔ latents z [N, Cz, 1 + (T−1)/r_t, H/r_s, W/r_s], with a diagonal-Gaussian posterior.
+ *
+ *   encoder: conv_in → per level (layers_per_block ResNet blocks, then a downsampler except at the last level)
+ *            → mid ResNet ×2 → GroupNorm → SiLU → conv_out (2·Cz channels: mean ‖ log-variance)
+ *   decoder: conv_in → mid ResNet ×2 → per level from the top (layers_per_block + 1 ResNet blocks, then an
+ *            upsampler except at level 0) → GroupNorm → SiLU → conv_out
+ *   ResNet block: x + conv2(SiLU(GN(conv1(SiLU(GN(x))))))  (a 1×1×1 conv_shortcut when the channels change)
+ *
+ * Causality. Every temporal kernel is a `CausalConv3d`: time is padded on the LEFT only, by replicating the first
+ * frame (k_t − 1 copies), so output frame i sees input frames ≤ i. GroupNorm takes statistics per frame
+ * (group-norm.ts, 'frame'), and every other op is per frame. Hence frame 0 encodes alone: an image (T = 1) and the
+ * first frame of a video share the latent space.
+ * Temporal downsampling is a causal conv with stride 2 in time (T → 1 + (T−1)/2); temporal upsampling repeats
+ * every latent frame twice and drops the very first copy (T → 2T − 1), the exact inverse geometry.
+ *
+ * Chunked (streaming) encode/decode. Each causal conv keeps, between chunks, the input frames its next output
+ * still needs (a `CausalCache`): it concatenates them before the new chunk, emits every output whose window is
+ * complete, and keeps the remainder. The result equals the full pass (same windows, same arithmetic per output),
+ * while memory holds one chunk plus k_t − 1 frames per conv — constant in video length.
+ */
+import { KilnError } from '../../errors.js';
+import { Module } from '../../nn/module.js';
+import { Conv3d } from '../../nn/conv.js';
+import { noGrad } from '../../tensor/autograd.js';
+import { randn } from '../../tensor/creation.js';
+import type { Generator } from '../../tensor/random.js';
+import { keep, tidy } from '../../tensor/scope.js';
+import { cat } from '../../tensor/ops/shape.js';
+import { padMode, upsampleNearest } from '../../tensor/ops/resample.js';
+import type { Tensor } from '../../tensor/tensor.js';
+import { GroupNorm } from './group-norm.js';
+import { latentFrames, temporalDown, vaeConfig, type VaeConfig } from './vae-config.js';
+
+/** Per-conv state of a streaming pass: the input frames each causal conv carries into the next chunk. */
+export class CausalCache {
+  private readonly frames = new Map<Module, Tensor>();
+  private readonly seen = new Set<Module>();
+  get(m: Module): Tensor | undefined {
+    return this.frames.get(m);
+  }
+  set(m: Module, t: Tensor): void {
+    const old = this.frames.get(m);
+    this.frames.set(m, keep(t));
+    if (old && old !== t) old.dispose();
+  }
+  /** True the first time a module asks (its first chunk). */
+  first(m: Module): boolean {
+    if (this.seen.has(m)) return false;
+    this.seen.add(m);
+    return true;
+  }
+  dispose(): void {
+    for (const t of this.frames.values()) t.dispose();
+    this.frames.clear();
+    this.seen.clear();
+  }
+}
+
+function triple(v: number | number[]): number[] {
+  return typeof v === 'number' ? [v, v, v] : v;
+}
+
+/** Conv3d with causal (left, replicate-first-frame) temporal padding and symmetric zero spatial padding. */
+export class CausalConv3d extends Module {
+  conv: Conv3d;
+  readonly kt: number;
+  readonly st: number;
+  constructor(cin: number, cout: number, kernel: number | number[] = 3, stride: number | number[] = 1, generator?: Generator) {
+    super();
+    const k = triple(kernel);
+    const s = triple(stride);
+    this.kt = k[0];
+    this.st = s[0];
+    this.conv = new Conv3d(cin, cout, k, { stride: s, padding: [0, (k[1] - 1) >> 1, (k[2] - 1) >> 1], generator });
+  }
+
+  /** x [N, C, T, H, W] → [N, Cout, 1 + (T − 1)/st, H', W'] (full pass), or the outputs this chunk completes. */
+  forward(x: Tensor, cache?: CausalCache): Tensor {
+    const pad = this.kt - 1;
+    if (!cache) return this.conv.forward(pad > 0 ? padMode(x, [0, 0, 0, 0, pad, 0], 'replicate') : x);
+    if (pad === 0 && this.st === 1) return this.conv.forward(x);
+    const prev = cache.get(this) ?? (pad > 0 ? padMode(x.slice(2, 0, 1), [0, 0, 0, 0, pad - 1, 0], 'replicate') : null);
+    const buf = prev ? cat([prev, x], 2) : x; // [N, C, L, H, W]
+    const L = buf.shape[2];
+    const n = L >= this.kt ? Math.floor((L - this.kt) / this.st) + 1 : 0;
+    if (n === 0) throw new KilnError('E_SHAPE', `CausalConv3d: a chunk of ${x.shape[2]} frames completes no output window; use larger chunks`);
+    const y = this.conv.forward(buf.slice(2, 0, (n - 1) * this.st + this.kt));
+    cache.set(this, buf.slice(2, n * this.st).contiguous());
+    return y;
+  }
+}
+
+export class ResnetBlock3d extends Module {
+  norm1: GroupNorm;
+  conv1: CausalConv3d;
+  norm2: GroupNorm;
+  conv2: CausalConv3d;
+  conv_shortcut: CausalConv3d | null;
+  constructor(cin: number, cout: number, groups: number, generator?: Generator) {
+    super();
+    this.norm1 = new GroupNorm(groups, cin);
+    this.conv1 = new CausalConv3d(cin, cout, 3, 1, generator);
+    this.norm2 = new GroupNorm(groups, cout);
+    this.conv2 = new CausalConv3d(cout, cout, 3, 1, generator);
+    this.conv_shortcut = cin !== cout ? new CausalConv3d(cin, cout, 1, 1, generator) : null;
+  }
+  forward(x: Tensor, cache?: CausalCache): Tensor {
+    let h = this.conv1.forward(this.norm1.forward(x).silu(), cache);
+    h = this.conv2.forward(this.norm2.forward(h).silu(), cache);
+    return (this.conv_shortcut ? this.conv_shortcut.forward(x, cache) : x).add(h);
+  }
+}
+
+/** Halves H, W (and T causally when `temporal`): a strided causal conv, kernel 3. */
+export class Downsample3d extends Module {
+  conv: CausalConv3d;
+  constructor(ch: number, readonly temporal: boolean, generator?: Generator) {
+    super();
+    this.conv = new CausalConv3d(ch, ch, 3, [temporal ? 2 : 1, 2, 2], generator);
+  }
+  forward(x: Tensor, cache?: CausalCache): Tensor {
+    return this.conv.forward(x, cache);
+  }
+}
+
+/** Doubles H, W (and T → 2T − 1 when `temporal`): nearest repeat, drop the first frame's duplicate, causal conv. */
+export class Upsample3d extends Module {
+  conv: CausalConv3d;
+  constructor(ch: number, readonly temporal: boolean, generator?: Generator) {
+    super();
+    this.conv = new CausalConv3d(ch, ch, 3, 1, generator);
+  }
+  forward(x: Tensor, cache?: CausalCache): Tensor {
+    let u = upsampleNearest(x, [this.temporal ? 2 : 1, 2, 2]);
+    if (this.temporal && (!cache || cache.first(this))) u = u.slice(2, 1);
+    return this.conv.forward(u, cache);
+  }
+}
+
+export class DownBlock3d extends Module {
+  resnets: ResnetBlock3d[];
+  downsamplers: Downsample3d[];
+  constructor(cin: number, cout: number, layers: number, groups: number, down: 'none' | 'spatial' | 'spatiotemporal', generator?: Generator) {
+    super();
+    this.resnets = Array.from({ length: layers }, (_, j) => new ResnetBlock3d(j === 0 ? cin : cout, cout, groups, generator));
+    this.downsamplers = down === 'none' ? [] : [new Downsample3d(cout, down === 'spatiotemporal', generator)];
+  }
+  forward(x: Tensor, cache?: CausalCache): Tensor {
+    for (const r of this.resnets) x = r.forward(x, cache);
+    for (const d of this.downsamplers) x = d.forward(x, cache);
+    return x;
+  }
+}
+
+export class UpBlock3d extends Module {
+  resnets: ResnetBlock3d[];
+  upsamplers: Upsample3d[];
+  constructor(cin: number, cout: number, layers: number, groups: number, up: 'none' | 'spatial' | 'spatiotemporal', generator?: Generator) {
+    super();
+    this.resnets = Array.from({ length: layers }, (_, j) => new ResnetBlock3d(j === 0 ? cin : cout, cout, groups, generator));
+    this.upsamplers = up === 'none' ? [] : [new Upsample3d(cout, up === 'spatiotemporal', generator)];
+  }
+  forward(x: Tensor, cache?: CausalCache): Tensor {
+    for (const r of this.resnets) x = r.forward(x, cache);
+    for (const u of this.upsamplers) x = u.forward(x, cache);
+    return x;
+  }
+}
+
+export class MidBlock3d extends Module {
+  resnets: ResnetBlock3d[];
+  constructor(ch: number, groups: number, generator?: Generator) {
+    super();
+    this.resnets = [new ResnetBlock3d(ch, ch, groups, generator), new ResnetBlock3d(ch, ch, groups, generator)];
+  }
+  forward(x: Tensor, cache?: CausalCache): Tensor {
+    for (const r of this.resnets) x = r.forward(x, cache);
+    return x;
+  }
+}
+
+export class Encoder3d extends Module {
+  conv_in: CausalConv3d;
+  down_blocks: DownBlock3d[];
+  mid_block: MidBlock3d;
+  conv_norm_out: GroupNorm;
+  conv_out: CausalConv3d;
+  constructor(c: VaeConfig, generator?: Generator) {
+    super();
+    const ch = c.block_out_channels;
+    const L = ch.length;
+    this.conv_in = new CausalConv3d(c.in_channels, ch[0], 3, 1, generator);
+    this.down_blocks = ch.map((cout, i) =>
+      new DownBlock3d(i === 0 ? ch[0] : ch[i - 1], cout, c.layers_per_block, c.norm_num_groups,
+        i === L - 1 ? 'none' : temporalDown(c, i) ? 'spatiotemporal' : 'spatial', generator));
+    this.mid_block = new MidBlock3d(ch[L - 1], c.norm_num_groups, generator);
+    this.conv_norm_out = new GroupNorm(c.norm_num_groups, ch[L - 1]);
+    this.conv_out = new CausalConv3d(ch[L - 1], 2 * c.latent_channels, 3, 1, generator);
+  }
+  /** x [N, Cin, T, H, W] → moments [N, 2·Cz, t, h, w]. */
+  forward(x: Tensor, cache?: CausalCache): Tensor {
+    let h = this.conv_in.forward(x, cache);
+    for (const b of this.down_blocks) h = b.forward(h, cache);
+    h = this.mid_block.forward(h, cache);
+    return this.conv_out.forward(this.conv_norm_out.forward(h).silu(), cache);
+  }
+}
+
+export class Decoder3d extends Module {
+  conv_in: CausalConv3d;
+  mid_block: MidBlock3d;
+  up_blocks: UpBlock3d[];
+  conv_norm_out: GroupNorm;
+  conv_out: CausalConv3d;
+  constructor(c: VaeConfig, generator?: Generator) {
+    super();
+    const ch = c.block_out_channels;
+    const L = ch.length;
+    this.conv_in = new CausalConv3d(c.latent_channels, ch[L - 1], 3, 1, generator);
+    this.mid_block = new MidBlock3d(ch[L - 1], c.norm_num_groups, generator);
+    this.up_blocks = [];
+    for (let i = L - 1; i >= 0; i--)
+      this.up_blocks.push(new UpBlock3d(i === L - 1 ? ch[L - 1] : ch[i + 1], ch[i], c.layers_per_block + 1, c.norm_num_groups,
+        i === 0 ? 'none' : temporalDown(c, i - 1) ? 'spatiotemporal' : 'spatial', generator));
+    this.conv_norm_out = new GroupNorm(c.norm_num_groups, ch[0]);
+    this.conv_out = new CausalConv3d(ch[0], c.out_channels, 3, 1, generator);
+  }
+  /** z [N, Cz, t, h, w] → video [N, Cout, 1 + r_t·(t − 1), h·r_s, w·r_s]. */
+  forward(z: Tensor, cache?: CausalCache): Tensor {
+    let h = this.conv_in.forward(z, cache);
+    h = this.mid_block.forward(h, cache);
+    for (const b of this.up_blocks) h = b.forward(h, cache);
+    return this.conv_out.forward(this.conv_norm_out.forward(h).silu(), cache);
+  }
+}
+
+/** q(z | x) = N(mean, exp(logvar)) per element. */
+export class DiagonalGaussian {
+  readonly mean: Tensor;
+  readonly logvar: Tensor;
+  constructor(moments: Tensor) {
+    const [m, lv] = moments.chunk(2, 1);
+    this.mean = m; // [N, Cz, t, h, w]
+    this.logvar = lv.clamp(-30, 20);
+  }
+  sample(generator?: Generator): Tensor {
+    const eps = randn(this.mean.shape, { generator });
+    return this.mean.add(this.logvar.mul(0.5).exp().mul(eps));
+  }
+  /** KL(q ‖ N(0, I)) = ½ Σ (μ² + σ² − 1 − log σ²), averaged over every latent element. */
+  kl(): Tensor {
+    return this.mean.square().add(this.logvar.exp()).sub(1).sub(this.logvar).mul(0.5).mean();
+  }
+}
+
+export interface VaeLoss {
+  loss: Tensor;
+  recon: Tensor;
+  kl: Tensor;
+  output: Tensor;
+}
+
+export class CausalVae3d extends Module {
+  readonly config: VaeConfig;
+  encoder: Encoder3d;
+  decoder: Decoder3d;
+
+  constructor(config: Partial<VaeConfig> | string = {}, { generator }: { generator?: Generator } = {}) {
+    super();
+    this.config = vaeConfig(config);
+    this.encoder = new Encoder3d(this.config, generator);
+    this.decoder = new Decoder3d(this.config, generator);
+  }
+
+  private checkVideo(x: Tensor): void {
+    const c = this.config;
+    if (x.ndim !== 5 || x.shape[1] !== c.in_channels || x.shape[3] % c.spatial_compression_ratio !== 0 || x.shape[4] % c.spatial_compression_ratio !== 0)
+      throw new KilnError('E_SHAPE', `VAE: video must be [N, ${c.in_channels}, T, H, W] with H and W multiples of ${c.spatial_compression_ratio}, got [${x.shape}]`);
+    latentFrames(c, x.shape[2]);
+  }
+
+  /** Full-pass posterior of x [N, C, T, H, W] (T = 1 + r_t·k). */
+  encode(x: Tensor): DiagonalGaussian {
+    this.checkVideo(x);
+    return new DiagonalGaussian(this.encoder.forward(x));
+  }
+
+  /** Full-pass decode of z [N, Cz, t, h, w]. */
+  decode(z: Tensor): Tensor {
+    return this.decoder.forward(z);
+  }
+
+  /**
+   * Streaming encode (inference, no gradient): frame 0 alone, then chunks of `chunkFrames` frames (a multiple of
+   * r_t); returns the posterior moments [N, 2·Cz, t, h, w], equal to the full pass.
+   */
+  encodeChunked(x: Tensor, chunkFrames = this.config.temporal_compression_ratio): Tensor {
+    this.checkVideo(x);
+    const r = this.config.temporal_compression_ratio;
+    if (chunkFrames % r !== 0 || chunkFrames < r) throw new KilnError('E_ARG', `VAE.encodeChunked: chunkFrames ${chunkFrames} must be a positive multiple of ${r}`);
+    const T = x.shape[2];
+    const bounds: [number, number][] = [[0, 1]];
+    for (let s = 1; s < T; s += chunkFrames) bounds.push([s, Math.min(T, s + chunkFrames)]);
+    return this.streamed(bounds, (cache, [a, b]) => this.encoder.forward(x.slice(2, a, b), cache));
+  }
+
+  /** Streaming decode (no gradient): `chunkLatents` latent frames at a time; equals `decode`. */
+  decodeChunked(z: Tensor, chunkLatents = 1): Tensor {
+    const t = z.shape[2];
+    const bounds: [number, number][] = [];
+    for (let s = 0; s < t; s += chunkLatents) bounds.push([s, Math.min(t, s + chunkLatents)]);
+    return this.streamed(bounds, (cache, [a, b]) => this.decoder.forward(z.slice(2, a, b), cache));
+  }
+
+  private streamed(bounds: [number, number][], step: (cache: CausalCache, b: [number, number]) => Tensor): Tensor {
+    return noGrad(() => {
+      const cache = new CausalCache();
+      try {
+        const parts = bounds.map((b) => keep(tidy(() => step(cache, b))));
+        const out = cat(parts, 2);
+        for (const p of parts) p.dispose();
+        return out;
+      } finally {
+        cache.dispose();
+      }
+    });
+  }
+
+  /**
+   * Training objective on x [N, C, T, H, W] in [−1, 1]: mean squared reconstruction error of decode(z), z ~ q(z|x),
+   * plus klWeight · KL(q ‖ N(0, I)) (both per element).
+   */
+  loss(x: Tensor, { klWeight = 1e-6, generator }: { klWeight?: number; generator?: Generator } = {}): VaeLoss {
+    const post = this.encode(x);
+    const output = this.decode(post.sample(generator));
+    const recon = output.sub(x).square().mean();
+    const kl = post.kl();
+    return { loss: recon.add(kl.mul(klWeight)), recon, kl, output };
+  }
+}
