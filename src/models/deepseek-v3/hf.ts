@@ -11,8 +11,9 @@
  *   (Kiln shares the main ones) and written back on save, so the layout round-trips.
  * - transformers ≥ 5 fused experts (`mlp.experts.gate_up_proj` [E, 2I, d], `mlp.experts.down_proj` [E, d, I]) are
  *   split into the per-expert names of the release.
- * Missing, unexpected and mis-shaped tensors are errors naming the tensor. `savePretrained` writes f32 (default) or
- * bf16 with the released names; load → save → load is bit-exact (f32 exactly; bf16 exactly when loaded from bf16).
+ * Missing, unexpected and mis-shaped tensors are errors naming the tensor. `savePretrained` writes f32 (default),
+ * bf16, or the released FP8 layout with the released names; load → save → load is bit-exact (f32 always; bf16 / fp8
+ * when the weights were loaded from bf16 / block-FP8).
  */
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -20,7 +21,7 @@ import { KilnError } from '../../errors.js';
 import { readConfig } from '../../io/checkpoint.js';
 import type { RawTensor } from '../../io/safetensors.js';
 import { openCheckpoint, writeSharded } from '../../io/sharded.js';
-import { decodeToF32, encodeF32 } from '../../tensor/convert.js';
+import { decodeToF32, e4m3ToF32, encodeF32, f32ToE4M3 } from '../../tensor/convert.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { Generator } from '../../tensor/random.js';
 import { toHfConfigJson, type DeepseekV3Config } from './config.js';
@@ -43,6 +44,55 @@ export function dequantizeBlockFp8(fp8: Uint8Array, rows: number, cols: number, 
     }
   }
   return w;
+}
+
+const F32BITS = new Float32Array(1);
+const U32BITS = new Uint32Array(F32BITS.buffer);
+/** The neighbouring f32 of a positive finite f32 (`dir` +1 up, −1 down). */
+function nextF32(x: number, dir: 1 | -1): number {
+  F32BITS[0] = x;
+  U32BITS[0] += dir;
+  return F32BITS[0];
+}
+
+/**
+ * Block FP8 quantisation (the inverse of `dequantizeBlockFp8`): per [br, bc] block, scale_inv = amax / 448 and
+ * fp8 = E4M3(w / scale_inv) (round to nearest even, saturating). When the block's values came from FP8 (a loaded
+ * checkpoint), the scale is chosen among amax/448 and its two f32 neighbours so that dequantising reproduces every
+ * value exactly — so FP8 load → save → load is bit-exact.
+ */
+export function quantizeBlockFp8(w: Float32Array, rows: number, cols: number, block: [number, number]): { fp8: Uint8Array; scaleInv: Float32Array } {
+  const [br, bc] = block;
+  const sr = Math.ceil(rows / br);
+  const sc = Math.ceil(cols / bc);
+  const fp8 = new Uint8Array(rows * cols);
+  const scaleInv = new Float32Array(sr * sc);
+  const encode = (bi: number, bj: number, s: number, check: boolean): boolean => {
+    let exact = true;
+    for (let i = bi * br; i < Math.min(rows, (bi + 1) * br); i++)
+      for (let j = i * cols + bj * bc, e = i * cols + Math.min(cols, (bj + 1) * bc); j < e; j++) {
+        const q = f32ToE4M3(Math.fround(w[j] / s));
+        fp8[j] = q;
+        if (check && Math.fround(e4m3ToF32(q) * s) !== w[j]) exact = false;
+      }
+    return exact;
+  };
+  for (let bi = 0; bi < sr; bi++)
+    for (let bj = 0; bj < sc; bj++) {
+      let amax = 0;
+      for (let i = bi * br; i < Math.min(rows, (bi + 1) * br); i++)
+        for (let j = i * cols + bj * bc, e = i * cols + Math.min(cols, (bj + 1) * bc); j < e; j++) amax = Math.max(amax, Math.abs(w[j]));
+      const s1 = amax > 0 && Number.isFinite(amax) ? Math.fround(amax / 448) : 1;
+      let chosen = s1;
+      for (const s of s1 > 0 && s1 !== 1 ? [s1, nextF32(s1, 1), nextF32(s1, -1)] : [s1])
+        if (encode(bi, bj, s, true)) {
+          chosen = s;
+          break;
+        }
+      encode(bi, bj, chosen, false);
+      scaleInv[bi * sc + bj] = chosen;
+    }
+  return { fp8, scaleInv };
 }
 
 /** The tensor as f32 values (widening bf16/f16, dequantising block FP8 with its scales). */
@@ -176,32 +226,48 @@ export function loadWeights(model: DeepseekV3ForCausalLM, dir: string): void {
 }
 
 export interface SaveOptions {
-  /** Storage dtype of the weights (the gate bias stays f32, as HF keeps it). Default 'f32'. */
-  dtype?: 'f32' | 'bf16';
+  /**
+   * Storage dtype of the weights (the gate bias stays f32, as HF keeps it). Default 'f32'. 'fp8' writes the released
+   * layout: every projection weight (`*_proj.weight`, `kv_a_proj_with_mqa.weight`) as F8_E4M3 with
+   * `weight_scale_inv` block scales (`block`, default the config's weight_block_size or 128×128), the rest as BF16.
+   */
+  dtype?: 'f32' | 'bf16' | 'fp8';
+  /** FP8 block size [rows, cols]. */
+  block?: [number, number];
   /** Most tensor bytes per shard (default 5 GB; one shard → model.safetensors, no index). */
   maxShardBytes?: number;
 }
 
-/** Writes config.json and the weights with the released checkpoint's names (MTP copies of embedding/head included). */
+/**
+ * Writes config.json and the weights with the released checkpoint's names (MTP copies of embedding/head included).
+ * f32 saves exactly; bf16 and fp8 save exactly what was loaded from bf16 / block-FP8 checkpoints (bit-exact round
+ * trips) and round anything else.
+ */
 export function savePretrained(model: DeepseekV3ForCausalLM, dir: string, opts: SaveOptions = {}): void {
   const c = model.config;
   const dtype = opts.dtype ?? 'f32';
   mkdirSync(dir, { recursive: true });
-  const raw = (t: Tensor, name: string): RawTensor => {
-    const f = t.data() as Float32Array;
-    const keepF32 = dtype === 'f32' || name.endsWith('e_score_correction_bias');
-    return keepF32 ? { dtype: 'f32', shape: t.shape.slice(), data: f } : { dtype, shape: t.shape.slice(), data: encodeF32(dtype, f) };
-  };
+  const block = opts.block ?? c.quantization_config?.weight_block_size ?? [128, 128];
   const tensors = new Map<string, RawTensor>();
-  const state = model.stateDict();
-  for (const [name, t] of state) tensors.set(name, raw(t, name));
+  const isProj = (name: string, t: Tensor) => t.ndim === 2 && /_proj(_with_mqa)?\.weight$/.test(name);
+  for (const [name, t] of model.stateDict()) {
+    const f = t.data() as Float32Array;
+    const shape = t.shape.slice();
+    if (dtype === 'f32' || name.endsWith('e_score_correction_bias')) tensors.set(name, { dtype: 'f32', shape, data: f });
+    else if (dtype === 'fp8' && isProj(name, t)) {
+      const q = quantizeBlockFp8(f, shape[0], shape[1], block);
+      tensors.set(name, { dtype: 'f8e4m3', shape, data: q.fp8 });
+      tensors.set(`${name}_scale_inv`, { dtype: 'f32', shape: [Math.ceil(shape[0] / block[0]), Math.ceil(shape[1] / block[1])], data: q.scaleInv });
+    } else tensors.set(name, { dtype: 'bf16', shape, data: encodeF32('bf16', f) });
+  }
   for (let k = 0; k < c.num_nextn_predict_layers; k++) {
     const p = `model.layers.${c.num_hidden_layers + k}.`;
     tensors.set(`${p}embed_tokens.weight`, tensors.get('model.embed_tokens.weight')!);
     tensors.set(`${p}shared_head.head.weight`, tensors.get(c.tie_word_embeddings ? 'model.embed_tokens.weight' : 'lm_head.weight')!);
   }
   writeSharded(dir, tensors, { maxShardBytes: opts.maxShardBytes });
-  const cfg = { ...toHfConfigJson(c), quantization_config: null, torch_dtype: dtype === 'f32' ? 'float32' : 'bfloat16' };
+  const quantization_config = dtype === 'fp8' ? { quant_method: 'fp8', fmt: 'e4m3', activation_scheme: 'dynamic', weight_block_size: block } : null;
+  const cfg = { ...toHfConfigJson(c), quantization_config, torch_dtype: dtype === 'f32' ? 'float32' : 'bfloat16' };
   const tmp = join(dir, 'config.json.tmp');
   writeFileSync(tmp, JSON.stringify(cfg, null, 2) + '\n');
   renameSync(tmp, join(dir, 'config.json'));

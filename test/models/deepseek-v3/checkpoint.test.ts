@@ -11,7 +11,7 @@ import * as k from '../../../src/index.js';
 import { openCheckpoint } from '../../../src/io/sharded.js';
 import { readSafetensors, writeSafetensors } from '../../../src/io/safetensors.js';
 import { f32ToE4M3 } from '../../../src/tensor/convert.js';
-import { dequantizeBlockFp8, loadPretrained, savePretrained } from '../../../src/models/deepseek-v3/hf.js';
+import { dequantizeBlockFp8, loadPretrained, quantizeBlockFp8, savePretrained } from '../../../src/models/deepseek-v3/hf.js';
 import { DeepseekV3ForCausalLM } from '../../../src/models/deepseek-v3/model.js';
 
 function withDir(fn: (dir: string) => void): void {
@@ -152,4 +152,39 @@ test('checkpoint errors name the tensor: missing, unexpected, mis-shaped, FP8 wi
     b.dispose();
     a.dispose();
   });
+});
+
+test('fp8 save: the released layout; FP8 checkpoint → load → save fp8 → load is bit-exact (transformers fixture b)', () => {
+  withDir((dir) => {
+    const src = join(process.cwd(), 'test/fixtures/deepseek-v3/b');
+    const a = loadPretrained(src);
+    savePretrained(a, dir, { dtype: 'fp8' });
+    const cfg = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
+    assert.deepEqual(cfg.quantization_config.weight_block_size, [16, 16]);
+    const st = readSafetensors(join(dir, 'model.safetensors')).tensors;
+    const w = 'model.layers.1.mlp.experts.3.down_proj.weight';
+    assert.equal(st.get(w)!.dtype, 'f8e4m3');
+    assert.deepEqual(st.get(`${w}_scale_inv`)!.shape, [Math.ceil(32 / 16), 1]);
+    assert.equal(st.get('model.layers.1.mlp.gate.weight')!.dtype, 'bf16');
+    assert.equal(st.get('model.norm.weight')!.dtype, 'bf16');
+    // the same bytes and scales as torch's quantiser wrote
+    const orig = openCheckpoint(src);
+    assert.deepEqual(st.get(w)!.data, orig.read(w).data);
+    assert.deepEqual(st.get(`${w}_scale_inv`)!.data, orig.read(`${w}_scale_inv`).data);
+    orig.close();
+    const b = loadPretrained(dir);
+    sameState(a, b);
+    a.dispose();
+    b.dispose();
+  });
+  // arbitrary values: each block's max maps to 448, and every value comes back within E4M3's half step (2^-4
+  // relative, or half the subnormal step 2^-10 × scale near zero)
+  const vals = Float32Array.from({ length: 5 * 7 }, (_, i) => Math.sin(i * 1.7) * (1 + i));
+  const q = quantizeBlockFp8(vals, 5, 7, [4, 4]);
+  assert.deepEqual(q.scaleInv.length, 4);
+  const back = dequantizeBlockFp8(q.fp8, 5, 7, q.scaleInv, [4, 4]);
+  for (let i = 0; i < vals.length; i++) {
+    const s = q.scaleInv[Math.floor(Math.floor(i / 7) / 4) * 2 + Math.floor((i % 7) / 4)];
+    assert.ok(Math.abs(back[i] - vals[i]) <= Math.abs(vals[i]) / 16 + 2 ** -10 * s * 1.0001, `${vals[i]} → ${back[i]}`);
+  }
 });
