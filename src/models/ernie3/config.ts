@@ -21,7 +21,8 @@
  * - the task modules read the universal output through a Linear(4096 → 768) each (`in_proj`; the paper does not
  *   say how the widths meet). No absolute position embeddings anywhere (relative attention only).
  * - memory: 128 tokens for generation (paper §3.2.1: "memory length of language generation 128"), segments of 512.
- * Total: 10,836,373,248 parameters (`params_total`), the paper's "10B".
+ * Total: 10,826,391,040 parameters (`params_total`), the paper's "10B": embeddings 163,864,576 + universal
+ * 48 × 218,165,248 = 10,471,931,904 + two task modules of 95,297,280 (in_proj 3,146,496 + 12 × 7,679,232).
  */
 import { KilnError } from '../../errors.js';
 
@@ -71,7 +72,7 @@ export const ERNIE3_DEFAULTS: Ernie3Config = {
 };
 
 export const ERNIE3_PRESETS: Record<string, Partial<Ernie3Config>> = {
-  /** The paper's model: 10,836,373,248 parameters. */
+  /** The paper's model: 10,826,391,040 parameters. */
   'ernie3-10b': {},
   /** A tiny model that trains here in seconds (tests, demo). */
   'ernie3-tiny': {

@@ -1,0 +1,14 @@
+/**
+ * The ERNIE family: the HF-compatible ERNIE encoder (released ERNIE 3.0 small models, `model_type: ernie`) and the
+ * ERNIE 3.0 architecture (universal Transformer-XL module + NLU and NLG task modules) with its accounting.
+ */
+export { ERNIE_DEFAULTS, ERNIE_PRESETS, ernieConfig, ernieParamCount, type ErnieConfig, type ErnieHiddenAct } from './hf-config.js';
+export { ErnieModel, ErnieEmbeddings, ErnieEncoder, ErnieLayer, ErniePooler, type ErnieInputs, type ErnieOutput } from './ernie-model.js';
+export { loadPretrained, loadErnieTokenizer, savePretrained, ernieKey, type ErnieLoadOptions } from './hf.js';
+export {
+  ERNIE3_DEFAULTS, ERNIE3_PRESETS, ernie3Config, ernie3ParamCounts, relLayerParams, headParams, reorderClasses,
+  type Ernie3Config, type Ernie3ModuleDims, type Ernie3ParamCounts,
+} from './config.js';
+export { RelativeMultiHeadAttention, relativeSinusoids, type RelAttentionOptions } from './rel-attention.js';
+export { Ernie3Model, Ernie3Stack, Ernie3Layer, Ernie3TaskModule, Ernie3Embeddings, nextMemory, disposeMemory, type Ernie3Memory, type RecurrenceKind } from './model.js';
+export { registerErnieCommands, runEmbed, type EmbedOptions, type EmbedResult } from './cli.js';
