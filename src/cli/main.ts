@@ -5,6 +5,7 @@ import { KilnError } from '../errors.js';
 import { registerBenchCommand } from '../bench/cli.js';
 import { registerDatapipeCommands } from '../datapipe/cli.js';
 import { registerTokenizeCommand } from '../tokenizers/cli.js';
+import { resolveModel } from '../models/registry.js';
 import { runDemo } from './demo.js';
 
 function int(v: string): number {
@@ -35,6 +36,18 @@ program
   .option('--prompt <text>', 'prompt for the sample', 'Shall I compare thee')
   .action((o) => {
     runDemo(o);
+  });
+
+program
+  .command('info')
+  .description('parameter counts, cache sizes and FLOPs of a model preset, config.json or checkpoint directory')
+  .argument('<model>', 'a preset name, a config.json, or a checkpoint directory')
+  .option('--json', 'print one JSON object')
+  .action((ref: string, o: { json?: boolean }) => {
+    const { family, config } = resolveModel(ref);
+    const info: Record<string, number | string> = { model_type: family.modelType, ...family.info(config) };
+    if (o.json) console.log(JSON.stringify(info));
+    else for (const [k, v] of Object.entries(info)) console.log(`${k.padEnd(40)} ${typeof v === 'number' ? v.toLocaleString('en-US') : v}`);
   });
 
 registerBenchCommand(program);

@@ -32,3 +32,16 @@ test('bad arguments give a clear error and a non-zero exit', () => {
   assert.equal(p.status, 1);
   assert.match(p.stderr, /unknown GPT preset 'nope'.*\[E_CONFIG\]/);
 });
+
+test('kiln info prints exact accounting for presets and config files', () => {
+  const r = spawnSync(process.execPath, [bin, 'info', 'deepseek-v3-671b', '--json'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const info = JSON.parse(r.stdout) as Record<string, number>;
+  assert.equal(info.params_total, 671_026_404_352);
+  assert.equal(info.kv_cache_numbers_per_token_per_layer, 576);
+  const g = JSON.parse(spawnSync(process.execPath, [bin, 'info', 'gpt-tiny', '--json'], { encoding: 'utf8' }).stdout) as Record<string, number>;
+  assert.equal(g.params_total, 467_584);
+  const bad = spawnSync(process.execPath, [bin, 'info', '/nonexistent/config.json'], { encoding: 'utf8' });
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /neither a preset/);
+});
