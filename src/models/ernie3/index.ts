@@ -12,3 +12,9 @@ export {
 export { RelativeMultiHeadAttention, relativeSinusoids, type RelAttentionOptions } from './rel-attention.js';
 export { Ernie3Model, Ernie3Stack, Ernie3Layer, Ernie3TaskModule, Ernie3Embeddings, nextMemory, disposeMemory, type Ernie3Memory, type RecurrenceKind } from './model.js';
 export { registerErnieCommands, runEmbed, type EmbedOptions, type EmbedResult } from './cli.js';
+export { syntheticKg, sentenceForTriple, PAD, CLS, SEP, MASK, UNK, SPECIALS, type SyntheticKg, type Triple, type AnnotatedSentence, type Span, type SpanKind } from './synthetic-kg.js';
+export {
+  IGNORE, maskUnits, knowledgeMaskedLm, documentLmSegments, permutationClass, classPermutation, sentenceReordering, sentenceDistance,
+  universalKnowledgeText, collate, DISTANCE_ADJACENT, DISTANCE_SAME_DOC, DISTANCE_OTHER_DOC, type Example, type MaskOptions, type Batch,
+} from './pretrain-data.js';
+export { Ernie3ForPreTraining, idsTensor } from './heads.js';

@@ -112,3 +112,26 @@ test('the fixture directory loads its WordPiece tokenizer (vocab.txt): Chinese c
   assert.deepEqual(enc.tokens, ['[CLS]', 'the', 'dog', '##s', ',', '中', '国', '人', '[SEP]', 'hello', 'world', '[SEP]']);
   assert.deepEqual(enc.typeIds, [0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1]);
 });
+
+test('the commander wiring: `embed` and `ernie-info` parse their options and run', async () => {
+  const { Command } = await import('commander');
+  const { registerErnieCommands } = await import('../../../src/models/ernie3/cli.js');
+  const dir = mkdtempSync(join(tmpdir(), 'kiln-embed-cli-'));
+  const writes: string[] = [];
+  const orig = process.stdout.write.bind(process.stdout);
+  (process.stdout as { write: unknown }).write = (s: string) => (writes.push(String(s)), true);
+  try {
+    const program = new Command().exitOverride();
+    registerErnieCommands(program);
+    const out = join(dir, 'x.safetensors');
+    await program.parseAsync(['embed', '--model', join(FIX, 'a'), '--ids', '1,5,6,2', '--token-type-ids', '0,0,1,1', '--task-type-ids', '1,1,1,1', '--out', out, '--json'], { from: 'user' });
+    await program.parseAsync(['ernie-info', 'ernie3-10b', '--json'], { from: 'user' });
+    const got = readSafetensors(out).tensors;
+    assert.deepEqual(got.get('last_hidden_state')!.shape, [4, 32]);
+    assert.deepEqual(JSON.parse(writes[0]), { tokens: 4, hidden: 32, pooler: true, out });
+    assert.equal(JSON.parse(writes[1]).params_total, 10_826_391_040);
+  } finally {
+    (process.stdout as { write: unknown }).write = orig;
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
