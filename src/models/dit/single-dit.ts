@@ -1,0 +1,157 @@
+/**
+ * Single-DiT (the Aquarius 2B denoiser; Wan2.1's design), written top-down:
+ *   tokens = patch_embedding(patchify(latents))                              // [B, N, D], N = t·h·w
+ *   temb   = time_embedder(sinusoid(1000·σ))                                 // [B, D]
+ *   e      = time_proj(SiLU(temb))                                          // [B, 6D]: the shared adaLN projection
+ *   ctx    = text_embedder(text states)                                     // [B, L, D]
+ *   per block (mod = e + scale_shift_table → shift/scale/gate for attention and FFN):
+ *     x += gate_msa · attn1(norm1(x)·(1 + scale_msa) + shift_msa)            // 3D RoPE, qk-norm, full attention
+ *     x += attn2(norm2(x), ctx)                                               // cross-attention to text
+ *     x += gate_ffn · ffn(norm3(x)·(1 + scale_ffn) + shift_ffn)
+ *   out    = proj_out(norm_out(x)·(1 + scale) + shift) → unpatchify           // [B, C, T, H, W] velocity
+ * adaLN-zero: time_proj, every scale_shift_table and the cross-attention output projection start at zero, so a
+ * fresh block is exactly the identity (gates 0); proj_out starts at zero, so a fresh model predicts 0.
+ * Names follow diffusers' `WanTransformer3DModel` (except patch_embedding: a Linear over patchified tokens instead
+ * of the equivalent Conv3d; the Conv3d weight [D, C, pt, ph, pw] reshapes to it).
+ */
+import { KilnError } from '../../errors.js';
+import { constant_, normal_ } from '../../nn/init.js';
+import { Dropout, LayerNorm, Linear } from '../../nn/layers.js';
+import { Module, parameter } from '../../nn/module.js';
+import { empty, zeros } from '../../tensor/creation.js';
+import type { Generator } from '../../tensor/random.js';
+import type { Tensor } from '../../tensor/tensor.js';
+import { QkNormAttention, keyMask, type Rope } from './attention.js';
+import { singleDitConfig, type SingleDitConfig } from './dit-config.js';
+import { MlpEmbedder, patchify, rope3d, timestepEmbedding, unpatchify } from './embeddings.js';
+
+/** diffusers FeedForward with GELU(tanh): net.0.proj (D → F), net.1 dropout, net.2 (F → D). */
+export class GeluProj extends Module {
+  proj: Linear;
+  constructor(dim: number, hidden: number, generator?: Generator) {
+    super();
+    this.proj = new Linear(dim, hidden, { generator });
+  }
+  forward(x: Tensor): Tensor {
+    return this.proj.forward(x).gelu('tanh');
+  }
+}
+
+export class FeedForward extends Module {
+  net: [GeluProj, Dropout, Linear];
+  constructor(dim: number, hidden: number, generator?: Generator) {
+    super();
+    this.net = [new GeluProj(dim, hidden, generator), new Dropout(0), new Linear(hidden, dim, { generator })];
+  }
+  forward(x: Tensor): Tensor {
+    return this.net[2].forward(this.net[0].forward(x));
+  }
+}
+
+/** x·(1 + scale) + shift with scale/shift [B, D] broadcast over tokens. */
+export function modulate(x: Tensor, shift: Tensor, scale: Tensor): Tensor {
+  return x.mul(scale.unsqueeze(1).add(1)).add(shift.unsqueeze(1));
+}
+
+export class SingleDitBlock extends Module {
+  norm1: LayerNorm;
+  attn1: QkNormAttention;
+  norm2: LayerNorm;
+  attn2: QkNormAttention;
+  norm3: LayerNorm;
+  ffn: FeedForward;
+  scale_shift_table: Tensor; // [1, 6, D]
+
+  constructor(c: SingleDitConfig, generator?: Generator) {
+    super();
+    const D = c.num_attention_heads * c.attention_head_dim;
+    this.norm1 = new LayerNorm(D, c.eps, { affine: false });
+    this.attn1 = new QkNormAttention(D, c.num_attention_heads, c.eps, generator);
+    this.norm2 = new LayerNorm(D, c.eps, { affine: c.cross_attn_norm });
+    this.attn2 = new QkNormAttention(D, c.num_attention_heads, c.eps, generator, { zeroOut: true });
+    this.norm3 = new LayerNorm(D, c.eps, { affine: false });
+    this.ffn = new FeedForward(D, c.ffn_dim, generator);
+    this.scale_shift_table = parameter(zeros([1, 6, D]));
+  }
+
+  /** x [B, N, D]; e [B, 6, D] (time projection); ctx [B, L, D]; mask [B, 1, 1, L]. */
+  forward(x: Tensor, e: Tensor, ctx: Tensor, rope: Rope, mask: Tensor | null): Tensor {
+    const [shiftMsa, scaleMsa, gateMsa, shiftFfn, scaleFfn, gateFfn] = e.add(this.scale_shift_table).split(1, 1).map((t) => t.squeeze(1));
+    let h = x.add(this.attn1.forward(modulate(this.norm1.forward(x), shiftMsa, scaleMsa), { rope }).mul(gateMsa.unsqueeze(1)));
+    h = h.add(this.attn2.forward(this.norm2.forward(h), { context: ctx, mask }));
+    return h.add(this.ffn.forward(modulate(this.norm3.forward(h), shiftFfn, scaleFfn)).mul(gateFfn.unsqueeze(1)));
+  }
+}
+
+export class ConditionEmbedder extends Module {
+  time_embedder: MlpEmbedder;
+  time_proj: Linear;
+  text_embedder: MlpEmbedder;
+  constructor(readonly freqDim: number, dim: number, textDim: number, generator?: Generator) {
+    super();
+    this.time_embedder = new MlpEmbedder(freqDim, dim, generator);
+    this.time_proj = new Linear(dim, 6 * dim, { generator });
+    constant_(this.time_proj.weight, 0);
+    constant_(this.time_proj.bias!, 0);
+    this.text_embedder = new MlpEmbedder(textDim, dim, generator, 'gelu_tanh');
+  }
+}
+
+export interface DitInputs {
+  /** noisy latents [B, C, T, H, W] */
+  latents: Tensor;
+  /** timesteps [B] in [0, 1000] (flow matching: 1000·σ) */
+  timestep: Tensor;
+  /** text token states [B, L, Dt] */
+  text: Tensor;
+  /** text keep mask [B, L] (1 = real token), optional */
+  textMask?: Tensor | null;
+  /** pooled text vector [B, Dp] (MM-DiT) */
+  pooled?: Tensor;
+  /** guidance scale [B] (MM-DiT with guidance_embeds) */
+  guidance?: Tensor;
+}
+
+export class SingleDit extends Module {
+  readonly config: SingleDitConfig;
+  patch_embedding: Linear;
+  condition_embedder: ConditionEmbedder;
+  blocks: SingleDitBlock[];
+  norm_out: LayerNorm;
+  proj_out: Linear;
+  scale_shift_table: Tensor; // [1, 2, D]
+
+  constructor(config: Partial<SingleDitConfig> | string = {}, { generator }: { generator?: Generator } = {}) {
+    super();
+    const c = (this.config = singleDitConfig(config));
+    const D = c.num_attention_heads * c.attention_head_dim;
+    const [pt, ph, pw] = c.patch_size;
+    this.patch_embedding = new Linear(c.in_channels * pt * ph * pw, D, { generator });
+    this.condition_embedder = new ConditionEmbedder(c.freq_dim, D, c.text_dim, generator);
+    this.blocks = Array.from({ length: c.num_layers }, () => new SingleDitBlock(c, generator));
+    this.norm_out = new LayerNorm(D, c.eps, { affine: false });
+    this.proj_out = new Linear(D, c.out_channels * pt * ph * pw, { generator });
+    constant_(this.proj_out.weight, 0);
+    constant_(this.proj_out.bias!, 0);
+    this.scale_shift_table = parameter(normal_(empty([1, 2, D]), 0, 1 / Math.sqrt(D), generator));
+  }
+
+  /** Velocity prediction [B, C_out, T, H, W] for latents [B, C_in, T, H, W]. */
+  forward({ latents, timestep, text, textMask }: DitInputs): Tensor {
+    const c = this.config;
+    if (latents.shape[1] !== c.in_channels) throw new KilnError('E_SHAPE', `SingleDit: latents [${latents.shape}] must have ${c.in_channels} channels`);
+    const D = c.num_attention_heads * c.attention_head_dim;
+    const { tokens, grid } = patchify(latents, c.patch_size);
+    let x = this.patch_embedding.forward(tokens); // [B, N, D]
+    const ce = this.condition_embedder;
+    const temb = ce.time_embedder.forward(timestepEmbedding(timestep, c.freq_dim)); // [B, D]
+    const e = ce.time_proj.forward(temb.silu()).reshape([-1, 6, D]); // [B, 6, D]
+    const ctx = ce.text_embedder.forward(text); // [B, L, D]
+    const rope = rope3d(grid, c.rope_axes_dim!, c.rope_theta);
+    const mask = keyMask(textMask);
+    for (const b of this.blocks) x = b.forward(x, e, ctx, rope, mask);
+    const [shift, scale] = this.scale_shift_table.add(temb.unsqueeze(1)).split(1, 1).map((t) => t.squeeze(1)); // [B, D]
+    const out = this.proj_out.forward(modulate(this.norm_out.forward(x), shift, scale));
+    return unpatchify(out, grid, c.patch_size, c.out_channels);
+  }
+}
