@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as k from '../../../src/index.js';
@@ -111,6 +111,19 @@ test('the fixture directory loads its WordPiece tokenizer (vocab.txt): Chinese c
   const enc = tok.encode('The dogs, 中国人', { pair: 'hello world' });
   assert.deepEqual(enc.tokens, ['[CLS]', 'the', 'dog', '##s', ',', '中', '国', '人', '[SEP]', 'hello', 'world', '[SEP]']);
   assert.deepEqual(enc.typeIds, [0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1]);
+});
+
+test('WordPiece ids equal the HF tokenizers library (BertWordPieceTokenizer) on tricky strings and pairs', () => {
+  const tok = loadErnieTokenizer(join(FIX, 'a'));
+  const ref = JSON.parse(readFileSync(join(FIX, 'a', 'tokenizer-ids.json'), 'utf8')) as {
+    single: { text: string; ids: number[] }[]; pair: { text: string; pair: string; ids: number[]; type_ids: number[] }[];
+  };
+  for (const c of ref.single) assert.deepEqual(tok.encode(c.text).ids, c.ids, JSON.stringify(c.text));
+  for (const c of ref.pair) {
+    const e = tok.encode(c.text, { pair: c.pair });
+    assert.deepEqual(e.ids, c.ids, JSON.stringify([c.text, c.pair]));
+    assert.deepEqual(e.typeIds, c.type_ids);
+  }
 });
 
 test('the commander wiring: `embed` and `ernie-info` parse their options and run', async () => {
