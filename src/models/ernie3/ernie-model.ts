@@ -14,7 +14,7 @@
  */
 import { KilnError } from '../../errors.js';
 import { Dropout, Embedding, LayerNorm, Linear } from '../../nn/layers.js';
-import { Module } from '../../nn/module.js';
+import { Module, parameter } from '../../nn/module.js';
 import { arange, zeros, zerosLike } from '../../tensor/creation.js';
 import { scaledDotProductAttention } from '../../tensor/ops/attention.js';
 import type { Generator } from '../../tensor/random.js';
@@ -215,5 +215,64 @@ export class ErnieModel extends Module {
     const mask = inp.attentionMask ? inp.attentionMask.to('bool').reshape(B, 1, 1, T) : null; // keep mask over keys
     const h = this.encoder.forward(x, mask);
     return { lastHiddenState: h, poolerOutput: this.pooler ? this.pooler.forward(h) : null };
+  }
+}
+
+/** transform: dense → act → LayerNorm (HF `ErniePredictionHeadTransform`). */
+export class ErniePredictionHeadTransform extends Module {
+  dense: Linear;
+  LayerNorm: LayerNorm;
+  constructor(readonly c: ErnieConfig, generator?: Generator) {
+    super();
+    this.dense = new Linear(c.hidden_size, c.hidden_size, { std: c.initializer_range, generator });
+    this.LayerNorm = new LayerNorm(c.hidden_size, c.layer_norm_eps);
+  }
+  forward(x: Tensor): Tensor {
+    return this.LayerNorm.forward(activation(this.c.hidden_act, this.dense.forward(x)));
+  }
+}
+
+/** The MLM head: transform, then the decoder tied to the word embeddings, plus `bias` [V]. */
+export class ErnieLMPredictionHead extends Module {
+  transform: ErniePredictionHeadTransform;
+  bias: Tensor;
+  constructor(c: ErnieConfig, generator?: Generator) {
+    super();
+    this.transform = new ErniePredictionHeadTransform(c, generator);
+    this.bias = parameter(zeros([c.vocab_size]));
+  }
+  /** h [B, T, d], word embeddings [V, d] → logits [B, T, V]. */
+  forward(h: Tensor, wordEmbeddings: Tensor): Tensor {
+    return this.transform.forward(h).matmul(wordEmbeddings.mT).add(this.bias);
+  }
+}
+
+export class ErnieOnlyMLMHead extends Module {
+  predictions: ErnieLMPredictionHead;
+  constructor(c: ErnieConfig, generator?: Generator) {
+    super();
+    this.predictions = new ErnieLMPredictionHead(c, generator);
+  }
+}
+
+/**
+ * ErnieForMaskedLM (HF layout: `ernie.*` + `cls.predictions.*`, no pooler, decoder weight tied to
+ * ernie.embeddings.word_embeddings.weight and decoder bias to cls.predictions.bias): masked-token logits, e.g. for
+ * fill-in-the-blank use of the released checkpoints.
+ */
+export class ErnieForMaskedLM extends Module {
+  ernie: ErnieModel;
+  cls: ErnieOnlyMLMHead;
+  constructor(config: string | Partial<ErnieConfig> | Record<string, unknown> = 'ernie-tiny', { generator }: { generator?: Generator } = {}) {
+    super();
+    this.ernie = new ErnieModel(config, { generator, pooler: false });
+    this.cls = new ErnieOnlyMLMHead(this.ernie.config, generator);
+  }
+  get config(): ErnieConfig {
+    return this.ernie.config;
+  }
+  /** Logits [B, T, V]. */
+  forward(inp: ErnieInputs): Tensor {
+    return this.cls.predictions.forward(this.ernie.forward(inp).lastHiddenState, this.ernie.embeddings.word_embeddings.weight);
   }
 }

@@ -8,18 +8,22 @@
  * `qa_outputs.*`) and the derived buffers `embeddings.position_ids` / `embeddings.token_type_ids` are skipped.
  * The pooler is built when the checkpoint has `pooler.dense.*` (ErnieForMaskedLM drops it). Missing, unexpected and
  * mis-shaped tensors are errors naming the tensor.
+ * `loadPretrainedMaskedLm` keeps the `cls.predictions.*` MLM head instead (ErnieForMaskedLM); its decoder weight and
+ * bias are tied to the word embeddings and `cls.predictions.bias` (transformers' `_tied_weights_keys`), so stored
+ * copies `cls.predictions.decoder.{weight,bias}` (older exports) are skipped.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { KilnError } from '../../errors.js';
 import { readConfig, saveModel } from '../../io/checkpoint.js';
 import type { RawTensor } from '../../io/safetensors.js';
-import { openCheckpoint } from '../../io/sharded.js';
+import { openCheckpoint, type SafetensorsCheckpoint } from '../../io/sharded.js';
+import type { Module } from '../../nn/module.js';
 import { decodeToF32 } from '../../tensor/convert.js';
 import { Generator } from '../../tensor/random.js';
 import { loadTokenizer } from '../../tokenizers/tokenizer.js';
 import type { Tokenizer } from '../../tokenizers/tokenizer.js';
-import { ErnieModel } from './ernie-model.js';
+import { ErnieForMaskedLM, ErnieModel } from './ernie-model.js';
 import type { ErnieConfig } from './hf-config.js';
 
 const HEAD_PREFIXES = ['cls.', 'classifier.', 'qa_outputs.', 'lm_head.'];
@@ -44,39 +48,44 @@ export interface ErnieLoadOptions {
   config?: Partial<ErnieConfig>;
 }
 
-/** Builds the encoder a HF directory describes and loads its weights (strict). */
-export function loadPretrained(dir: string, opts: ErnieLoadOptions = {}): ErnieModel {
-  const json = readConfig(dir);
+/**
+ * Copies a checkpoint's tensors into `model` by name: `keyOf(name)` gives the model's key (null = skip). Strict:
+ * every model tensor must be found, every kept checkpoint tensor must exist in the model with the same shape.
+ */
+function loadInto(model: Module, dir: string, names: string[], ckpt: SafetensorsCheckpoint, keyOf: (n: string) => string | null): void {
+  const own = model.stateDict();
+  const seen = new Set<string>();
+  const unexpected: string[] = [];
+  for (const name of names) {
+    const key = keyOf(name);
+    if (key === null) continue;
+    const dst = own.get(key);
+    if (!dst) {
+      unexpected.push(name);
+      continue;
+    }
+    const raw = ckpt.read(name);
+    if (raw.shape.length !== dst.shape.length || raw.shape.some((n, i) => n !== dst.shape[i]))
+      throw new KilnError('E_CHECKPOINT', `${dir}: tensor '${name}' has shape [${raw.shape}] but config.json makes it [${dst.shape}]`);
+    (dst.storage.data as Float32Array).set(toF32(name, raw), dst.offset);
+    seen.add(key);
+  }
+  const missing = [...own.keys()].filter((k) => !seen.has(k));
+  if (missing.length || unexpected.length) {
+    const list = (xs: string[]) => xs.slice(0, 6).join(', ') + (xs.length > 6 ? `, … (${xs.length} in all)` : '');
+    throw new KilnError('E_CHECKPOINT', `${dir}: checkpoint does not match config.json` +
+      (missing.length ? `; missing tensors: ${list(missing)}` : '') + (unexpected.length ? `; unexpected tensors: ${list(unexpected)}` : '') +
+      ' (check num_hidden_layers, use_task_id and the vocab sizes against the weights)');
+  }
+}
+
+function withCheckpoint<T extends Module>(dir: string, build: (names: string[]) => T, keyOf: (n: string) => string | null): T {
   const ckpt = openCheckpoint(dir);
   try {
     const names = ckpt.names();
-    const hasPooler = names.some((n) => ernieKey(n) === 'pooler.dense.weight');
-    const model = new ErnieModel({ ...json, ...opts.config }, { generator: new Generator(0), pooler: hasPooler });
+    const model = build(names);
     try {
-      const own = model.stateDict();
-      const seen = new Set<string>();
-      const unexpected: string[] = [];
-      for (const name of names) {
-        const key = ernieKey(name);
-        if (key === null) continue;
-        const dst = own.get(key);
-        if (!dst) {
-          unexpected.push(name);
-          continue;
-        }
-        const raw = ckpt.read(name);
-        if (raw.shape.length !== dst.shape.length || raw.shape.some((n, i) => n !== dst.shape[i]))
-          throw new KilnError('E_CHECKPOINT', `${dir}: tensor '${name}' has shape [${raw.shape}] but config.json makes it [${dst.shape}]`);
-        (dst.storage.data as Float32Array).set(toF32(name, raw), dst.offset);
-        seen.add(key);
-      }
-      const missing = [...own.keys()].filter((k) => !seen.has(k));
-      if (missing.length || unexpected.length) {
-        const list = (xs: string[]) => xs.slice(0, 6).join(', ') + (xs.length > 6 ? `, … (${xs.length} in all)` : '');
-        throw new KilnError('E_CHECKPOINT', `${dir}: checkpoint does not match config.json` +
-          (missing.length ? `; missing tensors: ${list(missing)}` : '') + (unexpected.length ? `; unexpected tensors: ${list(unexpected)}` : '') +
-          ' (check num_hidden_layers, use_task_id and the vocab sizes against the weights)');
-      }
+      loadInto(model, dir, names, ckpt, keyOf);
       return model;
     } catch (e) {
       model.dispose();
@@ -85,6 +94,33 @@ export function loadPretrained(dir: string, opts: ErnieLoadOptions = {}): ErnieM
   } finally {
     ckpt.close();
   }
+}
+
+/** Builds the encoder a HF directory describes and loads its weights (strict; task heads skipped). */
+export function loadPretrained(dir: string, opts: ErnieLoadOptions = {}): ErnieModel {
+  const json = readConfig(dir);
+  return withCheckpoint(dir, (names) => {
+    const hasPooler = names.some((n) => ernieKey(n) === 'pooler.dense.weight');
+    return new ErnieModel({ ...json, ...opts.config }, { generator: new Generator(0), pooler: hasPooler });
+  }, ernieKey);
+}
+
+/** MLM-head key mapping: `ernie.*` and `cls.predictions.*` as they are; the tied decoder copies skipped. */
+function maskedLmKey(name: string): string | null {
+  if (name === 'cls.predictions.decoder.weight' || name === 'cls.predictions.decoder.bias') return null; // tied (see header)
+  const k = ernieKey(name);
+  if (k === null) return name.startsWith('cls.') ? name : null;
+  return `ernie.${k}`;
+}
+
+/** Builds ErnieForMaskedLM from a directory whose checkpoint has the `cls.predictions.*` head (e.g. the released models). */
+export function loadPretrainedMaskedLm(dir: string, opts: ErnieLoadOptions = {}): ErnieForMaskedLM {
+  const json = readConfig(dir);
+  return withCheckpoint(dir, (names) => {
+    if (!names.includes('cls.predictions.bias'))
+      throw new KilnError('E_CHECKPOINT', `${dir}: no MLM head (cls.predictions.*) in this checkpoint; load it as an encoder with loadPretrained`);
+    return new ErnieForMaskedLM({ ...json, ...opts.config }, { generator: new Generator(0) });
+  }, (n) => (n.endsWith('pooler.dense.weight') || n.endsWith('pooler.dense.bias') ? null : maskedLmKey(n)));
 }
 
 /** The tokenizer shipped beside the weights (tokenizer.json, else vocab.txt with tokenizer_config.json's casing). */

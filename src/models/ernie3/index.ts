@@ -3,8 +3,8 @@
  * ERNIE 3.0 architecture (universal Transformer-XL module + NLU and NLG task modules) with its accounting.
  */
 export { ERNIE_DEFAULTS, ERNIE_PRESETS, ernieConfig, ernieParamCount, type ErnieConfig, type ErnieHiddenAct } from './hf-config.js';
-export { ErnieModel, ErnieEmbeddings, ErnieEncoder, ErnieLayer, ErniePooler, type ErnieInputs, type ErnieOutput } from './ernie-model.js';
-export { loadPretrained, loadErnieTokenizer, savePretrained, ernieKey, type ErnieLoadOptions } from './hf.js';
+export { ErnieModel, ErnieForMaskedLM, ErnieEmbeddings, ErnieEncoder, ErnieLayer, ErniePooler, ErnieLMPredictionHead, type ErnieInputs, type ErnieOutput } from './ernie-model.js';
+export { loadPretrained, loadPretrainedMaskedLm, loadErnieTokenizer, savePretrained, ernieKey, type ErnieLoadOptions } from './hf.js';
 export {
   ERNIE3_DEFAULTS, ERNIE3_PRESETS, ernie3Config, ernie3ParamCounts, relLayerParams, headParams, reorderClasses,
   type Ernie3Config, type Ernie3ModuleDims, type Ernie3ParamCounts,

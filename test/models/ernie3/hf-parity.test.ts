@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as k from '../../../src/index.js';
 import { readSafetensors } from '../../../src/io/safetensors.js';
-import { loadErnieTokenizer, loadPretrained, savePretrained } from '../../../src/models/ernie3/hf.js';
+import { loadErnieTokenizer, loadPretrained, loadPretrainedMaskedLm, savePretrained } from '../../../src/models/ernie3/hf.js';
 import { runEmbed } from '../../../src/models/ernie3/cli.js';
 import { ernieParamCount } from '../../../src/models/ernie3/hf-config.js';
 
@@ -57,6 +57,18 @@ for (const sub of ['a', 'b']) {
     model.dispose();
   });
 }
+
+test('HF ErnieForMaskedLM parity b: MLM logits (head tied to the word embeddings) within 1e-5', () => {
+  const mlm = loadPretrainedMaskedLm(join(FIX, 'b')).eval();
+  const f = fixture('b');
+  const logits = k.noGrad(() => mlm.forward(f));
+  const want = f.tensors.get('prediction_logits')!;
+  assert.deepEqual(logits.shape, want.shape);
+  const d = maxAbsDiff(logits.data() as Float32Array, want.data as Float32Array);
+  assert.ok(d < 1e-5, `MLM logits differ from transformers by ${d}`);
+  mlm.dispose();
+  assert.throws(() => loadPretrainedMaskedLm(join(FIX, 'a')), /no MLM head/);
+});
 
 test('HF ErnieModel a: task types and token types matter; save → load round-trips', () => {
   const model = loadPretrained(join(FIX, 'a')).eval();
