@@ -1,0 +1,104 @@
+/**
+ * Fine-grained FP8 (E4M3) quantisation as DeepSeek-V3's recipe does it (arXiv 2412.19437 §3.3.2): a matrix
+ * [rows, cols] (row-major f32) is cut into tiles of tr × tc elements (1×128 activation tiles, 128×128 weight blocks,
+ * 128×1 tiles for the transposed wgrad operands); partial tiles at the right / bottom edges cover what is left.
+ *
+ * Contract, per tile:
+ *   amax  = max |x| over the tile (online, from this very data)
+ *   scale = fround(amax / 448)  (E4M3's largest finite value); scale = 1 when amax = 0 (an all-zero tile)
+ *   code  = E4M3(fround(x / scale))  with exact round-to-nearest-even and saturation (src/tensor/convert.ts)
+ *   value = decoded code (exact in f32, |value| ≤ 448); the dequantised element is value × scale.
+ * Tiny elements (|x / scale| below 2⁻¹⁰) become ±0, those between land on E4M3 subnormals (multiples of 2⁻⁹).
+ * NaN stays NaN; an infinite amax makes the tile's scale infinite (its codes NaN) — divergence shows, it is not hidden.
+ */
+import { KilnError } from '../../errors.js';
+import { e4m3ToF32, f32ToE4M3 } from '../../tensor/convert.js';
+
+/** E4M3's largest finite magnitude. */
+export const E4M3_MAX = 448;
+
+export interface QuantizedMatrix {
+  rows: number;
+  cols: number;
+  /** Tile height and width (the edge tiles may be smaller). */
+  tr: number;
+  tc: number;
+  /** Tiles down and across: ceil(rows / tr), ceil(cols / tc). */
+  gridRows: number;
+  gridCols: number;
+  /** E4M3 bytes, row-major [rows, cols]. */
+  codes: Uint8Array;
+  /** The decoded codes (unscaled, exact), row-major [rows, cols]: what the FP8 tensor core multiplies. */
+  values: Float32Array;
+  /** Per-tile scales, row-major [gridRows, gridCols]. */
+  scales: Float32Array;
+}
+
+let lut: Float32Array | undefined;
+/** The 256 E4M3 values (index = byte). */
+export function e4m3Table(): Float32Array {
+  if (!lut) {
+    lut = new Float32Array(256);
+    for (let i = 0; i < 256; i++) lut[i] = e4m3ToF32(i);
+  }
+  return lut;
+}
+
+/** Quantise `src` (row-major [rows, cols], read from `offset`) into E4M3 with one scale per tr × tc tile. */
+export function quantizeTiles(src: Float32Array, rows: number, cols: number, tr: number, tc: number, offset = 0): QuantizedMatrix {
+  if (!(tr >= 1 && tc >= 1 && Number.isInteger(tr) && Number.isInteger(tc)))
+    throw new KilnError('E_ARG', `quantizeTiles: tile size ${tr}×${tc} must be positive integers (e.g. 1×128 or 128×128)`);
+  if (src.length < offset + rows * cols)
+    throw new KilnError('E_SHAPE', `quantizeTiles: ${src.length - offset} values cannot fill [${rows}, ${cols}]`);
+  const gridRows = Math.ceil(rows / tr);
+  const gridCols = Math.ceil(cols / tc);
+  const codes = new Uint8Array(rows * cols);
+  const values = new Float32Array(rows * cols);
+  const scales = new Float32Array(gridRows * gridCols);
+  const table = e4m3Table();
+  const q = new Float32Array(1);
+  for (let gr = 0; gr < gridRows; gr++) {
+    const r0 = gr * tr;
+    const r1 = Math.min(rows, r0 + tr);
+    for (let gc = 0; gc < gridCols; gc++) {
+      const c0 = gc * tc;
+      const c1 = Math.min(cols, c0 + tc);
+      let amax = 0;
+      for (let r = r0; r < r1; r++) {
+        const base = offset + r * cols;
+        for (let c = c0; c < c1; c++) {
+          const a = Math.abs(src[base + c]);
+          if (a > amax) amax = a; // NaN never wins; it stays NaN through the division below
+        }
+      }
+      const scale = amax === 0 ? 1 : Math.fround(amax / E4M3_MAX);
+      scales[gr * gridCols + gc] = scale;
+      for (let r = r0; r < r1; r++) {
+        const base = offset + r * cols;
+        const ob = r * cols;
+        for (let c = c0; c < c1; c++) {
+          q[0] = src[base + c] / scale; // one f32 rounding of the quotient
+          const code = f32ToE4M3(q[0], true);
+          codes[ob + c] = code;
+          values[ob + c] = table[code];
+        }
+      }
+    }
+  }
+  return { rows, cols, tr, tc, gridRows, gridCols, codes, values, scales };
+}
+
+/** The dequantised matrix (value × scale per element, rounded to f32). */
+export function dequantize(q: QuantizedMatrix): Float32Array {
+  const out = new Float32Array(q.rows * q.cols);
+  for (let r = 0; r < q.rows; r++) {
+    const srow = Math.floor(r / q.tr) * q.gridCols;
+    for (let c = 0; c < q.cols; c++) out[r * q.cols + c] = q.values[r * q.cols + c] * q.scales[srow + Math.floor(c / q.tc)];
+  }
+  return out;
+}
+
+/** Scale of the tile holding element (r, c). */
+export function scaleAt(q: QuantizedMatrix, r: number, c: number): number {
+  return q.scales[Math.floor(r / q.tr) * q.gridCols + Math.floor(c / q.tc)];
+}
