@@ -49,7 +49,9 @@ export const msgId = (attempt: string, stage: string, id: string): string => `${
 
 export async function connectNats(servers: string): Promise<NatsConnection> {
   try {
-    return await connect({ servers: servers.split(','), name: 'kiln-datapipe', maxReconnectAttempts: -1 });
+    // Ride out a server restart for about two minutes, then give up (a detached coordinator must not linger forever).
+    return await connect({ servers: servers.split(','), name: 'kiln-datapipe', maxReconnectAttempts: 60,
+      reconnectTimeWait: 2000 });
   } catch (e) {
     throw new KilnError('E_DATAPIPE', `cannot connect to NATS at ${servers} (${(e as Error).message}); start ` +
       '`nats-server -js` or pass --nats <url>');
