@@ -1,0 +1,269 @@
+/**
+ * DeepSeek-V3 generation over the latent KV cache (`forwardCached`, absorbed MLA): greedy and seeded sampling
+ * (temperature, top-k, top-p), and lossless MTP speculative decoding.
+ *
+ * Speculative decoding (greedy only; the draft is checked against the main model's own argmax, so the output is
+ * the plain greedy output token for token). State between rounds: the main cache holds positions 0 … q − 1, t_q is
+ * the next token already chosen (not yet cached), and the MTP module's own latent cache lags behind with the main
+ * model's final hidden states h⁰ of the positions it has not yet seen. One round:
+ *   1. draft: the first MTP module runs (cached) over its pending positions i with inputs (emb(t_{i+1}), h⁰_i); its
+ *      logits at position q − 1 give the draft d ≈ t_{q+1};
+ *   2. verify: one cached forward of the main model over [t_q, d] at positions q, q + 1 → g₀ = argmax (predicts
+ *      t_{q+1}), g₁ = argmax (predicts t_{q+2});
+ *   3. if g₀ = d both d and g₁ are committed (2 tokens for one main forward); else g₀ is committed and the main
+ *      cache is rolled back to q + 1 (the latent of d is dropped).
+ * Drafting uses the first MTP module only (depth 1, as in the released model); deeper modules are ignored here.
+ * Acceptance rate = accepted drafts / drafts; tokens per main forward is the ideal speed-up, `kiln generate --mtp`
+ * also measures the wall-clock one against plain greedy decoding.
+ */
+import { KilnError } from '../errors.js';
+import { fromArray } from '../tensor/creation.js';
+import { noGrad } from '../tensor/autograd.js';
+import { Generator } from '../tensor/random.js';
+import { tidy } from '../tensor/scope.js';
+import { cat } from '../tensor/ops/shape.js';
+import type { Tensor } from '../tensor/tensor.js';
+import type { DeepseekV3ForCausalLM, MtpLayer } from '../models/deepseek-v3/model.js';
+import { LatentCache, LatentCacheLayer } from '../models/deepseek-v3/cache.js';
+import { RopeCache } from '../models/deepseek-v3/rope.js';
+
+export interface SamplingOptions {
+  /** 0 or `greedy: true` → argmax. Default 1. */
+  temperature?: number;
+  /** Keep only the k most likely tokens (0/undefined: all). */
+  topK?: number;
+  /** Keep the smallest set of most likely tokens whose probability reaches p (1/undefined: all). */
+  topP?: number;
+  greedy?: boolean;
+  seed?: number;
+}
+
+export interface GenerateOptions extends SamplingOptions {
+  maxNewTokens: number;
+  /** Stop after emitting this id (included in the output). */
+  eosTokenId?: number | null;
+  /** Called with each newly committed token. */
+  onToken?: (id: number) => void;
+}
+
+export interface GenerateResult {
+  /** The new tokens (prompt excluded). */
+  ids: Int32Array;
+  /** Main-model forwards after the prefill. */
+  mainForwards: number;
+  seconds: number;
+  /** New tokens per second, prefill included. */
+  tokensPerSecond: number;
+}
+
+export interface SpeculativeResult extends GenerateResult {
+  drafted: number;
+  accepted: number;
+  /** accepted / drafted. */
+  acceptanceRate: number;
+  /** New tokens per main-model forward after the prefill (the speed-up if drafting were free). */
+  tokensPerForward: number;
+}
+
+/** Index of the largest value (first one on ties). */
+export function argmax(v: Float32Array): number {
+  let best = 0;
+  for (let i = 1; i < v.length; i++) if (v[i] > v[best]) best = i;
+  return best;
+}
+
+/** Draws a token from logits [V] with temperature, top-k and top-p (nucleus) filtering; argmax when greedy. */
+export function pickToken(logits: Float32Array, o: SamplingOptions, gen: Generator): number {
+  const temperature = o.temperature ?? 1;
+  if (o.greedy || temperature <= 0) return argmax(logits);
+  const V = logits.length;
+  const order = Array.from({ length: V }, (_, i) => i).sort((a, b) => logits[b] - logits[a] || a - b);
+  let n = o.topK && o.topK > 0 ? Math.min(o.topK, V) : V;
+  const m = logits[order[0]];
+  const w = new Float64Array(n);
+  let total = 0;
+  for (let j = 0; j < n; j++) total += w[j] = Math.exp((logits[order[j]] - m) / temperature);
+  if (o.topP !== undefined && o.topP < 1) {
+    let acc = 0;
+    for (let j = 0; j < n; j++) {
+      acc += w[j] / total;
+      if (acc >= o.topP) {
+        n = j + 1;
+        break;
+      }
+    }
+    total = 0;
+    for (let j = 0; j < n; j++) total += w[j];
+  }
+  let u = gen.uniform() * total;
+  for (let j = 0; j < n; j++) if ((u -= w[j]) <= 0) return order[j];
+  return order[n - 1];
+}
+
+/** Drops every cached position from `length` on (the rows stay allocated and are overwritten by later appends). */
+export function truncateCache(cache: LatentCache | LatentCacheLayer, length: number): void {
+  const layers = cache instanceof LatentCache ? cache.layers : [cache];
+  for (const l of layers) {
+    if (length > l.length) throw new KilnError('E_ARG', `truncateCache: cannot grow a cache of ${l.length} positions to ${length}`);
+    l.length = length;
+  }
+}
+
+function checkPrompt(model: DeepseekV3ForCausalLM, prompt: Int32Array): void {
+  if (prompt.length === 0) throw new KilnError('E_ARG', 'generate: the prompt is empty; give at least one token id');
+  const V = model.config.vocab_size;
+  for (const id of prompt)
+    if (!Number.isInteger(id) || id < 0 || id >= V) throw new KilnError('E_ARG', `generate: prompt id ${id} is outside the vocabulary [0, ${V})`);
+}
+
+/** Main cached forward of `ids` (one sequence): the logits rows [T·V] and the final hidden rows [T·d], copied out. */
+function cachedStep(model: DeepseekV3ForCausalLM, ids: Int32Array, cache: LatentCache): { logits: Float32Array; hidden: Float32Array } {
+  return tidy(() => {
+    const r = model.forwardCached(fromArray(ids, [1, ids.length]), cache);
+    return { logits: (r.logits.data() as Float32Array).slice(), hidden: (r.hidden.data() as Float32Array).slice() };
+  });
+}
+
+const lastRow = (rows: Float32Array, width: number): Float32Array => rows.subarray(rows.length - width);
+
+/** Plain autoregressive generation with the latent cache: one prefill, then one cached forward per new token. */
+export function generate(model: DeepseekV3ForCausalLM, prompt: Int32Array, o: GenerateOptions): GenerateResult {
+  checkPrompt(model, prompt);
+  const V = model.config.vocab_size;
+  const gen = new Generator(o.seed ?? 0);
+  const cache = model.newCache(1);
+  const out: number[] = [];
+  const t0 = performance.now();
+  let forwards = 0;
+  try {
+    let logits = cachedStep(model, prompt, cache).logits;
+    while (out.length < o.maxNewTokens) {
+      const next = pickToken(lastRow(logits, V), o, gen);
+      out.push(next);
+      o.onToken?.(next);
+      if (next === o.eosTokenId || out.length >= o.maxNewTokens) break;
+      logits = cachedStep(model, Int32Array.of(next), cache).logits;
+      forwards++;
+    }
+  } finally {
+    cache.dispose();
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  return { ids: Int32Array.from(out), mainForwards: forwards, seconds, tokensPerSecond: out.length / seconds };
+}
+
+/** Greedy generation without any cache: the full (expanded-attention) forward over the whole sequence per token. */
+export function generateUncached(model: DeepseekV3ForCausalLM, prompt: Int32Array, maxNewTokens: number): Int32Array {
+  checkPrompt(model, prompt);
+  const V = model.config.vocab_size;
+  const seq = Array.from(prompt);
+  for (let i = 0; i < maxNewTokens; i++) {
+    const row = noGrad(() =>
+      tidy(() => {
+        const out = model.forward(fromArray(Int32Array.from(seq), [1, seq.length]), { balance: false, mtp: false });
+        return (out.logits.select(1, seq.length - 1).data() as Float32Array).slice();
+      }),
+    );
+    seq.push(argmax(row));
+  }
+  return Int32Array.from(seq.slice(prompt.length));
+}
+
+/** The first MTP module run over its own latent cache (inference only). */
+class MtpDrafter {
+  readonly cache: LatentCacheLayer;
+  private readonly rope: RopeCache;
+  constructor(private readonly model: DeepseekV3ForCausalLM, private readonly layer: MtpLayer) {
+    const c = model.config;
+    this.cache = new LatentCacheLayer(1, c.kv_lora_rank + c.qk_rope_head_dim);
+    this.rope = new RopeCache(c);
+  }
+
+  /**
+   * Feeds positions cache.length … + n − 1 with next tokens `next` [n] and main hidden rows `h0` [n·d]; returns the
+   * draft logits [V] at the last of them.
+   */
+  draft(next: Int32Array, h0: Float32Array): Float32Array {
+    const n = next.length;
+    const d = this.model.config.hidden_size;
+    return noGrad(() =>
+      tidy(() => {
+        const { cos, sin } = this.rope.tables(this.cache.length, n);
+        const emb = this.model.model.embed_tokens.forward(fromArray(next, [1, n])); // [1, n, d]
+        const prev = fromArray(h0, [1, n, d]);
+        const L = this.layer;
+        const x = L.eh_proj.forward(cat([L.enorm.forward(emb), L.hnorm.forward(prev)], -1)); // [1, n, d]
+        const h = L.shared_head.norm.forward(L.forward(x, cos, sin, { cache: this.cache }).h); // [1, n, d]
+        const logits: Tensor = this.model.head(h.select(1, n - 1)); // [1, V]
+        return (logits.data() as Float32Array).slice();
+      }),
+    );
+  }
+
+  dispose(): void {
+    this.cache.dispose();
+    this.rope.dispose();
+  }
+}
+
+/** Lossless MTP speculative greedy decoding (see the file header). Needs a model with at least one MTP module. */
+export function generateSpeculative(model: DeepseekV3ForCausalLM, prompt: Int32Array, o: Omit<GenerateOptions, keyof SamplingOptions>): SpeculativeResult {
+  checkPrompt(model, prompt);
+  const mtp = model.mtpLayers;
+  if (mtp.length === 0)
+    throw new KilnError('E_ARG', 'generate --mtp: this model has no MTP module (num_nextn_predict_layers = 0); generate without --mtp');
+  const V = model.config.vocab_size;
+  const d = model.config.hidden_size;
+  const cache = model.newCache(1);
+  const drafter = new MtpDrafter(model, mtp[0]);
+  const out: number[] = [];
+  let forwards = 0;
+  let drafted = 0;
+  let accepted = 0;
+  const t0 = performance.now();
+  const done = () => out.length >= o.maxNewTokens || (out.length > 0 && out[out.length - 1] === o.eosTokenId);
+  const commit = (id: number) => {
+    if (done()) return;
+    out.push(id);
+    o.onToken?.(id);
+  };
+  try {
+    const pre = cachedStep(model, prompt, cache);
+    let pending = argmax(lastRow(pre.logits, V)); // t_q
+    commit(pending);
+    // the drafter's pending inputs: next tokens t_{i+1} and hidden rows h⁰_i for the positions it has not seen
+    let nextToks = Int32Array.from([...prompt.subarray(1), pending]);
+    let hRows = pre.hidden;
+    while (!done()) {
+      const draft = argmax(drafter.draft(nextToks, hRows));
+      const q = cache.length;
+      const v = cachedStep(model, Int32Array.of(pending, draft), cache);
+      forwards++;
+      drafted++;
+      const g0 = argmax(v.logits.subarray(0, V));
+      if (g0 === draft) {
+        accepted++;
+        const g1 = argmax(v.logits.subarray(V, 2 * V));
+        commit(draft);
+        commit(g1);
+        nextToks = Int32Array.of(draft, g1);
+        hRows = v.hidden;
+        pending = g1;
+      } else {
+        truncateCache(cache, q + 1);
+        commit(g0);
+        nextToks = Int32Array.of(g0);
+        hRows = v.hidden.slice(0, d);
+        pending = g0;
+      }
+    }
+  } finally {
+    cache.dispose();
+    drafter.dispose();
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  return {
+    ids: Int32Array.from(out), mainForwards: forwards, seconds, tokensPerSecond: out.length / seconds,
+    drafted, accepted, acceptanceRate: drafted ? accepted / drafted : 0, tokensPerForward: forwards ? (out.length - 1) / forwards : 0,
+  };
+}
