@@ -12,7 +12,7 @@
  * NaN stays NaN; an infinite amax makes the tile's scale infinite (its codes NaN) — divergence shows, it is not hidden.
  */
 import { KilnError } from '../../errors.js';
-import { e4m3ToF32, f32ToE4M3 } from '../../tensor/convert.js';
+import { e4m3ToF32 } from '../../tensor/convert.js';
 
 /** E4M3's largest finite magnitude. */
 export const E4M3_MAX = 448;
@@ -44,6 +44,36 @@ export function e4m3Table(): Float32Array {
   return lut;
 }
 
+/**
+ * f32 bit pattern → saturating E4M3FN byte with RNE: the same function as convert.ts's f32ToE4M3(x, true), inlined
+ * on raw bits for the hot loop (a test checks the two agree).
+ */
+export function e4m3FromBits(u: number): number {
+  const sign = (u >>> 24) & 0x80;
+  const a = u & 0x7fffffff;
+  if (a > 0x7f800000) return sign | 0x7f; // NaN
+  const exp32 = a >>> 23;
+  let m: number;
+  if (exp32 > 120) {
+    // normal in E4M3: drop 20 mantissa bits from the rebiased pattern; a carry bumps the exponent correctly
+    const v = a - (120 << 23);
+    if (v >= 0x10000000) return sign | 0x7e; // far beyond 448 (incl. inf): saturate
+    const qv = v >>> 20;
+    const rem = v & 0xfffff;
+    m = rem > 0x80000 || (rem === 0x80000 && (qv & 1) === 1) ? qv + 1 : qv;
+    if (m > 0x7e) m = 0x7e;
+  } else {
+    const sig = exp32 === 0 ? a & 0x7fffff : (a & 0x7fffff) | 0x800000;
+    const sh = 141 - (exp32 === 0 ? 1 : exp32); // ≥ 21
+    if (sh > 25) return sign;
+    const qv = sig >>> sh;
+    const rem = sig & ((1 << sh) - 1);
+    const half = 1 << (sh - 1);
+    m = rem > half || (rem === half && (qv & 1) === 1) ? qv + 1 : qv;
+  }
+  return sign | m;
+}
+
 /** Quantise `src` (row-major [rows, cols], read from `offset`) into E4M3 with one scale per tr × tc tile. */
 export function quantizeTiles(src: Float32Array, rows: number, cols: number, tr: number, tc: number, offset = 0): QuantizedMatrix {
   if (!(tr >= 1 && tc >= 1 && Number.isInteger(tr) && Number.isInteger(tc)))
@@ -56,7 +86,8 @@ export function quantizeTiles(src: Float32Array, rows: number, cols: number, tr:
   const values = new Float32Array(rows * cols);
   const scales = new Float32Array(gridRows * gridCols);
   const table = e4m3Table();
-  const q = new Float32Array(1);
+  const q = new Float32Array(Math.min(tc, cols));
+  const qb = new Uint32Array(q.buffer);
   for (let gr = 0; gr < gridRows; gr++) {
     const r0 = gr * tr;
     const r1 = Math.min(rows, r0 + tr);
@@ -73,14 +104,15 @@ export function quantizeTiles(src: Float32Array, rows: number, cols: number, tr:
       }
       const scale = amax === 0 ? 1 : Math.fround(amax / E4M3_MAX);
       scales[gr * gridCols + gc] = scale;
+      const w = c1 - c0;
       for (let r = r0; r < r1; r++) {
         const base = offset + r * cols;
-        const ob = r * cols;
-        for (let c = c0; c < c1; c++) {
-          q[0] = src[base + c] / scale; // one f32 rounding of the quotient
-          const code = f32ToE4M3(q[0], true);
-          codes[ob + c] = code;
-          values[ob + c] = table[code];
+        const ob = r * cols + c0;
+        for (let j = 0; j < w; j++) q[j] = src[base + c0 + j] / scale; // one f32 rounding of the quotient
+        for (let j = 0; j < w; j++) {
+          const code = e4m3FromBits(qb[j]);
+          codes[ob + j] = code;
+          values[ob + j] = table[code];
         }
       }
     }
