@@ -66,8 +66,8 @@ test('fine-grained (1×128, 128×128) scaling beats per-tensor scaling by far on
     assert.ok(relErr(f32(fp8Linear(x, w)), ref) < 5e-2, `tile-wise error incl. outlier rows at ${outlier}`);
     ratios.push(tensor / tile);
   }
-  // per-tensor: scale = outlier/448 pushes the ordinary activations (|x| ~ 1) into E4M3's subnormals, then to zero
-  assert.ok(ratios[0] > 1.2 && ratios[1] > 3 && ratios[2] > 15, `per-tensor / tile-wise error ratios ${ratios.map((r) => r.toFixed(2))}`);
+  // 1e4: E4M3's exponent range still holds |x|/22 as normals (ratio ~1); 1e5, 1e6: scale = outlier/448 pushes the ordinary activations (|x| ~ 1) into E4M3's subnormals, then to zero
+  assert.ok(ratios[0] > 0.95 && ratios[1] > 3 && ratios[2] > 15, `per-tensor / tile-wise error ratios ${ratios.map((r) => r.toFixed(2))}`);
 });
 
 test('promotion every 128 products matters with a ~14-bit accumulator (K = 4096)', () => {
