@@ -14,6 +14,7 @@
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,bmi2")
 #pragma GCC diagnostic ignored "-Wpsabi"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // the intrinsics' own _mm256_undefined_ps
 
 namespace kiln {
 namespace kernels_avx512 {
