@@ -5,8 +5,8 @@
 //       for ic (mc rows, per task)      A block mc x kc packed by the thread running the task (L2)
 //         for jr (nr columns)           B micro-panel kc x nr stays in L1 across ir
 //           for ir (mr rows)            micro-kernel: mr x nr tile of C in registers
-// Threads share each packed B panel (two barriers per phase) and claim (row block x column chunk) tasks from a
-// per-phase counter, so the work balances itself when a thread runs late.
+// Multi-threaded: an open pool job; participants claim B-packing chunks and (row block x column chunk) tasks per
+// phase and wait only on data dependencies (see blockedShared), so late or slow threads never stall the others.
 #include "gemm.h"
 
 #include <algorithm>
@@ -14,6 +14,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+
+#include <sched.h>
 
 #include "cpu.h"
 #include "thread-pool.h"
@@ -112,66 +114,152 @@ Plan makePlan(const GemmKernel& kr, const Product& p, int teamSize) {
   return Plan{mc, ceilDiv(p.M, mc), std::max<int64_t>(nChunks, 1)};
 }
 
-// The blocked algorithm for one product on one team. sharedB holds the team's packed B panel (kc * nc floats);
-// claims[s] counts the tasks handed out in phase s (zeroed by the caller; unused for a team of one).
-void blocked(const GemmKernel& kr, const Product& p, const Team& team, const Plan& plan, float* sharedB,
-             std::atomic<int64_t>* claims) {
+// Geometry of phase s (one kc x nc B panel): phases run jc-major, pc-minor.
+struct Phase {
+  int64_t jc, pc, ncur, kc, nPanels, perChunk;
+  float betaEff;
+};
+
+Phase phaseAt(const GemmKernel& kr, const Product& p, const Plan& plan, int64_t s) {
+  const int64_t nPc = ceilDiv(p.K, kr.kc);
+  Phase ph;
+  ph.jc = (s / nPc) * kr.nc;
+  ph.pc = (s % nPc) * kr.kc;
+  ph.ncur = std::min(kr.nc, p.N - ph.jc);
+  ph.kc = std::min(kr.kc, p.K - ph.pc);
+  ph.nPanels = ceilDiv(ph.ncur, kr.nr);
+  ph.perChunk = ceilDiv(ph.nPanels, plan.nChunks);
+  ph.betaEff = ph.pc == 0 ? p.beta : 1.0f;
+  return ph;
+}
+
+// Packs nr-column panels [j0, j1) of the phase's B panel into bPanel.
+void packPanels(const GemmKernel& kr, const Product& p, const Phase& ph, int64_t j0, int64_t j1, float* bPanel) {
+  if (j1 <= j0) return;
+  const int64_t cols = std::min(ph.ncur - j0 * kr.nr, (j1 - j0) * kr.nr);
+  kr.packB(ph.kc, cols, p.b + ph.pc * p.rsB + (ph.jc + j0 * kr.nr) * p.csB, p.rsB, p.csB, bPanel + j0 * kr.nr * ph.kc);
+}
+
+// Task t of a phase: rows [blk*mc, ...) x column chunk. Packs the A block into packA unless *packedBlock says it is
+// there already, then runs the micro-kernel over the chunk's panels.
+void runTask(const GemmKernel& kr, const Product& p, const Plan& plan, const Phase& ph, int64_t t,
+             const float* bPanel, float* packA, int64_t* packedBlock) {
   const int mr = kr.mr, nr = kr.nr;
-  const int64_t kcMax = std::min(kr.kc, p.K);
-  float* packA = tlsPackA.get(static_cast<size_t>(plan.mc * kcMax));
-  const int64_t tasks = plan.mBlocks * plan.nChunks;
-  int64_t phase = 0;
-  for (int64_t jc = 0; jc < p.N; jc += kr.nc) {
-    const int64_t ncur = std::min(kr.nc, p.N - jc);
-    const int64_t nPanels = ceilDiv(ncur, nr);
-    const int64_t perChunk = ceilDiv(nPanels, plan.nChunks);
-    for (int64_t pc = 0; pc < p.K; pc += kr.kc, ++phase) {
-      const int64_t kc = std::min(kr.kc, p.K - pc);
-      const float betaEff = pc == 0 ? p.beta : 1.0f;
-      // B packing, split evenly: each member packs a contiguous range of nr-column panels.
-      const int64_t bp0 = nPanels * team.tid / team.size, bp1 = nPanels * (team.tid + 1) / team.size;
-      if (bp1 > bp0) {
-        const int64_t cols = std::min(ncur - bp0 * nr, (bp1 - bp0) * nr);
-        kr.packB(kc, cols, p.b + pc * p.rsB + (jc + bp0 * nr) * p.csB, p.rsB, p.csB, sharedB + bp0 * nr * kc);
-      }
-      team.sync();
-      int64_t packedBlock = -1;  // the A block now in packA (reused by consecutive tasks of the same block)
-      for (int64_t next = 0;; ++next) {
-        const int64_t t = team.size == 1 ? next : claims[phase].fetch_add(1, std::memory_order_relaxed);
-        if (t >= tasks) break;
-        const int64_t blk = t / plan.nChunks, chunk = t % plan.nChunks;
-        const int64_t ic = blk * plan.mc, mcur = std::min(plan.mc, p.M - ic);
-        const int64_t jp0 = chunk * perChunk, jp1 = std::min(nPanels, jp0 + perChunk);
-        if (jp0 >= jp1) continue;
-        if (blk != packedBlock) {
-          kr.packA(mcur, kc, p.a + ic * p.rsA + pc * p.csA, p.rsA, p.csA, packA);
-          packedBlock = blk;
-        }
-        for (int64_t jp = jp0; jp < jp1; ++jp) {
-          const int64_t j = jc + jp * nr;
-          const int nn = static_cast<int>(std::min<int64_t>(nr, p.N - j));
-          const float* bPanel = sharedB + jp * nr * kc;
-          float* cCol = p.c + j;
-          for (int64_t ir = 0; ir < mcur; ir += mr) {
-            const int mm = static_cast<int>(std::min<int64_t>(mr, mcur - ir));
-            kr.micro(kc, packA + ir * kc, bPanel, cCol + (ic + ir) * p.ldc, p.ldc, mm, nn, p.alpha, betaEff);
-          }
-        }
-      }
-      team.sync();  // every task of this phase is done before the next phase overwrites sharedB
+  const int64_t blk = t / plan.nChunks, chunk = t % plan.nChunks;
+  const int64_t ic = blk * plan.mc, mcur = std::min(plan.mc, p.M - ic);
+  const int64_t jp0 = chunk * ph.perChunk, jp1 = std::min(ph.nPanels, jp0 + ph.perChunk);
+  if (jp0 >= jp1) return;
+  if (blk != *packedBlock) {
+    kr.packA(mcur, ph.kc, p.a + ic * p.rsA + ph.pc * p.csA, p.rsA, p.csA, packA);
+    *packedBlock = blk;
+  }
+  for (int64_t jp = jp0; jp < jp1; ++jp) {
+    const int64_t j = ph.jc + jp * nr;
+    const int nn = static_cast<int>(std::min<int64_t>(nr, p.N - j));
+    const float* bp = bPanel + jp * nr * ph.kc;
+    float* cCol = p.c + j;
+    for (int64_t ir = 0; ir < mcur; ir += mr) {
+      const int mm = static_cast<int>(std::min<int64_t>(mr, mcur - ir));
+      kr.micro(ph.kc, packA + ir * ph.kc, bp, cCol + (ic + ir) * p.ldc, p.ldc, mm, nn, p.alpha, ph.betaEff);
     }
   }
 }
 
-float* sharedBFor(const GemmKernel& kr, const Product& p) {
+int64_t phaseCount(const GemmKernel& kr, const Product& p) { return ceilDiv(p.N, kr.nc) * ceilDiv(p.K, kr.kc); }
+
+// The blocked algorithm on the calling thread alone; bBuf holds one B panel (kc * nc floats).
+void blockedSerial(const GemmKernel& kr, const Product& p, const Plan& plan, float* bBuf) {
+  float* packA = tlsPackA.get(static_cast<size_t>(plan.mc * std::min(kr.kc, p.K)));
+  const int64_t tasks = plan.mBlocks * plan.nChunks, phases = phaseCount(kr, p);
+  for (int64_t s = 0; s < phases; ++s) {
+    const Phase ph = phaseAt(kr, p, plan, s);
+    packPanels(kr, p, ph, 0, ph.nPanels, bBuf);
+    int64_t packedBlock = -1;
+    for (int64_t t = 0; t < tasks; ++t) runTask(kr, p, plan, ph, t, bBuf, packA, &packedBlock);
+  }
+}
+
+// Shared progress of one multi-threaded product: per phase, claim and completion counters for B-packing chunks
+// and tasks, and one done flag per task.
+struct SharedProgress {
+  struct PhaseCounters {
+    std::atomic<int64_t> packNext{0}, packDone{0}, taskNext{0}, taskDone{0};
+  };
+  std::unique_ptr<PhaseCounters[]> phase;
+  std::unique_ptr<std::atomic<uint8_t>[]> taskFinished;  // [phase * tasks + task]
+  SharedProgress(int64_t phases, int64_t tasks)
+      : phase(new PhaseCounters[static_cast<size_t>(phases)]),
+        taskFinished(new std::atomic<uint8_t>[static_cast<size_t>(phases * tasks)]) {
+    for (int64_t i = 0; i < phases * tasks; ++i) taskFinished[i].store(0, std::memory_order_relaxed);
+  }
+};
+
+template <class Pred>
+void spinUntil(Pred done) {
+  for (uint32_t spins = 0; !done(); ++spins) {
+    if (spins < 2000) {
+#if defined(__x86_64__) || defined(__i386__)
+      __builtin_ia32_pause();
+#endif
+    } else {
+      sched_yield();
+    }
+  }
+}
+
+// The blocked algorithm for any number of participants that may join at any time (an open pool job): no
+// barriers, only data dependencies. B panels are double-buffered (phase s packs into bufs[s % 2] once every task
+// of phase s - 2 is done); a task waits for its B panel to be packed and for the same task of the previous phase
+// (same C tile, earlier k range) to finish. Every wait is on work already claimed by a running participant that
+// itself waits only on earlier work, so there is no deadlock, and a late or slow participant just does less.
+void blockedShared(const GemmKernel& kr, const Product& p, const Plan& plan, int64_t packPanelsPerChunk,
+                   float* const bufs[2], SharedProgress& prog) {
+  float* packA = tlsPackA.get(static_cast<size_t>(plan.mc * std::min(kr.kc, p.K)));
+  const int64_t tasks = plan.mBlocks * plan.nChunks, phases = phaseCount(kr, p);
+  const int64_t nPc = ceilDiv(p.K, kr.kc);
+  for (int64_t s = 0; s < phases; ++s) {
+    const Phase ph = phaseAt(kr, p, plan, s);
+    auto& cnt = prog.phase[s];
+    float* bPanel = bufs[s & 1];
+    const int64_t packChunks = ceilDiv(ph.nPanels, packPanelsPerChunk);
+    if (cnt.packNext.load(std::memory_order_relaxed) < packChunks) {
+      if (s >= 2) {
+        auto& old = prog.phase[s - 2];
+        spinUntil([&] { return old.taskDone.load(std::memory_order_acquire) == tasks; });
+      }
+      for (;;) {
+        const int64_t c = cnt.packNext.fetch_add(1, std::memory_order_relaxed);
+        if (c >= packChunks) break;
+        packPanels(kr, p, ph, c * packPanelsPerChunk, std::min(ph.nPanels, (c + 1) * packPanelsPerChunk), bPanel);
+        cnt.packDone.fetch_add(1, std::memory_order_release);
+      }
+    }
+    spinUntil([&] { return cnt.packDone.load(std::memory_order_acquire) == packChunks; });
+    int64_t packedBlock = -1;
+    for (;;) {
+      const int64_t t = cnt.taskNext.fetch_add(1, std::memory_order_relaxed);
+      if (t >= tasks) break;
+      if (s % nPc != 0) {  // the same C tile's previous k range must be accumulated first
+        auto& prev = prog.taskFinished[(s - 1) * tasks + t];
+        spinUntil([&] { return prev.load(std::memory_order_acquire) != 0; });
+      }
+      runTask(kr, p, plan, ph, t, bPanel, packA, &packedBlock);
+      prog.taskFinished[s * tasks + t].store(1, std::memory_order_release);
+      cnt.taskDone.fetch_add(1, std::memory_order_release);
+    }
+  }
+}
+
+// The calling thread's buffer for `count` B panels of this product (kc * nc floats each).
+float* sharedBFor(const GemmKernel& kr, const Product& p, int count) {
   const int64_t kc = std::min(kr.kc, p.K);
   const int64_t nc = std::min(kr.nc, ceilDiv(p.N, kr.nr) * kr.nr);
-  return tlsPackB.get(static_cast<size_t>(kc * nc));
+  return tlsPackB.get(static_cast<size_t>(count * kc * nc));
 }
 
 // One product on the calling thread only.
 void productSerial(const GemmKernel& kr, const Product& p) {
-  blocked(kr, p, Team{0, 1, nullptr}, makePlan(kr, p, 1), sharedBFor(kr, p), nullptr);
+  blockedSerial(kr, p, makePlan(kr, p, 1), sharedBFor(kr, p, 1));
 }
 
 // M == 1 or N == 1: a matrix-vector product (packing would cost as much as the arithmetic).
@@ -209,12 +297,14 @@ void runProduct(const GemmKernel& kr, const Product& p, int threads) {
     productSerial(kr, p);
     return;
   }
-  float* bBuf = sharedBFor(kr, p);
-  const Plan plan = makePlan(kr, p, std::min(threads, numThreads()));
-  const int64_t phases = ceilDiv(p.N, kr.nc) * ceilDiv(p.K, kr.kc);
-  std::unique_ptr<std::atomic<int64_t>[]> claims(new std::atomic<int64_t>[static_cast<size_t>(phases)]);
-  for (int64_t i = 0; i < phases; ++i) claims[i].store(0, std::memory_order_relaxed);
-  runTeam(threads, [&](const Team& team) { blocked(kr, p, team, plan, bBuf, claims.get()); });
+  const int t = std::min(threads, numThreads());
+  const Plan plan = makePlan(kr, p, t);
+  float* base = sharedBFor(kr, p, 2);
+  float* const bufs[2] = {base, base + std::min(kr.kc, p.K) * std::min(kr.nc, ceilDiv(p.N, kr.nr) * kr.nr)};
+  const int64_t panelsMax = ceilDiv(std::min(kr.nc, p.N), kr.nr);
+  const int64_t packPanelsPerChunk = std::max<int64_t>(1, ceilDiv(panelsMax, 4 * static_cast<int64_t>(t)));
+  SharedProgress prog(phaseCount(kr, p), plan.mBlocks * plan.nChunks);
+  runOpen(t, [&] { blockedShared(kr, p, plan, packPanelsPerChunk, bufs, prog); });
 }
 
 }  // namespace

@@ -187,19 +187,21 @@ int main(int argc, char** argv) {
     for (auto& x : A) x = dist(rng);
     for (auto& x : B) x = dist(rng);
     GemmArgs g{1, ta != 0, tb != 0, n, n, n, 1.0f, A.data(), n, 0, B.data(), n, 0, 0.0f, C.data(), n, 0};
-    // spot-check 64 entries against the definition
-    gemmWith(kr, g, 1);
-    double maxErr = 0;
-    for (int s = 0; s < 64; ++s) {
-      int i = (s * 7919) % n, j = (s * 104729) % n;
-      double ref = 0;
-      for (int p = 0; p < n; ++p)
-        ref += (double)(ta ? A[(size_t)p * n + i] : A[(size_t)i * n + p]) * (tb ? B[(size_t)j * n + p] : B[(size_t)p * n + j]);
-      maxErr = std::fmax(maxErr, std::fabs(ref - C[(size_t)i * n + j]) / std::sqrt((double)n));
-    }
+    // Spot-checks 64 entries of C against the definition (after each thread count's runs).
+    auto spotError = [&] {
+      double maxErr = 0;
+      for (int s = 0; s < 64; ++s) {
+        int i = (s * 7919) % n, j = (s * 104729) % n;
+        double ref = 0;
+        for (int p = 0; p < n; ++p)
+          ref += (double)(ta ? A[(size_t)p * n + i] : A[(size_t)i * n + p]) *
+                 (tb ? B[(size_t)j * n + p] : B[(size_t)p * n + j]);
+        maxErr = std::fmax(maxErr, std::fabs(ref - C[(size_t)i * n + j]) / std::sqrt((double)n));
+      }
+      return maxErr;
+    };
     for (int t : threads) {
       setNumThreads(std::max(t, 1));
-      // Peak per cpu-second right now (the shared machine's speed drifts), to report efficiency.
       // peakGflops reports the best window, i.e. the rate while actually running: comparable to cpu-time rates.
       double peakCpu = peakGflops(1, 0.1);
       double best = 1e30, bestCpu = 1e30;
@@ -209,6 +211,7 @@ int main(int argc, char** argv) {
         best = std::fmin(best, now() - t0);
         bestCpu = std::fmin(bestCpu, cpuNow() - c0);
       }
+      const double maxErr = spotError();
       const double flop = 2.0 * n * n * (double)n;
       std::printf("n=%5d threads=%d  %7.1f GFLOP/s wall  %7.1f GFLOP/s per cpu-second x threads  = %3.0f%% of peak %5.1f"
                   "  (best of %d, %.3f ms)  err/sqrtK=%.2e\n", n, t, flop / best / 1e9, flop / bestCpu * t / 1e9,
