@@ -86,34 +86,45 @@ export function quantizeTiles(src: Float32Array, rows: number, cols: number, tr:
   const values = new Float32Array(rows * cols);
   const scales = new Float32Array(gridRows * gridCols);
   const table = e4m3Table();
-  const q = new Float32Array(Math.min(tc, cols));
+  // Row-major sweeps for every tile shape (1×128, 128×128, 128×1 alike): per row band, the tile amaxes, then each
+  // row's quotients into an f32 scratch row (one rounding each) and their codes from its bit pattern.
+  const amax = new Float32Array(gridCols);
+  const inv = new Float32Array(gridCols);
+  const q = new Float32Array(cols);
   const qb = new Uint32Array(q.buffer);
   for (let gr = 0; gr < gridRows; gr++) {
     const r0 = gr * tr;
     const r1 = Math.min(rows, r0 + tr);
-    for (let gc = 0; gc < gridCols; gc++) {
-      const c0 = gc * tc;
-      const c1 = Math.min(cols, c0 + tc);
-      let amax = 0;
-      for (let r = r0; r < r1; r++) {
-        const base = offset + r * cols;
+    amax.fill(0);
+    for (let r = r0; r < r1; r++) {
+      const base = offset + r * cols;
+      for (let gc = 0, c0 = 0; gc < gridCols; gc++, c0 += tc) {
+        const c1 = Math.min(cols, c0 + tc);
+        let m = amax[gc];
         for (let c = c0; c < c1; c++) {
-          const a = Math.abs(src[base + c]);
-          if (a > amax) amax = a; // NaN never wins; it stays NaN through the division below
+          const v = Math.abs(src[base + c]);
+          if (v > m) m = v; // NaN never wins; it stays NaN through the division below
         }
+        amax[gc] = m;
       }
-      const scale = amax === 0 ? 1 : Math.fround(amax / E4M3_MAX);
+    }
+    for (let gc = 0; gc < gridCols; gc++) {
+      const scale = amax[gc] === 0 ? 1 : Math.fround(amax[gc] / E4M3_MAX);
       scales[gr * gridCols + gc] = scale;
-      const w = c1 - c0;
-      for (let r = r0; r < r1; r++) {
-        const base = offset + r * cols;
-        const ob = r * cols + c0;
-        for (let j = 0; j < w; j++) q[j] = src[base + c0 + j] / scale; // one f32 rounding of the quotient
-        for (let j = 0; j < w; j++) {
-          const code = e4m3FromBits(qb[j]);
-          codes[ob + j] = code;
-          values[ob + j] = table[code];
-        }
+      inv[gc] = scale;
+    }
+    for (let r = r0; r < r1; r++) {
+      const base = offset + r * cols;
+      for (let gc = 0, c0 = 0; gc < gridCols; gc++, c0 += tc) {
+        const c1 = Math.min(cols, c0 + tc);
+        const scale = inv[gc];
+        for (let c = c0; c < c1; c++) q[c] = src[base + c] / scale; // x / scale, rounded once to f32
+      }
+      const ob = r * cols;
+      for (let c = 0; c < cols; c++) {
+        const code = e4m3FromBits(qb[c]);
+        codes[ob + c] = code;
+        values[ob + c] = table[code];
       }
     }
   }
