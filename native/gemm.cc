@@ -293,11 +293,11 @@ void runProduct(const GemmKernel& kr, const Product& p, int threads) {
   }
   const double flops = 2.0 * static_cast<double>(p.M) * static_cast<double>(p.N) * static_cast<double>(p.K);
   // Below ~8 MFLOP (~50 us on one core) waking the pool costs more than it saves.
-  if (threads <= 1 || flops < 2.0 * 160 * 160 * 160) {
+  const int t = std::min(threads, numThreads());
+  if (t <= 1 || flops < 2.0 * 160 * 160 * 160) {
     productSerial(kr, p);
     return;
   }
-  const int t = std::min(threads, numThreads());
   const Plan plan = makePlan(kr, p, t);
   float* base = sharedBFor(kr, p, 2);
   float* const bufs[2] = {base, base + std::min(kr.kc, p.K) * std::min(kr.nc, ceilDiv(p.N, kr.nr) * kr.nr)};
