@@ -18,3 +18,4 @@ export {
   universalKnowledgeText, collate, DISTANCE_ADJACENT, DISTANCE_SAME_DOC, DISTANCE_OTHER_DOC, type Example, type MaskOptions, type Batch,
 } from './pretrain-data.js';
 export { Ernie3ForPreTraining, idsTensor } from './heads.js';
+export { MultiTaskSampler, taskLoss, ERNIE3_TASKS, type Ernie3Task, type PretrainCorpus, type SamplerOptions, type TaskBatch } from './multitask.js';
