@@ -5,7 +5,8 @@
  *   sequence and writes `last_hidden_state` [T, H] and `pooler_output` [H] (f32; the latter only when the checkpoint
  *   has a pooler). `--text` tokenizes with the model's own tokenizer (tokenizer.json or vocab.txt), which also
  *   supplies the token type ids of a pair.
- * - `kiln ernie-info <preset> [--json]`: parameter counts of an ERNIE 3.0 preset (`params_total`, per module).
+ * (Parameter counts go through `kiln info <preset|dir>` once src/models/registry.ts lists `ernieFamily` and
+ * `ernie3Family` from ./family.ts.)
  */
 import { writeSafetensors, type RawTensor } from '../../io/safetensors.js';
 import type { Command } from 'commander';
@@ -13,7 +14,6 @@ import { KilnError } from '../../errors.js';
 import { noGrad } from '../../tensor/autograd.js';
 import { fromArray } from '../../tensor/creation.js';
 import { loadErnieTokenizer, loadPretrained } from './hf.js';
-import { ERNIE3_PRESETS, ernie3Config, ernie3ParamCounts } from './config.js';
 
 export interface EmbedOptions {
   model: string;
@@ -98,15 +98,5 @@ export function registerErnieCommands(program: Command): void {
     .action((o: EmbedOptions) => {
       const r = runEmbed(o);
       process.stdout.write(o.json ? `${JSON.stringify(r)}\n` : `wrote ${r.out}: last_hidden_state [${r.tokens}, ${r.hidden}]${r.pooler ? `, pooler_output [${r.hidden}]` : ' (no pooler in this checkpoint)'}\n`);
-    });
-  program
-    .command('ernie-info')
-    .description(`parameter counts of an ERNIE 3.0 preset (${Object.keys(ERNIE3_PRESETS).join(', ')})`)
-    .argument('<preset>', 'preset name')
-    .option('--json', 'print JSON')
-    .action((preset: string, o: { json?: boolean }) => {
-      const c = ernie3Config(preset);
-      const p = ernie3ParamCounts(c);
-      process.stdout.write(o.json ? `${JSON.stringify({ preset, config: c, ...p })}\n` : Object.entries(p).map(([k, v]) => `${k}: ${v.toLocaleString('en-US')}`).join('\n') + '\n');
     });
 }

@@ -19,3 +19,4 @@ export {
 } from './pretrain-data.js';
 export { Ernie3ForPreTraining, idsTensor } from './heads.js';
 export { MultiTaskSampler, taskLoss, ERNIE3_TASKS, type Ernie3Task, type PretrainCorpus, type SamplerOptions, type TaskBatch } from './multitask.js';
+export { ernieFamily, ernie3Family } from './family.js';

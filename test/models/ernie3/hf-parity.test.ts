@@ -138,7 +138,7 @@ test('WordPiece ids equal the HF tokenizers library (BertWordPieceTokenizer) on 
   }
 });
 
-test('the commander wiring: `embed` and `ernie-info` parse their options and run', async () => {
+test('the commander wiring: `embed` parses its options and runs; the registry entries count parameters', async () => {
   const { Command } = await import('commander');
   const { registerErnieCommands } = await import('../../../src/models/ernie3/cli.js');
   const dir = mkdtempSync(join(tmpdir(), 'kiln-embed-cli-'));
@@ -150,11 +150,16 @@ test('the commander wiring: `embed` and `ernie-info` parse their options and run
     registerErnieCommands(program);
     const out = join(dir, 'x.safetensors');
     await program.parseAsync(['embed', '--model', join(FIX, 'a'), '--ids', '1,5,6,2', '--token-type-ids', '0,0,1,1', '--task-type-ids', '1,1,1,1', '--out', out, '--json'], { from: 'user' });
-    await program.parseAsync(['ernie-info', 'ernie3-10b', '--json'], { from: 'user' });
     const got = readSafetensors(out).tensors;
     assert.deepEqual(got.get('last_hidden_state')!.shape, [4, 32]);
     assert.deepEqual(JSON.parse(writes[0]), { tokens: 4, hidden: 32, pooler: true, out });
-    assert.equal(JSON.parse(writes[1]).params_total, 10_826_391_040);
+    const { ernieFamily, ernie3Family } = await import('../../../src/models/ernie3/family.js');
+    assert.equal(ernie3Family.info('ernie3-10b').params_total, 10_826_391_040);
+    const cfgA = JSON.parse(readFileSync(join(FIX, 'a', 'config.json'), 'utf8'));
+    const a = loadPretrained(join(FIX, 'a'));
+    assert.equal(ernieFamily.info(cfgA).params_total, a.numParameters());
+    assert.equal(ernieFamily.info(cfgA).params_encoder, a.encoder.numParameters());
+    a.dispose();
   } finally {
     (process.stdout as { write: unknown }).write = orig;
     rmSync(dir, { recursive: true, force: true });
