@@ -5,6 +5,7 @@ import { KilnError } from '../errors.js';
 import { registerBenchCommand } from '../bench/cli.js';
 import { registerDatapipeCommands } from '../datapipe/cli.js';
 import { registerTokenizeCommand } from '../tokenizers/cli.js';
+import { registerDeepseekCommands } from './deepseek.js';
 import { resolveModel } from '../models/registry.js';
 import { runDemo } from './demo.js';
 
@@ -53,6 +54,7 @@ program
 registerBenchCommand(program);
 registerDatapipeCommands(program);
 registerTokenizeCommand(program);
+registerDeepseekCommands(program);
 
 try {
   await program.parseAsync();

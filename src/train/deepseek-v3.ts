@@ -26,6 +26,7 @@ import { Generator } from '../tensor/random.js';
 import { tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { sampleBatch } from './lm.js';
+import { setLinearPrecision, type Precision } from './precision/index.js';
 
 export interface DeepseekTrainOptions {
   /** Total optimizer steps of the run (the schedules are laid out over these). */
@@ -51,6 +52,8 @@ export interface DeepseekTrainOptions {
   out?: string;
   /** Stop after this step (as if interrupted; the schedules still follow `steps`). */
   untilStep?: number;
+  /** Simulated precision of every Linear but the head (src/train/precision): 'fp32' (default), 'bf16' or 'fp8'. */
+  precision?: Precision;
   onStep?: (s: DeepseekStepLog) => void;
 }
 
@@ -82,6 +85,7 @@ export interface TrainerState {
   batchSize: number;
   seqLen: number;
   optimizerStep: number;
+  precision: Precision;
 }
 
 export interface DeepseekTrainResult {
@@ -185,22 +189,24 @@ export function trainDeepseekV3(model: DeepseekV3ForCausalLM, tokens: Int32Array
   const lambda = o.mtpWeight ?? reportMtpWeight;
   const alpha = o.balanceAlpha ?? 1e-4;
   const gamma = o.gamma ?? 0.001;
+  const precision = o.precision ?? 'fp32';
   const opt = adamW(model, o);
   const params = model.parameters();
   let start = 0;
   if (resume) {
     const s = resume.state;
-    if (s.steps !== o.steps || s.seed !== seed || s.batchSize !== o.batchSize || s.seqLen !== o.seqLen)
-      throw new KilnError('E_ARG', `resume from ${resume.dir}: it was trained with steps ${s.steps}, seed ${s.seed}, batch ${s.batchSize}, seq ${s.seqLen}; pass the same values to continue bit-exactly`);
+    if (s.steps !== o.steps || s.seed !== seed || s.batchSize !== o.batchSize || s.seqLen !== o.seqLen || (s.precision ?? 'fp32') !== precision)
+      throw new KilnError('E_ARG', `resume from ${resume.dir}: it was trained with steps ${s.steps}, seed ${s.seed}, batch ${s.batchSize}, seq ${s.seqLen}, precision ${s.precision}; pass the same values to continue bit-exactly`);
     restoreOptimizer(opt, model, resume.dir, s.optimizerStep);
     start = s.step;
   }
-  const stateAt = (step: number): TrainerState => ({ step, steps: o.steps, seed, batchSize: o.batchSize, seqLen: o.seqLen, optimizerStep: opt.stepCount });
+  const stateAt = (step: number): TrainerState => ({ step, steps: o.steps, seed, batchSize: o.batchSize, seqLen: o.seqLen, optimizerStep: opt.stepCount, precision });
   const until = Math.min(o.untilStep ?? o.steps, o.steps);
   const logs: DeepseekStepLog[] = [];
   const t0 = performance.now();
   let tokensSeen = 0;
   model.train();
+  setLinearPrecision(model, precision);
   try {
     for (let step = start; step < until; step++) {
       const lr = schedule(step);
@@ -232,6 +238,7 @@ export function trainDeepseekV3(model: DeepseekV3ForCausalLM, tokens: Int32Array
     if (o.out && until === o.steps) saveTrainingCheckpoint(o.out, model, opt, stateAt(until));
   } finally {
     opt.dispose();
+    setLinearPrecision(model, 'fp32');
     model.eval();
   }
   return { logs, tokensPerSecond: tokensSeen / ((performance.now() - t0) / 1000) };
