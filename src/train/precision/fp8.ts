@@ -50,7 +50,7 @@ export function fp8Linear(x: Tensor, weight: Tensor, bias: Tensor | null = null,
     throw new KilnError('E_SHAPE', `fp8Linear: input [${x.shape}] does not end in in_features = ${K} of weight [${weight.shape}]`);
   if (tile % interval !== 0) throw new KilnError('E_ARG', `fp8Linear: interval ${interval} must divide the tile size ${tile}`);
   const lead = x.shape.slice(0, -1);
-  const M = x.size / Math.max(K, 1);
+  const M = lead.reduce((a, b) => a * b, 1);
   const gemmOpts = { interval, accumulatorBits: opts.accumulatorBits ?? null };
   // Tile shapes: [tr, tc] for a stored [rows, cols] matrix (whole matrix when per-tensor).
   const rowTiles = (rows: number, cols: number): [number, number] => (perTensor ? [Math.max(rows, 1), Math.max(cols, 1)] : [1, tile]);

@@ -50,6 +50,16 @@ export function chunkedDot(a: ArrayLike<number>, b: ArrayLike<number>, bits: num
   return total;
 }
 
+/** acc[m, n] ← fround(acc + fround(P[m, n] · fround(sA[m]·sB[n]))): the scaled promotion of one chunk. */
+function promote(acc: Float32Array, P: Float32Array, sA: Float32Array, sB: Float32Array, sRow: Float32Array, M: number, N: number): void {
+  for (let m = 0; m < M; m++) {
+    const sa = sA[m];
+    const row = m * N;
+    for (let n = 0; n < N; n++) sRow[n] = sa * sB[n]; // the f32 store rounds sA·sB
+    for (let n = 0; n < N; n++) acc[row + n] += Math.fround(P[row + n] * sRow[n]);
+  }
+}
+
 export function scaledGemm(a: QuantizedMatrix, transA: boolean, b: QuantizedMatrix, transB: boolean, opts: ScaledGemmOptions = {}): Float32Array {
   const interval = opts.interval ?? 128;
   const bits = opts.accumulatorBits ?? null;
@@ -68,6 +78,7 @@ export function scaledGemm(a: QuantizedMatrix, transA: boolean, b: QuantizedMatr
   const step = Number.isFinite(interval) ? interval : Math.max(K, 1);
   const sA = new Float32Array(M);
   const sB = new Float32Array(N);
+  const sRow = new Float32Array(N);
   const P = bits === null ? new Float32Array(M * N) : null;
   const be = backend();
   for (let k0 = 0; k0 < K; k0 += step) {
@@ -82,11 +93,7 @@ export function scaledGemm(a: QuantizedMatrix, transA: boolean, b: QuantizedMatr
         a.values, transA ? k0 * M : k0, transA ? M : K, 0,
         b.values, transB ? k0 : k0 * N, transB ? K : N, 0,
         0, P, 0, N, 0);
-      for (let m = 0; m < M; m++) {
-        const sa = sA[m];
-        const row = m * N;
-        for (let n = 0; n < N; n++) acc[row + n] += Math.fround(P[row + n] * Math.fround(sa * sB[n]));
-      }
+      promote(acc, P, sA, sB, sRow, M, N);
     } else {
       for (let m = 0; m < M; m++)
         for (let n = 0; n < N; n++) {
