@@ -11,8 +11,9 @@
  *   with R_r = [sin(r·ω), cos(r·ω)] (ω_k = 10000^(−2k/d), no parameters), W_kR = `r_proj` [d, d] without bias,
  *   u = `r_w_bias`, v = `r_r_bias` [H, Dh] per layer.
  *   out = o_proj(softmax(score / √Dh + masks) · v)
- * The (b)+(d) term is computed once for all P distances ([B, H, T, P]) and gathered to [B, H, T, K] (instead of
- * Transformer-XL's pad-and-shift trick; the same numbers). Causal: key j visible iff j ≤ M + i (distances ≥ 0);
+ * The (b)+(d) term is computed once for all P = K + T distances ([B, H, T, P], descending) and shifted to
+ * [B, H, T, K] by Transformer-XL's relative-shift trick done with views (slice of the flattened rows, reshape), so
+ * no index tensor is built. Causal: key j visible iff j ≤ M + i (distances ≥ 0);
  * bidirectional: every key, distances −(T − 1) … M + T − 1. Built from ordinary ops, so the gradient (to q, k, v,
  * the projections, r_proj, u, v and the memory) comes from theirs.
  */
@@ -23,17 +24,16 @@ import { Module, parameter } from '../../nn/module.js';
 import { empty, fromArray } from '../../tensor/creation.js';
 import { noGrad } from '../../tensor/autograd.js';
 import { where } from '../../tensor/ops/elementwise.js';
-import { gather } from '../../tensor/ops/indexing.js';
 import { cat } from '../../tensor/ops/shape.js';
 import type { Generator } from '../../tensor/random.js';
 import type { Tensor } from '../../tensor/tensor.js';
 
-/** Sinusoidal encodings of the distances r = rMin … rMin + P − 1: [P, d], row p = [sin(r·ω), cos(r·ω)]. */
-export function relativeSinusoids(rMin: number, P: number, d: number): Tensor {
+/** Sinusoidal encodings of the distances r = r0 + p·step, p = 0 … P − 1: [P, d], row p = [sin(r·ω), cos(r·ω)]. */
+export function relativeSinusoids(r0: number, P: number, d: number, step = 1): Tensor {
   const half = d / 2;
   const out = new Float32Array(P * d);
   for (let p = 0; p < P; p++) {
-    const r = rMin + p;
+    const r = r0 + p * step;
     for (let k = 0; k < half; k++) {
       const a = r * Math.pow(10000, (-2 * k) / d);
       out[p * d + k] = Math.sin(a);
@@ -41,16 +41,6 @@ export function relativeSinusoids(rMin: number, P: number, d: number): Tensor {
     }
   }
   return fromArray(out, [P, d]);
-}
-
-/** Index [B·H, T, K] into the P distances for query i and key j (distance M + i − j − rMin; masked entries clamp). */
-function distanceIndex(BH: number, T: number, M: number, rMin: number, P: number): Tensor {
-  const K = M + T;
-  const one = new Int32Array(T * K);
-  for (let i = 0; i < T; i++) for (let j = 0; j < K; j++) one[i * K + j] = Math.min(Math.max(M + i - j - rMin, 0), P - 1);
-  const all = new Int32Array(BH * T * K);
-  for (let b = 0; b < BH; b++) all.set(one, b * T * K);
-  return fromArray(all, [BH, T, K], { dtype: 'i32' });
 }
 
 /** Keep mask [T, K] (1 = visible) for causal attention over M memory + T new tokens. */
@@ -112,14 +102,16 @@ export class RelativeMultiHeadAttention extends Module {
     const q = this.q_proj.forward(h).reshape(B, T, H, Dh).transpose(1, 2); // [B, H, T, Dh]
     const k = this.k_proj.forward(kvIn).reshape(B, K, H, Dh).transpose(1, 2); // [B, H, K, Dh]
     const v = this.v_proj.forward(kvIn).reshape(B, K, H, Dh).transpose(1, 2); // [B, H, K, Dh]
-    const rMin = opts.causal ? 0 : -(T - 1);
-    const P = M + T - rMin; // distances rMin … M + T − 1
-    const R = relativeSinusoids(rMin, P, d); // [P, d]
+    // distances in descending order, column p ↔ r = M + T − 1 − p, p = 0 … P − 1 (P = K + T: down to −T, one more
+    // than needed so the shift below works for T = 1 too)
+    const P = K + T;
+    const R = relativeSinusoids(M + T - 1, P, d, -1); // [P, d]
     const rk = this.r_proj.forward(R).reshape(P, H, Dh).transpose(0, 1); // [H, P, Dh]
     const ac = q.add(this.r_w_bias.unsqueeze(1)).matmul(k.mT); // [B, H, T, K]
     const bdAll = q.add(this.r_r_bias.unsqueeze(1)).matmul(rk.mT); // [B, H, T, P]
-    const idx = distanceIndex(B * H, T, M, rMin, P);
-    const bd = gather(bdAll.reshape(B * H, T, P), -1, idx).reshape(B, H, T, K); // [B, H, T, K]
+    // relative shift: BD[i, j] = bdAll[i, T − 1 − i + j] (distance M + i − j). In the flattened row-major [T·P] block,
+    // that element sits at i·(P − 1) + (T − 1) + j: drop the first T − 1 numbers, view as [T, P − 1], keep K columns.
+    const bd = bdAll.reshape(B, H, T * P).slice(-1, T - 1, T - 1 + T * (P - 1)).reshape(B, H, T, P - 1).slice(-1, 0, K); // [B, H, T, K]
     let s = ac.add(bd).mul(1 / Math.sqrt(Dh));
     const keep = noGrad(() => {
       let m: Tensor | null = opts.causal ? causalKeep(T, M) : null; // [T, K]
