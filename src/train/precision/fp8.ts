@@ -16,7 +16,7 @@ import { KilnError } from '../../errors.js';
 import { record } from '../../tensor/autograd.js';
 import { Tensor } from '../../tensor/tensor.js';
 import { scaledGemm } from './gemm.js';
-import { dequantize, quantizeTiles, type QuantizedMatrix } from './quantize.js';
+import { compact, dequantize, quantizeTiles, withValues } from './quantize.js';
 
 export interface Fp8LinearOptions {
   /** Tile edge: 1×tile activation tiles, tile×tile weight blocks. Default 128. */
@@ -60,17 +60,20 @@ export function fp8Linear(x: Tensor, weight: Tensor, bias: Tensor | null = null,
   const xq = quantizeTiles(f32Data(x, 'input'), M, K, ...rowTiles(M, K));
   const wq = quantizeTiles(f32Data(weight, 'weight'), N, K, ...blocks(N, K));
   let out = tensorOf(scaledGemm(xq, false, wq, true, gemmOpts), [...lead, N]);
+  // the backward keeps FP8 bytes + scales only: the activation cache and the weight's blocks
+  const xCache = compact(xq);
+  const wCache = compact(wq);
   out = record(out, 'fp8Linear', [x, weight], (g) => {
     const gd = g.data() as Float32Array; // [M, N]
     let dx: Tensor | null = null;
     let dw: Tensor | null = null;
     if (x.requiresGrad) {
       const gq = quantizeTiles(gd, M, N, ...rowTiles(M, N));
-      dx = tensorOf(scaledGemm(gq, false, wq, false, gemmOpts), x.shape); // [M, K]
+      dx = tensorOf(scaledGemm(gq, false, withValues(wCache), false, gemmOpts), x.shape); // [M, K]
     }
     if (weight.requiresGrad) {
       const gqT = quantizeTiles(gd, M, N, ...colTiles(M, N)); // read as dyᵀ [N, M]
-      const xqT: QuantizedMatrix = quantizeTiles(dequantize(xq), M, K, ...colTiles(M, K));
+      const xqT = quantizeTiles(dequantize(xCache), M, K, ...colTiles(M, K));
       dw = tensorOf(scaledGemm(gqT, true, xqT, false, gemmOpts), [N, K]);
     }
     return [dx, dw];

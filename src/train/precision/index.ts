@@ -45,5 +45,5 @@ export function setLinearPrecision(model: Module, mode: Precision, { exclude = [
 
 export { fp8Linear, type Fp8LinearOptions } from './fp8.js';
 export { bf16Linear, roundBf16, roundBf16Array } from './bf16.js';
-export { quantizeTiles, dequantize, scaleAt, e4m3Table, E4M3_MAX, type QuantizedMatrix } from './quantize.js';
+export { quantizeTiles, dequantize, compact, withValues, e4m3FromBits, scaleAt, e4m3Table, E4M3_MAX, type QuantizedMatrix } from './quantize.js';
 export { scaledGemm, chunkedDot, roundToBits, type ScaledGemmOptions } from './gemm.js';

@@ -131,14 +131,37 @@ export function quantizeTiles(src: Float32Array, rows: number, cols: number, tr:
   return { rows, cols, tr, tc, gridRows, gridCols, codes, values, scales };
 }
 
-/** The dequantised matrix (value × scale per element, rounded to f32). */
+/** The dequantised matrix (decoded code × tile scale per element, rounded to f32); reads only codes and scales. */
 export function dequantize(q: QuantizedMatrix): Float32Array {
+  const table = e4m3Table();
   const out = new Float32Array(q.rows * q.cols);
   for (let r = 0; r < q.rows; r++) {
     const srow = Math.floor(r / q.tr) * q.gridCols;
-    for (let c = 0; c < q.cols; c++) out[r * q.cols + c] = q.values[r * q.cols + c] * q.scales[srow + Math.floor(c / q.tc)];
+    const base = r * q.cols;
+    for (let gc = 0, c0 = 0; gc < q.gridCols; gc++, c0 += q.tc) {
+      const s = q.scales[srow + gc];
+      const c1 = Math.min(q.cols, c0 + q.tc);
+      for (let c = c0; c < c1; c++) out[base + c] = table[q.codes[base + c]] * s;
+    }
   }
   return out;
+}
+
+/**
+ * The FP8 form to keep for a backward pass: codes and scales only (1 byte per element, as the recipe caches
+ * activations); `values` is decoded again by `withValues` when the GEMM needs it.
+ */
+export function compact(q: QuantizedMatrix): QuantizedMatrix {
+  return { ...q, values: new Float32Array(0) };
+}
+
+/** `q` with its decoded values present (decodes from the codes when they were dropped by `compact`). */
+export function withValues(q: QuantizedMatrix): QuantizedMatrix {
+  if (q.values.length === q.codes.length) return q;
+  const table = e4m3Table();
+  const values = new Float32Array(q.codes.length);
+  for (let i = 0; i < values.length; i++) values[i] = table[q.codes[i]];
+  return { ...q, values };
 }
 
 /** Scale of the tile holding element (r, c). */
