@@ -80,6 +80,8 @@ export function ernieConfig(src: string | Partial<ErnieConfig> | Record<string, 
   const c = { ...ERNIE_DEFAULTS } as ErnieConfig & Record<string, unknown>;
   for (const k of Object.keys(ERNIE_DEFAULTS)) if (o[k] !== undefined) c[k] = o[k];
   if (o.is_decoder === true) fail('is_decoder = true (causal ERNIE decoder) is not supported; Kiln loads the encoder');
+  if (o.position_embedding_type !== undefined && o.position_embedding_type !== 'absolute')
+    fail(`position_embedding_type '${String(o.position_embedding_type)}' is not supported; ERNIE checkpoints use 'absolute'`);
   if (o.add_cross_attention === true) fail('add_cross_attention = true is not supported; Kiln loads the encoder');
   for (const k of ['vocab_size', 'hidden_size', 'num_hidden_layers', 'num_attention_heads', 'intermediate_size', 'max_position_embeddings', 'type_vocab_size', 'task_type_vocab_size'] as const)
     if (!Number.isInteger(c[k]) || c[k] <= 0) fail(`${k} must be a positive integer, got ${JSON.stringify(c[k])}`);

@@ -163,15 +163,20 @@ export function sentenceDistance(docs: number[][][], gen: Generator): Example & 
   if (eligible.length < 1 || docs.length < 2) throw new KilnError('E_ARG', 'sentence distance needs ≥ 2 documents, one of them with ≥ 3 sentences');
   const [doc, d] = eligible[pick(eligible.length)];
   const label = pick(3);
-  let i = pick(doc.length - 1);
+  let i: number;
   let to: [number, number];
-  if (label === DISTANCE_ADJACENT) to = [d, i + 1];
-  else if (label === DISTANCE_SAME_DOC) {
-    const far = doc.map((_, j) => j).filter((j) => Math.abs(j - i) > 1);
-    if (far.length === 0) i = 0; // a 3-sentence doc: sentence 0 and 2
-    const choices = doc.map((_, j) => j).filter((j) => Math.abs(j - i) > 1);
-    to = [d, choices[pick(choices.length)]];
+  if (label === DISTANCE_ADJACENT) {
+    i = pick(doc.length - 1);
+    to = [d, i + 1];
+  } else if (label === DISTANCE_SAME_DOC) {
+    // a pair (i, j) with |i − j| ≥ 2, drawn uniformly: i first, then j among the sentences not within 1 of it
+    const pairs: [number, number][] = [];
+    for (let x = 0; x < doc.length; x++) for (let y = 0; y < doc.length; y++) if (Math.abs(x - y) > 1) pairs.push([x, y]);
+    const [x, y] = pairs[pick(pairs.length)];
+    i = x;
+    to = [d, y];
   } else {
+    i = pick(doc.length);
     let e = pick(docs.length - 1);
     if (e >= d) e++;
     to = [e, pick(docs[e].length)];
