@@ -165,3 +165,39 @@ test('the commander wiring: `embed` parses its options and runs; the registry en
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('loader errors name the problem: layer count, shapes, unknown config values', async () => {
+  const { cpSync, writeFileSync } = await import('node:fs');
+  const dir = mkdtempSync(join(tmpdir(), 'kiln-ernie-bad-'));
+  try {
+    cpSync(join(FIX, 'a'), dir, { recursive: true });
+    const cfg = JSON.parse(readFileSync(join(FIX, 'a', 'config.json'), 'utf8'));
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...cfg, num_hidden_layers: 3 }));
+    assert.throws(() => loadPretrained(dir), /missing tensors: encoder\.layer\.2\./);
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...cfg, num_hidden_layers: 1 }));
+    assert.throws(() => loadPretrained(dir), /unexpected tensors: encoder\.layer\.1\./);
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...cfg, vocab_size: 41 }));
+    assert.throws(() => loadPretrained(dir), /'embeddings\.word_embeddings\.weight' has shape \[40,32\] but config\.json makes it \[41,32\]/);
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...cfg, use_task_id: false }));
+    assert.throws(() => loadPretrained(dir), /unexpected tensors: embeddings\.task_type_embeddings\.weight/);
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...cfg, hidden_act: 'swish' }));
+    assert.throws(() => loadPretrained(dir), /hidden_act 'swish' is not supported/);
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...cfg, model_type: 'bert' }));
+    assert.throws(() => loadPretrained(dir), /model_type is 'bert', expected 'ernie'/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('fine-tuning: in training mode every parameter of the loaded encoder gets a gradient', () => {
+  const model = loadPretrained(join(FIX, 'a')).train();
+  const f = fixture('a');
+  const out = model.forward(f);
+  out.poolerOutput!.sum().add(out.lastHiddenState.mul(out.lastHiddenState).mean()).backward();
+  for (const [name, p] of model.namedParameters()) {
+    assert.ok(p.grad, `${name} has no gradient`);
+    const g = p.grad!.data() as Float32Array;
+    assert.ok(g.some((x) => x !== 0) && g.every(Number.isFinite), `${name}: gradient all zero or not finite`);
+  }
+  model.dispose();
+});
