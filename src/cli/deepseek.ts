@@ -132,7 +132,11 @@ export function runTrainLm(o: TrainOpts, log: (s: string) => void = console.log)
     onStep: (s) => {
       ema = Number.isNaN(ema) ? s.main : 0.9 * ema + 0.1 * s.main;
       bar?.update(s.step, { loss: ema.toFixed(3), tps: Math.round(s.tokensPerSecond) });
-      if (s.step === start + 1 || s.step % every === 0 || s.step === o.steps) lines.push(fmt(s));
+      if (s.step === start + 1 || s.step % every === 0 || s.step === o.steps) {
+        // the loop is synchronous, so a bar drawn on a timer (no TTY) never redraws: log as we go there instead
+        if (bar && !process.stderr.isTTY) log(fmt(s));
+        else lines.push(fmt(s));
+      }
     },
   }, resume);
   bar?.stop();

@@ -89,3 +89,19 @@ test("the report's LR and λ shapes", () => {
   assert.equal(reportMtpWeight(65, 100), 0.3);
   assert.equal(reportMtpWeight(66, 100), 0.1);
 });
+
+test('--precision bf16 / fp8 train through the simulated Linears and leave the model in f32 afterwards', () => {
+  const o: DeepseekTrainOptions = { steps: 3, batchSize: 2, seqLen: 16, lr: 1e-2, seed: 1 };
+  const losses: Record<string, number[]> = {};
+  for (const precision of ['fp32', 'bf16', 'fp8'] as const) {
+    const m = micro();
+    losses[precision] = trainDeepseekV3(m, tokens, { ...o, precision }).logs.map((l) => l.main);
+    assert.ok(!Object.prototype.hasOwnProperty.call(m.model.layers[0].self_attn.o_proj, 'forward'), 'Linear forward restored');
+    m.dispose();
+  }
+  for (const p of ['bf16', 'fp8']) {
+    assert.ok(losses[p].every(Number.isFinite));
+    assert.notDeepEqual(losses[p], losses.fp32, `${p} changed nothing`);
+    assert.ok(Math.abs(losses[p][0] - losses.fp32[0]) < 0.05, `${p} first loss ${losses[p][0]} vs ${losses.fp32[0]}`);
+  }
+});
