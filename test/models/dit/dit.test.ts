@@ -185,3 +185,17 @@ test('text encoder: states + pooled vector, padding does not leak into real toke
   assert.deepEqual(emb[0], [1, 1, 1, 1, 0, 0, 0, 0]);
   assert.ok(Math.abs(emb[1][0] - Math.cos(1)) < 1e-6 && Math.abs(emb[1][5] - Math.sin(Math.pow(10000, -1 / 4))) < 1e-6);
 });
+
+test('family info (for kiln info --json): params_total and its parts add up', async () => {
+  const { singleDitFamily, mmDitFamily, causalVaeFamily } = await import('../../../src/models/dit/family.js');
+  const s = singleDitFamily.info('single-dit-2b');
+  assert.equal(s.params_total, 2_057_558_080);
+  assert.equal((s.params_blocks as number) + (s.params_embed_and_head as number), s.params_total);
+  const m = mmDitFamily.info('mm-dit-13b');
+  assert.equal(m.params_total, 12_524_423_232);
+  assert.equal(m.params_dual_block, 339_831_296);
+  assert.equal(m.params_single_block, 141_591_808);
+  assert.equal((m.params_dual_blocks as number) + (m.params_single_blocks as number) + (m.params_embed_and_head as number), m.params_total);
+  assert.equal(causalVaeFamily.info('vae-16c').params_total, 244_374_179);
+  assert.equal(singleDitFamily.info({ model_type: 'aquarius_single_dit', num_layers: 1 }).num_layers, 1);
+});
