@@ -55,12 +55,10 @@ export function e4m3FromBits(u: number): number {
   const exp32 = a >>> 23;
   let m: number;
   if (exp32 > 120) {
-    // normal in E4M3: drop 20 mantissa bits from the rebiased pattern; a carry bumps the exponent correctly
+    // normal in E4M3: rebias, then round away 20 mantissa bits to nearest-even with one add (a carry bumps the
+    // exponent correctly); anything rounding past 448 (incl. inf) saturates. v + 0x80000 < 2^31 for all finite a.
     const v = a - (120 << 23);
-    if (v >= 0x10000000) return sign | 0x7e; // far beyond 448 (incl. inf): saturate
-    const qv = v >>> 20;
-    const rem = v & 0xfffff;
-    m = rem > 0x80000 || (rem === 0x80000 && (qv & 1) === 1) ? qv + 1 : qv;
+    m = (v + 0x7ffff + ((v >>> 20) & 1)) >>> 20;
     if (m > 0x7e) m = 0x7e;
   } else {
     const sig = exp32 === 0 ? a & 0x7fffff : (a & 0x7fffff) | 0x800000;
