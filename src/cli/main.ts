@@ -7,6 +7,7 @@ import { registerDatapipeCommands } from '../datapipe/cli.js';
 import { registerTokenizeCommand } from '../tokenizers/cli.js';
 import { registerDeepseekCommands } from './deepseek.js';
 import { resolveModel } from '../models/registry.js';
+import { registerErnieCommands } from '../models/ernie3/cli.js';
 import { runDemo } from './demo.js';
 
 function int(v: string): number {
@@ -54,6 +55,7 @@ program
 registerBenchCommand(program);
 registerDatapipeCommands(program);
 registerTokenizeCommand(program);
+registerErnieCommands(program);
 registerDeepseekCommands(program);
 
 try {

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { KilnError } from '../errors.js';
 import { GPT_PRESETS, gptConfig, gptParamCount, gptTrainFlopsPerToken } from './gpt/config.js';
 import { DEEPSEEK_V3_PRESETS, deepseekV3Config, modelInfo as deepseekInfo } from './deepseek-v3/config.js';
+import { ernie3Family, ernieFamily } from './ernie3/family.js';
 
 export interface ModelFamily {
   /** Hugging Face model_type. */
@@ -30,6 +31,8 @@ export const MODEL_FAMILIES: readonly ModelFamily[] = [
     presets: Object.keys(DEEPSEEK_V3_PRESETS),
     info: (src) => deepseekInfo(deepseekV3Config(src)),
   },
+  ernieFamily,
+  ernie3Family,
 ];
 
 /** Resolves a preset name, a config.json path or a checkpoint directory to its family and config source. */
