@@ -26,7 +26,7 @@ export interface ScaledGemmOptions {
   accumulatorBits?: number | null;
 }
 
-/** x rounded to `p` significant bits, to nearest (Veltkamp split in f64; 1 ≤ p ≤ 26). */
+/** x rounded to `p` significant bits, to nearest (Veltkamp split in f64; 1 ≤ p ≤ 52). */
 export function roundToBits(x: number, p: number): number {
   const c = (2 ** (53 - p) + 1) * x;
   return c - (c - x);

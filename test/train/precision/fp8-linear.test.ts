@@ -162,3 +162,15 @@ test('bf16: RNE rounding cases, and the bf16 linear within bf16 error of f32 wit
   const dw = f32(w.grad!);
   for (let o = 0; o < 32; o++) for (let j = 0; j < 96; j++) assert.ok(Math.abs(dw[o * 96 + j] - colSum[j]) < 1e-5);
 });
+
+test('the ~14-bit accumulator path of fp8Linear stays close to the f32-chunk path at K = 256 (promotion bounds it)', () => {
+  const g = new k.Generator(16);
+  const x = k.randn([6, 256], { generator: g });
+  const w = k.randn([10, 256], { generator: g }).mul(0.1);
+  const fast = f32(fp8Linear(x, w));
+  const limited = f32(fp8Linear(x, w, null, { accumulatorBits: 14 }));
+  const e = relErr(limited, fast);
+  assert.ok(e > 0 && e < 1e-3, `14-bit vs f32 partial sums: ${e}`);
+  assert.deepEqual([...f32(fp8Linear(x, w, null, { accumulatorBits: 30 }))].map((v, i) => Math.abs(v - fast[i]) <= 1e-6 * Math.abs(fast[i]) + 1e-9), new Array(60).fill(true));
+  assert.throws(() => fp8Linear(x, w, null, { tile: 128, interval: 96 }), /must divide/);
+});
