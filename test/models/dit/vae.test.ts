@@ -50,19 +50,19 @@ test('causal: frame 0 encodes alone (image = first frame of a video); the past n
     const x = k.randn([1, 3, 9, 16, 16], { generator: new k.Generator(5) });
     const full = v.encode(x).mean; // [1, 2, 3, 2, 2]
     const img = v.encode(x.slice(2, 0, 1)).mean;
-    assert.equal(maxDiff(full.slice(2, 0, 1), img), 0);
+    assert.ok(maxDiff(full.slice(2, 0, 1), img) < 1e-5); // equal up to GEMM blocking (sizes differ)
     const five = v.encode(x.slice(2, 0, 5)).mean;
-    assert.equal(maxDiff(full.slice(2, 0, 2), five), 0);
+    assert.ok(maxDiff(full.slice(2, 0, 2), five) < 1e-5);
     // changing frame 8 changes the last latent frame only
     const y = x.clone();
     (y.storage.data as Float32Array).fill(3, 8 * 256, 9 * 256);
     const fy = v.encode(y).mean;
-    assert.equal(maxDiff(full.slice(2, 0, 2), fy.slice(2, 0, 2)), 0);
-    assert.ok(maxDiff(full.slice(2, 2, 3), fy.slice(2, 2, 3)) > 1e-4);
+    assert.ok(maxDiff(full.slice(2, 0, 2), fy.slice(2, 0, 2)) < 1e-5);
+    assert.ok(maxDiff(full.slice(2, 2, 3), fy.slice(2, 2, 3)) > 1e-2);
     // decoder: latent frame j ≥ 1 decodes to frames 4j-3..4j; frames before depend only on earlier latents
     const z = k.randn([1, 2, 3, 2, 2], { generator: new k.Generator(6) });
     const d = v.decode(z);
-    assert.equal(maxDiff(d.slice(2, 0, 5), v.decode(z.slice(2, 0, 2))), 0);
+    assert.ok(maxDiff(d.slice(2, 0, 5), v.decode(z.slice(2, 0, 2))) < 1e-5);
   });
   v.dispose();
 });
@@ -133,5 +133,18 @@ test('the tiny VAE learns moving shapes: reconstruction loss falls and held-out 
   const last = losses.slice(-5).reduce((a, b) => a + b) / 5;
   assert.ok(last < 0.7 * first, `recon loss ${first} → ${last}`);
   assert.ok(after.psnr > before.psnr + 1, `held-out PSNR ${before.psnr} → ${after.psnr}`);
+  v.dispose();
+});
+
+test('gradient checks through the whole encoder and decoder (inputs and strided/upsampling conv weights)', () => {
+  const v = new CausalVae3d(micro, { generator: new k.Generator(21) });
+  const x = k.randn([1, 3, 5, 8, 8], { generator: new k.Generator(22) });
+  const z = k.randn([1, 2, 2, 1, 1], { generator: new k.Generator(23) });
+  const opts = { eps: 1e-2, atol: 2e-2, rtol: 2e-2, maxPerInput: 24 };
+  gradcheck((a) => v.encoder.forward(a), [x], opts);
+  gradcheck((a) => v.decoder.forward(a), [z], opts);
+  // parameters: gradcheck perturbs their storage in place, so closing over the module is enough
+  gradcheck(() => v.encoder.forward(x), [v.encoder.down_blocks[1].downsamplers[0].conv.conv.weight], opts);
+  gradcheck(() => v.decoder.forward(z), [v.decoder.up_blocks[0].upsamplers[0].conv.conv.weight, v.decoder.conv_norm_out.weight], opts);
   v.dispose();
 });
