@@ -80,3 +80,22 @@ test('tiny end to end: a Single-DiT + text encoder learn prompt-conditioned late
   });
   assert.ok(correct >= 3, `${correct}/4 prompts sampled to the right channel`);
 });
+
+test('CLI registration: kiln aquarius flow-demo --json runs and reports', async () => {
+  const { Command } = await import('commander');
+  const { registerDitCommands } = await import('../../../src/models/dit/cli.js');
+  const program = new Command().exitOverride();
+  registerDitCommands(program);
+  const out: string[] = [];
+  const write = process.stdout.write.bind(process.stdout);
+  process.stdout.write = ((s: string) => { out.push(s); return true; }) as typeof process.stdout.write;
+  try {
+    await program.parseAsync(['node', 'kiln', 'aquarius', 'flow-demo', '--steps', '20', '--json']);
+  } finally {
+    process.stdout.write = write;
+  }
+  const r = JSON.parse(out.join('')) as { steps: number; first_loss: number; last_loss: number; correct: Record<string, number> };
+  assert.equal(r.steps, 20);
+  assert.ok(r.last_loss < r.first_loss);
+  assert.deepEqual(Object.keys(r.correct), ['1', '2', '4']);
+});
