@@ -148,7 +148,7 @@ export function runTrainLm(o: TrainOpts, log: (s: string) => void = console.log)
   if (o.json) {
     console.log(JSON.stringify({
       steps: o.steps, start_step: start, first_loss: first, last_loss: last, tokens_per_s: r.tokensPerSecond, max_vio: lastLog?.maxVio ?? null,
-      expert_load: lastLog?.load ?? null, out: resolve(o.out), curve: logs.filter((s) => s.step % every === 0).map((s) => ({ step: s.step, loss: s.loss, main: s.main, mtp: s.mtp })),
+      expert_load: lastLog?.load ?? null, out: resolve(o.out), curve: logs.filter((s) => s.step % every === 0).map((s) => ({ step: s.step, loss: s.loss, main: s.main, mtp: s.mtp, max_vio: s.maxVio })),
     }));
     return;
   }
