@@ -51,6 +51,12 @@ export class CausalCache {
     this.seen.add(m);
     return true;
   }
+  /** Elements held across chunks (constant in video length once every conv has seen a chunk). */
+  elements(): number {
+    let n = 0;
+    for (const t of this.frames.values()) n += t.size;
+    return n;
+  }
   dispose(): void {
     for (const t of this.frames.values()) t.dispose();
     this.frames.clear();

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as k from '../../../src/index.js';
-import { CausalVae3d, CausalConv3d } from '../../../src/models/dit/vae.js';
+import { CausalVae3d, CausalConv3d, CausalCache } from '../../../src/models/dit/vae.js';
 import { vaeConfig, vaeParamCount, latentFrames } from '../../../src/models/dit/vae-config.js';
 import { groupNorm } from '../../../src/models/dit/group-norm.js';
 import { psnr, ssim, ssimPlane } from '../../../src/models/dit/metrics.js';
@@ -146,5 +146,23 @@ test('gradient checks through the whole encoder and decoder (inputs and strided/
   // parameters: gradcheck perturbs their storage in place, so closing over the module is enough
   gradcheck(() => v.encoder.forward(x), [v.encoder.down_blocks[1].downsamplers[0].conv.conv.weight], opts);
   gradcheck(() => v.decoder.forward(z), [v.decoder.up_blocks[0].upsamplers[0].conv.conv.weight, v.decoder.conv_norm_out.weight], opts);
+  v.dispose();
+});
+
+test('streaming state is constant in video length (decode and encode caches stop growing)', () => {
+  const v = new CausalVae3d(micro, { generator: new k.Generator(31) });
+  k.noGrad(() => {
+    const dec = new CausalCache();
+    const sizes: number[] = [];
+    for (let i = 0; i < 6; i++) k.tidy(() => { v.decoder.forward(k.randn([1, 2, 1, 1, 1], { generator: new k.Generator(i) }), dec); sizes.push(dec.elements()); });
+    assert.ok(sizes[1] > 0 && sizes.slice(1).every((s) => s === sizes[1]), `decode cache sizes ${sizes}`);
+    dec.dispose();
+    const enc = new CausalCache();
+    const es: number[] = [];
+    k.tidy(() => v.encoder.forward(k.randn([1, 3, 1, 8, 8], { generator: new k.Generator(40) }), enc));
+    for (let i = 0; i < 5; i++) k.tidy(() => { v.encoder.forward(k.randn([1, 3, 4, 8, 8], { generator: new k.Generator(41 + i) }), enc); es.push(enc.elements()); });
+    assert.ok(es.every((s) => s === es[0]), `encode cache sizes ${es}`);
+    enc.dispose();
+  });
   v.dispose();
 });
