@@ -197,7 +197,8 @@ void copyStrided(const Strided& s, const void* src, void* dst) {
   const T* sp = static_cast<const T*>(src);
   T* dp = static_cast<T*>(dst);
   const int64_t len = s.len();
-  const int64_t ss = s.st[0][s.nd - 1], ds = s.st[1][s.nd - 1];
+  const int last = s.nd > 0 ? s.nd - 1 : 0;  // coalesce() leaves nd >= 1
+  const int64_t ss = s.st[0][last], ds = s.st[1][last];
   const int64_t grain = (int64_t{1} << 18) / static_cast<int64_t>(sizeof(T));  // 256 KiB per thread
   if (s.nd >= 2 && ss != 1 && s.st[0][s.nd - 2] == 1 && s.shape[s.nd - 2] >= 8 && len >= 8) {
     copyTransposed(s, sp, dp, grain);
