@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,7 +11,7 @@ import { readSafetensors } from '../../src/io/safetensors.js';
 const bin = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const kiln = (...args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8' });
 
-test('kiln train lm → generate (plain, --mtp) → logits, with --json; --resume without a checkpoint fails clearly', () => {
+test('kiln train lm (+ --resume bit-exact) → generate (plain, --mtp) → logits, with --json; --resume without a checkpoint fails clearly', () => {
   const dir = mkdtempSync(join(tmpdir(), 'kiln-dsv3-cli-'));
   try {
     const data = join(dir, 'text.txt');
@@ -26,6 +26,13 @@ test('kiln train lm → generate (plain, --mtp) → logits, with --json; --resum
     assert.equal(s.steps, 6);
     assert.ok(Number.isFinite(s.first_loss) && s.tokens_per_s > 0 && s.max_vio >= 0);
     assert.ok(existsSync(join(out, 'model.safetensors')) && existsSync(join(out, 'optimizer.safetensors')) && existsSync(join(out, 'checkpoint-3', 'trainer_state.json')));
+    // as if the run had died after step 3: --resume picks checkpoint-3 and ends with the same bytes
+    const straight = readFileSync(join(out, 'model.safetensors'));
+    rmSync(join(out, 'trainer_state.json'));
+    const r = kiln('train', 'lm', '--config', 'deepseek-v3-micro', '--data', data, '--steps', '6', '--batch', '2', '--seq', '16', '--out', out, '--checkpoint-every', '3', '--json', '--resume');
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(JSON.parse(r.stdout).start_step, 3);
+    assert.ok(readFileSync(join(out, 'model.safetensors')).equals(straight), 'resumed weights differ from the straight run');
 
     const g = kiln('generate', '--model', out, '--prompt', 'In the', '--max-new-tokens', '8', '--greedy', '--json');
     assert.equal(g.status, 0, g.stderr);
