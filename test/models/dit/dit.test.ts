@@ -199,3 +199,21 @@ test('family info (for kiln info --json): params_total and its parts add up', as
   assert.equal(causalVaeFamily.info('vae-16c').params_total, 244_374_179);
   assert.equal(singleDitFamily.info({ model_type: 'aquarius_single_dit', num_layers: 1 }).num_layers, 1);
 });
+
+test('gradient checks: whole tiny models (latents, text states, pooled) and the text encoder', () => {
+  const gen = new k.Generator(40);
+  const md = new MmDit({ ...mmDitConfig('mm-dit-tiny'), num_attention_heads: 2, attention_head_dim: 6, mlp_ratio: 1, rope_axes_dim: [2, 2, 2], text_embed_dim: 4, pooled_projection_dim: 4 }, { generator: new k.Generator(41) });
+  randomize(md, 42);
+  const lat = k.randn([1, 4, 2, 2, 2], { generator: gen });
+  const text = k.randn([1, 2, 4], { generator: gen });
+  const pooled = k.randn([1, 4], { generator: gen });
+  const t = k.fromArray([400], [1]);
+  gradcheck((l, tx, p) => md.forward({ latents: l, timestep: t, text: tx, pooled: p }), [lat, text, pooled], { atol: 3e-2, rtol: 3e-2, maxPerInput: 16 });
+  const sd = new SingleDit({ ...singleDitConfig('single-dit-tiny'), num_attention_heads: 2, attention_head_dim: 6, ffn_dim: 8, text_dim: 4, rope_axes_dim: undefined }, { generator: new k.Generator(43) });
+  randomize(sd, 44);
+  gradcheck((l, tx) => sd.forward({ latents: l, timestep: t, text: tx }), [lat, text], { atol: 3e-2, rtol: 3e-2, maxPerInput: 16 });
+  const te = new SmallTextEncoder({ vocab_size: 16, hidden_size: 8, num_hidden_layers: 1, num_attention_heads: 2, intermediate_size: 8, max_position_embeddings: 4 }, { generator: new k.Generator(45) });
+  const ids = k.fromArray(Int32Array.from([1, 2, 3, 0]), [1, 4], { dtype: 'i32' });
+  const mask = k.fromArray([1, 1, 1, 0], [1, 4]);
+  gradcheck(() => { const e = te.encode(ids, mask); return k.cat([e.states.reshape([-1]), e.pooled.reshape([-1])], 0); }, [te.token_embedding.weight, te.layers[0].q_proj.weight], { atol: 3e-2, rtol: 3e-2, maxPerInput: 24 });
+});
