@@ -1,0 +1,25 @@
+/** The Aquarius video family: 3D causal VAE, Single-DiT, MM-DiT, text encoder, rectified flow, diffusers mapping. */
+export { VAE_DEFAULTS, VAE_PRESETS, vaeConfig, vaeParamCount, latentFrames, temporalDown, type VaeConfig } from './vae-config.js';
+export { groupNorm, GroupNorm, type GroupNormStats } from './group-norm.js';
+export { CausalVae3d, CausalConv3d, CausalCache, DiagonalGaussian, Encoder3d, Decoder3d, ResnetBlock3d, type VaeLoss } from './vae.js';
+export { psnr, ssim, ssimPlane } from './metrics.js';
+export { movingShapes, randomClipSpec, renderClip, type ClipSpec } from './synthetic.js';
+export { trainVae, evaluateVae, type VaeTrainOptions } from './train-vae.js';
+export {
+  SINGLE_DIT_DEFAULTS, SINGLE_DIT_PRESETS, MM_DIT_DEFAULTS, MM_DIT_PRESETS, singleDitConfig, mmDitConfig, singleDitParamCount,
+  mmDitParamCount, wanRopeAxes, type SingleDitConfig, type MmDitConfig,
+} from './dit-config.js';
+export { timestepEmbedding, MlpEmbedder, patchify, unpatchify, rope3d, type PatchGrid } from './embeddings.js';
+export { QkNormAttention, type Rope } from './attention.js';
+export { SingleDit, SingleDitBlock, FeedForward, modulate, type DitInputs } from './single-dit.js';
+export { MmDit, DualStreamBlock, SingleStreamBlock, JointAttention } from './mm-dit.js';
+export { SmallTextEncoder, type TextEncoder, type TextEncoding, type SmallTextEncoderConfig } from './text-encoder.js';
+export {
+  flowMatchingLoss, sampleFlow, sampleSigmas, sigmaSchedule, resolutionShift, shiftSigma, dropText, nullCondition,
+  type Condition, type VelocityModel, type SampleOptions, type FlowLossOptions,
+} from './flow.js';
+export { trainTinyDit, tokenize, demoLatents, encodeCondition, DEMO_WORDS } from './train-dit.js';
+export { sanitizeWan, toWan, sanitizeHunyuan, type Sanitized } from './hf.js';
+export { singleDitFamily, mmDitFamily, causalVaeFamily } from './family.js';
+export { runVaeDemo, runFlowDemo } from './demo.js';
+export { registerDitCommands } from './cli.js';
