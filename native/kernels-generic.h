@@ -111,8 +111,14 @@ inline D tanhD(D x) {
   return V::copysignD(V::selD(V::cmpD<kLT>(a, V::set1D(1e-3)), small, large), x);
 }
 
-// The reference's erf (Numerical Recipes' erfc Chebyshev fit, |error| < 1.2e-7), evaluated in the same order.
+// The reference's erf, evaluated in the same order: the Maclaurin series for |x| < 0.5, Numerical Recipes' erfc
+// Chebyshev fit (|error| < 1.2e-7) beyond.
 inline D erfD(D x) {
+  static constexpr double kSeries[] = {1.1283791670955126, -0.37612638903183754, 0.11283791670955126, -0.026866170645131252, 0.005223977625442188, -0.0008548327023450852, 0.00012055332981789664, -1.492565035840625e-05, 1.6462114365889246e-06, -1.6365844691234924e-07, 1.4807192815879218e-08, -1.2290555301717926e-09};
+  const D x2 = V::mulD(x, x);
+  D s = V::set1D(kSeries[11]);
+  for (int n = 10; n >= 0; n--) s = V::addD(V::mulD(s, x2), V::set1D(kSeries[n]));
+  const D series = V::mulD(x, s);
   const D z = V::absD(x);
   const D one = V::set1D(1.0);
   const D t = V::divD(one, V::addD(one, V::mulD(V::set1D(0.5), z)));
@@ -127,7 +133,8 @@ inline D erfD(D x) {
   p = V::addD(V::set1D(1.00002368), p);
   const D arg = V::addD(V::subD(V::mulD(V::subD(V::set1D(0.0), z), z), V::set1D(1.26551223)), V::mulD(t, p));
   const D r = V::mulD(t, expD(arg));
-  return V::selD(V::cmpD<kGE>(x, V::set1D(0.0)), V::subD(one, r), V::subD(r, one));
+  const D fit = V::selD(V::cmpD<kGE>(x, V::set1D(0.0)), V::subD(one, r), V::subD(r, one));
+  return V::selD(V::cmpD<kLT>(z, V::set1D(0.5)), series, fit);
 }
 
 // ───────────────────────────── maps ─────────────────────────────

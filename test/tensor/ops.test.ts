@@ -72,7 +72,9 @@ test('elementwise with broadcasting', () => {
   // GELU(1) exact = 0.8413447460685429, tanh form = 0.8411919906082768 (closed forms)
   close(k.tensor([1]).gelu().toArray(), [0.8413447460685429], 1e-6);
   close(k.tensor([1]).gelu('tanh').toArray(), [0.8411919906082768], 1e-6);
-  close(k.erf(k.tensor([0.5, -2])).toArray(), [0.5204998778130465, -0.9953222650189527], 1e-6);
+  close(k.erf(k.tensor([0.5, -2, 0.1])).toArray(), [0.5204998778130465, -0.9953222650189527, 0.1124629160182849], 1e-6);
+  assert.equal(k.erf(k.tensor([0])).item(), 0);
+  assert.ok((k.erf(k.tensor([1e-8])).item()) > 0);
   assert.deepEqual(k.tensor([-2, 0.5, 3]).clamp(-1, 1).toArray(), [-1, 0.5, 1]);
   assert.deepEqual(a.gt(3).toArray(), [[0, 0, 0], [1, 1, 1]]);
   assert.deepEqual(k.where(k.tensor([1, 0, 1]), a, 0).toArray(), [[1, 0, 3], [4, 0, 6]]);
