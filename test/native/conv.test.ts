@@ -9,43 +9,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Backend } from '../../src/backend/backend.js';
 import { tsBackend } from '../../src/backend/index.js';
-import { createNativeBackend } from '../../src/backend/native.js';
-import { loadNativeAddon, nativeAddonStatus, type NativeIsa } from '../../src/backend/native-addon.js';
 import { KilnError } from '../../src/errors.js';
-import { rng } from './gemm-reference.js';
+import { assertSame, eachConfig as forEachConfig, nativeSetup as native, rng, skip } from './kernel-parity.js';
 
-const addon = loadNativeAddon();
-const skip = addon === null && process.env.KILN_REQUIRE_NATIVE !== '1' ? `native addon unavailable: ${nativeAddonStatus()}` : false;
-
-function native(): { addon: NonNullable<typeof addon>; be: Backend } {
-  const be = createNativeBackend(tsBackend);
-  if (addon === null || be === null) throw new Error(`KILN_REQUIRE_NATIVE=1 but the native addon is unavailable: ${nativeAddonStatus()}`);
-  return { addon, be };
-}
-
-const ORDER: NativeIsa[] = ['scalar', 'avx2', 'avx512'];
-
-function forEachConfig(fn: (label: string) => void): void {
-  const { addon: a } = native();
-  const threads0 = a.numThreads();
-  try {
-    for (const isa of ORDER.slice(0, ORDER.indexOf(a.bestIsa()) + 1)) {
-      a.setIsa(isa);
-      for (const th of [1, 2]) {
-        a.setNumThreads(th);
-        fn(`${isa}/${th}t`);
-      }
-    }
-  } finally {
-    a.setIsa(a.bestIsa());
-    a.setNumThreads(threads0);
-  }
-}
-
-function assertSame(got: Float32Array, want: Float32Array, what: string): void {
-  assert.equal(got.length, want.length);
-  for (let i = 0; i < want.length; i++) if (!Object.is(got[i], want[i])) assert.fail(`${what}[${i}]: got ${got[i]}, want ${want[i]}`);
-}
 
 interface Geo {
   C: number; inSize: number[]; kernel: number[]; stride: number[]; padding: number[]; dilation: number[]; outSize: number[];

@@ -10,6 +10,7 @@ import { tsBackend } from '../../src/backend/index.js';
 import { createNativeBackend } from '../../src/backend/native.js';
 import { loadNativeAddon, nativeAddonStatus, type NativeAddon, type NativeIsa } from '../../src/backend/native-addon.js';
 import { nativeCutoff } from '../../src/backend/native/elementwise.js';
+export { rng } from './gemm-reference.js';
 
 // Exercise the native kernels on every size (the bindings otherwise hand tiny inputs to the reference).
 nativeCutoff.elements = 0;
@@ -26,15 +27,10 @@ export function nb(): Backend {
   return native;
 }
 
-export function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+/** The addon and the native backend together (throws when unavailable, which only happens under KILN_REQUIRE_NATIVE=1). */
+export function nativeSetup(): { addon: NativeAddon; be: Backend } {
+  if (addon === null) throw new Error(`KILN_REQUIRE_NATIVE=1 but the native addon is unavailable: ${nativeAddonStatus()}`);
+  return { addon, be: nb() };
 }
 
 /** n values uniform in [-scale, scale). */
