@@ -7,7 +7,6 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Backend } from '../../src/backend/backend.js';
 import { tsBackend } from '../../src/backend/index.js';
 import { KilnError } from '../../src/errors.js';
 import { assertSame, eachConfig as forEachConfig, nativeSetup as native, rng, skip } from './kernel-parity.js';
