@@ -72,32 +72,39 @@ export function argmax(v: Float32Array): number {
   return best;
 }
 
-/** Draws a token from logits [V] with temperature, top-k and top-p (nucleus) filtering; argmax when greedy. */
+/**
+ * Draws a token from logits [V] with temperature, top-k and top-p (nucleus) filtering; argmax when greedy.
+ * The candidates are found from one native numeric sort of the values (a threshold), so only the survivors are
+ * sorted by (logit desc, id asc) in JS.
+ */
 export function pickToken(logits: Float32Array, o: SamplingOptions, gen: Generator): number {
   const temperature = o.temperature ?? 1;
   if (o.greedy || temperature <= 0) return argmax(logits);
   const V = logits.length;
-  const order = Array.from({ length: V }, (_, i) => i).sort((a, b) => logits[b] - logits[a] || a - b);
+  const desc = Float32Array.from(logits).sort().reverse(); // values, largest first
+  const m = desc[0];
   let n = o.topK && o.topK > 0 ? Math.min(o.topK, V) : V;
-  const m = logits[order[0]];
-  const w = new Float64Array(n);
-  let total = 0;
-  for (let j = 0; j < n; j++) total += w[j] = Math.exp((logits[order[j]] - m) / temperature);
   if (o.topP !== undefined && o.topP < 1) {
+    let total = 0;
+    for (let j = 0; j < n; j++) total += Math.exp((desc[j] - m) / temperature);
     let acc = 0;
     for (let j = 0; j < n; j++) {
-      acc += w[j] / total;
+      acc += Math.exp((desc[j] - m) / temperature) / total;
       if (acc >= o.topP) {
         n = j + 1;
         break;
       }
     }
-    total = 0;
-    for (let j = 0; j < n; j++) total += w[j];
   }
-  let u = gen.uniform() * total;
-  for (let j = 0; j < n; j++) if ((u -= w[j]) <= 0) return order[j];
-  return order[n - 1];
+  const threshold = desc[n - 1];
+  const cand: number[] = [];
+  for (let i = 0; i < V; i++) if (logits[i] >= threshold) cand.push(i);
+  cand.sort((a, b) => logits[b] - logits[a] || a - b);
+  cand.length = Math.min(cand.length, n); // ties at the threshold: lowest ids first
+  const w = cand.map((i) => Math.exp((logits[i] - m) / temperature));
+  let u = gen.uniform() * w.reduce((a, b) => a + b, 0);
+  for (let j = 0; j < cand.length; j++) if ((u -= w[j]) <= 0) return cand[j];
+  return cand[cand.length - 1];
 }
 
 /** Drops every cached position from `length` on (the rows stay allocated and are overwritten by later appends). */
