@@ -132,6 +132,12 @@ export function runTrainLm(o: TrainOpts, log: (s: string) => void = console.log)
     onStep: (s) => {
       ema = Number.isNaN(ema) ? s.main : 0.9 * ema + 0.1 * s.main;
       bar?.update(s.step, { loss: ema.toFixed(3), tps: Math.round(s.tokensPerSecond) });
+      if (o.tokenizer && o.checkpointEvery && s.step % o.checkpointEvery === 0 && s.step < o.steps) {
+        // the trainer writes checkpoint-<step> right after this call; give it the tokenizer too
+        const dir = join(o.out, `checkpoint-${s.step}`);
+        mkdirSync(dir, { recursive: true });
+        copyFileSync(o.tokenizer, join(dir, 'tokenizer.json'));
+      }
       if (s.step === start + 1 || s.step % every === 0 || s.step === o.steps) {
         // the loop is synchronous, so a bar drawn on a timer (no TTY) never redraws: log as we go there instead
         if (bar && !process.stderr.isTTY) log(fmt(s));
