@@ -1,6 +1,6 @@
 /**
  * `npm run bench`: runs the whole suite (src/bench/suite.ts), prints the table on stdout (progress on stderr) and
- * writes the results as JSON to bench/results/latest.json and bench/results/<UTC timestamp>.json.
+ * (then the DeepSeek-V3 rows of issue 3 with their targets) and writes the results as JSON to bench/results/latest.json and bench/results/<UTC timestamp>.json.
  * Options: --quick (tiny sizes, short runs), --sizes 256,512 (GEMM sizes), --threads 1,2, --out <dir>.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -10,6 +10,7 @@ import { parseArgs } from 'node:util';
 import { toJson } from '../src/bench/json.js';
 import { FULL_SIZES, QUICK_SIZES, runSuite } from '../src/bench/suite.js';
 import { suiteTable } from '../src/bench/table.js';
+import { deepseekSuiteLines } from '../src/bench/deepseek-table.js';
 
 function list(v: string | undefined, fallback: number[], what: string): number[] {
   if (v === undefined) return fallback;
@@ -36,6 +37,7 @@ const results = await runSuite({
   threads: list(values.threads, [1, 2], 'threads'),
 });
 console.log(suiteTable(results));
+console.log(['', ...deepseekSuiteLines(results.deepseek)].join('\n'));
 
 // dist/bench/run.js → <repo>/bench/results
 const outDir = values.out ?? path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bench/results');

@@ -1,10 +1,12 @@
 /**
- * `kiln bench <peak|gemm|attention|overhead|train-step|all>`: each benchmark of the suite on its own. With --json
+ * `kiln bench <peak|gemm|attention|overhead|train-step|decode|prefill|all>`: each benchmark of the suite on its own
+ * (train-step takes a GPT config file or a DeepSeek-V3 preset/config.json; decode and prefill are DeepSeek-V3's,
+ * src/bench/deepseek.ts; their JSON also carries `tokens_per_s`, and `mfu` where FLOPs apply). With --json
  * one JSON object is printed on stdout with at least `value` and `unit` (and `peak_gflops` where a peak applies,
  * the peers' numbers for gemm); without it, the same lines the suite table prints. --quick shortens every
  * measurement (used by the tests). The command exits 1 when a correctness check fails or the value could not be
  * measured (then `value` is null and `unavailable` says why).
- * The attention and train-step modules are imported when their command runs, so the other commands never depend
+ * The attention, train-step and DeepSeek-V3 modules are imported when their command runs, so the other commands never depend
  * on the model/attention layers.
  * Wired into the `kiln` program by src/cli/main.ts through `registerBenchCommand(program)`.
  */
@@ -18,6 +20,8 @@ import { measurePeak } from './peak.js';
 import { FULL_SIZES, QUICK_SIZES, runSuite } from './suite.js';
 import { attentionLines, gemmLines, machineLines, overheadLines, peakLines, suiteTable, trainStepLines } from './table.js';
 import { timingOptions } from './timing.js';
+import { deepseekSuiteLines } from './deepseek-table.js';
+import { KilnError } from '../errors.js';
 
 function positiveInt(v: string): number {
   const n = Number(v);
@@ -136,24 +140,90 @@ export function registerBenchCommand(program: Command): Command {
       }, [...machineLines(m), ...overheadLines(r)], Math.abs(r.checkSum - 10.9375) < 1e-6);
     }));
 
-  withCommon(bench.command('train-step').description('one training step of the small GPT: tokens/s and MFU'), 'threads (default: all hardware threads)')
-    .option('--config <file>', 'JSON of GPT config keys (HF names; optional "preset", "batch_size", "seq_len")')
+  withCommon(bench.command('train-step').description('one training step (GPT, or a DeepSeek-V3 preset/config.json): tokens/s and MFU'), 'threads (default: all hardware threads)')
+    .option('--config <preset|file>', 'a DeepSeek-V3 preset (deepseek-v3-bench, ...) or config.json (model_type deepseek_v3), or a JSON of GPT config keys (HF names; optional "preset", "batch_size", "seq_len")')
     .option('--batch <B>', 'sequences per step', positiveInt)
     .option('--seq <T>', 'tokens per sequence', positiveInt)
     .action(guarded('train-step', 'tokens/s', async (o: Common & { config?: string; batch?: number; seq?: number }) => {
-      const { benchTrainStep, trainStepWorkload } = await import('./train-step.js');
       const quick = o.quick ?? false;
       const threads = o.threads ?? hardwareThreads();
+      const ds = o.config ? (await import('./deepseek.js')).deepseekSource(o.config) : null;
+      if (ds) {
+        const { benchDeepseekTrainStep, deepseekThreads } = await import('./deepseek.js');
+        const { deepseekTrainLines } = await import('./deepseek-table.js');
+        const m = await machineInfo();
+        const peak = await measurePeak(threads, quick);
+        const used = await deepseekThreads(threads);
+        const t = benchDeepseekTrainStep(ds, { batch: o.batch, seq: o.seq, quick }, used, threads, timingOptions(quick), peak.gflops);
+        emit(o, {
+          bench: 'train-step', family: 'deepseek_v3', value: t.tokensPerSecond, unit: 'tokens/s', tokensPerS: t.tokensPerSecond, mfu: t.mfu,
+          peakGflops: t.peakGflops, achievedGflops: t.achievedGflops, stepMs: t.stepMs, medianStepMs: t.medianStepMs, tokensPerStep: t.tokensPerStep,
+          flopPerToken: t.flopPerToken, flopPerStep: t.flopPerStep, paramsTotal: t.paramsTotal, paramsActivated: t.paramsActivated, model: t.model,
+          batchSize: t.batchSize, seqLen: t.seqLen, threads, threadsUsed: t.threadsUsed, backend: t.backend, measuredSteps: t.measuredSteps,
+          loss: [t.firstLoss, t.lastLoss], machine: machineJson(m),
+        }, [...machineLines(m), ...deepseekTrainLines(t)], Number.isFinite(t.lastLoss));
+        return;
+      }
+      const { benchTrainStep, trainStepWorkload } = await import('./train-step.js');
       const w = trainStepWorkload({ configPath: o.config, batch: o.batch, seq: o.seq, quick });
       const m = await machineInfo();
       const peak = await measurePeak(threads, quick);
       const t = await benchTrainStep(w, threads, timingOptions(quick), peak.gflops);
       emit(o, {
-        bench: 'train-step', value: t.tokensPerSecond, unit: 'tokens/s', mfu: t.mfu, peakGflops: t.peakGflops, achievedGflops: t.achievedGflops,
+        bench: 'train-step', family: 'gpt', value: t.tokensPerSecond, unit: 'tokens/s', tokensPerS: t.tokensPerSecond, mfu: t.mfu, peakGflops: t.peakGflops, achievedGflops: t.achievedGflops,
         stepMs: t.stepMs, medianStepMs: t.medianStepMs, tokensPerStep: t.tokensPerStep, flopPerToken: t.flopPerToken, flopPerStep: t.flopPerStep,
         params: t.params, model: w.source, config: w.config, batchSize: w.batchSize, seqLen: w.seqLen, threads, threadsUsed: t.threadsUsed,
         backend: t.backend, measuredSteps: t.measuredSteps, loss: [t.firstLoss, t.lastLoss], note: w.note ?? undefined, machine: machineJson(m),
       }, [...machineLines(m), ...trainStepLines(t)], Number.isFinite(t.lastLoss));
+    }));
+
+  /** The DeepSeek-V3 config a decode/prefill command runs (default: the issue's bench preset). */
+  const deepseekOf = async (config: string | undefined) => {
+    const { deepseekSource, DEEPSEEK_BENCH_PRESET } = await import('./deepseek.js');
+    const src = deepseekSource(config ?? DEEPSEEK_BENCH_PRESET);
+    if (!src) throw new KilnError('E_CONFIG', `bench: --config ${config} is not a DeepSeek-V3 config; pass a preset (deepseek-v3-bench, deepseek-v3-tiny, ...) or a config.json with "model_type": "deepseek_v3"`);
+    return src;
+  };
+
+  withCommon(bench.command('decode').description('DeepSeek-V3 greedy decode tokens/s at batch 1 with the latent cache (random seeded weights)'), 'threads (default: all hardware threads)')
+    .option('--config <preset|file>', 'DeepSeek-V3 preset or config.json (default deepseek-v3-bench)')
+    .option('--prompt-len <n>', 'prompt tokens (default 16; quick: 4)', positiveInt)
+    .option('--new-tokens <n>', 'tokens to generate (default 128; quick: 8)', positiveInt)
+    .action(guarded('decode', 'tokens/s', async (o: Common & { config?: string; promptLen?: number; newTokens?: number }) => {
+      const { benchDeepseekDecode, deepseekThreads } = await import('./deepseek.js');
+      const { deepseekDecodeLines } = await import('./deepseek-table.js');
+      const quick = o.quick ?? false;
+      const threads = o.threads ?? hardwareThreads();
+      const src = await deepseekOf(o.config);
+      const m = await machineInfo();
+      const used = await deepseekThreads(threads);
+      const d = benchDeepseekDecode(src, { promptLen: o.promptLen, newTokens: o.newTokens, quick }, used, threads, timingOptions(quick));
+      emit(o, {
+        bench: 'decode', family: 'deepseek_v3', value: d.tokensPerSecond, unit: 'tokens/s', tokensPerS: d.tokensPerSecond, medianTokensPerS: d.medianTokensPerSecond,
+        tokensPerSWithPrefill: d.tokensPerSecondWithPrefill, msPerToken: d.msPerToken, model: d.model, batchSize: 1, promptLen: d.promptLen, newTokens: d.newTokens,
+        runs: d.runs, deterministic: d.deterministic, threads, threadsUsed: d.threadsUsed, backend: d.backend, machine: machineJson(m),
+      }, [...machineLines(m), ...deepseekDecodeLines(d)], d.deterministic && Number.isFinite(d.tokensPerSecond));
+    }));
+
+  withCommon(bench.command('prefill').description('DeepSeek-V3 prefill tokens/s and MFU into an empty latent cache (random seeded weights)'), 'threads (default: all hardware threads)')
+    .option('--config <preset|file>', 'DeepSeek-V3 preset or config.json (default deepseek-v3-bench)')
+    .option('--seq <T>', 'prompt tokens (default 256; quick: 16)', positiveInt)
+    .option('--batch <B>', 'sequences (default 1)', positiveInt)
+    .action(guarded('prefill', 'tokens/s', async (o: Common & { config?: string; seq?: number; batch?: number }) => {
+      const { benchDeepseekPrefill, deepseekThreads } = await import('./deepseek.js');
+      const { deepseekPrefillLines } = await import('./deepseek-table.js');
+      const quick = o.quick ?? false;
+      const threads = o.threads ?? hardwareThreads();
+      const src = await deepseekOf(o.config);
+      const m = await machineInfo();
+      const peak = await measurePeak(threads, quick);
+      const used = await deepseekThreads(threads);
+      const p = benchDeepseekPrefill(src, { seq: o.seq, batch: o.batch, quick }, used, threads, timingOptions(quick), peak.gflops);
+      emit(o, {
+        bench: 'prefill', family: 'deepseek_v3', value: p.tokensPerSecond, unit: 'tokens/s', tokensPerS: p.tokensPerSecond, mfu: p.mfu, peakGflops: p.peakGflops,
+        achievedGflops: p.achievedGflops, ms: p.ms, medianMs: p.medianMs, flopPerToken: p.flopPerToken, model: p.model, batchSize: p.batchSize, seqLen: p.seqLen,
+        runs: p.runs, threads, threadsUsed: p.threadsUsed, backend: p.backend, machine: machineJson(m),
+      }, [...machineLines(m), ...deepseekPrefillLines(p)], Number.isFinite(p.logitCheck));
     }));
 
   bench.command('all').description('the whole suite (what `npm run bench` runs), printed as the table; --json prints the results object')
@@ -163,7 +233,7 @@ export function registerBenchCommand(program: Command): Command {
       const quick = o.quick ?? false;
       const r = await runSuite({ quick, sizes: quick ? QUICK_SIZES : FULL_SIZES, threads: [1, 2] });
       if (o.json) process.stdout.write(`${JSON.stringify(toJson(r))}\n`);
-      else process.stdout.write(`${suiteTable(r)}\n`);
+      else process.stdout.write(`${suiteTable(r)}\n\n${deepseekSuiteLines(r.deepseek).join('\n')}\n`);
       if (!r.checksPassed) process.exitCode = 1;
     });
   return bench;

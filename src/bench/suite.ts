@@ -1,9 +1,10 @@
 /**
  * The whole benchmark suite in one process, so every ratio compares numbers measured in the same run on the same
  * machine state: machine → fp32 FMA peak (1 and 2 threads) → sgemm for Kiln and peers (each n, each thread count)
- * → fused attention → per-op dispatch overhead → training step. A part that cannot run (missing addon, missing
- * peer, a module not yet in the build) is reported with the reason instead of a number. The attention and
- * training-step benchmarks are imported lazily, so a problem in those layers (or their absence) costs only their
+ * → fused attention → per-op dispatch overhead → training step → DeepSeek-V3 training step, decode and prefill
+ * (src/bench/deepseek.ts). A part that cannot run (missing addon, missing
+ * peer, a module not yet in the build) is reported with the reason instead of a number. The attention,
+ * training-step and DeepSeek-V3 benchmarks are imported lazily, so a problem in those layers (or their absence) costs only their
  * own rows, never the peak/GEMM/overhead numbers.
  */
 import os from 'node:os';
@@ -14,6 +15,7 @@ import { benchOverhead, type OverheadResult } from './overhead.js';
 import { measurePeak, mergePeaks, type PeakResult } from './peak.js';
 import { describeTiming, timingOptions } from './timing.js';
 import type { TrainStepResult } from './train-step.js';
+import type { DeepseekSuiteResult } from './deepseek.js';
 import type { MissingPeer } from './peers/peer.js';
 
 export interface Unavailable {
@@ -43,6 +45,8 @@ export interface SuiteResults {
   attention: AttentionResult | Unavailable;
   overhead: OverheadResult;
   trainStep: TrainStepResult | Unavailable;
+  /** DeepSeek-V3 rows of issue 3 (training step, decode, prefill on `deepseek-v3-bench`; quick: deepseek-v3-micro). */
+  deepseek: DeepseekSuiteResult | Unavailable;
   /** 1-minute load average when the suite finished (the start's is in `machine`). */
   loadAvgEnd: number;
   /** Whether every correctness check passed (GEMM vs peer and f64, attention vs reference). */
@@ -100,6 +104,14 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResults> {
     trainStep = { unavailable: `train-step benchmark did not run: ${errorText(e)}` };
   }
 
+  let deepseek: DeepseekSuiteResult | Unavailable;
+  try {
+    const { benchDeepseekSuite } = await import('./deepseek.js');
+    deepseek = await benchDeepseekSuite(o.quick, main, timing, peakAt(main), log);
+  } catch (e) {
+    deepseek = { unavailable: `DeepSeek-V3 benchmarks did not run: ${errorText(e)}` };
+  }
+
   // probe the peak again now and keep the higher reading, then recompute every ratio to peak with it
   log('peak: probing again');
   const again: PeakResult[] = [];
@@ -116,6 +128,11 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResults> {
   if (!('unavailable' in trainStep)) {
     trainStep.peakGflops = peakAt(trainStep.threads);
     trainStep.mfu = trainStep.peakGflops ? trainStep.achievedGflops / trainStep.peakGflops : null;
+  }
+
+  if (!('unavailable' in deepseek)) {
+    const { applyDeepseekPeak } = await import('./deepseek.js');
+    applyDeepseekPeak(deepseek, peakAt(main));
   }
 
   const checksPassed = gemm.every((g) => g.check.passed) && ('unavailable' in attention || attention.check.passed);
@@ -136,6 +153,7 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResults> {
     attention,
     overhead,
     trainStep,
+    deepseek,
     checksPassed,
     loadAvgEnd: os.loadavg()[0],
   };
