@@ -5,7 +5,7 @@
  * `flopsPerToken` — plus a config.json (model_type deepseek_v3) path and a rejected non-DeepSeek config for decode.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -116,6 +116,25 @@ test('bench decode with a config that is not DeepSeek-V3: value null, the reason
     const bad = kilnBench('prefill', '--config', 'deepseek-v3-nonesuch', '--quick', '--json');
     assert.equal(bad.status, 1);
     assert.match(String(bad.json.unavailable), /unknown DeepSeek-V3 preset/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('bench/run.js --quick: the DeepSeek-V3 rows and the target line are in the table and in latest.json', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'kiln-ds-run-'));
+  try {
+    const r = spawnSync(process.execPath, [path.join(root, 'dist/bench/run.js'), '--quick', '--sizes', '32', '--threads', '1', '--out', dir], { cwd: root, encoding: 'utf8', timeout: 120_000 });
+    assert.equal(r.status, 0, r.stderr);
+    for (const heading of ['DeepSeek-V3 training step', 'DeepSeek-V3 greedy decode', 'DeepSeek-V3 prefill', 'targets (issue 3, deepseek-v3-bench)'])
+      assert.ok(r.stdout.includes(heading), `table lacks '${heading}':\n${r.stdout}`);
+    const ds = (JSON.parse(readFileSync(path.join(dir, 'latest.json'), 'utf8')) as { deepseek: Record<string, Record<string, unknown>> }).deepseek;
+    assert.equal(ds.config as unknown, 'deepseek-v3-micro');
+    positive(ds.train_step.tokens_per_second, 'train tokens/s');
+    positive(ds.decode.tokens_per_second, 'decode tokens/s');
+    positive(ds.prefill.tokens_per_second, 'prefill tokens/s');
+    assert.deepEqual(ds.targets, { train_mfu: 0.4, decode_tokens_per_second: 1000 });
+    assert.equal(ds.train_mfu_met, null); // quick runs are not judged against the bench-config targets
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
