@@ -8,6 +8,7 @@ import { registerTokenizeCommand } from '../tokenizers/cli.js';
 import { registerDeepseekCommands } from './deepseek.js';
 import { resolveModel } from '../models/registry.js';
 import { registerErnieCommands } from '../models/ernie3/cli.js';
+import { registerDitCommands } from '../models/dit/cli.js';
 import { runDemo } from './demo.js';
 
 function int(v: string): number {
@@ -56,6 +57,7 @@ registerBenchCommand(program);
 registerDatapipeCommands(program);
 registerTokenizeCommand(program);
 registerErnieCommands(program);
+registerDitCommands(program);
 registerDeepseekCommands(program);
 
 try {

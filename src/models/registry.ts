@@ -8,6 +8,7 @@ import { KilnError } from '../errors.js';
 import { GPT_PRESETS, gptConfig, gptParamCount, gptTrainFlopsPerToken } from './gpt/config.js';
 import { DEEPSEEK_V3_PRESETS, deepseekV3Config, modelInfo as deepseekInfo } from './deepseek-v3/config.js';
 import { ernie3Family, ernieFamily } from './ernie3/family.js';
+import { causalVaeFamily, mmDitFamily, singleDitFamily } from './dit/family.js';
 
 export interface ModelFamily {
   /** Hugging Face model_type. */
@@ -33,6 +34,9 @@ export const MODEL_FAMILIES: readonly ModelFamily[] = [
   },
   ernieFamily,
   ernie3Family,
+  singleDitFamily,
+  mmDitFamily,
+  causalVaeFamily,
 ];
 
 /** Resolves a preset name, a config.json path or a checkpoint directory to its family and config source. */
