@@ -11,7 +11,7 @@
  * Wired into the `kiln` program by src/cli/main.ts through `registerBenchCommand(program)`.
  */
 import os from 'node:os';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
 import { benchGemm, loadGemmPeers } from './gemm.js';
 import { toJson } from './json.js';
 import { machineInfo, type MachineInfo } from './machine.js';
@@ -22,12 +22,8 @@ import { attentionLines, gemmLines, machineLines, overheadLines, peakLines, suit
 import { timingOptions } from './timing.js';
 import { deepseekSuiteLines } from './deepseek-table.js';
 import { KilnError } from '../errors.js';
+import { positiveInt } from '../cli/options.js';
 
-function positiveInt(v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
-  return n;
-}
 
 interface Common {
   json?: boolean;

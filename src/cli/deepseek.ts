@@ -12,6 +12,7 @@
 import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
+import { finiteNumber, positiveInt } from './options.js';
 import cliProgress from 'cli-progress';
 import { KilnError } from '../errors.js';
 import { resolveModel } from '../models/registry.js';
@@ -30,16 +31,6 @@ import type { Precision } from '../train/precision/index.js';
 
 const EOS = '<｜end▁of▁sentence｜>';
 
-function int(v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('expected a positive integer');
-  return n;
-}
-function num(v: string): number {
-  const n = Number(v);
-  if (!Number.isFinite(n)) throw new InvalidArgumentError('expected a number');
-  return n;
-}
 function precision(v: string): Precision {
   if (v !== 'fp32' && v !== 'bf16' && v !== 'fp8') throw new InvalidArgumentError('expected fp32, bf16 or fp8');
   return v;
@@ -247,17 +238,17 @@ export function registerDeepseekCommands(program: Command): void {
     .requiredOption('--config <preset|config.json>', 'a DeepSeek-V3 preset (e.g. deepseek-v3-tiny) or a config.json')
     .requiredOption('--data <text>', 'UTF-8 text file to train on')
     .option('--tokenizer <tokenizer.json>', 'HF tokenizer.json (default: bytes, vocab 256); sets vocab_size and is copied into --out')
-    .requiredOption('--steps <n>', 'total optimizer steps', int)
+    .requiredOption('--steps <n>', 'total optimizer steps', positiveInt)
     .requiredOption('--out <dir>', 'output directory (HF checkpoint + optimizer state)')
     .option('--resume', 'continue from the latest training checkpoint under --out (bit-exact)')
     .option('--precision <p>', 'fp32 | bf16 | fp8 (simulated, every Linear but the head)', precision, 'fp32' as Precision)
-    .option('--batch <n>', 'sequences per step', int, 8)
-    .option('--seq <n>', 'tokens per sequence', int, 64)
-    .option('--lr <lr>', 'peak learning rate', num, 3e-3)
+    .option('--batch <n>', 'sequences per step', positiveInt, 8)
+    .option('--seq <n>', 'tokens per sequence', positiveInt, 64)
+    .option('--lr <lr>', 'peak learning rate', finiteNumber, 3e-3)
     .option('--seed <n>', 'random seed', (v) => Number(v), 0)
-    .option('--checkpoint-every <k>', 'write <out>/checkpoint-<step> every k steps', int)
-    .option('--gamma <g>', 'bias update speed of aux-loss-free balancing', num, 0.001)
-    .option('--alpha <a>', 'sequence-wise balance loss weight', num, 1e-4)
+    .option('--checkpoint-every <k>', 'write <out>/checkpoint-<step> every k steps', positiveInt)
+    .option('--gamma <g>', 'bias update speed of aux-loss-free balancing', finiteNumber, 0.001)
+    .option('--alpha <a>', 'sequence-wise balance loss weight', finiteNumber, 1e-4)
     .option('--json', 'print one JSON summary instead of the log')
     .action((o: TrainOpts) => runTrainLm(o));
 
@@ -267,12 +258,12 @@ export function registerDeepseekCommands(program: Command): void {
     .requiredOption('--model <dir>', 'checkpoint directory (config.json, safetensors, optional tokenizer.json)')
     .option('--prompt <text>', 'prompt text (needs the checkpoint tokenizer.json)')
     .option('--ids <ids>', 'prompt token ids, comma-separated', idList)
-    .option('--max-new-tokens <n>', 'tokens to generate', int, 64)
+    .option('--max-new-tokens <n>', 'tokens to generate', positiveInt, 64)
     .option('--greedy', 'argmax decoding')
     .option('--mtp', 'MTP speculative decoding (greedy, lossless); reports acceptance and speed-up over plain greedy')
-    .option('--temperature <t>', 'sampling temperature', num, 0.8)
-    .option('--top-k <k>', 'sample among the k most likely tokens', int)
-    .option('--top-p <p>', 'nucleus sampling threshold', num)
+    .option('--temperature <t>', 'sampling temperature', finiteNumber, 0.8)
+    .option('--top-k <k>', 'sample among the k most likely tokens', positiveInt)
+    .option('--top-p <p>', 'nucleus sampling threshold', finiteNumber)
     .option('--seed <n>', 'sampling seed', (v) => Number(v), 0)
     .option('--json', 'print one JSON object')
     .action((o: GenOpts) => runGenerate(o));

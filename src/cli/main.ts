@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /** The `kiln` command: parses arguments and calls the library; no logic lives here. */
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
+import { finiteNumber, positiveInt } from './options.js';
 import { KilnError } from '../errors.js';
 import { registerBenchCommand } from '../bench/cli.js';
 import { registerDatapipeCommands } from '../datapipe/cli.js';
@@ -11,17 +12,7 @@ import { registerErnieCommands } from '../models/ernie3/cli.js';
 import { registerDitCommands } from '../models/dit/cli.js';
 import { runDemo } from './demo.js';
 
-function int(v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('expected a positive integer');
-  return n;
-}
 
-function num(v: string): number {
-  const n = Number(v);
-  if (!Number.isFinite(n)) throw new InvalidArgumentError('expected a number');
-  return n;
-}
 
 const program = new Command();
 program.name('kiln').description('Kiln: a TypeScript stack for large generative models').version('0.1.0');
@@ -29,10 +20,10 @@ program.name('kiln').description('Kiln: a TypeScript stack for large generative 
 program
   .command('demo')
   .description('train a tiny transformer on the bundled sonnets, print the loss falling, save it and sample')
-  .option('--steps <n>', 'training steps', int, 300)
-  .option('--batch <n>', 'sequences per step', int, 16)
-  .option('--seq <n>', 'tokens per sequence', int, 64)
-  .option('--lr <lr>', 'peak learning rate', num, 3e-3)
+  .option('--steps <n>', 'training steps', positiveInt, 300)
+  .option('--batch <n>', 'sequences per step', positiveInt, 16)
+  .option('--seq <n>', 'tokens per sequence', positiveInt, 64)
+  .option('--lr <lr>', 'peak learning rate', finiteNumber, 3e-3)
   .option('--preset <name>', 'model preset', 'gpt-tiny')
   .option('--seed <n>', 'random seed', (v) => Number(v), 0)
   .option('--out <dir>', 'where to save the checkpoint', 'runs/demo')
