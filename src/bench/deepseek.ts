@@ -28,6 +28,7 @@ import { Generator } from '../tensor/random.js';
 import { tidy } from '../tensor/scope.js';
 import { trainDeepseekV3 } from '../train/deepseek-v3.js';
 import { DEEPSEEK_BENCH_PRESET, DEEPSEEK_TARGETS } from './deepseek-constants.js';
+import { measureSteps, stepDurations, type StepMetrics } from './train-step.js';
 import { setKilnThreads } from './kiln-threads.js';
 import { timeSync, type TimingOptions } from './timing.js';
 
@@ -89,7 +90,7 @@ function randomTokens(n: number, vocab: number, seed: number): Int32Array {
 
 const newModel = (c: DeepseekV3Config) => new DeepseekV3ForCausalLM(c, { generator: new Generator(42) });
 
-export interface DeepseekTrainResult {
+export interface DeepseekTrainResult extends StepMetrics {
   bench: 'train-step';
   model: string;
   config: DeepseekV3Config;
@@ -100,19 +101,6 @@ export interface DeepseekTrainResult {
   threadsUsed: number;
   paramsTotal: number;
   paramsActivated: number;
-  tokensPerStep: number;
-  flopPerToken: number;
-  flopPerStep: number;
-  stepMs: number;
-  medianStepMs: number;
-  tokensPerSecond: number;
-  achievedGflops: number;
-  peakGflops: number | null;
-  mfu: number | null;
-  measuredSteps: number;
-  windows: number;
-  firstLoss: number;
-  lastLoss: number;
 }
 
 /** The training-step benchmark (see the file header). Default batch 8 × 256; quick 2 × 16. */
@@ -129,31 +117,13 @@ export function benchDeepseekTrainStep(
     const run = (steps: number) => {
       const ends: number[] = [];
       const { logs } = trainDeepseekV3(model, tokens, { steps, batchSize: batch, seqLen: seq, lr: 1e-3, seed: 3, onStep: (s) => ends.push(s.seconds) });
-      return { durations: ends.map((e, i) => e - (i === 0 ? 0 : ends[i - 1])), losses: logs.map((l) => l.loss) };
+      return { durations: stepDurations(ends), losses: logs.map((l) => l.loss) };
     };
-    const est = run(1).durations[0];
-    const slow = est > timing.singleCallSeconds;
-    const warmupSteps = slow ? 0 : timing.warmupCalls;
-    const perWindow = Math.max(1, Math.ceil(timing.minSeconds / Math.max(est, 1e-6)));
-    const windows = slow ? 2 : timing.runs;
-    const { durations, losses } = run(warmupSteps + perWindow * windows);
-    const measured = durations.slice(warmupSteps);
-    let best = Infinity;
-    for (let wi = 0; wi < windows; wi++) {
-      const win = measured.slice(wi * perWindow, (wi + 1) * perWindow);
-      best = Math.min(best, win.reduce((a, b) => a + b, 0) / win.length);
-    }
-    const sorted = [...measured].sort((a, b) => a - b);
-    const flopPerToken = flopsPerToken(c, { seqLen: seq, training: true });
-    const flopPerStep = flopPerToken * tokensPerStep;
-    const achievedGflops = flopPerStep / best / 1e9;
+    const metrics = measureSteps(run, timing, tokensPerStep, flopsPerToken(c, { seqLen: seq, training: true }), peakGflops);
     const p = paramCounts(c);
     return {
       bench: 'train-step', model: src.source, config: c, batchSize: batch, seqLen: seq, backend: getBackendName(), threads, threadsUsed,
-      paramsTotal: p.params_total, paramsActivated: p.params_activated, tokensPerStep, flopPerToken, flopPerStep,
-      stepMs: best * 1e3, medianStepMs: sorted[Math.floor((sorted.length - 1) / 2)] * 1e3, tokensPerSecond: tokensPerStep / best,
-      achievedGflops, peakGflops, mfu: peakGflops ? achievedGflops / peakGflops : null, measuredSteps: measured.length, windows,
-      firstLoss: losses[0], lastLoss: losses[losses.length - 1],
+      paramsTotal: p.params_total, paramsActivated: p.params_activated, ...metrics,
     };
   } finally {
     model.dispose();

@@ -35,12 +35,8 @@ export interface TrainStepWorkload {
   note: string | null;
 }
 
-export interface TrainStepResult {
-  workload: TrainStepWorkload;
-  backend: string;
-  threads: number;
-  threadsUsed: number;
-  params: number;
+/** The timing and throughput of a training-step run, shared by every model family's training-step benchmark. */
+export interface StepMetrics {
   tokensPerStep: number;
   flopPerToken: number;
   flopPerStep: number;
@@ -55,6 +51,60 @@ export interface TrainStepResult {
   windows: number;
   firstLoss: number;
   lastLoss: number;
+}
+
+export interface TrainStepResult extends StepMetrics {
+  workload: TrainStepWorkload;
+  backend: string;
+  threads: number;
+  threadsUsed: number;
+  params: number;
+}
+
+/** Per-step durations (s) from the cumulative seconds a training loop reports after each step. */
+export function stepDurations(ends: readonly number[]): number[] {
+  return ends.map((e, i) => e - (i === 0 ? 0 : ends[i - 1]));
+}
+
+/**
+ * Times a training loop by the method in the file header: `run(steps)` trains that many steps and returns each
+ * step's duration (s) and loss; the result holds the step metrics for `tokensPerStep` tokens of `flopPerToken`.
+ */
+export function measureSteps(
+  run: (steps: number) => { durations: number[]; losses: number[] }, timing: TimingOptions,
+  tokensPerStep: number, flopPerToken: number, peakGflops: number | null,
+): StepMetrics {
+  // estimate (also the first warm-up step), then size the measured run
+  const est = run(1).durations[0];
+  const slow = est > timing.singleCallSeconds;
+  const warmupSteps = slow ? 0 : timing.warmupCalls;
+  const perWindow = Math.max(1, Math.ceil(timing.minSeconds / Math.max(est, 1e-6)));
+  const windows = slow ? 2 : timing.runs;
+  const { durations, losses } = run(warmupSteps + perWindow * windows);
+  const measured = durations.slice(warmupSteps);
+  let best = Infinity;
+  for (let wi = 0; wi < windows; wi++) {
+    const win = measured.slice(wi * perWindow, (wi + 1) * perWindow);
+    best = Math.min(best, win.reduce((a, b) => a + b, 0) / win.length);
+  }
+  const sorted = [...measured].sort((a, b) => a - b);
+  const flopPerStep = flopPerToken * tokensPerStep;
+  const achievedGflops = flopPerStep / best / 1e9;
+  return {
+    tokensPerStep,
+    flopPerToken,
+    flopPerStep,
+    stepMs: best * 1e3,
+    medianStepMs: sorted[Math.floor((sorted.length - 1) / 2)] * 1e3,
+    tokensPerSecond: tokensPerStep / best,
+    achievedGflops,
+    peakGflops,
+    mfu: peakGflops ? achievedGflops / peakGflops : null,
+    measuredSteps: measured.length,
+    windows,
+    firstLoss: losses[0],
+    lastLoss: losses[losses.length - 1],
+  };
 }
 
 /**
@@ -130,46 +180,10 @@ export async function benchTrainStep(w: TrainStepWorkload, threads: number, timi
         steps, batchSize: w.batchSize, seqLen: w.seqLen, lr: 1e-3, warmup: 0, seed: 3,
         onStep: (s) => ends.push(s.seconds),
       });
-      const durations = ends.map((e, i) => e - (i === 0 ? 0 : ends[i - 1]));
-      return { durations, losses };
+      return { durations: stepDurations(ends), losses };
     };
-    // estimate (also the first warm-up step), then size the measured run
-    const est = run(1).durations[0];
-    const warmupSteps = est > timing.singleCallSeconds ? 0 : timing.warmupCalls;
-    const perWindow = Math.max(1, Math.ceil(timing.minSeconds / Math.max(est, 1e-6)));
-    const windows = est > timing.singleCallSeconds ? 2 : timing.runs;
-    const { durations, losses } = run(warmupSteps + perWindow * windows);
-    const measured = durations.slice(warmupSteps);
-    let best = Infinity;
-    for (let wi = 0; wi < windows; wi++) {
-      const win = measured.slice(wi * perWindow, (wi + 1) * perWindow);
-      best = Math.min(best, win.reduce((a, b) => a + b, 0) / win.length);
-    }
-    const sorted = [...measured].sort((a, b) => a - b);
-    const median = sorted[Math.floor((sorted.length - 1) / 2)];
-    const flopPerToken = gptTrainFlopsPerToken(c, w.seqLen);
-    const flopPerStep = flopPerToken * tokensPerStep;
-    const achievedGflops = flopPerStep / best / 1e9;
-    return {
-      workload: w,
-      backend: getBackendName(),
-      threads,
-      threadsUsed: th.used,
-      params: gptParamCount(c),
-      tokensPerStep,
-      flopPerToken,
-      flopPerStep,
-      stepMs: best * 1e3,
-      medianStepMs: median * 1e3,
-      tokensPerSecond: tokensPerStep / best,
-      achievedGflops,
-      peakGflops,
-      mfu: peakGflops ? achievedGflops / peakGflops : null,
-      measuredSteps: measured.length,
-      windows,
-      firstLoss: losses[0],
-      lastLoss: losses[losses.length - 1],
-    };
+    const metrics = measureSteps(run, timing, tokensPerStep, gptTrainFlopsPerToken(c, w.seqLen), peakGflops);
+    return { workload: w, backend: getBackendName(), threads, threadsUsed: th.used, params: gptParamCount(c), ...metrics };
   } finally {
     model.dispose();
   }
