@@ -8,45 +8,11 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { benchProcess, kilnBench, positive, root } from './bench-process.js';
 import { gptParamCount, gptConfig } from '../../src/models/gpt/config.js';
 
-// dist/test/bench/ → repository root
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-const cliModule = pathToFileURL(path.join(root, 'dist/src/bench/cli.js')).href;
-const harness = [
-  "import { Command } from 'commander';",
-  `const { registerBenchCommand } = await import(${JSON.stringify(cliModule)});`,
-  "const program = new Command('kiln');",
-  'registerBenchCommand(program);',
-  "await program.parseAsync(process.argv.slice(1), { from: 'user' }); // node -e: argv = [node, ...args]",
-].join('\n');
-
-interface Run {
-  status: number | null;
-  json: Record<string, unknown>;
-  stderr: string;
-}
-
-function kilnBench(...args: string[]): Run {
-  const r = spawnSync(process.execPath, ['--input-type=module', '-e', harness, 'bench', ...args], { cwd: root, encoding: 'utf8', timeout: 120_000 });
-  const lines = r.stdout.trim().split('\n');
-  let json: Record<string, unknown> = {};
-  try {
-    json = JSON.parse(lines[lines.length - 1]) as Record<string, unknown>;
-  } catch {
-    assert.fail(`kiln bench ${args.join(' ')} printed no JSON (exit ${r.status}):\n${r.stdout}\n${r.stderr}`);
-  }
-  return { status: r.status, json, stderr: r.stderr };
-}
-
-function positive(v: unknown, what: string): number {
-  assert.equal(typeof v, 'number', `${what} should be a number, got ${JSON.stringify(v)}`);
-  assert.ok(Number.isFinite(v as number) && (v as number) > 0, `${what} should be positive and finite, got ${v}`);
-  return v as number;
-}
 
 test('bench peak: measured GFLOP/s, or null with the reason and exit 1 when the native addon is absent', () => {
   const r = kilnBench('peak', '--quick', '--json', '--threads', '1');
@@ -152,7 +118,7 @@ test('bench train-step: tokens/s, FLOPs and MFU of the small GPT, from a --confi
 });
 
 test('bench rejects a bad size with a non-zero exit', () => {
-  const r = spawnSync(process.execPath, ['--input-type=module', '-e', harness, 'bench', 'gemm', '--n', '0', '--json'], { cwd: root, encoding: 'utf8' });
+  const r = benchProcess('gemm', '--n', '0', '--json');
   assert.notEqual(r.status, 0);
   assert.match(r.stderr, /positive integer/);
 });

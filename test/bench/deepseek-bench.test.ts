@@ -8,38 +8,11 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { kilnBench, positive, root } from './bench-process.js';
 import { DEEPSEEK_V3_PRESETS, deepseekV3Config, flopsPerToken, paramCounts, toHfConfigJson } from '../../src/models/deepseek-v3/config.js';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-const cliModule = pathToFileURL(path.join(root, 'dist/src/bench/cli.js')).href;
-const harness = [
-  "import { Command } from 'commander';",
-  `const { registerBenchCommand } = await import(${JSON.stringify(cliModule)});`,
-  "const program = new Command('kiln');",
-  'registerBenchCommand(program);',
-  "await program.parseAsync(process.argv.slice(1), { from: 'user' });",
-].join('\n');
-
-function kilnBench(...args: string[]): { status: number | null; json: Record<string, unknown>; stderr: string } {
-  const r = spawnSync(process.execPath, ['--input-type=module', '-e', harness, 'bench', ...args], { cwd: root, encoding: 'utf8', timeout: 120_000 });
-  const lines = r.stdout.trim().split('\n');
-  let json: Record<string, unknown> = {};
-  try {
-    json = JSON.parse(lines[lines.length - 1]) as Record<string, unknown>;
-  } catch {
-    assert.fail(`kiln bench ${args.join(' ')} printed no JSON (exit ${r.status}):\n${r.stdout}\n${r.stderr}`);
-  }
-  return { status: r.status, json, stderr: r.stderr };
-}
-
-function positive(v: unknown, what: string): number {
-  assert.equal(typeof v, 'number', `${what} should be a number, got ${JSON.stringify(v)}`);
-  assert.ok(Number.isFinite(v as number) && (v as number) > 0, `${what} should be positive and finite, got ${v}`);
-  return v as number;
-}
 
 function checkMfu(j: Record<string, unknown>): void {
   assert.ok('mfu' in j && 'peak_gflops' in j);
