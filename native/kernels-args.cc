@@ -1,55 +1,7 @@
 // Argument parsing for the kernels-*.cc bindings (see kernels-args.h).
 #include "kernels-args.h"
 
-#include <cmath>
-
 namespace kiln {
-
-KArgs::KArgs(napi_env env, napi_callback_info info, const char* fn, size_t required) : env_(env), fn_(fn) {
-  size_t argc = sizeof(argv_) / sizeof(argv_[0]);
-  if (napi_get_cb_info(env, info, &argc, argv_, nullptr, nullptr) != napi_ok) {
-    fail("could not read the call's arguments");
-    return;
-  }
-  argc_ = argc;
-  if (argc < required) fail("expected " + std::to_string(required) + " arguments, got " + std::to_string(argc));
-}
-
-bool KArgs::fail(const std::string& msg) {
-  bool pending = false;
-  napi_is_exception_pending(env_, &pending);
-  if (!pending) napi_throw_error(env_, "E_ARG", (std::string(fn_) + ": " + msg).c_str());
-  ok_ = false;
-  return false;
-}
-
-bool KArgs::f64(size_t i, const char* name, double* out) {
-  napi_valuetype t;
-  if (i >= argc_ || napi_typeof(env_, argv_[i], &t) != napi_ok || t != napi_number)
-    return fail(std::string("argument ") + name + " must be a number");
-  napi_get_value_double(env_, argv_[i], out);
-  return true;
-}
-
-bool KArgs::i64(size_t i, const char* name, int64_t min, int64_t* out, int64_t max) {
-  double v;
-  if (!f64(i, name, &v)) return false;
-  if (!std::isfinite(v) || v != std::floor(v))
-    return fail(std::string("argument ") + name + " must be an integer, got " + std::to_string(v));
-  if (v < static_cast<double>(min) || v > static_cast<double>(max))
-    return fail(std::string("argument ") + name + " = " + std::to_string(static_cast<long long>(v)) +
-                " is out of range [" + std::to_string(min) + ", " + std::to_string(max) + "]");
-  *out = static_cast<int64_t>(v);
-  return true;
-}
-
-bool KArgs::boolean(size_t i, const char* name, bool* out) {
-  napi_valuetype t;
-  if (i >= argc_ || napi_typeof(env_, argv_[i], &t) != napi_ok || t != napi_boolean)
-    return fail(std::string("argument ") + name + " must be a boolean");
-  napi_get_value_bool(env_, argv_[i], out);
-  return true;
-}
 
 static int bytesOf(napi_typedarray_type t) {
   switch (t) {
@@ -62,11 +14,11 @@ static int bytesOf(napi_typedarray_type t) {
 
 bool KArgs::typed(size_t i, const char* name, TypedView* out) {
   bool isTyped = false;
-  if (i >= argc_ || napi_is_typedarray(env_, argv_[i], &isTyped) != napi_ok || !isTyped)
+  if (i >= count() || napi_is_typedarray(env(), get(i), &isTyped) != napi_ok || !isTyped)
     return fail(std::string("argument ") + name + " must be a typed array");
   size_t length = 0;
   void* data = nullptr;
-  if (napi_get_typedarray_info(env_, argv_[i], &out->type, &length, &data, nullptr, nullptr) != napi_ok)
+  if (napi_get_typedarray_info(env(), get(i), &out->type, &length, &data, nullptr, nullptr) != napi_ok)
     return fail(std::string("could not read typed array ") + name);
   if (data == nullptr && length > 0)
     return fail(std::string("argument ") + name + " has no backing store (detached ArrayBuffer?)");
@@ -78,9 +30,9 @@ bool KArgs::typed(size_t i, const char* name, TypedView* out) {
 
 bool KArgs::typedOf(size_t i, const char* name, napi_typedarray_type want, const char* kind, void** data,
                     int64_t* length, bool nullable) {
-  if (nullable && i < argc_) {
+  if (nullable && i < count()) {
     napi_valuetype t;
-    if (napi_typeof(env_, argv_[i], &t) == napi_ok && (t == napi_null || t == napi_undefined)) {
+    if (napi_typeof(env(), get(i), &t) == napi_ok && (t == napi_null || t == napi_undefined)) {
       *data = nullptr;
       *length = 0;
       return true;
@@ -88,7 +40,7 @@ bool KArgs::typedOf(size_t i, const char* name, napi_typedarray_type want, const
   }
   TypedView v;
   bool isTyped = false;
-  if (i >= argc_ || napi_is_typedarray(env_, argv_[i], &isTyped) != napi_ok || !isTyped)
+  if (i >= count() || napi_is_typedarray(env(), get(i), &isTyped) != napi_ok || !isTyped)
     return fail(std::string("argument ") + name + " must be a " + kind + (nullable ? " or null" : ""));
   if (!typed(i, name, &v)) return false;
   if (v.type != want) return fail(std::string("argument ") + name + " must be a " + kind);
@@ -122,12 +74,6 @@ bool KArgs::need(const char* name, int64_t length, int64_t need, const char* lab
   if (length >= need) return true;
   return fail(std::string(name) + " has " + std::to_string(length) + " elements but " + label + " needs " +
               std::to_string(need) + "; pass an array of at least that length");
-}
-
-napi_value undefinedOf(napi_env env) {
-  napi_value r;
-  napi_get_undefined(env, &r);
-  return r;
 }
 
 }  // namespace kiln

@@ -266,7 +266,7 @@ napi_value UnaryBinding(napi_env env, napi_callback_info info) {
   runRows(s, data, out, unaryGrain(op), true, [&](const float* const* p, const int64_t*, float* o, int64_t n) {
     k.unary(static_cast<int>(op), p[0], o, n);
   });
-  return undefinedOf(env);
+  return undefinedValue(env);
 }
 
 // binary(op, a, aOff, b, bOff, dims [nd, shape, aStrides, bStrides], out)
@@ -288,7 +288,7 @@ napi_value BinaryBinding(napi_env env, napi_callback_info info) {
   runRows(s, data, out, op == kPow ? 4096 : 32768, false, [&](const float* const* p, const int64_t* ps, float* o, int64_t n) {
     k.binary(static_cast<int>(op), p[0], ps[0], p[1], ps[1], o, n);
   });
-  return undefinedOf(env);
+  return undefinedValue(env);
 }
 
 // binaryScalar(op, a, aOff, dims [nd, shape, aStrides], s, scalarFirst, out)
@@ -315,7 +315,7 @@ napi_value BinaryScalarBinding(napi_env env, napi_callback_info info) {
   runRows(s, data, out, op == kPow ? 4096 : 32768, true, [&](const float* const* p, const int64_t*, float* o, int64_t n) {
     k.binaryScalar(static_cast<int>(op), p[0], sv, first, o, n);
   });
-  return undefinedOf(env);
+  return undefinedValue(env);
 }
 
 // where(cond, cOff, a, aOff, b, bOff, dims [nd, shape, cStrides, aStrides, bStrides], out)
@@ -337,7 +337,7 @@ napi_value WhereBinding(napi_env env, napi_callback_info info) {
   runRows(s, data, out, 32768, false, [&](const float* const* p, const int64_t* ps, float* o, int64_t n) {
     k.where(p[0], ps[0], p[1], ps[1], p[2], ps[2], o, n);
   });
-  return undefinedOf(env);
+  return undefinedValue(env);
 }
 
 
@@ -357,7 +357,7 @@ napi_value CopyBinding(napi_env env, napi_callback_info info) {
   const char* names[] = {"src", "dst"};
   Strided s;
   if (!parseStrided(a, 4, 2, offs, lens, names, &s)) return nullptr;
-  if (s.total == 0) return undefinedOf(env);
+  if (s.total == 0) return undefinedValue(env);
   coalesce(&s);
   switch (src.elemBytes) {
     case 1: copyStrided<uint8_t>(s, src.data, dst.data); break;
@@ -365,7 +365,7 @@ napi_value CopyBinding(napi_env env, napi_callback_info info) {
     case 4: copyStrided<uint32_t>(s, src.data, dst.data); break;
     default: copyStrided<uint64_t>(s, src.data, dst.data); break;
   }
-  return undefinedOf(env);
+  return undefinedValue(env);
 }
 
 // fill(out, value, start, end): out[start, end) = f32(value).
@@ -380,7 +380,7 @@ napi_value FillBinding(napi_env env, napi_callback_info info) {
   const float f = static_cast<float>(v);
   parallelFor(end - start, int64_t{1} << 18, numThreads(),
               [&](int64_t b, int64_t e) { std::fill(out + start + b, out + start + e, f); });
-  return undefinedOf(env);
+  return undefinedValue(env);
 }
 
 }  // namespace kiln

@@ -66,7 +66,7 @@ napi_value IndexSelectBinding(napi_env env, napi_callback_info info) {
                   std::memcpy(out + r * inner, x + (o * n + idx[j]) * inner, static_cast<size_t>(inner) * sizeof(float));
                 }
               });
-  return undefinedOf(env);
+  return undefinedValue(env);
 }
 
 // indexAdd(acc, outer, n, inner, idx, src): acc[o, idx[j], :] += src[o, j, :].
@@ -87,7 +87,7 @@ napi_value IndexAddBinding(napi_env env, napi_callback_info info) {
       for (int64_t i = i0; i < i1; ++i) d[i] += s[i];
     }
   });
-  return undefinedOf(env);
+  return undefinedValue(env);
 }
 
 // gather(x, outer, n, inner, idx, m, out): out[o, j, i] = x[o, idx[o, j, i], i].
@@ -111,7 +111,7 @@ napi_value GatherBinding(napi_env env, napi_callback_info info) {
                   for (int64_t i = 0; i < inner; ++i) orow[i] = xo[ir[i] * inner + i];
                 }
               });
-  return undefinedOf(env);
+  return undefinedValue(env);
 }
 
 // scatterAdd(acc, outer, n, inner, idx, m, src): acc[o, idx[o, j, i], i] += src[o, j, i].
@@ -133,7 +133,7 @@ napi_value ScatterAddBinding(napi_env env, napi_callback_info info) {
       for (int64_t i = i0; i < i1; ++i) ao[idx[p + i] * inner + i] += src[p + i];
     }
   });
-  return undefinedOf(env);
+  return undefinedValue(env);
 }
 
 }  // namespace kiln

@@ -68,7 +68,7 @@ napi_value SoftmaxBinding(napi_env env, napi_callback_info info) {
     return nullptr;
   const KernelTable& k = kernelsActive();
   parallelFor(rows, rowGrain(cols), numThreads(), [&](int64_t r0, int64_t r1) { k.softmax(x, cols, out, log, r0, r1); });
-  return undefinedOf(env);
+  return undefinedValue(env);
 }
 
 // softmaxBackward(y, dy, rows, cols, dx, log)
@@ -84,7 +84,7 @@ napi_value SoftmaxBackwardBinding(napi_env env, napi_callback_info info) {
   const KernelTable& k = kernelsActive();
   parallelFor(rows, rowGrain(cols), numThreads(),
               [&](int64_t r0, int64_t r1) { k.softmaxBackward(y, dy, cols, dx, log, r0, r1); });
-  return undefinedOf(env);
+  return undefinedValue(env);
 }
 
 // crossEntropy(logits, rows, cols, targets, ignoreIndex, smoothing, loss, dlogits | null)
@@ -112,7 +112,7 @@ napi_value CrossEntropyBinding(napi_env env, napi_callback_info info) {
   const KernelTable& k = kernelsActive();
   parallelFor(rows, rowGrain(cols), numThreads(),
               [&](int64_t r0, int64_t r1) { k.crossEntropy(x, cols, t, ig, smoothing, loss, dl, r0, r1); });
-  return undefinedOf(env);
+  return undefinedValue(env);
 }
 
 // rmsNorm(x, w | null, rows, cols, eps, y, rstd)
@@ -129,7 +129,7 @@ napi_value RmsNormBinding(napi_env env, napi_callback_info info) {
   const KernelTable& k = kernelsActive();
   parallelFor(rows, rowGrain(cols), numThreads(),
               [&](int64_t r0, int64_t r1) { k.rmsNorm(x, w, cols, eps, y, rstd, r0, r1); });
-  return undefinedOf(env);
+  return undefinedValue(env);
 }
 
 // rmsNormBackward(x, w | null, rstd, dy, rows, cols, dx, dw | null): dw accumulates.
@@ -148,12 +148,12 @@ napi_value RmsNormBackwardBinding(napi_env env, napi_callback_info info) {
   if (!dw) {
     parallelFor(rows, rowGrain(cols), numThreads(),
                 [&](int64_t r0, int64_t r1) { k.rmsNormBackward(x, w, rstd, dy, cols, dx, nullptr, r0, r1); });
-    return undefinedOf(env);
+    return undefinedValue(env);
   }
   rowsWithPartials(rows, cols, dw, nullptr, [&](int64_t r0, int64_t r1, double* acc, double*) {
     k.rmsNormBackward(x, w, rstd, dy, cols, dx, acc, r0, r1);
   });
-  return undefinedOf(env);
+  return undefinedValue(env);
 }
 
 // layerNorm(x, w | null, b | null, rows, cols, eps, y, mean, rstd)
@@ -172,7 +172,7 @@ napi_value LayerNormBinding(napi_env env, napi_callback_info info) {
   const KernelTable& k = kernelsActive();
   parallelFor(rows, rowGrain(cols), numThreads(),
               [&](int64_t r0, int64_t r1) { k.layerNorm(x, w, b, cols, eps, y, mean, rstd, r0, r1); });
-  return undefinedOf(env);
+  return undefinedValue(env);
 }
 
 // layerNormBackward(x, w | null, mean, rstd, dy, rows, cols, dx, dw | null, db | null): dw, db accumulate.
@@ -194,12 +194,12 @@ napi_value LayerNormBackwardBinding(napi_env env, napi_callback_info info) {
     parallelFor(rows, rowGrain(cols), numThreads(), [&](int64_t r0, int64_t r1) {
       k.layerNormBackward(x, w, mean, rstd, dy, cols, dx, nullptr, nullptr, r0, r1);
     });
-    return undefinedOf(env);
+    return undefinedValue(env);
   }
   rowsWithPartials(rows, cols, dw, db, [&](int64_t r0, int64_t r1, double* dwAcc, double* dbAcc) {
     k.layerNormBackward(x, w, mean, rstd, dy, cols, dx, dwAcc, dbAcc, r0, r1);
   });
-  return undefinedOf(env);
+  return undefinedValue(env);
 }
 
 }  // namespace kiln

@@ -57,7 +57,7 @@ napi_value ReduceBinding(napi_env env, napi_callback_info info) {
   splitReduce(
       outer, r, inner, [&](int64_t k0, int64_t k1) { k.reduceRows(o, x, r, out, k0, k1); },
       [&](int64_t oi, int64_t i0, int64_t i1) { k.reduceCols(o, x + oi * r * inner, r, inner, out + oi * inner, i0, i1); });
-  return undefinedOf(env);
+  return undefinedValue(env);
 }
 
 // argReduce(op, x, outer, r, inner, out: Int32Array): op 1 argmax, 2 argmin.
@@ -72,14 +72,14 @@ napi_value ArgReduceBinding(napi_env env, napi_callback_info info) {
     return nullptr;
   if (r == 0) {  // the reference's answer for an empty axis
     std::fill(out, out + outer * inner, 0);
-    return undefinedOf(env);
+    return undefinedValue(env);
   }
   const KernelTable& k = kernelsActive();
   const int o = static_cast<int>(op);
   splitReduce(
       outer, r, inner, [&](int64_t k0, int64_t k1) { k.argRows(o, x, r, out, k0, k1); },
       [&](int64_t oi, int64_t i0, int64_t i1) { k.argCols(o, x + oi * r * inner, r, inner, out + oi * inner, i0, i1); });
-  return undefinedOf(env);
+  return undefinedValue(env);
 }
 
 }  // namespace kiln

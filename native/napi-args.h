@@ -40,8 +40,10 @@ class Args {
   // Throws a JS Error with code 'E_ARG' and message "<fn>: <msg>"; returns false for `return args.fail(...)`.
   bool fail(const std::string& msg);
 
- private:
+ protected:
   napi_value get(size_t i) const { return argv_[i]; }
+
+ private:
   napi_env env_;
   const char* fn_;
   size_t argc_ = 0;
