@@ -10,6 +10,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { contiguousStrides, numel } from '../../src/tensor/tensor.js';
 import type { BinaryOp, UnaryOp, View } from '../../src/backend/backend.js';
 import type { StorageArray } from '../../src/tensor/dtype.js';
 import { addon, assertClose, assertSame, eachConfig, nb, randn, ref, rng, skip, SPECIALS } from './kernel-parity.js';
@@ -17,19 +18,7 @@ import { addon, assertClose, assertSame, eachConfig, nb, randn, ref, rng, skip, 
 const UNARY: UnaryOp[] = ['neg', 'exp', 'log', 'sqrt', 'rsqrt', 'abs', 'sin', 'cos', 'tanh', 'sigmoid', 'silu', 'gelu', 'geluTanh', 'relu', 'sign', 'square', 'reciprocal', 'erf'];
 const BINARY: BinaryOp[] = ['add', 'sub', 'mul', 'div', 'pow', 'max', 'min', 'eq', 'ne', 'lt', 'le', 'gt', 'ge'];
 
-function numel(shape: readonly number[]): number {
-  return shape.reduce((a, b) => a * b, 1);
-}
 
-function contiguousStrides(shape: readonly number[]): number[] {
-  const s = new Array<number>(shape.length);
-  let acc = 1;
-  for (let d = shape.length - 1; d >= 0; d--) {
-    s[d] = acc;
-    acc *= shape[d];
-  }
-  return s;
-}
 
 /** Mixed magnitudes with the special values up front. */
 function values(r: () => number, n: number): Float32Array {

@@ -2,6 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as k from '../../../src/index.js';
+import { maxDiff } from '../../helpers/tensors.js';
 import { SingleDit, SingleDitBlock } from '../../../src/models/dit/single-dit.js';
 import { MmDit, DualStreamBlock, SingleStreamBlock } from '../../../src/models/dit/mm-dit.js';
 import { mmDitConfig, mmDitParamCount, singleDitConfig, singleDitParamCount } from '../../../src/models/dit/dit-config.js';
@@ -12,14 +13,6 @@ import { Module } from '../../../src/nn/module.js';
 import { normal_ } from '../../../src/nn/init.js';
 import { gradcheck } from '../../helpers/gradcheck.js';
 
-function maxDiff(a: k.Tensor, b: k.Tensor): number {
-  assert.deepEqual(a.shape, b.shape);
-  const x = a.contiguous().data() as Float32Array;
-  const y = b.contiguous().data() as Float32Array;
-  let m = 0;
-  for (let i = 0; i < x.length; i++) m = Math.max(m, Math.abs(x[i] - y[i]));
-  return m;
-}
 
 /** Overwrites every parameter with N(0, 0.3²) so zero-initialised (adaLN-zero) paths carry gradient. */
 function randomize(m: Module, seed: number): void {

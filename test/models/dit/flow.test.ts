@@ -2,18 +2,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as k from '../../../src/index.js';
+import { maxDiff } from '../../helpers/tensors.js';
 import { flowMatchingLoss, resolutionShift, sampleFlow, sampleSigmas, shiftSigma, sigmaSchedule, dropText, type Condition } from '../../../src/models/dit/flow.js';
 import { SingleDit } from '../../../src/models/dit/single-dit.js';
 import { SmallTextEncoder } from '../../../src/models/dit/text-encoder.js';
 import { DEMO_WORDS, demoLatents, encodeCondition, trainTinyDit } from '../../../src/models/dit/train-dit.js';
 
-function maxDiff(a: k.Tensor, b: k.Tensor): number {
-  const x = a.contiguous().data() as Float32Array;
-  const y = b.contiguous().data() as Float32Array;
-  let m = 0;
-  for (let i = 0; i < x.length; i++) m = Math.max(m, Math.abs(x[i] - y[i]));
-  return m;
-}
 
 const cond: Condition = { text: k.ones([2, 3, 4]), pooled: k.ones([2, 4]), textMask: k.ones([2, 3]) };
 

@@ -2,6 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as k from '../../../src/index.js';
+import { maxDiff } from '../../helpers/tensors.js';
 import { conv3d } from '../../../src/tensor/ops/conv.js';
 import { SingleDit } from '../../../src/models/dit/single-dit.js';
 import { MmDit } from '../../../src/models/dit/mm-dit.js';
@@ -9,14 +10,6 @@ import { patchify } from '../../../src/models/dit/embeddings.js';
 import { sanitizeHunyuan, sanitizeWan, toWan } from '../../../src/models/dit/hf.js';
 import { normal_ } from '../../../src/nn/init.js';
 
-function maxDiff(a: k.Tensor, b: k.Tensor): number {
-  const x = a.contiguous().data() as Float32Array;
-  const y = b.contiguous().data() as Float32Array;
-  assert.equal(x.length, y.length);
-  let m = 0;
-  for (let i = 0; i < x.length; i++) m = Math.max(m, Math.abs(x[i] - y[i]));
-  return m;
-}
 
 test('a Conv3d patch-embedding weight reshaped is our Linear over patchify tokens', () => {
   const gen = new k.Generator(1);

@@ -2,6 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as k from '../../../src/index.js';
+import { maxDiff } from '../../helpers/tensors.js';
 import { CausalVae3d, CausalConv3d, CausalCache } from '../../../src/models/dit/vae.js';
 import { vaeConfig, vaeParamCount, latentFrames } from '../../../src/models/dit/vae-config.js';
 import { groupNorm } from '../../../src/models/dit/group-norm.js';
@@ -12,14 +13,6 @@ import { gradcheck } from '../../helpers/gradcheck.js';
 
 const micro = { latent_channels: 2, block_out_channels: [4, 4, 4, 4], layers_per_block: 1, norm_num_groups: 2 };
 
-function maxDiff(a: k.Tensor, b: k.Tensor): number {
-  assert.deepEqual(a.shape, b.shape);
-  const x = a.contiguous().data() as Float32Array;
-  const y = b.contiguous().data() as Float32Array;
-  let m = 0;
-  for (let i = 0; i < x.length; i++) m = Math.max(m, Math.abs(x[i] - y[i]));
-  return m;
-}
 
 test('parameter count formula equals the module tree; latent geometry 1 + 4k → 1 + k', () => {
   for (const c of ['vae-tiny', micro] as const) {
