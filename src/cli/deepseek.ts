@@ -230,8 +230,7 @@ export function runLogits(o: { model: string; ids: Int32Array; out: string }, lo
   log(`wrote ${o.out}: logits [${T}, ${V}] f32`);
 }
 
-export function registerDeepseekCommands(program: Command): void {
-  const train = program.command('train').description('training commands');
+export function registerDeepseekCommands(program: Command, train: Command): void {
   train
     .command('lm')
     .description('train a DeepSeek-V3 language model on a text file (MTP, aux-loss-free balancing, report schedules)')

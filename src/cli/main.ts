@@ -12,8 +12,6 @@ import { registerErnieCommands } from '../models/ernie3/cli.js';
 import { registerDitCommands } from '../models/dit/cli.js';
 import { runDemo } from './demo.js';
 
-
-
 const program = new Command();
 program.name('kiln').description('Kiln: a TypeScript stack for large generative models').version('0.1.0');
 
@@ -44,12 +42,14 @@ program
     else for (const [k, v] of Object.entries(info)) console.log(`${k.padEnd(40)} ${typeof v === 'number' ? v.toLocaleString('en-US') : v}`);
   });
 
+const train = program.command('train').description('training commands: lm (DeepSeek-V3)');
+
 registerBenchCommand(program);
 registerDatapipeCommands(program);
 registerTokenizeCommand(program);
 registerErnieCommands(program);
 registerDitCommands(program);
-registerDeepseekCommands(program);
+registerDeepseekCommands(program, train);
 
 try {
   await program.parseAsync();
