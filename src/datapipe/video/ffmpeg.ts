@@ -1,50 +1,15 @@
 /**
- * ffmpeg/ffprobe as child processes. `runTool` runs one to completion; `streamFrames` decodes raw frames through a
- * pipe and hands each to a callback one at a time (one frame buffer reused, so memory does not grow with video
+ * ffmpeg/ffprobe as child processes for the video operators. `runTool`, `ffmpegPaths` and `haveBinary` live in
+ * src/io/ffmpeg.ts (shared with src/io/video.ts) and are re-exported here. `streamFrames` decodes raw frames through
+ * a pipe and hands each to a callback one at a time (one frame buffer reused, so memory does not grow with video
  * length). Binaries: KILN_FFMPEG / KILN_FFPROBE env, else `ffmpeg` / `ffprobe` on PATH (Debian package `ffmpeg`).
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { KilnError } from '../../errors.js';
+import { lastLine, missingToolMessage } from '../../io/ffmpeg.js';
 
-export function ffmpegPaths(): { ffmpeg: string; ffprobe: string } {
-  return { ffmpeg: process.env.KILN_FFMPEG ?? 'ffmpeg', ffprobe: process.env.KILN_FFPROBE ?? 'ffprobe' };
-}
-
-/** True when the binary runs (`-version` exits 0). */
-export function haveBinary(bin: string): boolean {
-  const r = spawnSync(bin, ['-version'], { stdio: 'ignore' });
-  return r.status === 0;
-}
-
-export interface ToolResult {
-  stdout: Buffer;
-  stderr: string;
-}
-
-function lastLine(s: string): string {
-  const lines = s.trim().split('\n').filter((l) => l.trim().length > 0);
-  return (lines.at(-1) ?? '').trim().slice(0, 300);
-}
-
-/** Run a tool; throw KilnError with the tool's last stderr line when it exits non-zero. */
-export function runTool(bin: string, args: string[], what: string, signal?: AbortSignal): Promise<ToolResult> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'], signal });
-    const out: Buffer[] = [];
-    let err = '';
-    p.stdout.on('data', (b: Buffer) => out.push(b));
-    p.stderr.on('data', (b: Buffer) => {
-      if (err.length < 65536) err += b.toString();
-    });
-    p.on('error', (e) =>
-      reject(new KilnError('E_IO', `${what}: cannot run ${bin} (${e.message}); install ffmpeg (apt-get install ffmpeg) ` +
-        'or set KILN_FFMPEG/KILN_FFPROBE')));
-    p.on('close', (code) => {
-      if (code === 0) resolve({ stdout: Buffer.concat(out), stderr: err });
-      else reject(new KilnError('E_FORMAT', `${what}: ${bin} failed (exit ${code}): ${lastLine(err) || 'no message'}`));
-    });
-  });
-}
+// The process runner and tool paths are shared with src/io/video.ts and live in src/io/ffmpeg.ts.
+export { ffmpegPaths, haveBinary, runTool, type ToolResult } from '../../io/ffmpeg.js';
 
 /**
  * Decode frames of exactly `frameBytes` bytes from ffmpeg's stdout (args must end in `-f rawvideo pipe:1`) and
@@ -111,7 +76,7 @@ export function streamFrames(bin: string, args: string[], frameBytes: number, wh
       if (err.length < 65536) err += b.toString();
     });
     p.on('error', (e) => {
-      failed = new KilnError('E_IO', `${what}: cannot run ${bin} (${e.message}); install ffmpeg`);
+      failed = new KilnError('E_IO', missingToolMessage(what, bin, e));
     });
     p.on('close', (code) => {
       exitCode = code;
