@@ -12,6 +12,9 @@
  * identities and a fresh model predicts 0. Names follow diffusers' `HunyuanVideoTransformer3DModel`; the
  * context_embedder is a single projection here (HunyuanVideo's 2-layer token refiner is left out: Aquarius trains
  * its text encoder with the model, see docs/aquarius.md).
+ * Stages (diffusion caches): `begin(inputs)` → `DitPass` (single-dit.ts) over the video stream; blocks are numbered
+ * dual-stream first, then single-stream; the pass carries the text stream between block ranges. `forward` is exactly
+ * begin → blocks(0, n) → head.
  */
 import { KilnError } from '../../errors.js';
 import { constant_ } from '../../nn/init.js';
@@ -25,7 +28,8 @@ import type { Tensor } from '../../tensor/tensor.js';
 import { fromHeads, rotate, toHeads, type Rope } from './attention.js';
 import { mmDitConfig, type MmDitConfig } from './dit-config.js';
 import { MlpEmbedder, patchify, rope3d, timestepEmbedding, unpatchify } from './embeddings.js';
-import { FeedForward, modulate, type DitInputs } from './single-dit.js';
+import { FeedForward, modulate, type DitInputs, type DitPass, type StagedDit } from './single-dit.js';
+import type { PatchGrid } from './embeddings.js';
 
 function zeroLinear(l: Linear): Linear {
   constant_(l.weight, 0);
@@ -210,7 +214,16 @@ export class AdaNormContinuous extends Module {
   }
 }
 
-export class MmDit extends Module {
+interface MmPassState {
+  x: Tensor; // [B, N, D]
+  ctx: Tensor; // [B, L, D] the text stream entering the next block to run
+  temb: Tensor; // [B, D]
+  rope: Rope;
+  mask: Tensor | null; // [B, 1, 1, N + L]
+  grid: PatchGrid;
+}
+
+export class MmDit extends Module implements StagedDit {
   readonly config: MmDitConfig;
   x_embedder: PatchEmbed;
   context_embedder: ContextEmbedder;
@@ -234,14 +247,20 @@ export class MmDit extends Module {
     this.proj_out = zeroLinear(new Linear(D, c.out_channels * pt * ph * pw, { generator }));
   }
 
-  forward({ latents, timestep, text, textMask, pooled, guidance }: DitInputs): Tensor {
+  forward(inputs: DitInputs): Tensor {
+    const p = this.begin(inputs);
+    return p.head(p.blocks(p.x, 0, p.numBlocks));
+  }
+
+  /** Runs the embeddings; returns the staged pass (see `DitPass`). */
+  begin({ latents, timestep, text, textMask, pooled, guidance }: DitInputs): DitPass {
     const c = this.config;
     if (latents.shape[1] !== c.in_channels) throw new KilnError('E_SHAPE', `MmDit: latents [${latents.shape}] must have ${c.in_channels} channels`);
     if (!pooled) throw new KilnError('E_ARG', 'MmDit: the pooled text vector (inputs.pooled [B, Dp]) is required');
     const B = latents.shape[0];
     const { tokens, grid } = patchify(latents, c.patch_size);
-    let x = this.x_embedder.proj.forward(tokens); // [B, N, D]
-    let ctx = this.context_embedder.forward(text); // [B, L, D]
+    const x = this.x_embedder.proj.forward(tokens); // [B, N, D]
+    const ctx = this.context_embedder.forward(text); // [B, L, D]
     const N = x.shape[1];
     const L = ctx.shape[1];
     const te = this.time_text_embed;
@@ -253,12 +272,46 @@ export class MmDit extends Module {
     temb = temb.add(te.text_embedder.forward(pooled)); // [B, D]
     const rope = rope3d(grid, c.rope_axes_dim, c.rope_theta, L);
     const mask = textMask ? cat([ones([B, N]), textMask.to('f32')], 1).ne(0).to('bool').reshape([B, 1, 1, N + L]) : null;
-    for (const b of this.transformer_blocks) [x, ctx] = b.forward(x, ctx, temb, rope, mask);
-    if (this.single_transformer_blocks.length) {
-      let s = cat([x, ctx], 1);
-      for (const b of this.single_transformer_blocks) s = b.forward(s, temb, rope, mask);
-      x = s.slice(1, 0, N);
-    }
-    return unpatchify(this.proj_out.forward(this.norm_out.forward(x, temb)), grid, c.patch_size, c.out_channels);
+    return this.pass({ x, ctx, temb, rope, mask, grid });
+  }
+
+  private pass(s: MmPassState): DitPass {
+    const c = this.config;
+    const nDual = this.transformer_blocks.length;
+    const n = nDual + this.single_transformer_blocks.length;
+    return {
+      x: s.x,
+      batch: s.x.shape[0],
+      numBlocks: n,
+      modulatedInput: (x) => {
+        if (nDual === 0) {
+          const b = this.single_transformer_blocks[0];
+          const [shift, scale] = b.norm.mods(s.temb);
+          return modulate(b.norm.norm.forward(x), shift, scale);
+        }
+        const b = this.transformer_blocks[0];
+        const [sx, scx] = b.norm1.mods(s.temb);
+        return modulate(b.norm1.norm.forward(x), sx, scx);
+      },
+      blocks: (x, from, to) => {
+        const N = x.shape[1];
+        let ctx = s.ctx;
+        let i = from;
+        for (; i < Math.min(to, nDual); i++) [x, ctx] = this.transformer_blocks[i].forward(x, ctx, s.temb, s.rope, s.mask);
+        if (i < to) {
+          let st = cat([x, ctx], 1);
+          for (; i < to; i++) st = this.single_transformer_blocks[i - nDual].forward(st, s.temb, s.rope, s.mask);
+          x = st.slice(1, 0, N);
+          ctx = st.slice(1, N);
+        }
+        s.ctx = ctx;
+        return x;
+      },
+      head: (x) => unpatchify(this.proj_out.forward(this.norm_out.forward(x, s.temb)), s.grid, c.patch_size, c.out_channels),
+      rows: (a, b) => this.pass({
+        x: s.x.slice(0, a, b), ctx: s.ctx.slice(0, a, b), temb: s.temb.slice(0, a, b), rope: s.rope,
+        mask: s.mask ? s.mask.slice(0, a, b) : null, grid: s.grid,
+      }),
+    };
   }
 }

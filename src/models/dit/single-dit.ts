@@ -13,6 +13,12 @@
  * fresh block is exactly the identity (gates 0); proj_out starts at zero, so a fresh model predicts 0.
  * Names follow diffusers' `WanTransformer3DModel` (except patch_embedding: a Linear over patchified tokens instead
  * of the equivalent Conv3d; the Conv3d weight [D, C, pt, ph, pw] reshapes to it).
+ *
+ * Stages (for diffusion caches, src/infer/diffusion-cache.ts): `begin(inputs)` runs the embeddings and returns a
+ * `DitPass` whose `blocks(x, from, to)` runs a range of blocks and `head(x)` the output layer; `forward` is exactly
+ * begin → blocks(0, n) → head, so a cache that computes every step reproduces `forward` bit for bit.
+ * Sparse attention switch: `attentionWindow` (constructor option `attention`) makes every block's self-attention
+ * sliding-tile attention over the token grid (src/models/dit/attention.ts); null (default) = full attention.
  */
 import { KilnError } from '../../errors.js';
 import { constant_, normal_ } from '../../nn/init.js';
@@ -21,9 +27,9 @@ import { Module, parameter } from '../../nn/module.js';
 import { empty, zeros } from '../../tensor/creation.js';
 import type { Generator } from '../../tensor/random.js';
 import type { Tensor } from '../../tensor/tensor.js';
-import { QkNormAttention, keyMask, type Rope } from './attention.js';
+import { QkNormAttention, keyMask, type Rope, type TileWindow } from './attention.js';
 import { singleDitConfig, type SingleDitConfig } from './dit-config.js';
-import { MlpEmbedder, patchify, rope3d, timestepEmbedding, unpatchify } from './embeddings.js';
+import { MlpEmbedder, patchify, rope3d, timestepEmbedding, unpatchify, type PatchGrid } from './embeddings.js';
 
 /** diffusers FeedForward with GELU(tanh): net.0.proj (D → F), net.1 dropout, net.2 (F → D). */
 export class GeluProj extends Module {
@@ -74,10 +80,16 @@ export class SingleDitBlock extends Module {
     this.scale_shift_table = parameter(zeros([1, 6, D]));
   }
 
-  /** x [B, N, D]; e [B, 6, D] (time projection); ctx [B, L, D]; mask [B, 1, 1, L]. */
-  forward(x: Tensor, e: Tensor, ctx: Tensor, rope: Rope, mask: Tensor | null): Tensor {
+  /** The timestep-modulated input of the self-attention, norm1(x)·(1 + scale_msa) + shift_msa [B, N, D] (TeaCache's indicator). */
+  modulatedInput(x: Tensor, e: Tensor): Tensor {
+    const [shiftMsa, scaleMsa] = e.add(this.scale_shift_table).split(1, 1).map((t) => t.squeeze(1));
+    return modulate(this.norm1.forward(x), shiftMsa, scaleMsa);
+  }
+
+  /** x [B, N, D]; e [B, 6, D] (time projection); ctx [B, L, D]; mask [B, 1, 1, L]; sparse: sliding-tile self-attention. */
+  forward(x: Tensor, e: Tensor, ctx: Tensor, rope: Rope, mask: Tensor | null, sparse: { grid: PatchGrid; window: TileWindow } | null = null): Tensor {
     const [shiftMsa, scaleMsa, gateMsa, shiftFfn, scaleFfn, gateFfn] = e.add(this.scale_shift_table).split(1, 1).map((t) => t.squeeze(1));
-    let h = x.add(this.attn1.forward(modulate(this.norm1.forward(x), shiftMsa, scaleMsa), { rope }).mul(gateMsa.unsqueeze(1)));
+    let h = x.add(this.attn1.forward(modulate(this.norm1.forward(x), shiftMsa, scaleMsa), { rope, sparse }).mul(gateMsa.unsqueeze(1)));
     h = h.add(this.attn2.forward(this.norm2.forward(h), { context: ctx, mask }));
     return h.add(this.ffn.forward(modulate(this.norm3.forward(h), shiftFfn, scaleFfn)).mul(gateFfn.unsqueeze(1)));
   }
@@ -112,7 +124,44 @@ export interface DitInputs {
   guidance?: Tensor;
 }
 
-export class SingleDit extends Module {
+/**
+ * One denoiser call split into stages (diffusion caches): the embeddings have run; `x` is the hidden state entering
+ * block 0. Blocks may be run in ranges; `rows` restricts the pass to a range of batch rows (e.g. the conditional or
+ * the unconditional half of a CFG batch). MM-DiT passes carry the text stream between block ranges, so ranges must
+ * be run in order from 0 (or skipped entirely), and `rows` taken after the ranges already run.
+ */
+export interface DitPass {
+  /** video hidden states [B, N, D] after the embedding */
+  readonly x: Tensor;
+  readonly batch: number;
+  readonly numBlocks: number;
+  /** block 0's timestep-modulated input for hidden states x [B, N, D] (TeaCache's change indicator) */
+  modulatedInput(x: Tensor): Tensor;
+  /** runs blocks [from, to) on hidden states x; returns the new hidden states */
+  blocks(x: Tensor, from: number, to: number): Tensor;
+  /** output layer: hidden states → velocity [B, C, T, H, W] */
+  head(x: Tensor): Tensor;
+  /** this pass restricted to batch rows [start, end) */
+  rows(start: number, end: number): DitPass;
+}
+
+/** A denoiser that can be run in stages. */
+export interface StagedDit {
+  begin(inputs: DitInputs): DitPass;
+  forward(inputs: DitInputs): Tensor;
+}
+
+interface SinglePassState {
+  x: Tensor;
+  e: Tensor; // [B, 6, D]
+  temb: Tensor; // [B, D]
+  ctx: Tensor; // [B, L, D]
+  mask: Tensor | null; // [B, 1, 1, L]
+  rope: Rope;
+  grid: PatchGrid;
+}
+
+export class SingleDit extends Module implements StagedDit {
   readonly config: SingleDitConfig;
   patch_embedding: Linear;
   condition_embedder: ConditionEmbedder;
@@ -121,8 +170,12 @@ export class SingleDit extends Module {
   proj_out: Linear;
   scale_shift_table: Tensor; // [1, 2, D]
 
-  constructor(config: Partial<SingleDitConfig> | string = {}, { generator }: { generator?: Generator } = {}) {
+  /** Sliding-tile sparse self-attention in every block (null = full attention). */
+  attentionWindow: TileWindow | null;
+
+  constructor(config: Partial<SingleDitConfig> | string = {}, { generator, attention = null }: { generator?: Generator; attention?: TileWindow | null } = {}) {
     super();
+    this.attentionWindow = attention;
     const c = (this.config = singleDitConfig(config));
     const D = c.num_attention_heads * c.attention_head_dim;
     const [pt, ph, pw] = c.patch_size;
@@ -137,21 +190,48 @@ export class SingleDit extends Module {
   }
 
   /** Velocity prediction [B, C_out, T, H, W] for latents [B, C_in, T, H, W]. */
-  forward({ latents, timestep, text, textMask }: DitInputs): Tensor {
+  forward(inputs: DitInputs): Tensor {
+    const p = this.begin(inputs);
+    return p.head(p.blocks(p.x, 0, p.numBlocks));
+  }
+
+  /** Runs the embeddings; returns the staged pass (see `DitPass`). */
+  begin({ latents, timestep, text, textMask }: DitInputs): DitPass {
     const c = this.config;
     if (latents.shape[1] !== c.in_channels) throw new KilnError('E_SHAPE', `SingleDit: latents [${latents.shape}] must have ${c.in_channels} channels`);
     const D = c.num_attention_heads * c.attention_head_dim;
     const { tokens, grid } = patchify(latents, c.patch_size);
-    let x = this.patch_embedding.forward(tokens); // [B, N, D]
+    const x = this.patch_embedding.forward(tokens); // [B, N, D]
     const ce = this.condition_embedder;
     const temb = ce.time_embedder.forward(timestepEmbedding(timestep, c.freq_dim)); // [B, D]
     const e = ce.time_proj.forward(temb.silu()).reshape([-1, 6, D]); // [B, 6, D]
     const ctx = ce.text_embedder.forward(text); // [B, L, D]
     const rope = rope3d(grid, c.rope_axes_dim!, c.rope_theta);
     const mask = keyMask(textMask);
-    for (const b of this.blocks) x = b.forward(x, e, ctx, rope, mask);
-    const [shift, scale] = this.scale_shift_table.add(temb.unsqueeze(1)).split(1, 1).map((t) => t.squeeze(1)); // [B, D]
-    const out = this.proj_out.forward(modulate(this.norm_out.forward(x), shift, scale));
-    return unpatchify(out, grid, c.patch_size, c.out_channels);
+    return this.pass({ x, e, temb, ctx, mask, rope, grid });
+  }
+
+  private pass(s: SinglePassState): DitPass {
+    const c = this.config;
+    const sparse = this.attentionWindow ? { grid: s.grid, window: this.attentionWindow } : null;
+    return {
+      x: s.x,
+      batch: s.x.shape[0],
+      numBlocks: this.blocks.length,
+      modulatedInput: (x) => this.blocks[0].modulatedInput(x, s.e),
+      blocks: (x, from, to) => {
+        for (let i = from; i < to; i++) x = this.blocks[i].forward(x, s.e, s.ctx, s.rope, s.mask, sparse);
+        return x;
+      },
+      head: (x) => {
+        const [shift, scale] = this.scale_shift_table.add(s.temb.unsqueeze(1)).split(1, 1).map((t) => t.squeeze(1)); // [B, D]
+        const out = this.proj_out.forward(modulate(this.norm_out.forward(x), shift, scale));
+        return unpatchify(out, s.grid, c.patch_size, c.out_channels);
+      },
+      rows: (a, b) => this.pass({
+        x: s.x.slice(0, a, b), e: s.e.slice(0, a, b), temb: s.temb.slice(0, a, b), ctx: s.ctx.slice(0, a, b),
+        mask: s.mask ? s.mask.slice(0, a, b) : null, rope: s.rope, grid: s.grid,
+      }),
+    };
   }
 }
