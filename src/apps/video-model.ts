@@ -1,0 +1,162 @@
+/**
+ * The text-to-video model the applications drive: a Single-DiT denoiser + a SmallTextEncoder + (optionally) the
+ * causal VAE. `space: 'latent'` generates VAE latents and decodes them; `space: 'pixel'` (no VAE, the tiny demo
+ * models) lets the DiT denoise RGB frames directly ([B, 3, T, H, W] in [−1, 1]), so encode/decode are the identity.
+ *
+ * Reference (in-context) conditioning for the avatar app: `velocity(cond, reference)` prepends the reference image's
+ * latent tokens to the video tokens of every self-attention (RoPE time index −1, same spatial grid), runs the blocks
+ * over the joint sequence, and drops the reference tokens before the output head, so the reference is read by
+ * attention but never denoised. With no reference it is exactly `SingleDit.forward`.
+ *
+ * A saved model is a directory: `config.json` (`VideoModelConfig`, `model_type: 'kiln_video_model'`) +
+ * `model.safetensors` (names `dit.…`, `text_encoder.…`, `vae.…`).
+ */
+import { KilnError } from '../errors.js';
+import { loadModelWeights, readConfig, saveModel } from '../io/checkpoint.js';
+import { Module } from '../nn/module.js';
+import { noGrad } from '../tensor/autograd.js';
+import { cat } from '../tensor/ops/shape.js';
+import { fromArray } from '../tensor/creation.js';
+import { Generator } from '../tensor/random.js';
+import type { Tensor } from '../tensor/tensor.js';
+import { singleDitConfig, type SingleDitConfig } from '../models/dit/dit-config.js';
+import { patchify, rope3d, timestepEmbedding, unpatchify } from '../models/dit/embeddings.js';
+import { keyMask } from '../models/dit/attention.js';
+import type { Condition, VelocityModel } from '../models/dit/flow.js';
+import { SingleDit, modulate } from '../models/dit/single-dit.js';
+import { SmallTextEncoder, type SmallTextEncoderConfig } from '../models/dit/text-encoder.js';
+import { tokenize } from '../models/dit/train-dit.js';
+import { vaeConfig, latentFrames, type VaeConfig } from '../models/dit/vae-config.js';
+import { CausalVae3d } from '../models/dit/vae.js';
+
+export const VIDEO_MODEL_TYPE = 'kiln_video_model';
+
+export interface VideoModelConfig {
+  model_type?: string;
+  space: 'pixel' | 'latent';
+  dit: SingleDitConfig;
+  text_encoder: SmallTextEncoderConfig;
+  /** prompt length in byte tokens (longer prompts are cut) */
+  text_length: number;
+  vae?: VaeConfig;
+  /** the clip geometry the model was trained on (defaults for generation) */
+  frames: number;
+  height: number;
+  width: number;
+  /** default sampler settings */
+  sample_steps: number;
+  guidance: number;
+}
+
+export class VideoModel extends Module {
+  dit: SingleDit;
+  text_encoder: SmallTextEncoder;
+  vae: CausalVae3d | null;
+
+  constructor(readonly config: VideoModelConfig, { seed = 0 } = {}) {
+    super();
+    const g = new Generator(seed);
+    this.dit = new SingleDit(config.dit, { generator: g });
+    this.text_encoder = new SmallTextEncoder(config.text_encoder, { generator: g });
+    if (config.space === 'latent' && !config.vae) throw new KilnError('E_CONFIG', `VideoModel: space 'latent' needs a vae config`);
+    this.vae = config.space === 'latent' ? new CausalVae3d(config.vae!, { generator: g }) : null;
+    const C = config.space === 'latent' ? this.vae!.config.latent_channels : 3;
+    if (this.dit.config.in_channels !== C || this.dit.config.out_channels !== C)
+      throw new KilnError('E_CONFIG', `VideoModel: the DiT has ${this.dit.config.in_channels}→${this.dit.config.out_channels} channels but ${config.space} space has ${C}`);
+  }
+
+  get channels(): number {
+    return this.dit.config.in_channels;
+  }
+
+  /** Latent shape [B, C, t, h, w] of a video of T × H × W frames. */
+  latentShape(B: number, T: number, H: number, W: number): number[] {
+    if (!this.vae) return [B, 3, T, H, W];
+    const c = this.vae.config;
+    if (H % c.spatial_compression_ratio || W % c.spatial_compression_ratio)
+      throw new KilnError('E_SHAPE', `VideoModel: frames ${H}×${W} must be multiples of ${c.spatial_compression_ratio} for the VAE`);
+    return [B, c.latent_channels, latentFrames(c, T), H / c.spatial_compression_ratio, W / c.spatial_compression_ratio];
+  }
+
+  /** Video [B, 3, T, H, W] → latents (posterior mean · scaling_factor; the identity in pixel space). */
+  encode(video: Tensor): Tensor {
+    if (!this.vae) return video.contiguous();
+    const vae = this.vae;
+    return noGrad(() => vae.encodeChunked(video).mul(vae.config.scaling_factor));
+  }
+
+  /** Latents → video [B, 3, T, H, W] (clamped to [−1, 1]). */
+  decode(latents: Tensor): Tensor {
+    if (!this.vae) return latents.clamp(-1, 1);
+    const vae = this.vae;
+    return noGrad(() => vae.decodeChunked(latents.div(vae.config.scaling_factor)).clamp(-1, 1));
+  }
+
+  /** Text condition for prompts. */
+  condition(prompts: readonly string[]): Condition {
+    const { ids, mask } = tokenize(prompts, this.config.text_length);
+    const { states, pooled } = this.text_encoder.encode(ids, mask);
+    return { text: states, pooled, textMask: mask };
+  }
+
+  /** The velocity model, optionally with reference latents [B, C, 1, h, w] in context. */
+  velocity(reference: Tensor | null = null): VelocityModel {
+    return (x, t, c) => ditForward(this.dit, x, t, c, reference);
+  }
+
+  save(dir: string): void {
+    saveModel(this, dir, { ...this.config, model_type: VIDEO_MODEL_TYPE });
+  }
+}
+
+/**
+ * Single-DiT forward with optional in-context reference tokens. The reference is repeated to the batch of x when it
+ * has one sample (CFG doubles the batch).
+ */
+export function ditForward(dit: SingleDit, latents: Tensor, timestep: Tensor, cond: Condition, reference: Tensor | null): Tensor {
+  if (!reference) return dit.forward({ latents, timestep, text: cond.text, textMask: cond.textMask });
+  const c = dit.config;
+  const D = c.num_attention_heads * c.attention_head_dim;
+  const B = latents.shape[0];
+  let ref = reference;
+  if (ref.ndim !== 5 || ref.shape[1] !== latents.shape[1] || ref.shape[3] !== latents.shape[3] || ref.shape[4] !== latents.shape[4])
+    throw new KilnError('E_SHAPE', `reference latents [${ref.shape}] must be [B, ${latents.shape[1]}, t, ${latents.shape[3]}, ${latents.shape[4]}] like the video latents [${latents.shape}]`);
+  if (ref.shape[0] !== B) {
+    if (B % ref.shape[0] !== 0) throw new KilnError('E_SHAPE', `reference batch ${ref.shape[0]} does not divide the video batch ${B}`);
+    ref = cat(Array.from({ length: B / ref.shape[0] }, () => ref), 0);
+  }
+  const { tokens, grid } = patchify(latents, c.patch_size);
+  const { tokens: refTokens, grid: refGrid } = patchify(ref, c.patch_size);
+  const nRef = refTokens.shape[1];
+  let x = dit.patch_embedding.forward(cat([refTokens, tokens], 1)); // [B, nRef + N, D]
+  const ce = dit.condition_embedder;
+  const temb = ce.time_embedder.forward(timestepEmbedding(timestep, c.freq_dim));
+  const e = ce.time_proj.forward(temb.silu()).reshape([-1, 6, D]);
+  const ctx = ce.text_embedder.forward(cond.text);
+  const rRef = rope3d(refGrid, c.rope_axes_dim!, c.rope_theta, 0, [-refGrid.t, 0, 0]);
+  const rVid = rope3d(grid, c.rope_axes_dim!, c.rope_theta);
+  const rope = { cos: cat([rRef.cos, rVid.cos], 0), sin: cat([rRef.sin, rVid.sin], 0) };
+  const mask = keyMask(cond.textMask);
+  for (const b of dit.blocks) x = b.forward(x, e, ctx, rope, mask);
+  x = x.slice(1, nRef);
+  const [shift, scale] = dit.scale_shift_table.add(temb.unsqueeze(1)).split(1, 1).map((t) => t.squeeze(1));
+  const out = dit.proj_out.forward(modulate(dit.norm_out.forward(x), shift, scale));
+  return unpatchify(out, grid, c.patch_size, c.out_channels);
+}
+
+/** Reads a saved VideoModel directory. */
+export function loadVideoModel(dir: string): VideoModel {
+  const raw = readConfig(dir);
+  if (raw.model_type !== VIDEO_MODEL_TYPE)
+    throw new KilnError('E_CONFIG', `${dir}/config.json has model_type ${JSON.stringify(raw.model_type)}, not '${VIDEO_MODEL_TYPE}'; make a model with 'kiln train apps-demo --out ${dir}'`);
+  const cfg = raw as unknown as VideoModelConfig;
+  const config: VideoModelConfig = { ...cfg, dit: singleDitConfig(cfg.dit), vae: cfg.vae ? vaeConfig(cfg.vae) : undefined };
+  const m = new VideoModel(config);
+  loadModelWeights(m, dir);
+  return m.eval();
+}
+
+/** Constant timesteps [B] = 1000·σ. */
+export function timesteps(B: number, sigma: number): Tensor {
+  return fromArray(new Float32Array(B).fill(1000 * sigma), [B]);
+}
