@@ -2,7 +2,7 @@
  * Video and image I/O through ffmpeg (rawvideo pipes; no frames touch the disk in between):
  * - `probeMedia(path)`: display width/height (rotation applied, as ffmpeg decodes), fps, frame count;
  * - `readVideo(path, { size?, frames? })` / `readImage(path, { size? })` → `Frames` ([T, H, W, 3] RGB uint8),
- *   optionally resized (area filter) and cut to the first `frames` frames;
+ *   optionally resized (area filter) and cut to the first `frames` frames; `decodeVideoBytes` the same from memory;
  * - `writeMp4` (libx264, yuv420p; odd sizes padded to even on the right/bottom, since 4:2:0 needs even sizes),
  *   `writeGif` (per-clip palette, no dither, loops), `writeContactSheet` (frames tiled into one PNG, png.ts).
  * Files are written to a temp name and renamed. Missing ffmpeg → KilnError('E_IO') saying how to install it;
@@ -97,6 +97,35 @@ export async function readVideo(path: string, o: ReadOptions = {}): Promise<Fram
   if (T === 0) throw new KilnError('E_FORMAT', `read ${path}: no frames could be decoded`);
   const data = new Uint8Array(stdout.buffer, stdout.byteOffset, T * frameBytes).slice();
   return { data, frames: T, height, width, fps: info.fps || undefined };
+}
+
+/**
+ * Decodes a video held in memory (e.g. a WebDataset shard entry) through ffmpeg's stdin; the container must be
+ * streamable (MP4 with `+faststart`, as the datapipe and `writeMp4` write it; WebM, GIF, …). `what` names it in errors.
+ */
+export async function decodeVideoBytes(bytes: Uint8Array, what: string, o: ReadOptions = {}): Promise<Frames> {
+  if (bytes.length === 0) throw new KilnError('E_FORMAT', `decode ${what}: no bytes`);
+  // with a target size there is nothing to probe: one ffmpeg process per clip
+  let s: { width?: number; height?: number; avg_frame_rate?: string } | undefined = o.size ? {} : undefined;
+  if (!s) {
+    const { stdout: js } = await runTool(ffmpegPaths().ffprobe, ['-v', 'error', '-select_streams', 'v:0', '-show_entries',
+      'stream=width,height,avg_frame_rate', '-print_format', 'json', '-i', 'pipe:0'], `probe ${what}`, undefined, bytes);
+    s = (JSON.parse(js.toString()) as { streams?: Array<{ width?: number; height?: number; avg_frame_rate?: string }> }).streams?.[0];
+    if (!s || !(Number(s.width) > 0 && Number(s.height) > 0)) throw new KilnError('E_FORMAT', `probe ${what}: no video stream found`);
+  }
+  const width = o.size?.width ?? Number(s.width), height = o.size?.height ?? Number(s.height);
+  const args = ['-v', 'error', '-threads', '1', '-i', 'pipe:0', '-map', '0:v:0', '-an', '-sn', '-dn'];
+  if (o.frames !== undefined) args.push('-frames:v', String(o.frames));
+  if (o.size) args.push('-vf', `scale=${width}:${height}:flags=area`);
+  args.push('-fps_mode', 'passthrough', '-pix_fmt', 'rgb24', '-f', 'rawvideo', 'pipe:1');
+  const { stdout } = await runTool(ffmpegPaths().ffmpeg, args, `decode ${what}`, undefined, bytes);
+  const frameBytes = width * height * 3;
+  const T = Math.floor(stdout.length / frameBytes);
+  if (T === 0) throw new KilnError('E_FORMAT', `decode ${what}: no frames could be decoded`);
+  const [a, b] = String(s.avg_frame_rate ?? '').split('/').map(Number);
+  const fps = b ? a / b : a;
+  return { data: new Uint8Array(stdout.buffer, stdout.byteOffset, T * frameBytes).slice(), frames: T, height, width,
+    fps: fps > 0 ? fps : undefined };
 }
 
 /** Decodes an image (PNG, JPEG, …; or a video's first frame) to one RGB frame. */
