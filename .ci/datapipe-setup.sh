@@ -4,5 +4,5 @@
 if ! command -v ffmpeg >/dev/null 2>&1 || ! command -v ffprobe >/dev/null 2>&1 || ! command -v nats-server >/dev/null 2>&1; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update
-  apt-get install -y --no-install-recommends ffmpeg nats-server
+  apt-get install -y --no-install-recommends ffmpeg nats-server wordnet-base
 fi
