@@ -42,6 +42,11 @@ export interface MmDitConfig {
   text_embed_dim: number;
   pooled_projection_dim: number;
   guidance_embeds: boolean;
+  /**
+   * Depth of HunyuanVideo's text token refiner (diffusers `num_refiner_layers`, 2 there). Counted by
+   * `mmDitParamCount`; `MmDit` builds only 0 (a single `context_embedder` projection), so every buildable preset has 0.
+   */
+  num_refiner_layers: number;
   rope_axes_dim: [number, number, number];
   rope_theta: number;
   freq_dim: number;
@@ -56,7 +61,7 @@ export const SINGLE_DIT_DEFAULTS: SingleDitConfig = {
 export const MM_DIT_DEFAULTS: MmDitConfig = {
   patch_size: [1, 2, 2], num_attention_heads: 24, attention_head_dim: 128, in_channels: 16, out_channels: 16,
   num_layers: 20, num_single_layers: 40, mlp_ratio: 4, text_embed_dim: 4096, pooled_projection_dim: 768,
-  guidance_embeds: true, rope_axes_dim: [16, 56, 56], rope_theta: 256, freq_dim: 256, eps: 1e-6,
+  guidance_embeds: true, num_refiner_layers: 0, rope_axes_dim: [16, 56, 56], rope_theta: 256, freq_dim: 256, eps: 1e-6,
 };
 
 export const SINGLE_DIT_PRESETS: Record<string, Partial<SingleDitConfig>> = {
@@ -72,8 +77,16 @@ export const SINGLE_DIT_PRESETS: Record<string, Partial<SingleDitConfig>> = {
 };
 
 export const MM_DIT_PRESETS: Record<string, Partial<MmDitConfig>> = {
-  /** HunyuanVideo's transformer shapes (20 dual + 40 single blocks, D = 3072, 24 heads, RoPE [16, 56, 56]). */
+  /**
+   * The Aquarius MM-DiT as Kiln builds it: HunyuanVideo's transformer shapes (20 dual + 40 single blocks, D = 3072,
+   * 24 heads, RoPE [16, 56, 56]) with a single-projection context embedder: 12,524,423,232 parameters.
+   */
   'mm-dit-13b': {},
+  /**
+   * HunyuanVideo's published transformer (diffusers `HunyuanVideoTransformer3DModel` defaults), i.e. 'mm-dit-13b' plus
+   * the 2-layer token refiner: 12,821,012,544 parameters. Counted only (`kiln info`); MmDit does not build the refiner.
+   */
+  'hunyuan-video-13b': { num_refiner_layers: 2 },
   'mm-dit-tiny': {
     num_attention_heads: 2, attention_head_dim: 16, in_channels: 4, out_channels: 4, num_layers: 1, num_single_layers: 1,
     text_embed_dim: 32, pooled_projection_dim: 32, guidance_embeds: false, rope_axes_dim: [4, 6, 6], freq_dim: 32,
@@ -112,6 +125,8 @@ export function mmDitConfig(overrides: Partial<MmDitConfig> | string = {}): MmDi
   if (!o) throw new KilnError('E_CONFIG', `unknown MM-DiT preset '${overrides}'; known: ${Object.keys(MM_DIT_PRESETS).join(', ')}`);
   const c = { ...MM_DIT_DEFAULTS, ...o };
   positive('MM-DiT', c as unknown as Record<string, unknown>, ['num_attention_heads', 'attention_head_dim', 'in_channels', 'out_channels', 'text_embed_dim', 'pooled_projection_dim', 'freq_dim', 'mlp_ratio']);
+  if (!Number.isInteger(c.num_refiner_layers) || c.num_refiner_layers < 0)
+    throw new KilnError('E_CONFIG', `MM-DiT config: num_refiner_layers must be an integer ≥ 0, got ${String(c.num_refiner_layers)}`);
   if (c.num_layers < 0 || c.num_single_layers < 0 || c.num_layers + c.num_single_layers === 0)
     throw new KilnError('E_CONFIG', `MM-DiT config: needs at least one block (num_layers ${c.num_layers}, num_single_layers ${c.num_single_layers})`);
   checkRope('MM-DiT', c.rope_axes_dim, c.attention_head_dim);
@@ -146,7 +161,8 @@ export function singleDitParamCount(c: SingleDitConfig): number {
  *               + 2 FFNs (D·M + M + M·D + D);
  *   single block: AdaLN-zero-single (D·3D + 3D) + q/k/v (3 (D² + D)) + 2 RMSNorms (H) + proj_mlp (D·M + M)
  *               + proj_out ((D + M)·D + D);
- *   norm_out D·2D + 2D; proj_out D·P_out + P_out.
+ *   norm_out D·2D + 2D; proj_out D·P_out + P_out;
+ *   token refiner (HunyuanVideo; only when num_refiner_layers R > 0 — see `tokenRefinerParamCount`).
  */
 export function mmDitParamCount(c: MmDitConfig): number {
   const D = c.num_attention_heads * c.attention_head_dim;
@@ -159,5 +175,21 @@ export function mmDitParamCount(c: MmDitConfig): number {
   const embed = lin(P, D) + lin(c.text_embed_dim, D) + tEmb * (c.guidance_embeds ? 2 : 1) + lin(c.pooled_projection_dim, D) + lin(D, D);
   const dual = 2 * lin(D, 6 * D) + 8 * lin(D, D) + 4 * H + 2 * (lin(D, M) + lin(M, D));
   const single = lin(D, 3 * D) + 3 * lin(D, D) + 2 * H + lin(D, M) + lin(D + M, D);
-  return embed + c.num_layers * dual + c.num_single_layers * single + lin(D, 2 * D) + lin(D, Pout);
+  return embed + c.num_layers * dual + c.num_single_layers * single + lin(D, 2 * D) + lin(D, Pout) + tokenRefinerParamCount(c);
+}
+
+/**
+ * What HunyuanVideo's token refiner adds to the single `context_embedder` projection (whose Dt·D + D is its
+ * `proj_in`, already counted): its own timestep embedder f·D + D + D² + D and pooled-text projection (the masked mean
+ * of the text states) Dt·D + D + D² + D, then R blocks of LayerNorm (2D) → self-attention with biases (4 (D² + D), no
+ * qk-norm) → LayerNorm (2D) → SiLU MLP (D·M + M + M·D + D) → gate projection `norm_out` (D·2D + 2D).
+ * 0 when num_refiner_layers = 0.
+ */
+export function tokenRefinerParamCount(c: MmDitConfig): number {
+  const R = c.num_refiner_layers ?? 0;
+  if (R === 0) return 0;
+  const D = c.num_attention_heads * c.attention_head_dim;
+  const M = c.mlp_ratio * D;
+  const block = 2 * D + 4 * lin(D, D) + 2 * D + lin(D, M) + lin(M, D) + lin(D, 2 * D);
+  return lin(c.freq_dim, D) + lin(D, D) + lin(c.text_embed_dim, D) + lin(D, D) + R * block;
 }

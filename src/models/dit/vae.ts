@@ -31,6 +31,7 @@ import { cat } from '../../tensor/ops/shape.js';
 import { padMode, upsampleNearest } from '../../tensor/ops/resample.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { GroupNorm } from './group-norm.js';
+import { rampWeights, tileGrid, TileBlender, type SpatialTile } from './vae-tiling.js';
 import { latentFrames, temporalDown, vaeConfig, type VaeConfig } from './vae-config.js';
 
 /** Per-conv state of a streaming pass: the input frames each causal conv carries into the next chunk. */
@@ -261,6 +262,16 @@ export class DiagonalGaussian {
   }
 }
 
+/**
+ * Spatial tiling of a chunked encode/decode, in video pixels (multiples of the spatial compression ratio): tiles of
+ * `tileSize` × `tileSize` overlapping by `tileOverlap` (default a quarter tile), blended linearly across the overlap.
+ * Without `tileSize` the whole frame is one tile (exactly the untiled pass).
+ */
+export interface VaeTileOptions {
+  tileSize?: number;
+  tileOverlap?: number;
+}
+
 export interface VaeLoss {
   loss: Tensor;
   recon: Tensor;
@@ -300,38 +311,103 @@ export class CausalVae3d extends Module {
 
   /**
    * Streaming encode (inference, no gradient): frame 0 alone, then chunks of `chunkFrames` frames (a multiple of
-   * r_t); returns the posterior moments [N, 2·Cz, t, h, w], equal to the full pass.
+   * r_t); returns the posterior moments [N, 2·Cz, t, h, w], equal to the full pass. With `tiles.tileSize` each chunk
+   * is also cut into overlapping spatial tiles (see `VaeTileOptions`), blended in latent space.
    */
-  encodeChunked(x: Tensor, chunkFrames = this.config.temporal_compression_ratio): Tensor {
+  encodeChunked(x: Tensor, chunkFrames = this.config.temporal_compression_ratio, tiles: VaeTileOptions = {}): Tensor {
     this.checkVideo(x);
     const r = this.config.temporal_compression_ratio;
     if (chunkFrames % r !== 0 || chunkFrames < r) throw new KilnError('E_ARG', `VAE.encodeChunked: chunkFrames ${chunkFrames} must be a positive multiple of ${r}`);
     const T = x.shape[2];
     const bounds: [number, number][] = [[0, 1]];
     for (let s = 1; s < T; s += chunkFrames) bounds.push([s, Math.min(T, s + chunkFrames)]);
-    return this.streamed(bounds, (cache, [a, b]) => this.encoder.forward(x.slice(2, a, b), cache));
+    return this.collected((emit) => this.pass('encoder', x, bounds, tiles, emit));
   }
 
-  /** Streaming decode (no gradient): `chunkLatents` latent frames at a time; equals `decode`. */
-  decodeChunked(z: Tensor, chunkLatents = 1): Tensor {
+  /**
+   * Streaming decode (no gradient): `chunkLatents` latent frames at a time; equals `decode`. With `tiles.tileSize`
+   * each chunk is also decoded in overlapping spatial tiles (see `VaeTileOptions`), blended in pixel space.
+   */
+  decodeChunked(z: Tensor, chunkLatents = 1, tiles: VaeTileOptions = {}): Tensor {
+    return this.collected((emit) => this.decodeStream(z, emit, { chunkLatents, ...tiles }));
+  }
+
+  /**
+   * Streaming decode that hands every decoded chunk [N, C, frames, H, W] to `onFrames` (with the index of its first
+   * frame) instead of concatenating them, so peak memory is one chunk (× tiles) plus the causal caches, whatever the
+   * video length. The chunk tensor is disposed after `onFrames` returns (copy what must outlive the call).
+   */
+  decodeStream(z: Tensor, onFrames: (frames: Tensor, start: number) => void, { chunkLatents = 1, ...tiles }: { chunkLatents?: number } & VaeTileOptions = {}): void {
+    if (z.ndim !== 5 || z.shape[1] !== this.config.latent_channels)
+      throw new KilnError('E_SHAPE', `VAE.decode: latents must be [N, ${this.config.latent_channels}, t, h, w], got [${z.shape}]`);
+    if (!Number.isInteger(chunkLatents) || chunkLatents < 1) throw new KilnError('E_ARG', `VAE.decodeChunked: chunkLatents must be a positive integer, got ${chunkLatents}`);
     const t = z.shape[2];
     const bounds: [number, number][] = [];
     for (let s = 0; s < t; s += chunkLatents) bounds.push([s, Math.min(t, s + chunkLatents)]);
-    return this.streamed(bounds, (cache, [a, b]) => this.decoder.forward(z.slice(2, a, b), cache));
+    let start = 0;
+    this.pass('decoder', z, bounds, tiles, (y) => {
+      onFrames(y, start);
+      start += y.shape[2];
+    });
   }
 
-  private streamed(bounds: [number, number][], step: (cache: CausalCache, b: [number, number]) => Tensor): Tensor {
-    return noGrad(() => {
-      const cache = new CausalCache();
+  /** Runs `produce`, concatenating what it emits along time. */
+  private collected(produce: (emit: (y: Tensor) => void) => void): Tensor {
+    const parts: Tensor[] = [];
+    try {
+      produce((y) => parts.push(keep(y.clone())));
+      return parts.length === 1 ? parts[0] : cat(parts, 2);
+    } finally {
+      if (parts.length > 1) for (const p of parts) p.dispose();
+    }
+  }
+
+  /**
+   * The streaming engine: one `CausalCache` per spatial tile; for every time chunk, every tile runs through `net`
+   * with its cache, and the tiles are blended (a single whole-frame tile skips blending, so the untiled pass is
+   * unchanged). `emit` gets each chunk's output, disposed when it returns.
+   */
+  private pass(net: 'encoder' | 'decoder', input: Tensor, bounds: [number, number][], tiles: VaeTileOptions, emit: (y: Tensor) => void): void {
+    const s = this.config.spatial_compression_ratio;
+    const dec = net === 'decoder';
+    const module = dec ? this.decoder : this.encoder;
+    const [H, W] = [input.shape[3], input.shape[4]];
+    const { rows, cols } = this.tileLayout(dec ? H * s : H, dec ? W * s : W, tiles);
+    const k = dec ? 1 / s : 1; // video pixels → input units
+    const m = dec ? s : 1 / s; // input units → output units
+    noGrad(() => {
+      const caches = rows.map(() => cols.map(() => new CausalCache()));
       try {
-        const parts = bounds.map((b) => keep(tidy(() => step(cache, b))));
-        const out = cat(parts, 2);
-        for (const p of parts) p.dispose();
-        return out;
+        for (const [a, b] of bounds) {
+          if (rows.length === 1 && cols.length === 1) {
+            const y = tidy(() => module.forward(input.slice(2, a, b), caches[0][0]));
+            try { emit(y); } finally { y.dispose(); }
+            continue;
+          }
+          let blend: TileBlender | null = null;
+          rows.forEach((r, i) => cols.forEach((c, j) => {
+            const y = tidy(() => module.forward(input.slice(2, a, b).slice(3, r.start * k, (r.start + r.len) * k).slice(4, c.start * k, (c.start + c.len) * k), caches[i][j]));
+            blend ??= new TileBlender([y.shape[0], y.shape[1], y.shape[2], H * m, W * m]);
+            blend.add(y, r.start * k * m, c.start * k * m, rampWeights(r.len * k * m, r.before * k * m, r.after * k * m), rampWeights(c.len * k * m, c.before * k * m, c.after * k * m));
+            y.dispose();
+          }));
+          const out = (blend as TileBlender | null)!.result();
+          try { emit(out); } finally { out.dispose(); }
+        }
       } finally {
-        cache.dispose();
+        for (const row of caches) for (const c of row) c.dispose();
       }
     });
+  }
+
+  /** Tile rows and columns in video pixels (one whole-frame tile without `tileSize`). */
+  private tileLayout(H: number, W: number, { tileSize, tileOverlap }: VaeTileOptions): { rows: SpatialTile[]; cols: SpatialTile[] } {
+    const s = this.config.spatial_compression_ratio;
+    if (tileSize === undefined) return { rows: tileGrid(H, H, 0, 1), cols: tileGrid(W, W, 0, 1) };
+    const overlap = tileOverlap ?? Math.max(s, Math.round(tileSize / 4 / s) * s);
+    if (tileSize % s !== 0 || overlap % s !== 0)
+      throw new KilnError('E_ARG', `VAE tiling: tileSize ${tileSize} and tileOverlap ${overlap} must be multiples of the spatial compression ratio ${s}`);
+    return { rows: tileGrid(H, tileSize, overlap, s), cols: tileGrid(W, tileSize, overlap, s) };
   }
 
   /**
