@@ -27,7 +27,7 @@ import { SingleDit, modulate } from '../models/dit/single-dit.js';
 import { SmallTextEncoder, type SmallTextEncoderConfig } from '../models/dit/text-encoder.js';
 import { tokenize } from '../models/dit/train-dit.js';
 import { vaeConfig, latentFrames, type VaeConfig } from '../models/dit/vae-config.js';
-import { CausalVae3d } from '../models/dit/vae.js';
+import { CausalVae3d, DiagonalGaussian } from '../models/dit/vae.js';
 
 export const VIDEO_MODEL_TYPE = 'kiln_video_model';
 
@@ -82,7 +82,7 @@ export class VideoModel extends Module {
   encode(video: Tensor): Tensor {
     if (!this.vae) return video.contiguous();
     const vae = this.vae;
-    return noGrad(() => vae.encodeChunked(video).mul(vae.config.scaling_factor));
+    return noGrad(() => new DiagonalGaussian(vae.encodeChunked(video)).mean.mul(vae.config.scaling_factor)); // moments → posterior mean
   }
 
   /** Latents → video [B, 3, T, H, W] (clamped to [−1, 1]). */
