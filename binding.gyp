@@ -24,7 +24,8 @@
         "native/kernels-index.cc",
         "native/kernels-avx512.cc",
         "native/kernels-avx2.cc",
-        "native/kernels-scalar.cc"
+        "native/kernels-scalar.cc",
+        "native/kernels-deepseek.cc"
       ],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions", "-std=gnu++17", "-std=gnu++20", "-std=c++20"],

@@ -13,6 +13,7 @@
 #include "kernels-conv.h"
 #include "kernels-rope.h"
 #include "kernels-bindings.h"
+#include "kernels-deepseek.h"
 
 namespace kiln {
 
@@ -155,6 +156,8 @@ const Export kExports[] = {
     {"indexAdd", IndexAddBinding},
     {"gather", GatherBinding},
     {"scatterAdd", ScatterAddBinding},
+    {"mlaDecode", MlaDecodeBinding},
+    {"moeDecode", MoeDecodeBinding},
 };
 
 }  // namespace

@@ -152,4 +152,38 @@ export interface Backend {
     x: Float32Array, rows: number, D: number, rotaryDim: number, cos: Float32Array, sin: Float32Array,
     tableRows: number, interleaved: boolean, inverse: boolean, out: Float32Array,
   ): void;
+
+  // ── DeepSeek-V3 fused decode (src/backend/ts/deepseek.ts; a few new rows of one sequence per call) ──
+  /**
+   * One absorbed-MLA attention half of a decoder layer for T new rows x [T, d] at positions cacheLen … cacheLen + T − 1:
+   * out[t] = x[t] + o_proj(MLA(input_layernorm(x[t]))) (out may be x itself). `dims` = [d, H, n, p, v, r, qr, eps,
+   * scale, interleaved] (`MLA_DIMS`); with qr = 0 (no q LoRA) qA and qANorm are null and qB is q_proj [H(n+p), d].
+   * Weights are the HF layouts: norm [d], qA [qr, d], qANorm [qr], qB [H(n+p), qr], kvA [r+p, d], kvANorm [r],
+   * kvB [H(n+v), r], o [d, H·v]; cos/sin [T, p/2] are the rows of the T positions. The latent cache is [≥ cacheLen + T,
+   * r + p] rows of [c, kᴿ]; the new rows are written at cacheLen … and attended causally.
+   */
+  mlaDecode(
+    x: Float32Array, T: number, dims: Float64Array, norm: Float32Array, qA: Float32Array | null, qANorm: Float32Array | null,
+    qB: Float32Array, kvA: Float32Array, kvANorm: Float32Array, kvB: Float32Array, o: Float32Array, cos: Float32Array,
+    sin: Float32Array, cache: Float32Array, cacheLen: number, out: Float32Array,
+  ): void;
+  /**
+   * The MLP half of a decoder layer for T rows h [T, d]: out[t] = h[t] + Σ_k g_k·SwiGLU_e_k(m) + SwiGLU_shared(m),
+   * m = rmsnorm(h[t]) (out may be h itself). `dims` = [d, eps, E, K, G, kg, normTopk, routedScale, I, Is]
+   * (`MOE_DIMS`). Routing (E > 0): s = sigmoid(gate·m) [E]; the kg groups with the largest sums of their top-2 of
+   * s + bias are kept, the K largest s + bias among them chosen (ties → lower index, in descending order);
+   * g_k = s_k / (Σ s + 1e−20) when normTopk, × routedScale. experts = [gate, up, down] of every routed expert (3E
+   * arrays: [I, d], [I, d], [d, I]). Is > 0: the shared expert's [Is, d], [Is, d], [d, Is]; E = 0 with Is > 0 is a
+   * dense SwiGLU MLP. `ids` (optional) receives the chosen experts [T, K].
+   */
+  moeDecode(
+    h: Float32Array, T: number, dims: Float64Array, norm: Float32Array, gate: Float32Array | null, bias: Float32Array | null,
+    experts: readonly Float32Array[] | null, sharedGate: Float32Array | null, sharedUp: Float32Array | null,
+    sharedDown: Float32Array | null, out: Float32Array, ids: Int32Array | null,
+  ): void;
 }
+
+/** Positions in `mlaDecode`'s dims array. */
+export const MLA_DIMS = { d: 0, H: 1, n: 2, p: 3, v: 4, r: 5, qr: 6, eps: 7, scale: 8, interleaved: 9 } as const;
+/** Positions in `moeDecode`'s dims array. */
+export const MOE_DIMS = { d: 0, eps: 1, E: 2, K: 3, G: 4, kg: 5, normTopk: 6, routedScale: 7, I: 8, Is: 9 } as const;

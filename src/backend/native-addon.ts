@@ -146,11 +146,25 @@ export interface NativeAddon {
   indexAdd(acc: Float32Array, outer: number, n: number, inner: number, idx: Int32Array, src: Float32Array): void;
   gather(x: Float32Array, outer: number, n: number, inner: number, idx: Int32Array, m: number, out: Float32Array): void;
   scatterAdd(acc: Float32Array, outer: number, n: number, inner: number, idx: Int32Array, m: number, src: Float32Array): void;
+  /**
+   * DeepSeek-V3 fused decode (native/kernels-deepseek.{h,cc}): the Backend's `mlaDecode` and `moeDecode`, same
+   * arguments (T ≤ 64 rows; `experts` is read only at the chosen experts' entries). f32 SIMD dot products.
+   */
+  mlaDecode(
+    x: Float32Array, T: number, dims: Float64Array, norm: Float32Array, qA: Float32Array | null, qANorm: Float32Array | null,
+    qB: Float32Array, kvA: Float32Array, kvANorm: Float32Array, kvB: Float32Array, o: Float32Array, cos: Float32Array,
+    sin: Float32Array, cache: Float32Array, cacheLen: number, out: Float32Array,
+  ): void;
+  moeDecode(
+    h: Float32Array, T: number, dims: Float64Array, norm: Float32Array, gate: Float32Array | null, bias: Float32Array | null,
+    experts: readonly Float32Array[] | null, sharedGate: Float32Array | null, sharedUp: Float32Array | null,
+    sharedDown: Float32Array | null, out: Float32Array, ids: Int32Array | null,
+  ): void;
 }
 
 /** Functions the loaded binary must export; a build missing any of them is treated as absent. */
 const REQUIRED: readonly (keyof NativeAddon)[] = ['gemm', 'peakGflops', 'setNumThreads', 'numThreads', 'isa', 'bestIsa', 'setIsa', 'attentionForward', 'attentionBackward', 'rotary', 'im2col', 'col2im',
-  'unary', 'binary', 'binaryScalar', 'where', 'copy', 'fill', 'reduce', 'argReduce', 'softmax', 'softmaxBackward', 'crossEntropy', 'rmsNorm', 'rmsNormBackward', 'layerNorm', 'layerNormBackward', 'indexSelect', 'indexAdd', 'gather', 'scatterAdd'];
+  'unary', 'binary', 'binaryScalar', 'where', 'copy', 'fill', 'reduce', 'argReduce', 'softmax', 'softmaxBackward', 'crossEntropy', 'rmsNorm', 'rmsNormBackward', 'layerNorm', 'layerNormBackward', 'indexSelect', 'indexAdd', 'gather', 'scatterAdd', 'mlaDecode', 'moeDecode'];
 
 let cached: { addon: NativeAddon | null; reason: string | null } | undefined;
 
@@ -378,6 +392,20 @@ function wrap(raw: NativeAddon): NativeAddon {
     scatterAdd(...args) {
       try {
         raw.scatterAdd(...args);
+      } catch (e) {
+        throw asKilnError(e);
+      }
+    },
+    mlaDecode(...args) {
+      try {
+        raw.mlaDecode(...args);
+      } catch (e) {
+        throw asKilnError(e);
+      }
+    },
+    moeDecode(...args) {
+      try {
+        raw.moeDecode(...args);
       } catch (e) {
         throw asKilnError(e);
       }

@@ -13,6 +13,7 @@ import { elementwiseKernels } from './native/elementwise.js';
 import { reduceKernels } from './native/reduce.js';
 import { nnKernels } from './native/nn.js';
 import { indexKernels } from './native/indexing.js';
+import { deepseekKernels } from './native/deepseek.js';
 
 export function createNativeBackend(reference: Backend): Backend | null {
   const addon = loadNativeAddon();
@@ -28,5 +29,6 @@ export function createNativeBackend(reference: Backend): Backend | null {
     ...reduceKernels(addon),
     ...nnKernels(addon),
     ...indexKernels(addon),
+    ...deepseekKernels(addon),
   };
 }

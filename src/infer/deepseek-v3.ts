@@ -26,6 +26,7 @@ import type { Tensor } from '../tensor/tensor.js';
 import type { DeepseekV3ForCausalLM, MtpLayer } from '../models/deepseek-v3/model.js';
 import { LatentCache, LatentCacheLayer } from '../models/deepseek-v3/cache.js';
 import { RopeCache } from '../models/deepseek-v3/rope.js';
+import { FUSED_MAX_ROWS } from '../models/deepseek-v3/decode.js';
 
 export interface SamplingOptions {
   /** 0 or `greedy: true` → argmax. Default 1. */
@@ -125,6 +126,7 @@ function checkPrompt(model: DeepseekV3ForCausalLM, prompt: Int32Array): void {
 
 /** Main cached forward of `ids` (one sequence): the logits rows [T·V] and the final hidden rows [T·d], copied out. */
 function cachedStep(model: DeepseekV3ForCausalLM, ids: Int32Array, cache: LatentCache): { logits: Float32Array; hidden: Float32Array } {
+  if (ids.length <= FUSED_MAX_ROWS && model.canDecodeFused()) return model.decodeRows(ids, cache);
   return tidy(() => {
     const r = model.forwardCached(fromArray(ids, [1, ids.length]), cache);
     return { logits: (r.logits.data() as Float32Array).slice(), hidden: (r.hidden.data() as Float32Array).slice() };

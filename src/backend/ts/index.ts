@@ -8,6 +8,7 @@ import { indexKernels } from './indexing.js';
 import { attentionKernels } from './attention.js';
 import { ropeKernels } from './rope.js';
 import { convKernels } from './conv.js';
+import { deepseekKernels } from './deepseek.js';
 
 export const tsBackend: Backend = {
   name: 'ts',
@@ -19,4 +20,5 @@ export const tsBackend: Backend = {
   ...attentionKernels,
   ...ropeKernels,
   ...convKernels,
+  ...deepseekKernels,
 };

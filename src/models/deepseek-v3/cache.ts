@@ -21,19 +21,7 @@ export class LatentCacheLayer {
     if (B !== this.batch || c.shape[2] + kPe.shape[2] !== this.width)
       throw new KilnError('E_SHAPE', `latent cache: got c [${c.shape}] + k_pe [${kPe.shape}], expected [${this.batch}, T, ${this.width}] in all`);
     noGrad(() => {
-      const cap = this.buf ? this.buf.shape[1] : 0;
-      if (this.length + T > cap) {
-        let n = Math.max(16, cap);
-        while (n < this.length + T) n *= 2;
-        const next = keep(Tensor.zeros([B, n, this.width]));
-        if (this.buf) {
-          const nd = next.storage.data as Float32Array;
-          const od = this.buf.storage.data as Float32Array;
-          for (let b = 0; b < B; b++) nd.set(od.subarray(b * cap * this.width, (b * cap + this.length) * this.width), b * n * this.width);
-          this.buf.dispose();
-        }
-        this.buf = next;
-      }
+      this.grow(T);
       const joined = cat([c, kPe], -1); // [B, T, w]
       const rows = joined.data() as Float32Array;
       const cap2 = this.buf!.shape[1];
@@ -43,6 +31,39 @@ export class LatentCacheLayer {
     });
     this.length += T;
     return this.buf!.slice(1, 0, this.length);
+  }
+
+  /** Makes room for T more positions (capacity doubles, at least 16). */
+  private grow(T: number): void {
+    const B = this.batch;
+    const cap = this.buf ? this.buf.shape[1] : 0;
+    if (this.length + T <= cap) return;
+    let n = Math.max(16, cap);
+    while (n < this.length + T) n *= 2;
+    const next = keep(noGrad(() => Tensor.zeros([B, n, this.width])));
+    if (this.buf) {
+      const nd = next.storage.data as Float32Array;
+      const od = this.buf.storage.data as Float32Array;
+      for (let b = 0; b < B; b++) nd.set(od.subarray(b * cap * this.width, (b * cap + this.length) * this.width), b * n * this.width);
+      this.buf.dispose();
+    }
+    this.buf = next;
+  }
+
+  /**
+   * For kernels that write the cache themselves (batch 1): room for T more positions; returns the buffer's rows
+   * [capacity, width] (row i = position i). Call `commit(T)` after writing rows length … length + T − 1.
+   */
+  reserveRows(T: number): Float32Array {
+    if (this.batch !== 1) throw new KilnError('E_SHAPE', `latent cache: reserveRows needs batch 1, this cache holds ${this.batch} sequences`);
+    this.grow(T);
+    const buf = this.buf!;
+    return (buf.storage.data as Float32Array).subarray(buf.offset, buf.offset + buf.size);
+  }
+
+  /** Counts T positions written through `reserveRows`. */
+  commit(T: number): void {
+    this.length += T;
   }
 
   dispose(): void {

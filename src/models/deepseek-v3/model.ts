@@ -25,6 +25,10 @@ import { LatentCache, type LatentCacheLayer } from './cache.js';
 import { MultiHeadLatentAttention } from './mla.js';
 import { DeepseekMoE } from './moe.js';
 import { RopeCache } from './rope.js';
+import { canDecodeFused, decodeLayerFused, FUSED_MAX_ROWS } from './decode.js';
+import { backend } from '../../backend/index.js';
+import { fromArray } from '../../tensor/creation.js';
+import { dataOf } from '../../tensor/ops/util.js';
 
 interface LayerAux {
   balance: Tensor | null;
@@ -242,12 +246,18 @@ export class DeepseekV3ForCausalLM extends Module {
 
   /**
    * Logits [B, T, V] of ids [B, T] that follow the cache's tokens, through the absorbed MLA path; appends the new
-   * tokens' latents to the cache. Prefill (long T) and decode (T = 1) alike. Inference only.
+   * tokens' latents to the cache. Prefill (long T) and decode (T = 1) alike. Inference only. One sequence with at
+   * most `FUSED_MAX_ROWS` new tokens runs the fused decode kernels (`decodeRows`).
    */
   forwardCached(ids: Tensor, cache: LatentCache): { logits: Tensor; hidden: Tensor } {
     this.checkIds(ids);
+    const [B, T] = ids.shape;
+    if (B === 1 && T <= FUSED_MAX_ROWS && this.canDecodeFused()) {
+      const raw = ids.data();
+      const r = this.decodeRows(raw instanceof Int32Array ? raw : Int32Array.from(raw as ArrayLike<number>), cache);
+      return { logits: fromArray(r.logits, [1, T, this.config.vocab_size]), hidden: fromArray(r.hidden, [1, T, this.config.hidden_size]) };
+    }
     return noGrad(() => {
-      const T = ids.shape[1];
       const { cos, sin } = this.rope.tables(cache.length, T);
       let x = this.model.embed_tokens.forward(ids);
       this.mainLayers.forEach((layer, i) => {
@@ -256,6 +266,65 @@ export class DeepseekV3ForCausalLM extends Module {
       const hidden = this.model.norm.forward(x);
       return { logits: this.head(hidden), hidden };
     });
+  }
+
+  /** Whether `decodeRows` can run (every main layer's weights fit the fused kernels; see decode.ts). */
+  canDecodeFused(): boolean {
+    return canDecodeFused(this.mainLayers);
+  }
+
+  /** RoPE rows cos/sin [T, p/2] of positions start … start + T − 1 as raw arrays (views of the kept tables). */
+  ropeRows(start: number, T: number): { cos: Float32Array; sin: Float32Array } {
+    const { cos, sin } = this.rope.tables(start, T);
+    return { cos: dataOf(cos), sin: dataOf(sin) };
+  }
+
+  /** Embedding rows of ids into x [T, d]. */
+  embedRows(ids: Int32Array, x: Float32Array): void {
+    const d = this.config.hidden_size;
+    const V = this.config.vocab_size;
+    const w = dataOf(this.model.embed_tokens.weight);
+    for (let t = 0; t < ids.length; t++) {
+      const id = ids[t];
+      if (!(id >= 0 && id < V)) throw new KilnError('E_ARG', `DeepSeek-V3: token id ${id} is outside the vocabulary [0, ${V})`);
+      x.set(w.subarray(id * d, (id + 1) * d), t * d);
+    }
+  }
+
+  /** logits [T, V] = head(h [T, d]) on raw arrays. */
+  headRows(h: Float32Array, T: number, logits: Float32Array): void {
+    const d = this.config.hidden_size;
+    const V = this.config.vocab_size;
+    const w = dataOf((this.lm_head ?? this.model.embed_tokens).weight);
+    backend().gemm(1, false, true, T, V, d, 1, h, 0, d, 0, w, 0, d, 0, 0, logits, 0, V, 0);
+  }
+
+  /** y [T, d] = norm(x) with an RMSNorm module's weight, on raw arrays. */
+  normRows(norm: RMSNorm, x: Float32Array, T: number, y: Float32Array): void {
+    backend().rmsNorm(x, dataOf(norm.weight), T, norm.dim, norm.eps, y, new Float32Array(T));
+  }
+
+  /**
+   * The fused decode step on raw arrays (batch 1, T = ids.length ≤ FUSED_MAX_ROWS new tokens; requires
+   * `canDecodeFused()`): appends the tokens' latents to the cache and returns fresh logits [T·V] and final hidden
+   * rows [T·d] (after the final norm).
+   */
+  decodeRows(ids: Int32Array, cache: LatentCache): { logits: Float32Array; hidden: Float32Array } {
+    const T = ids.length;
+    const d = this.config.hidden_size;
+    if (T < 1 || T > FUSED_MAX_ROWS) throw new KilnError('E_ARG', `decodeRows: ${T} tokens; give 1 … ${FUSED_MAX_ROWS} (longer inputs go through forwardCached)`);
+    if (cache.layers.length !== this.config.num_hidden_layers || cache.layers[0].batch !== 1)
+      throw new KilnError('E_ARG', `decodeRows: the cache must be model.newCache(1) (${this.config.num_hidden_layers} layers, batch 1)`);
+    const x = new Float32Array(T * d);
+    this.embedRows(ids, x);
+    const { cos, sin } = this.ropeRows(cache.length, T);
+    const layers = this.mainLayers;
+    for (let i = 0; i < layers.length; i++) decodeLayerFused(layers[i], x, T, cache.layers[i], cos, sin);
+    const hidden = new Float32Array(T * d);
+    this.normRows(this.model.norm, x, T, hidden);
+    const logits = new Float32Array(T * this.config.vocab_size);
+    this.headRows(hidden, T, logits);
+    return { logits, hidden };
   }
 
   override dispose(): void {
