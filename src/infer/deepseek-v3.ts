@@ -26,7 +26,9 @@ import type { Tensor } from '../tensor/tensor.js';
 import type { DeepseekV3ForCausalLM, MtpLayer } from '../models/deepseek-v3/model.js';
 import { LatentCache, LatentCacheLayer } from '../models/deepseek-v3/cache.js';
 import { RopeCache } from '../models/deepseek-v3/rope.js';
-import { FUSED_MAX_ROWS } from '../models/deepseek-v3/decode.js';
+import { canDecodeFused, decodeLayerFused, FUSED_MAX_ROWS } from '../models/deepseek-v3/decode.js';
+import { backend } from '../backend/index.js';
+import { dataOf } from '../tensor/ops/util.js';
 
 export interface SamplingOptions {
   /** 0 or `greedy: true` → argmax. Default 1. */
@@ -73,14 +75,9 @@ export function argmax(v: Float32Array): number {
   return best;
 }
 
-/**
- * Draws a token from logits [V] with temperature, top-k and top-p (nucleus) filtering; argmax when greedy.
- * The candidates are found from one native numeric sort of the values (a threshold), so only the survivors are
- * sorted by (logit desc, id asc) in JS.
- */
-export function pickToken(logits: Float32Array, o: SamplingOptions, gen: Generator): number {
+/** The candidates pickToken draws from: ids (most likely first) and unnormalised weights exp((logit − max)/T). */
+function candidates(logits: Float32Array, o: SamplingOptions): { ids: number[]; w: number[] } {
   const temperature = o.temperature ?? 1;
-  if (o.greedy || temperature <= 0) return argmax(logits);
   const V = logits.length;
   const desc = Float32Array.from(logits).sort().reverse(); // values, largest first
   const m = desc[0];
@@ -102,10 +99,62 @@ export function pickToken(logits: Float32Array, o: SamplingOptions, gen: Generat
   for (let i = 0; i < V; i++) if (logits[i] >= threshold) cand.push(i);
   cand.sort((a, b) => logits[b] - logits[a] || a - b);
   cand.length = Math.min(cand.length, n); // ties at the threshold: lowest ids first
-  const w = cand.map((i) => Math.exp((logits[i] - m) / temperature));
+  return { ids: cand, w: cand.map((i) => Math.exp((logits[i] - m) / temperature)) };
+}
+
+const isGreedy = (o: SamplingOptions): boolean => !!o.greedy || (o.temperature ?? 1) <= 0;
+
+/**
+ * Draws a token from logits [V] with temperature, top-k and top-p (nucleus) filtering; argmax when greedy.
+ * The candidates are found from one native numeric sort of the values (a threshold), so only the survivors are
+ * sorted by (logit desc, id asc) in JS.
+ */
+export function pickToken(logits: Float32Array, o: SamplingOptions, gen: Generator): number {
+  if (isGreedy(o)) return argmax(logits);
+  const { ids, w } = candidates(logits, o);
   let u = gen.uniform() * w.reduce((a, b) => a + b, 0);
-  for (let j = 0; j < cand.length; j++) if ((u -= w[j]) <= 0) return cand[j];
-  return cand[cand.length - 1];
+  for (let j = 0; j < ids.length; j++) if ((u -= w[j]) <= 0) return ids[j];
+  return ids[ids.length - 1];
+}
+
+/** The distribution [V] pickToken samples from (a one-hot at the argmax when greedy). */
+export function tokenDistribution(logits: Float32Array, o: SamplingOptions): Float64Array {
+  const p = new Float64Array(logits.length);
+  if (isGreedy(o)) {
+    p[argmax(logits)] = 1;
+    return p;
+  }
+  const { ids, w } = candidates(logits, o);
+  const total = w.reduce((a, b) => a + b, 0);
+  ids.forEach((id, j) => (p[id] = w[j] / total));
+  return p;
+}
+
+/** Draws an index from probabilities p (which sum to 1 up to rounding; the last positive one absorbs the rest). */
+export function drawFrom(p: Float64Array, gen: Generator): number {
+  let u = gen.uniform();
+  let last = -1;
+  for (let i = 0; i < p.length; i++) {
+    if (p[i] <= 0) continue;
+    last = i;
+    if ((u -= p[i]) < 0) return i;
+  }
+  return last;
+}
+
+/**
+ * The speculative-sampling rule (Leviathan et al. 2023; Chen et al. 2023) for one drafted token d ~ q against the
+ * target p: accept with probability min(1, p(d)/q(d)); otherwise the replacement is drawn from
+ * normalise(max(0, p − q)). The committed token is then distributed exactly as p. Returns [accepted, token].
+ */
+export function acceptOrResample(p: Float64Array, q: Float64Array, d: number, gen: Generator): [boolean, number] {
+  if (q[d] > 0 && gen.uniform() * q[d] < p[d]) return [true, d];
+  const r = new Float64Array(p.length);
+  let sum = 0;
+  for (let i = 0; i < p.length; i++) sum += r[i] = Math.max(0, p[i] - q[i]);
+  if (!(sum > 0)) return [false, drawFrom(p, gen)]; // p = q (cannot happen after a rejection but for rounding)
+  for (let i = 0; i < p.length; i++) r[i] /= sum;
+  return [false, drawFrom(r, gen)];
 }
 
 /** Drops every cached position from `length` on (the rows stay allocated and are overwritten by later appends). */
@@ -189,22 +238,46 @@ class MtpDrafter {
   }
 
   /**
-   * Feeds positions cache.length … + n − 1 with next tokens `next` [n] and main hidden rows `h0` [n·d]; returns the
-   * draft logits [V] at the last of them.
+   * Feeds positions cache.length … + n − 1 with next tokens `next` [n] and previous hidden rows `h` [n·d] (the main
+   * model's h⁰, or for chained drafts this module's own output); returns the draft logits [V] and this module's
+   * output hidden row [d] (after shared_head.norm) at the last of them.
    */
-  draft(next: Int32Array, h0: Float32Array): Float32Array {
+  feed(next: Int32Array, h: Float32Array): { logits: Float32Array; hidden: Float32Array } {
     const n = next.length;
-    const d = this.model.config.hidden_size;
+    const m = this.model;
+    const d = m.config.hidden_size;
+    const L = this.layer;
+    if (n <= FUSED_MAX_ROWS && canDecodeFused([L]) && m.canDecodeFused()) {
+      const emb = new Float32Array(n * d);
+      m.embedRows(next, emb);
+      const e = new Float32Array(n * d);
+      const hh = new Float32Array(n * d);
+      m.normRows(L.enorm, emb, n, e);
+      m.normRows(L.hnorm, h, n, hh);
+      const cat2 = new Float32Array(n * 2 * d); // [enorm(emb); hnorm(h)] per row
+      for (let t = 0; t < n; t++) {
+        cat2.set(e.subarray(t * d, (t + 1) * d), t * 2 * d);
+        cat2.set(hh.subarray(t * d, (t + 1) * d), t * 2 * d + d);
+      }
+      const x = new Float32Array(n * d);
+      backend().gemm(1, false, true, n, d, 2 * d, 1, cat2, 0, 2 * d, 0, dataOf(L.eh_proj.weight), 0, 2 * d, 0, 0, x, 0, d, 0);
+      const { cos, sin } = m.ropeRows(this.cache.length, n);
+      decodeLayerFused(L, x, n, this.cache, cos, sin);
+      const hidden = new Float32Array(d);
+      m.normRows(L.shared_head.norm, x.subarray((n - 1) * d), 1, hidden);
+      const logits = new Float32Array(m.config.vocab_size);
+      m.headRows(hidden, 1, logits);
+      return { logits, hidden };
+    }
     return noGrad(() =>
       tidy(() => {
         const { cos, sin } = this.rope.tables(this.cache.length, n);
-        const emb = this.model.model.embed_tokens.forward(fromArray(next, [1, n])); // [1, n, d]
-        const prev = fromArray(h0, [1, n, d]);
-        const L = this.layer;
+        const emb = m.model.embed_tokens.forward(fromArray(next, [1, n])); // [1, n, d]
+        const prev = fromArray(h.subarray(0, n * d), [1, n, d]);
         const x = L.eh_proj.forward(cat([L.enorm.forward(emb), L.hnorm.forward(prev)], -1)); // [1, n, d]
-        const h = L.shared_head.norm.forward(L.forward(x, cos, sin, { cache: this.cache }).h); // [1, n, d]
-        const logits: Tensor = this.model.head(h.select(1, n - 1)); // [1, V]
-        return (logits.data() as Float32Array).slice();
+        const out = L.shared_head.norm.forward(L.forward(x, cos, sin, { cache: this.cache }).h).select(1, n - 1); // [1, d]
+        const logits: Tensor = m.head(out); // [1, V]
+        return { logits: (logits.data() as Float32Array).slice(), hidden: (out.data() as Float32Array).slice() };
       }),
     );
   }
@@ -215,12 +288,35 @@ class MtpDrafter {
   }
 }
 
-/** Lossless MTP speculative greedy decoding (see the file header). Needs a model with at least one MTP module. */
-export function generateSpeculative(model: DeepseekV3ForCausalLM, prompt: Int32Array, o: Omit<GenerateOptions, keyof SamplingOptions>): SpeculativeResult {
+export interface SpeculativeOptions extends GenerateOptions {
+  /**
+   * Tokens drafted per round (default 1). The first comes from the MTP module fed with the main model's hidden
+   * state; each further one chains the module on its own output hidden state (an approximation of h⁰ the
+   * verification makes harmless). All are verified in one main forward of 1 + draftTokens rows.
+   */
+  draftTokens?: number;
+}
+
+/**
+ * Lossless MTP speculative decoding (see the file header). Greedy (the default for `greedy`/temperature 0 — output
+ * identical to `generate`'s greedy output), or speculative sampling with `temperature` / `topK` / `topP` / `seed`:
+ * drafts are sampled from the drafter's filtered distribution q and accepted with min(1, p/q) against the main
+ * model's filtered distribution p, a rejection resampled from normalise(max(0, p − q)), so every committed token is
+ * distributed as plain sampling's (the random stream differs, so seeded outputs are not the same tokens).
+ * Needs a model with at least one MTP module.
+ */
+export function generateSpeculative(model: DeepseekV3ForCausalLM, prompt: Int32Array, o: SpeculativeOptions | Omit<GenerateOptions, keyof SamplingOptions>): SpeculativeResult {
   checkPrompt(model, prompt);
   const mtp = model.mtpLayers;
   if (mtp.length === 0)
     throw new KilnError('E_ARG', 'generate --mtp: this model has no MTP module (num_nextn_predict_layers = 0); generate without --mtp');
+  const so = o as SpeculativeOptions;
+  const k = so.draftTokens ?? 1;
+  if (!Number.isInteger(k) || k < 1 || k + 1 > FUSED_MAX_ROWS)
+    throw new KilnError('E_ARG', `generateSpeculative: draftTokens must be an integer in [1, ${FUSED_MAX_ROWS - 1}], got ${k}`);
+  const sampling: SamplingOptions = { greedy: so.greedy, temperature: so.temperature ?? (so.greedy === undefined ? 0 : 1), topK: so.topK, topP: so.topP };
+  const greedy = isGreedy(sampling);
+  const gen = new Generator(so.seed ?? 0);
   const V = model.config.vocab_size;
   const d = model.config.hidden_size;
   const cache = model.newCache(1);
@@ -238,33 +334,58 @@ export function generateSpeculative(model: DeepseekV3ForCausalLM, prompt: Int32A
   };
   try {
     const pre = cachedStep(model, prompt, cache);
-    let pending = argmax(lastRow(pre.logits, V)); // t_q
+    let pending = pickToken(lastRow(pre.logits, V), sampling, gen); // t_q
     commit(pending);
     // the drafter's pending inputs: next tokens t_{i+1} and hidden rows h⁰_i for the positions it has not seen
     let nextToks = Int32Array.from([...prompt.subarray(1), pending]);
     let hRows = pre.hidden;
     while (!done()) {
-      const draft = argmax(drafter.draft(nextToks, hRows));
-      const q = cache.length;
-      const v = cachedStep(model, Int32Array.of(pending, draft), cache);
-      forwards++;
-      drafted++;
-      const g0 = argmax(v.logits.subarray(0, V));
-      if (g0 === draft) {
-        accepted++;
-        const g1 = argmax(v.logits.subarray(V, 2 * V));
-        commit(draft);
-        commit(g1);
-        nextToks = Int32Array.of(draft, g1);
-        hRows = v.hidden;
-        pending = g1;
-      } else {
-        truncateCache(cache, q + 1);
-        commit(g0);
-        nextToks = Int32Array.of(g0);
-        hRows = v.hidden.slice(0, d);
-        pending = g0;
+      // draft k tokens: the first from the true inputs, the rest chained on the drafter's own output
+      const drafts: number[] = [];
+      const qs: Float64Array[] = [];
+      let f = drafter.feed(nextToks, hRows);
+      const trueLen = drafter.cache.length;
+      for (let j = 0; j < k; j++) {
+        if (j > 0) f = drafter.feed(Int32Array.of(drafts[j - 1]), f.hidden);
+        if (greedy) drafts.push(argmax(f.logits));
+        else {
+          const q = tokenDistribution(f.logits, sampling);
+          qs.push(q);
+          drafts.push(drawFrom(q, gen));
+        }
       }
+      truncateCache(drafter.cache, trueLen);
+      // verify every draft in one main forward over [t_q, d_1 … d_k]
+      const q0 = cache.length;
+      const v = cachedStep(model, Int32Array.from([pending, ...drafts]), cache);
+      forwards++;
+      drafted += k;
+      let a = 0;
+      let next = -1;
+      for (; a < k; a++) {
+        const row = v.logits.subarray(a * V, (a + 1) * V);
+        if (greedy) {
+          const g = argmax(row);
+          if (g !== drafts[a]) {
+            next = g;
+            break;
+          }
+        } else {
+          const [ok, tok] = acceptOrResample(tokenDistribution(row, sampling), qs[a], drafts[a], gen);
+          if (!ok) {
+            next = tok;
+            break;
+          }
+        }
+      }
+      accepted += a;
+      if (next < 0) next = pickToken(v.logits.subarray(k * V, (k + 1) * V), sampling, gen); // every draft accepted: the bonus token
+      for (let j = 0; j < a; j++) commit(drafts[j]);
+      commit(next);
+      truncateCache(cache, q0 + a + 1);
+      nextToks = Int32Array.from([...drafts.slice(0, a), next]);
+      hRows = v.hidden.slice(0, (a + 1) * d);
+      pending = next;
     }
   } finally {
     cache.dispose();
