@@ -193,12 +193,14 @@ export function registerAppCommands(program: Command, train: Command): void {
     .requiredOption('--out <dir>', 'adapter directory (adapter_config.json + adapter_model.safetensors)')
     .option('--caption <text>', 'caption for clips without a .txt (use a rare token, e.g. "sks dog")')
     .option('--steps <n>', 'training steps', positiveInt, 150)
-    .option('--rank <r>', 'LoRA rank', positiveInt, 4)
+    .option('--rank <r>', 'LoRA rank', positiveInt, 8)
     .option('--alpha <a>', 'LoRA alpha (scaling alpha/rank; default = rank)', finiteNumber)
-    .option('--lr <lr>', 'learning rate', finiteNumber, 5e-3)
+    .option('--lr <lr>', 'learning rate', finiteNumber, 2e-2)
+    .option('--prior <prompts...>', 'prior-preservation prompts: the base model generates one clip each and they regularise the adapter')
+    .option('--prior-weight <w>', 'weight of the prior-preservation loss', finiteNumber, 0.25)
     .option('--seed <n>', 'seed', (v) => Number(v), 0)
     .option('--json', 'print a JSON summary')
-    .action(async (o: { model: string; clips: string[]; out: string; caption?: string; steps: number; rank: number; alpha?: number; lr: number; seed: number; json?: boolean }) => {
+    .action(async (o: { model: string; clips: string[]; out: string; caption?: string; steps: number; rank: number; alpha?: number; lr: number; prior?: string[]; priorWeight: number; seed: number; json?: boolean }) => {
       const t0 = Date.now();
       const m = loadVideoModel(o.model);
       const g = { width: m.config.width, height: m.config.height, frames: m.config.frames };
@@ -206,7 +208,7 @@ export function registerAppCommands(program: Command, train: Command): void {
       const clips = cat(await Promise.all(files.map((f) => loadVideo(f, g))), 0);
       const captions = files.map((f) => captionFor(f, o.caption));
       const b = bar('LoRA', o.steps, !!o.json);
-      const { losses, adapted } = personalize(m, { clips, captions, steps: o.steps, rank: o.rank, alpha: o.alpha, lr: o.lr, seed: o.seed, onStep: b.tick });
+      const { losses, adapted } = personalize(m, { clips, captions, steps: o.steps, rank: o.rank, alpha: o.alpha, lr: o.lr, seed: o.seed, priorPrompts: o.prior, priorWeight: o.priorWeight, onStep: b.tick });
       b.stop();
       saveLoraAdapter(m.dit, o.out, { base_model_name_or_path: o.model });
       const avg = (a: number[]) => a.reduce((s, v) => s + v, 0) / a.length;

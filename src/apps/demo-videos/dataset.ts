@@ -83,6 +83,11 @@ export async function writeDemoVideos(dir: string, { count = 192, seed = 0, onVi
   return out;
 }
 
+/** `count` check prompts with their clip geometry (scenes of another seed than the training data's). */
+export function checkPromptSet(count: number, seed = 1000): Array<{ prompt: string; frames: number; width: number; height: number }> {
+  return sampleScenes(count, seed).map((s) => ({ prompt: captionOf(s), frames: s.frames, width: s.width, height: s.height }));
+}
+
 /** Caption from `<source without extension>.json` (written by `writeDemoVideos`). */
 export function registerSidecarCaptioner(): void {
   registerCaptioner('sidecar', () => async (clip) => {

@@ -1,0 +1,236 @@
+/**
+ * Text-to-video end to end on real data, as library functions the `kiln train vae|dit` and `kiln video …` commands
+ * call (the CLI only parses and prints):
+ * - `trainVaeFromData(data, o)`: trains a causal VAE (preset, default `vae-tiny`) on shards or a video directory
+ *   with bucketed batches, reports held-out PSNR/SSIM, saves it (vae-io.ts: config.json + safetensors);
+ * - `trainDitFromData(data, o)`: builds a `VideoModel` (apps/video-model.ts: Single-DiT + SmallTextEncoder over
+ *   UTF-8 bytes, optionally the frozen VAE) and trains it with rectified flow (src/train/video-dit.ts). Without a
+ *   VAE the DiT denoises pixels directly (space 'pixel', patch 1×4×4); with `vaeDir` it denoises VAE latents
+ *   (space 'latent', patch 1×1×1). Saved as one directory: config.json (DiT, text encoder, text length, VAE config
+ *   and source, training geometry, sampler defaults) + model.safetensors (dit.*, text_encoder.*, vae.*);
+ * - `generateVideo(model, prompts, o)`: seeded rectified-flow sampling through src/infer/video-sampler.ts
+ *   (Euler/Heun, CFG, optional TeaCache/FBCache `cache`), σ shift by token count, decoded to RGB frames;
+ * - `checkPrompts(model, prompts, o)`: generates every prompt and scores it with check.ts.
+ */
+import { KilnError } from '../../errors.js';
+import type { Frames } from '../../io/video.js';
+import { resolutionShift } from '../../models/dit/flow.js';
+import { singleDitConfig, type SingleDitConfig } from '../../models/dit/dit-config.js';
+import type { SmallTextEncoderConfig } from '../../models/dit/text-encoder.js';
+import { vaeConfig } from '../../models/dit/vae-config.js';
+import { loadVae, saveVae } from '../../models/dit/vae-io.js';
+import { CausalVae3d } from '../../models/dit/vae.js';
+import { sampleVideo } from '../../infer/video-sampler.js';
+import { noGrad } from '../../tensor/autograd.js';
+import { Generator } from '../../tensor/random.js';
+import { tidy } from '../../tensor/scope.js';
+import { chwToFrames, loadVideoSamples, type VideoSample } from '../../train/video-data.js';
+import { trainVideoDit } from '../../train/video-dit.js';
+import { evaluateVaeOn, trainVaeOnVideos } from '../../train/video-vae.js';
+import { VideoModel, type VideoModelConfig } from '../video-model.js';
+import { checkVideo, summarize, type CheckRow, type CheckSummary } from './check.js';
+
+export interface LoadProgress {
+  onLoad?: (done: number, total: number) => void;
+}
+
+/** Splits off every `holdout`-th sample (by key order) for evaluation. */
+function split(samples: VideoSample[], every: number): { train: VideoSample[]; held: VideoSample[] } {
+  if (every <= 0 || samples.length < 2 * every) return { train: samples, held: [] };
+  return { train: samples.filter((_, i) => i % every !== 0), held: samples.filter((_, i) => i % every === 0) };
+}
+
+export interface VaeRunOptions extends LoadProgress {
+  steps: number;
+  out: string;
+  preset?: string;
+  batchSize?: number;
+  lr?: number;
+  seed?: number;
+  onStep?: (step: number, recon: number, bucket: string) => void;
+}
+
+export interface VaeRunResult {
+  samples: number;
+  buckets: number;
+  steps: number;
+  seconds: number;
+  first_recon: number;
+  last_recon: number;
+  held_out: { clips: number; before: { psnr: number; ssim: number } | null; after: { psnr: number; ssim: number } | null };
+  out: string;
+}
+
+export async function trainVaeFromData(data: string, o: VaeRunOptions): Promise<VaeRunResult> {
+  const c = vaeConfig(o.preset ?? 'vae-tiny');
+  const samples = await loadVideoSamples(data, { spatialMultiple: c.spatial_compression_ratio, temporalMultiple: c.temporal_compression_ratio, onSample: o.onLoad });
+  const { train, held } = split(samples, 8);
+  const vae = new CausalVae3d(c, { generator: new Generator(o.seed ?? 0) });
+  try {
+    const before = held.length ? evaluateVaeOn(vae, held) : null;
+    const r = trainVaeOnVideos(vae, train, { steps: o.steps, batchSize: o.batchSize, lr: o.lr, seed: o.seed, onStep: o.onStep });
+    const after = held.length ? evaluateVaeOn(vae, held) : null;
+    saveVae(vae, o.out, { steps: String(o.steps), data });
+    const avg = (a: number[]): number => a.reduce((s, v) => s + v, 0) / Math.max(1, a.length);
+    return { samples: samples.length, buckets: new Set(samples.map((s) => s.bucket)).size, steps: o.steps, seconds: r.seconds,
+      first_recon: avg(r.losses.slice(0, 5)), last_recon: avg(r.losses.slice(-10)), held_out: { clips: held.length, before, after }, out: o.out };
+  } finally {
+    vae.dispose();
+  }
+}
+
+/** Width knobs of the tiny DiT + text encoder. */
+export interface TinyModelOptions {
+  hidden?: number;
+  layers?: number;
+  heads?: number;
+  textHidden?: number;
+  textLayers?: number;
+  textLength?: number;
+  /** spatial patch of the DiT (pixel space default 4, latent space 1) */
+  patch?: number;
+}
+
+export function tinyVideoModelConfig(space: 'pixel' | 'latent', channels: number, geometry: { frames: number; height: number; width: number },
+    m: TinyModelOptions = {}, vae?: VideoModelConfig['vae']): VideoModelConfig {
+  const hidden = m.hidden ?? 64, heads = m.heads ?? 4, textHidden = m.textHidden ?? 32, textLength = m.textLength ?? 64;
+  if (hidden % heads !== 0) throw new KilnError('E_CONFIG', `tiny video model: hidden ${hidden} must divide into ${heads} heads`);
+  const dit: SingleDitConfig = singleDitConfig({
+    patch_size: [1, m.patch ?? (space === 'pixel' ? 4 : 1), m.patch ?? (space === 'pixel' ? 4 : 1)], num_attention_heads: heads, attention_head_dim: hidden / heads,
+    in_channels: channels, out_channels: channels, text_dim: textHidden, freq_dim: 64, ffn_dim: 4 * hidden, num_layers: m.layers ?? 4,
+  });
+  const text_encoder: SmallTextEncoderConfig = { vocab_size: 256, hidden_size: textHidden, num_hidden_layers: m.textLayers ?? 2,
+    num_attention_heads: 2, intermediate_size: 2 * textHidden, max_position_embeddings: textLength };
+  return { space, dit, text_encoder, text_length: textLength, vae, ...geometry, sample_steps: 20, guidance: 3 };
+}
+
+/** Tokens of one latent clip for the σ shift. */
+export function tokenCount(model: VideoModel, latentShape: readonly number[]): number {
+  const [pt, ph, pw] = model.dit.config.patch_size;
+  return (latentShape[2] / pt) * (latentShape[3] / ph) * (latentShape[4] / pw);
+}
+
+export interface DitRunOptions extends LoadProgress, TinyModelOptions {
+  steps: number;
+  out: string;
+  vaeDir?: string;
+  batchSize?: number;
+  lr?: number;
+  seed?: number;
+  onStep?: (step: number, loss: number, bucket: string) => void;
+}
+
+export interface DitRunResult {
+  space: 'pixel' | 'latent';
+  samples: number;
+  buckets: string[];
+  params: number;
+  steps: number;
+  seconds: number;
+  first_loss: number;
+  last_loss: number;
+  out: string;
+}
+
+export async function trainDitFromData(data: string, o: DitRunOptions): Promise<DitRunResult> {
+  const vae = o.vaeDir ? loadVae(o.vaeDir) : null;
+  try {
+    const space = vae ? 'latent' : 'pixel';
+    const spatial = (vae ? vae.config.spatial_compression_ratio : 1) * (o.patch ?? (vae ? 1 : 4));
+    const samples = await loadVideoSamples(data, { spatialMultiple: spatial, temporalMultiple: vae ? vae.config.temporal_compression_ratio : 1, onSample: o.onLoad });
+    const f0 = samples[0].frames;
+    const cfg = tinyVideoModelConfig(space, vae ? vae.config.latent_channels : 3, { frames: f0.frames, height: f0.height, width: f0.width }, o, vae?.config);
+    const model = new VideoModel(vae ? { ...cfg, vae_source: o.vaeDir } as VideoModelConfig : cfg, { seed: o.seed ?? 0 });
+    try {
+      if (vae && model.vae) model.vae.loadStateDict(vae.stateDict());
+      model.vae?.eval();
+      const params = [...model.dit.parameters(), ...model.text_encoder.parameters()];
+      const r = trainVideoDit(model, samples, { params, steps: o.steps, batchSize: o.batchSize, lr: o.lr, seed: o.seed,
+        tokensOf: (s) => tokenCount(model, s), onStep: o.onStep });
+      model.save(o.out);
+      const avg = (a: number[]): number => a.reduce((s, v) => s + v, 0) / Math.max(1, a.length);
+      return { space, samples: samples.length, buckets: [...new Set(samples.map((s) => s.bucket))].sort(),
+        params: params.reduce((n, p) => n + p.size, 0), steps: o.steps, seconds: r.seconds,
+        first_loss: avg(r.losses.slice(0, 10)), last_loss: avg(r.losses.slice(-20)), out: o.out };
+    } finally {
+      model.dispose();
+    }
+  } finally {
+    vae?.dispose();
+  }
+}
+
+export interface GenerateOptions {
+  frames?: number;
+  width?: number;
+  height?: number;
+  steps?: number;
+  cfg?: number;
+  seed?: number;
+  sampler?: 'euler' | 'heun';
+  /** 'none' | 'teacache:<thr>' | 'fbcache:<thr>' */
+  cache?: string;
+  onStep?: (step: number, steps: number) => void;
+}
+
+export interface GenerateResult {
+  videos: Frames[];
+  seconds: number;
+  calls: number;
+  /** block-stack passes computed / skipped by the diffusion cache, summed over the CFG streams */
+  cache: { setting: string; computed: number; skipped: number };
+}
+
+/** Generates one video per prompt (seeded; a batch over the prompts). */
+export function generateVideo(model: VideoModel, prompts: readonly string[], o: GenerateOptions = {}): GenerateResult {
+  const c = model.config;
+  const T = o.frames ?? c.frames, H = o.height ?? c.height, W = o.width ?? c.width;
+  const shape = model.latentShape(prompts.length, T, H, W);
+  const [pt, ph, pw] = model.dit.config.patch_size;
+  if (shape[2] % pt || shape[3] % ph || shape[4] % pw)
+    throw new KilnError('E_SHAPE', `generate: ${W}x${H}x${T} gives latents [${shape}] not divisible by the patch [${model.dit.config.patch_size}]; ` +
+      `use sizes that are multiples of ${ph * (shape[3] ? H / shape[3] : 1)}`);
+  return noGrad(() => tidy(() => {
+    const cond = model.condition(prompts);
+    const r = sampleVideo(model.dit, cond, { shape, steps: o.steps ?? c.sample_steps, seed: o.seed ?? 0, cfg: o.cfg ?? c.guidance,
+      sampler: o.sampler, shift: resolutionShift(tokenCount(model, shape)), cache: o.cache ?? null, onStep: o.onStep });
+    const video = model.decode(r.latents); // [B, 3, T, H, W]
+    const x = video.contiguous().data() as Float32Array;
+    const n = 3 * T * H * W;
+    const videos = prompts.map((_, b) => chwToFrames(x, T, H, W, b * n, 8));
+    const computed = r.cache.streams.reduce((n, st) => n + st.computed, 0), skipped = r.cache.streams.reduce((n, st) => n + st.skipped, 0);
+    return { videos, seconds: r.seconds, calls: r.calls, cache: { setting: r.cache.setting, computed, skipped } };
+  }));
+}
+
+export interface PromptCheckOptions extends Omit<GenerateOptions, 'frames' | 'width' | 'height'> {
+  /** prompts per sampling batch */
+  batch?: number;
+}
+
+export interface PromptItem {
+  prompt: string;
+  frames: number;
+  width: number;
+  height: number;
+}
+
+/** Generates every prompt at its own size and reads colour, direction and shape back (check.ts). */
+export function checkPrompts(model: VideoModel, items: readonly PromptItem[], o: PromptCheckOptions = {}): CheckSummary & { seconds: number } {
+  const rows: CheckRow[] = new Array(items.length);
+  const bs = o.batch ?? 8;
+  const t0 = Date.now();
+  const groups = new Map<string, number[]>();
+  items.forEach((it, i) => {
+    const k = `${it.width}x${it.height}x${it.frames}`;
+    groups.set(k, [...(groups.get(k) ?? []), i]);
+  });
+  for (const idx of groups.values())
+    for (let i = 0; i < idx.length; i += bs) {
+      const part = idx.slice(i, i + bs);
+      const { frames, width, height } = items[part[0]];
+      const { videos } = generateVideo(model, part.map((j) => items[j].prompt), { ...o, frames, width, height, seed: (o.seed ?? 0) + part[0] });
+      part.forEach((j, k) => (rows[j] = checkVideo(videos[k], items[j].prompt)));
+    }
+  return { ...summarize(rows), seconds: (Date.now() - t0) / 1000 };
+}
