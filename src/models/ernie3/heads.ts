@@ -44,8 +44,13 @@ export class Ernie3ForPreTraining extends Module {
 
   /** Token-level MLM loss (knowledge-masked LM, universal knowledge-text prediction): batch.labels [B, T]. */
   maskedLmLoss(b: Batch): Tensor {
+    return this.maskedLm(b).loss;
+  }
+
+  /** The MLM loss and its logits [B, T, V]. */
+  maskedLm(b: Batch): { loss: Tensor; logits: Tensor } {
     const logits = this.mlm_head.forward(this.nlu(b)); // [B, T, V]
-    return crossEntropy(logits.reshape(-1, this.config.vocab_size), b.labels!.reshape(-1));
+    return { loss: crossEntropy(logits.reshape(-1, this.config.vocab_size), b.labels!.reshape(-1)), logits };
   }
 
   /** Classification from [CLS]: the sentence-reordering or sentence-distance head against batch.label [B]. */
@@ -56,10 +61,31 @@ export class Ernie3ForPreTraining extends Module {
   }
 
   /** Document LM over one segment: ids [B, T], next-token labels [B, T]; returns the memory for the next segment. */
-  documentLmLoss(ids: Tensor, labels: Tensor, memory: Ernie3Memory | null): { loss: Tensor; memory: Ernie3Memory } {
+  documentLmLoss(ids: Tensor, labels: Tensor, memory: Ernie3Memory | null): { loss: Tensor; logits: Tensor; memory: Ernie3Memory } {
     const r = this.ernie.forwardNlg(ids, memory);
     const logits = this.lm_head.forward(r.hidden); // [B, T, V]
-    return { loss: crossEntropy(logits.reshape(-1, this.config.vocab_size), labels.reshape(-1)), memory: r.memory };
+    return { loss: crossEntropy(logits.reshape(-1, this.config.vocab_size), labels.reshape(-1)), logits, memory: r.memory };
+  }
+}
+
+/**
+ * Fine-tuning the NLU module for classification (§4 of the paper: NLU fine-tuning): `classifier` (Linear dt → n)
+ * over the NLU output at [CLS] (position 0), e.g. of "[CLS] head [SEP] tail [SEP]" for relation classification.
+ * `ernie` carries the pre-trained backbone's names (`ernie.*`), so a pre-training checkpoint's backbone loads as is.
+ */
+export class Ernie3ForSequenceClassification extends Module {
+  ernie: Ernie3Model;
+  classifier: Linear;
+  constructor(config: string | Partial<Ernie3Config>, readonly numLabels: number, { generator }: { generator?: Generator } = {}) {
+    super();
+    this.ernie = new Ernie3Model(config, { generator });
+    this.classifier = new Linear(this.ernie.config.nlu.hidden_size, numLabels, { std: this.ernie.config.initializer_range, generator });
+  }
+
+  /** Logits [B, numLabels] of a batch (input ids, token types, attention mask). */
+  forward(b: Batch): Tensor {
+    const h = this.ernie.forwardNlu(b.inputIds, { tokenTypeIds: b.tokenTypeIds, attentionMask: b.attentionMask }); // [B, T, dt]
+    return this.classifier.forward(h.select(1, 0));
   }
 }
 

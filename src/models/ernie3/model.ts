@@ -13,7 +13,7 @@
  *   of segment τ + 1 depends on segment τ.
  * Memory length: the last `mem_len` positions of [old memory; new states] are kept.
  */
-import { Dropout, Embedding, LayerNorm, Linear } from '../../nn/layers.js';
+import { Embedding, LayerNorm, Linear } from '../../nn/layers.js';
 import { Module } from '../../nn/module.js';
 import { noGrad } from '../../tensor/autograd.js';
 import { ones, zeros } from '../../tensor/creation.js';
@@ -24,6 +24,7 @@ import type { Tensor } from '../../tensor/tensor.js';
 import { KilnError } from '../../errors.js';
 import { ernie3Config, type Ernie3Config, type Ernie3ModuleDims } from './config.js';
 import { RelativeMultiHeadAttention } from './rel-attention.js';
+import { ScheduledDropout } from './dropout.js';
 
 /** One post-LN Transformer-XL layer. */
 export class Ernie3Layer extends Module {
@@ -32,7 +33,7 @@ export class Ernie3Layer extends Module {
   fc1: Linear;
   fc2: Linear;
   final_layer_norm: LayerNorm;
-  dropout: Dropout;
+  dropout: ScheduledDropout;
 
   constructor(m: Ernie3ModuleDims, c: Ernie3Config, generator?: Generator) {
     super();
@@ -42,7 +43,7 @@ export class Ernie3Layer extends Module {
     this.fc1 = new Linear(m.hidden_size, m.intermediate_size, init);
     this.fc2 = new Linear(m.intermediate_size, m.hidden_size, init);
     this.final_layer_norm = new LayerNorm(m.hidden_size, c.layer_norm_eps);
-    this.dropout = new Dropout(c.hidden_dropout_prob, generator);
+    this.dropout = new ScheduledDropout(c.hidden_dropout_prob, generator);
   }
 
   /** x [B, T, d], memory [B, M, d] | null → [B, T, d]. */
@@ -110,14 +111,14 @@ export class Ernie3Embeddings extends Module {
   word_embeddings: Embedding;
   token_type_embeddings: Embedding;
   LayerNorm: LayerNorm;
-  dropout: Dropout;
+  dropout: ScheduledDropout;
   constructor(c: Ernie3Config, generator?: Generator) {
     super();
     const init = { std: c.initializer_range, generator };
     this.word_embeddings = new Embedding(c.vocab_size, c.universal.hidden_size, init);
     this.token_type_embeddings = new Embedding(c.type_vocab_size, c.universal.hidden_size, init);
     this.LayerNorm = new LayerNorm(c.universal.hidden_size, c.layer_norm_eps);
-    this.dropout = new Dropout(c.hidden_dropout_prob, generator);
+    this.dropout = new ScheduledDropout(c.hidden_dropout_prob, generator);
   }
   forward(ids: Tensor, tokenTypes: Tensor | null): Tensor {
     let e = this.word_embeddings.forward(ids); // [B, T, du]
@@ -147,6 +148,22 @@ export class Ernie3Model extends Module {
     this.universal = new Ernie3Stack(c.universal, c, generator);
     this.nlu = new Ernie3TaskModule(c.nlu, c, generator);
     this.nlg = new Ernie3TaskModule(c.nlg, c, generator);
+  }
+
+  /**
+   * Sets the rate (and, when given, the generator) of every dropout of the model: embeddings and each layer's
+   * attention and FFN outputs. Progressive learning calls this each step; dropout acts only in training mode.
+   */
+  setDropout(p: number, generator?: Generator): void {
+    ScheduledDropout.check(p);
+    const visit = (m: Module): void => {
+      if (m instanceof ScheduledDropout) {
+        m.p = p;
+        if (generator) m.generator = generator;
+      }
+      for (const [, c] of m.namedChildren()) visit(c);
+    };
+    visit(this);
   }
 
   private checkIds(ids: Tensor): void {

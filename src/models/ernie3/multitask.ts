@@ -2,6 +2,14 @@
  * The multi-task sampler of ERNIE 3.0 pre-training: each step draws one of the five tasks with configurable weights
  * (seeded) and builds its batch from a corpus of annotated documents and triples (`SyntheticKg` today, the WordNet
  * corpus later — anything with the same shape). `taskLoss` runs the matching head of `Ernie3ForPreTraining`.
+ *
+ * Per step the trainer may change the batch size and the sequence length (progressive learning): `next(task,
+ * { batchSize, seqLen })`. Every example is cut to `seqLen` tokens; document LM feeds `batchSize` documents side by
+ * side, each row seqLen tokens as `segments` consecutive [B, ⌈seqLen / segments⌉] segments through the memory (a
+ * shorter document's missing tail is padding with label −100). `reseed(s)` restarts
+ * the generator, so a trainer can make the draws of step s a function of (seed, s) alone (bit-exact resume).
+ * `knowledge: false` is the ablation without knowledge: the knowledge-masked LM masks single tokens (entity/phrase
+ * spans ignored) and the universal knowledge-text task is never drawn (its weight is taken as 0).
  */
 import { KilnError } from '../../errors.js';
 import { fromArray } from '../../tensor/creation.js';
@@ -10,9 +18,9 @@ import type { Tensor } from '../../tensor/tensor.js';
 import type { Ernie3ForPreTraining } from './heads.js';
 import { disposeMemory, type Ernie3Memory } from './model.js';
 import {
-  collate, documentLmSegments, knowledgeMaskedLm, sentenceDistance, sentenceReordering, universalKnowledgeText, type Batch,
+  collate, documentLmSegments, IGNORE, knowledgeMaskedLm, sentenceDistance, sentenceReordering, universalKnowledgeText, type Batch, type Example,
 } from './pretrain-data.js';
-import type { AnnotatedSentence, Triple } from './synthetic-kg.js';
+import { PAD, type AnnotatedSentence, type Triple } from './synthetic-kg.js';
 
 export const ERNIE3_TASKS = ['knowledge_mlm', 'document_lm', 'sentence_reorder', 'sentence_distance', 'knowledge_text'] as const;
 export type Ernie3Task = (typeof ERNIE3_TASKS)[number];
@@ -36,13 +44,24 @@ export interface SamplerOptions {
   segments?: number;
   maskRate?: number;
   reorderMaxSegments?: number;
+  /** Longest example (tokens) of the MLM and classification tasks; longer ones are cut. Default: no limit. */
+  maxLen?: number;
+  /** false: no knowledge (plain token masking, no knowledge-text task). Default true. */
+  knowledge?: boolean;
+}
+
+/** A step's batch shape (progressive learning changes it between steps). */
+export interface StepShape {
+  batchSize: number;
+  /** Tokens per example (MLM and classification tasks) and per document-LM segment. */
+  seqLen: number;
 }
 
 export interface TaskBatch {
   task: Ernie3Task;
   /** Batches of every task but document LM. */
   batch: Batch | null;
-  /** Document LM: consecutive segments [1, L] of one document. */
+  /** Document LM: consecutive segments [B, L] of B documents (side by side; padded tails labelled −100). */
   segments: { inputIds: Tensor; labels: Tensor }[];
 }
 
@@ -55,6 +74,7 @@ export class MultiTaskSampler {
     const w = o.weights ?? Object.fromEntries(ERNIE3_TASKS.map((t) => [t, 1]));
     for (const k of Object.keys(w)) if (!(ERNIE3_TASKS as readonly string[]).includes(k)) throw new KilnError('E_CONFIG', `multi-task sampler: unknown task '${k}'; tasks: ${ERNIE3_TASKS.join(', ')}`);
     this.weights = Object.fromEntries(ERNIE3_TASKS.map((t) => [t, w[t] ?? 0])) as Record<Ernie3Task, number>;
+    if (o.knowledge === false) this.weights.knowledge_text = 0;
     const total = ERNIE3_TASKS.reduce((s, t) => s + this.weights[t], 0);
     if (ERNIE3_TASKS.some((t) => !(this.weights[t] >= 0)) || !(total > 0))
       throw new KilnError('E_CONFIG', `multi-task sampler: weights must be ≥ 0 with a positive sum, got ${JSON.stringify(w)}`);
@@ -64,6 +84,11 @@ export class MultiTaskSampler {
       const s = corpus.documents.flat().find((x) => x.triple === i);
       if (s) this.tripleSentences.push([t, s]);
     });
+  }
+
+  /** Restarts the generator from `seed` (the trainer reseeds it each step from (run seed, step)). */
+  reseed(seed: number): void {
+    this.gen.seed(seed);
   }
 
   /** Draws a task with probability weight / Σ weights. */
@@ -81,61 +106,121 @@ export class MultiTaskSampler {
     return xs[Math.floor(this.gen.uniform() * xs.length)];
   }
 
-  /** The next task and its batch. */
-  next(task: Ernie3Task = this.nextTask()): TaskBatch {
-    const B = this.o.batchSize ?? 8;
+  /** The next task and its batch (shape: this step's batch size and sequence length; default the options'). */
+  next(task: Ernie3Task = this.nextTask(), shape?: StepShape): TaskBatch {
+    const B = shape?.batchSize ?? this.o.batchSize ?? 8;
+    const maxLen = shape?.seqLen ?? this.o.maxLen ?? Infinity;
     const mask = { vocabSize: this.o.vocabSize, rate: this.o.maskRate ?? 0.15 };
     const docs = this.corpus.documents;
     const xs = Array.from({ length: B });
+    const cut = <E extends Example>(e: E): E =>
+      e.inputIds.length <= maxLen ? e : { ...e, inputIds: e.inputIds.slice(0, maxLen), tokenTypeIds: e.tokenTypeIds.slice(0, maxLen), labels: e.labels?.slice(0, maxLen) };
+    const batch = (f: () => Example) => collate(xs.map(() => cut(f())));
     switch (task) {
       case 'knowledge_mlm': {
         const sents = docs.flat();
-        return { task, batch: collate(xs.map(() => knowledgeMaskedLm(this.pick(sents), this.gen, mask))), segments: [] };
+        const plain = this.o.knowledge === false;
+        return { task, batch: batch(() => { const s = this.pick(sents); return knowledgeMaskedLm(plain ? { ...s, spans: [] } : s, this.gen, mask); }), segments: [] };
       }
       case 'knowledge_text': {
+        if (this.o.knowledge === false) throw new KilnError('E_ARG', 'multi-task sampler: knowledge-text prediction was asked for with knowledge: false (the no-knowledge ablation has no such task)');
         if (this.tripleSentences.length === 0) throw new KilnError('E_ARG', 'knowledge-text prediction needs triples with a sentence that mentions them');
-        return { task, batch: collate(xs.map(() => { const [t, s] = this.pick(this.tripleSentences); return universalKnowledgeText(t, s, this.gen, mask); })), segments: [] };
+        return { task, batch: batch(() => { const [t, s] = this.pick(this.tripleSentences); return universalKnowledgeText(t, s, this.gen, mask); }), segments: [] };
       }
       case 'sentence_reorder':
-        return { task, batch: collate(xs.map(() => sentenceReordering(this.pick(docs).map((s) => s.ids), this.o.reorderMaxSegments ?? 3, this.gen))), segments: [] };
+        return { task, batch: batch(() => sentenceReordering(this.pick(docs).map((s) => s.ids), this.o.reorderMaxSegments ?? 3, this.gen)), segments: [] };
       case 'sentence_distance': {
         const ids = docs.map((d) => d.map((s) => s.ids));
-        return { task, batch: collate(xs.map(() => sentenceDistance(ids, this.gen))), segments: [] };
+        return { task, batch: batch(() => sentenceDistance(ids, this.gen)), segments: [] };
       }
       case 'document_lm': {
-        const L = this.o.segLen ?? 16;
+        // with a step shape, a row covers seqLen tokens in n segments of ⌈seqLen / n⌉ (the tokens of a step match the
+        // other tasks'); without one, segments of segLen
         const n = this.o.segments ?? 2;
-        const long = docs.map((d) => d.flatMap((s) => s.ids)).filter((d) => d.length > L * n);
-        if (long.length === 0) throw new KilnError('E_ARG', `document LM needs a document longer than ${L * n} tokens`);
-        const segs = documentLmSegments(this.pick(long), L).slice(0, n);
-        const t = (a: number[]) => fromArray(Int32Array.from(a), [1, a.length], { dtype: 'i32' });
-        return { task, batch: null, segments: segs.map((s) => ({ inputIds: t(s.inputIds), labels: t(s.labels) })) };
+        const L = shape ? Math.max(1, Math.ceil(shape.seqLen / n)) : (this.o.segLen ?? 16);
+        const long = this.docTokens().filter((d) => d.length > 1);
+        if (long.length === 0) throw new KilnError('E_ARG', 'document LM needs a document of at least 2 tokens');
+        // B documents side by side, n consecutive segments of each; missing tails are PAD with label −100
+        const rows = xs.map(() => documentLmSegments(this.pick(long), L).slice(0, n));
+        const segments = Array.from({ length: Math.max(...rows.map((r) => r.length)) }, (_, k) => {
+          const ids = new Int32Array(B * L).fill(PAD);
+          const labels = new Int32Array(B * L).fill(IGNORE);
+          rows.forEach((r, b) => {
+            if (!r[k]) return;
+            ids.set(r[k].inputIds, b * L);
+            labels.set(r[k].labels, b * L);
+          });
+          return { inputIds: fromArray(ids, [B, L], { dtype: 'i32' }), labels: fromArray(labels, [B, L], { dtype: 'i32' }) };
+        });
+        return { task, batch: null, segments };
       }
     }
+  }
+
+  private docTokensCache: number[][] | null = null;
+  private docTokens(): number[][] {
+    return (this.docTokensCache ??= this.corpus.documents.map((d) => d.flatMap((s) => s.ids)));
   }
 }
 
 /** The loss of one sampled batch under its task's head (document LM: mean over its segments, through the memory). */
 export function taskLoss(model: Ernie3ForPreTraining, tb: TaskBatch): Tensor {
+  return taskForward(model, tb).loss;
+}
+
+export interface TaskOutput {
+  loss: Tensor;
+  /** Correct argmax predictions over the scored targets (masked tokens, next tokens, or classes), and their count. */
+  correct: number;
+  count: number;
+}
+
+/** Correct argmax predictions of logits [N, C] against targets [N] (−100 skipped). */
+export function countCorrect(logits: Tensor, targets: Tensor): { correct: number; count: number } {
+  const C = logits.shape[logits.ndim - 1];
+  const x = logits.contiguous().data() as Float32Array;
+  const t = targets.contiguous().data() as Int32Array;
+  let correct = 0;
+  let count = 0;
+  for (let i = 0; i < t.length; i++) {
+    if (t[i] === IGNORE) continue;
+    count++;
+    let best = 0;
+    for (let c = 1; c < C; c++) if (x[i * C + c] > x[i * C + best]) best = c;
+    if (best === t[i]) correct++;
+  }
+  return { correct, count };
+}
+
+/** The loss of one sampled batch and the accuracy of its predictions (see `TaskOutput`). */
+export function taskForward(model: Ernie3ForPreTraining, tb: TaskBatch): TaskOutput {
   switch (tb.task) {
     case 'knowledge_mlm':
-    case 'knowledge_text':
-      return model.maskedLmLoss(tb.batch!);
+    case 'knowledge_text': {
+      const r = model.maskedLm(tb.batch!);
+      return { loss: r.loss, ...countCorrect(r.logits, tb.batch!.labels!) };
+    }
     case 'sentence_reorder':
-      return model.classificationLoss(tb.batch!, 'reorder').loss;
-    case 'sentence_distance':
-      return model.classificationLoss(tb.batch!, 'distance').loss;
+    case 'sentence_distance': {
+      const r = model.classificationLoss(tb.batch!, tb.task === 'sentence_reorder' ? 'reorder' : 'distance');
+      return { loss: r.loss, ...countCorrect(r.logits, tb.batch!.label!) };
+    }
     case 'document_lm': {
       let memory: Ernie3Memory | null = null;
       let total: Tensor | null = null;
+      let correct = 0;
+      let count = 0;
       for (const s of tb.segments) {
         const r = model.documentLmLoss(s.inputIds, s.labels, memory);
         disposeMemory(memory);
         memory = r.memory;
         total = total ? total.add(r.loss) : r.loss;
+        const a = countCorrect(r.logits, s.labels);
+        correct += a.correct;
+        count += a.count;
       }
       disposeMemory(memory);
-      return total!.div(tb.segments.length);
+      return { loss: total!.div(tb.segments.length), correct, count };
     }
   }
 }

@@ -1,0 +1,354 @@
+/**
+ * ERNIE 3.0 training commands, wired into `kiln` by src/cli/main.ts through
+ * `registerErnieTrainCommands(program, train)`:
+ *   kiln train ernie --config <preset> --steps N --out <dir> [--data data/ernie|synthetic|<dir>] [--no-knowledge]
+ *                    [--resume] [--warmup W] [--progressive linear|stepwise] [--stages k] [--seq a:b] [--batch a:b]
+ *                    [--lr a:b] [--dropout a:b] [--weights task=w,...] [--checkpoint-every K] [--seed s] [--json]
+ *     pre-trains Ernie3ForPreTraining on the five tasks (src/train/ernie3.ts) with progressive learning; progress bar
+ *     on stderr, a log line every tenth of the run (task loss/accuracy, phase, shape, lr, dropout) and a per-task
+ *     table; --json: one summary object. The vocabulary size is the data's (the preset's vocab_size is replaced).
+ *   kiln finetune ernie --model <dir> --steps N [--data …] [--batch B] [--lr] [--seed] [--json]
+ *     fine-tunes the NLU module with a relation-classification head ("[CLS] head [SEP] tail [SEP]") and prints the
+ *     held-out accuracy; it also prints the zero-shot cloze accuracy of the pre-trained NLG module (measured before
+ *     fine-tuning; fine-tuning never touches the NLG path).
+ *   kiln eval ernie --model <dir> --cloze [--data …] [--json]   zero-shot cloze accuracy only.
+ *   kiln ernie compare --steps N [--finetune-steps M] [--config <preset>] [--seeds 1,2] [--data …] [--json]
+ *     knowledge vs no-knowledge pre-training on the same budget (src/train/ernie3-compare.ts).
+ */
+import { resolve } from 'node:path';
+import cliProgress from 'cli-progress';
+import { InvalidArgumentError, type Command } from 'commander';
+import { KilnError } from '../errors.js';
+import { ernie3Config, ERNIE3_PRESETS, type Ernie3Config } from '../models/ernie3/config.js';
+import { Ernie3ForPreTraining } from '../models/ernie3/heads.js';
+import { ERNIE3_TASKS, type Ernie3Task } from '../models/ernie3/multitask.js';
+import { Generator } from '../tensor/random.js';
+import { clozeAccuracy } from '../infer/ernie3-score.js';
+import { loadErnieData, type ErnieTaskData } from '../train/ernie3-data.js';
+import { compareKnowledge } from '../train/ernie3-compare.js';
+import { finetuneRelations, relationClassifier } from '../train/ernie3-finetune.js';
+import type { ProgressiveSpec } from '../train/ernie3-progressive.js';
+import {
+  latestErnie3Checkpoint, loadErnie3, loadErnie3Checkpoint, loadVocab, trainErnie3, type Ernie3ResumePoint, type Ernie3StepLog, type TaskStats,
+} from '../train/ernie3.js';
+import { finiteNumber, positiveInt } from './options.js';
+
+/** "a:b" → [a, b]; "b" → [b, b]. */
+function range(v: string): [number, number] {
+  const parts = v.split(':').map(Number);
+  if (parts.length > 2 || parts.some((x) => !Number.isFinite(x))) throw new InvalidArgumentError('expected <start>:<final> or one number');
+  return parts.length === 1 ? [parts[0], parts[0]] : [parts[0], parts[1]];
+}
+
+function weightsOf(v: string): Partial<Record<Ernie3Task, number>> {
+  const out: Partial<Record<Ernie3Task, number>> = {};
+  for (const kv of v.split(',')) {
+    const [k, w] = kv.split('=');
+    if (!(ERNIE3_TASKS as readonly string[]).includes(k) || !Number.isFinite(Number(w))) throw new InvalidArgumentError(`expected task=weight pairs over ${ERNIE3_TASKS.join(', ')}`);
+    out[k as Ernie3Task] = Number(w);
+  }
+  return out;
+}
+
+function seedList(v: string): number[] {
+  const xs = v.split(',').map(Number);
+  if (xs.some((x) => !Number.isInteger(x) || x < 0)) throw new InvalidArgumentError('expected comma-separated non-negative integers');
+  return xs;
+}
+
+interface ProgressiveOpts {
+  warmup?: number;
+  progressive: string;
+  stages: number;
+  seq?: [number, number];
+  batch?: [number, number];
+  lr?: [number, number];
+  dropout?: [number, number];
+}
+
+/** The progressive spec from the options; defaults scale with the model and the run. */
+function progressiveOf(o: ProgressiveOpts, c: Ernie3Config, steps: number): Omit<ProgressiveSpec, 'totalSteps'> {
+  if (o.progressive !== 'linear' && o.progressive !== 'stepwise') throw new KilnError('E_ARG', `--progressive must be linear or stepwise, got ${o.progressive}`);
+  const T = c.max_seq_len;
+  return {
+    warmupSteps: o.warmup ?? Math.max(1, Math.round(steps / 5)),
+    mode: o.progressive,
+    stages: o.stages,
+    seqLen: o.seq ?? [Math.max(8, Math.round(T / 4)), T],
+    batchSize: o.batch ?? [4, 16],
+    lr: o.lr ?? [2e-4, 2e-3],
+    dropout: o.dropout ?? [0, 0.1],
+  };
+}
+
+function withProgressive(c: Command): Command {
+  return c
+    .option('--warmup <W>', 'progressive warm-up steps (default: a fifth of the run)', (v) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a non-negative integer');
+      return n;
+    })
+    .option('--progressive <mode>', 'linear or stepwise', 'linear')
+    .option('--stages <k>', 'phases of the stepwise warm-up', positiveInt, 4)
+    .option('--seq <a:b>', 'sequence length, start:final (default max_seq_len/4 : max_seq_len)', range)
+    .option('--batch <a:b>', 'batch size, start:final (default 4:16)', range)
+    .option('--lr <a:b>', 'learning rate, start:final (default 2e-4:2e-3; decays linearly to a tenth after the warm-up)', range)
+    .option('--dropout <a:b>', 'dropout, start:final (default 0:0.1)', range)
+    .option('--weights <task=w,...>', `task weights over ${ERNIE3_TASKS.join(', ')} (default all 1)`, weightsOf)
+    .option('--data <dir>', "a prepared knowledge corpus directory, or 'synthetic' (default: the shipped data/ernie)");
+}
+
+function dataOf(source: string | undefined): ErnieTaskData {
+  return loadErnieData(source);
+}
+
+/** The model config of a preset, with the data's vocabulary size. */
+function configFor(preset: string, data: ErnieTaskData): Ernie3Config {
+  if (!ERNIE3_PRESETS[preset]) throw new KilnError('E_CONFIG', `kiln train ernie: unknown preset '${preset}'; known: ${Object.keys(ERNIE3_PRESETS).join(', ')}`);
+  return ernie3Config({ ...ERNIE3_PRESETS[preset], vocab_size: Math.max(data.vocab.length, 8) });
+}
+
+function taskJson(p: Record<Ernie3Task, TaskStats>): Record<string, unknown> {
+  return Object.fromEntries(ERNIE3_TASKS.map((t) => [t, { draws: p[t].draws, mean_loss: p[t].draws ? p[t].meanLoss : null, last_loss: p[t].lastLoss, accuracy: p[t].accuracy }]));
+}
+
+function taskTable(p: Record<Ernie3Task, TaskStats>): string[] {
+  const rows = [`  ${'task'.padEnd(18)} draws  mean loss  last loss  accuracy`];
+  for (const t of ERNIE3_TASKS) {
+    const s = p[t];
+    rows.push(`  ${t.padEnd(18)} ${String(s.draws).padStart(5)}  ${s.draws ? s.meanLoss.toFixed(3).padStart(9) : '        -'}  ${s.lastLoss?.toFixed(3).padStart(9) ?? '        -'}  ${s.accuracy === null ? '       -' : (100 * s.accuracy).toFixed(1).padStart(7) + '%'}`);
+  }
+  return rows;
+}
+
+function progressBar(json: boolean | undefined, label: string): cliProgress.SingleBar | null {
+  return json ? null : new cliProgress.SingleBar(
+    { stream: process.stderr, format: `${label} |{bar}| {value}/{total} steps · {phase} · {task} {loss} · {tps} tok/s · eta {eta_formatted}`, hideCursor: true, noTTYOutput: !process.stderr.isTTY, notTTYSchedule: 10000 },
+    cliProgress.Presets.shades_classic,
+  );
+}
+
+const fmtStep = (s: Ernie3StepLog) =>
+  `  step ${String(s.step).padStart(5)}  ${s.phase.padEnd(12)} ${String(s.batchSize).padStart(3)} × ${String(s.seqLen).padEnd(4)} lr ${s.lr.toExponential(2)}  dropout ${s.dropout.toFixed(3)}` +
+  `  ${s.task.padEnd(17)} loss ${s.loss.toFixed(3)}  acc ${s.accuracy === null ? '-' : (100 * s.accuracy).toFixed(1) + '%'}  |g| ${s.gradNorm.toFixed(2)}  ${Math.round(s.tokensPerSecond)} tok/s`;
+
+interface TrainOpts extends ProgressiveOpts {
+  config: string;
+  steps: number;
+  out: string;
+  data?: string;
+  knowledge: boolean;
+  resume?: boolean;
+  weights?: Partial<Record<Ernie3Task, number>>;
+  checkpointEvery?: number;
+  seed: number;
+  maskRate: number;
+  json?: boolean;
+}
+
+export function runTrainErnie(o: TrainOpts, log: (s: string) => void = console.log): Record<string, unknown> {
+  const data = dataOf(o.data);
+  let model: Ernie3ForPreTraining;
+  let resume: Ernie3ResumePoint | undefined;
+  if (o.resume) {
+    const dir = latestErnie3Checkpoint(o.out);
+    if (!dir) throw new KilnError('E_CHECKPOINT', `kiln train ernie --resume: no training checkpoint under ${o.out}; run without --resume first`);
+    resume = loadErnie3Checkpoint(dir);
+    model = resume.model;
+    if (!o.json) log(`resuming from ${dir} at step ${resume.state.step}`);
+  } else model = new Ernie3ForPreTraining(configFor(o.config, data), { generator: new Generator(o.seed) });
+  const c = model.config;
+  const progressive = progressiveOf(o, c, o.steps);
+  if (!o.json) {
+    log(`kiln train ernie: ${o.config} (${(model.numParameters() / 1e6).toFixed(2)}M parameters incl. heads; universal ${c.universal.num_layers} × ${c.universal.hidden_size}, NLU/NLG ${c.nlu.num_layers} × ${c.nlu.hidden_size}, vocab ${c.vocab_size})`);
+    log(`data: ${o.data ?? 'data/ernie'} · ${data.documents.length} documents · ${data.triples.length} triples · knowledge tasks ${o.knowledge ? 'on' : 'OFF (ablation)'} · ${o.steps} steps`);
+    log(`progressive (${progressive.mode}, ${progressive.warmupSteps} warm-up steps): seq ${progressive.seqLen.join(' → ')}, batch ${progressive.batchSize.join(' → ')}, lr ${progressive.lr.join(' → ')}, dropout ${progressive.dropout.join(' → ')}`);
+  }
+  const bar = progressBar(o.json, 'training');
+  const start = resume?.state.step ?? 0;
+  bar?.start(o.steps, start, { phase: '-', task: '-', loss: '-', tps: '-' });
+  const every = Math.max(1, Math.floor(o.steps / 10));
+  const lines: string[] = [];
+  const schedule: Record<string, unknown>[] = [];
+  const r = trainErnie3(model, data, {
+    steps: o.steps, progressive, weights: o.weights, knowledge: o.knowledge, seed: o.seed, maskRate: o.maskRate,
+    out: o.out, checkpointEvery: o.checkpointEvery, dataSource: o.data ?? 'data/ernie',
+    onStep: (s) => {
+      bar?.update(s.step, { phase: s.phase, task: s.task, loss: s.loss.toFixed(3), tps: Math.round(s.tokensPerSecond) });
+      if (s.step === start + 1 || s.step % every === 0 || s.step === o.steps) {
+        schedule.push({ step: s.step, phase: s.phase, seq_len: s.seqLen, batch_size: s.batchSize, lr: s.lr, dropout: s.dropout, task: s.task, loss: s.loss, accuracy: s.accuracy });
+        if (bar && !process.stderr.isTTY) log(fmtStep(s));
+        else lines.push(fmtStep(s));
+      }
+    },
+  }, resume);
+  bar?.stop();
+  const last = r.logs[r.logs.length - 1];
+  const summary = {
+    steps: o.steps, start_step: start, knowledge: o.knowledge, out: resolve(o.out), params: model.numParameters(), tokens: last?.tokens ?? null,
+    tokens_per_s: r.tokensPerSecond, per_task: taskJson(r.perTask), schedule,
+  };
+  model.dispose();
+  if (o.json) {
+    console.log(JSON.stringify(summary));
+    return summary;
+  }
+  if (bar && process.stderr.isTTY) for (const l of lines) log(l);
+  for (const l of taskTable(r.perTask)) log(l);
+  log(`throughput: ${Math.round(r.tokensPerSecond)} tokens/s · saved ${o.out} (config.json, model.safetensors, optimizer.safetensors, trainer_state.json, vocab.txt)`);
+  return summary;
+}
+
+function checkVocab(dir: string, data: ErnieTaskData): void {
+  const v = loadVocab(dir);
+  if (v && (v.length !== data.vocab.length || v.some((w, i) => w !== data.vocab[i])))
+    throw new KilnError('E_ARG', `${dir}/vocab.txt differs from the data's vocabulary; pass the --data the model was trained on`);
+}
+
+interface FinetuneOpts {
+  model: string;
+  steps: number;
+  data?: string;
+  batch: number;
+  lr: number;
+  seed: number;
+  json?: boolean;
+}
+
+export function runFinetuneErnie(o: FinetuneOpts, log: (s: string) => void = console.log): Record<string, unknown> {
+  const data = dataOf(o.data);
+  checkVocab(o.model, data);
+  const pre = loadErnie3(o.model);
+  const cloze = clozeAccuracy(pre, data.cloze);
+  const clf = relationClassifier(pre.config, data.relations.length, pre, o.seed);
+  const bar = progressBar(o.json, 'fine-tuning');
+  bar?.start(o.steps, 0, { phase: 'finetune', task: 'relations', loss: '-', tps: '-' });
+  const f = finetuneRelations(clf, data.relationDataset, { steps: o.steps, batchSize: o.batch, lr: o.lr, seed: o.seed, onStep: (s) => bar?.update(s.step, { loss: s.loss.toFixed(3) }) });
+  bar?.stop();
+  const out = {
+    model: resolve(o.model), steps: o.steps, relations: data.relations, relation_accuracy: f.testAccuracy, relation_train_accuracy: f.trainAccuracy,
+    relation_majority: f.majorityAccuracy, test_pairs: f.testSize, train_pairs: f.trainSize, loss: [f.firstLoss, f.lastLoss],
+    cloze_accuracy: cloze.accuracy, cloze_chance: cloze.chance, cloze_items: cloze.total,
+  };
+  pre.dispose();
+  clf.dispose();
+  if (o.json) console.log(JSON.stringify(out));
+  else {
+    log(`relation classification (${data.relations.length} relations; ${f.trainSize} train / ${f.testSize} held-out pairs, disjoint): held-out accuracy ${(100 * f.testAccuracy).toFixed(1)}% (train ${(100 * f.trainAccuracy).toFixed(1)}%, majority class ${(100 * f.majorityAccuracy).toFixed(1)}%); loss ${f.firstLoss.toFixed(3)} → ${f.lastLoss.toFixed(3)}`);
+    log(`zero-shot cloze through the NLG module (before fine-tuning): ${(100 * cloze.accuracy).toFixed(1)}% of ${cloze.total} items (chance ${(100 * cloze.chance).toFixed(1)}%)`);
+  }
+  return out;
+}
+
+export function runEvalErnie(o: { model: string; data?: string; json?: boolean }, log: (s: string) => void = console.log): Record<string, unknown> {
+  const data = dataOf(o.data);
+  checkVocab(o.model, data);
+  const model = loadErnie3(o.model);
+  const c = clozeAccuracy(model, data.cloze);
+  model.dispose();
+  const out = { model: resolve(o.model), cloze_accuracy: c.accuracy, cloze_correct: c.correct, cloze_items: c.total, cloze_chance: c.chance };
+  if (o.json) console.log(JSON.stringify(out));
+  else log(`zero-shot cloze through the NLG module: ${(100 * c.accuracy).toFixed(1)}% (${c.correct}/${c.total}; chance ${(100 * c.chance).toFixed(1)}%)`);
+  return out;
+}
+
+interface CompareOpts extends ProgressiveOpts {
+  config: string;
+  steps: number;
+  finetuneSteps: number;
+  seeds: number[];
+  data?: string;
+  weights?: Partial<Record<Ernie3Task, number>>;
+  maskRate: number;
+  json?: boolean;
+}
+
+export function runCompareErnie(o: CompareOpts, log: (s: string) => void = console.log): Record<string, unknown> {
+  const data = dataOf(o.data);
+  const config = configFor(o.config, data);
+  const progressive = progressiveOf(o, config, o.steps);
+  const total = o.seeds.length * 2 * o.steps;
+  const bar = progressBar(o.json, 'compare');
+  bar?.start(total, 0, { phase: '-', task: '-', loss: '-', tps: '-' });
+  let done = 0;
+  const r = compareKnowledge(data, {
+    config, steps: o.steps, finetuneSteps: o.finetuneSteps, seeds: o.seeds, train: { progressive, weights: o.weights, maskRate: o.maskRate },
+    onStep: (run, s) => bar?.update(++done, { phase: `${run} ${s.phase}`, task: s.task, loss: s.loss.toFixed(3), tps: Math.round(s.tokensPerSecond) }),
+  });
+  bar?.stop();
+  const runJson = (xs: typeof r.knowledge) => xs.map((x) => ({ seed: x.seed, relation_accuracy: x.relationAccuracy, relation_train_accuracy: x.relationTrainAccuracy, cloze_accuracy: x.clozeAccuracy, tokens: x.tokens, pretrain_s: x.pretrainSeconds, per_task: x.perTask ? taskJson(x.perTask) : null }));
+  const out = {
+    config: o.config, steps: o.steps, finetune_steps: o.finetuneSteps, seeds: o.seeds, data: o.data ?? 'data/ernie',
+    knowledge: { relation_accuracy: r.mean.knowledge.relationAccuracy, cloze_accuracy: r.mean.knowledge.clozeAccuracy, tokens: r.mean.knowledge.tokens, runs: runJson(r.knowledge) },
+    baseline: { relation_accuracy: r.mean.baseline.relationAccuracy, cloze_accuracy: r.mean.baseline.clozeAccuracy, tokens: r.mean.baseline.tokens, runs: runJson(r.baseline) },
+    scratch: { relation_accuracy: r.mean.scratch.relationAccuracy, cloze_accuracy: r.mean.scratch.clozeAccuracy, runs: runJson(r.scratch) },
+    relation_majority: r.relationMajority, cloze_chance: r.clozeChance, test_pairs: r.testPairs, cloze_items: r.clozeItems,
+    knowledge_beats_baseline: { relation: r.mean.knowledge.relationAccuracy > r.mean.baseline.relationAccuracy, cloze: r.mean.knowledge.clozeAccuracy > r.mean.baseline.clozeAccuracy },
+  };
+  if (o.json) console.log(JSON.stringify(out));
+  else {
+    const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+    log(`knowledge vs no-knowledge, ${o.config}, ${o.steps} pre-training steps, ${o.finetuneSteps} fine-tuning steps, seeds ${o.seeds.join(',')}`);
+    log(`  ${'model'.padEnd(28)} relation acc (held-out)  cloze acc (zero-shot)  pre-training tokens`);
+    for (const [name, m] of [['with knowledge tasks', r.mean.knowledge], ['without knowledge tasks', r.mean.baseline], ['no pre-training', r.mean.scratch]] as const)
+      log(`  ${name.padEnd(28)} ${pct(m.relationAccuracy).padStart(23)}  ${pct(m.clozeAccuracy).padStart(21)}  ${Math.round(m.tokens).toLocaleString('en-US').padStart(19)}`);
+    log(`  majority class ${pct(r.relationMajority)} of ${r.testPairs} held-out pairs; cloze chance ${pct(r.clozeChance)} over ${r.clozeItems} items`);
+  }
+  return out;
+}
+
+/** Finds a subcommand by name, or adds it (several files may hang commands under `finetune`, `eval`, `ernie`). */
+function sub(parent: Command, name: string, description: string): Command {
+  return parent.commands.find((c) => c.name() === name) ?? parent.command(name).description(description);
+}
+
+export function registerErnieTrainCommands(program: Command, train: Command): void {
+  withProgressive(train.command('ernie').description('pre-train ERNIE 3.0 on the five tasks with progressive learning (WordNet knowledge corpus)'))
+    .option('--config <preset>', 'ERNIE 3.0 preset (the vocabulary size comes from the data)', 'ernie3-tiny')
+    .requiredOption('--steps <n>', 'training steps', positiveInt)
+    .requiredOption('--out <dir>', 'output directory (checkpoints, final model)')
+    .option('--no-knowledge', 'ablation: plain token masking, no knowledge-text task')
+    .option('--resume', 'continue from the latest checkpoint under --out')
+    .option('--checkpoint-every <k>', 'write <out>/checkpoint-<step> every k steps', positiveInt)
+    .option('--mask-rate <r>', 'fraction of tokens masked', finiteNumber, 0.15)
+    .option('--seed <n>', 'random seed', (v) => Number(v), 0)
+    .option('--json', 'print one JSON summary')
+    .action((o: TrainOpts) => {
+      runTrainErnie(o);
+    });
+
+  sub(program, 'finetune', 'fine-tuning commands').command('ernie')
+    .description('fine-tune ERNIE 3.0 (NLU module + classification head) on held-out WordNet relation classification; also the zero-shot cloze')
+    .requiredOption('--model <dir>', 'a directory written by kiln train ernie')
+    .option('--steps <n>', 'fine-tuning steps', positiveInt, 300)
+    .option('--data <dir>', "the knowledge corpus the model was trained on, or 'synthetic' (default data/ernie)")
+    .option('--batch <n>', 'pairs per step', positiveInt, 32)
+    .option('--lr <lr>', 'peak learning rate', finiteNumber, 1e-3)
+    .option('--seed <n>', 'random seed', (v) => Number(v), 0)
+    .option('--json', 'print one JSON object')
+    .action((o: FinetuneOpts) => {
+      runFinetuneErnie(o);
+    });
+
+  sub(program, 'eval', 'evaluation commands').command('ernie')
+    .description('zero-shot cloze accuracy of an ERNIE 3.0 model through its NLG module')
+    .requiredOption('--model <dir>', 'a directory written by kiln train ernie')
+    .option('--cloze', 'the zero-shot cloze (the only evaluation so far; the default)')
+    .option('--data <dir>', "the knowledge corpus, or 'synthetic' (default data/ernie)")
+    .option('--json', 'print one JSON object')
+    .action((o: { model: string; data?: string; json?: boolean }) => {
+      runEvalErnie(o);
+    });
+
+  withProgressive(sub(program, 'ernie', 'ERNIE commands').command('compare')
+    .description('knowledge vs no-knowledge pre-training on the same budget: held-out relation classification and zero-shot cloze'))
+    .option('--config <preset>', 'ERNIE 3.0 preset', 'ernie3-tiny')
+    .option('--steps <n>', 'pre-training steps of each model', positiveInt, 300)
+    .option('--finetune-steps <n>', 'relation fine-tuning steps', positiveInt, 300)
+    .option('--seeds <list>', 'seeds (each runs all three models)', seedList, [0])
+    .option('--mask-rate <r>', 'fraction of tokens masked', finiteNumber, 0.15)
+    .option('--json', 'print one JSON object')
+    .action((o: CompareOpts) => {
+      runCompareErnie(o);
+    });
+}

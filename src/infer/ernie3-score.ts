@@ -1,0 +1,65 @@
+/**
+ * Zero-shot use of ERNIE 3.0 through its NLG module (arXiv 2107.02137 §4.3, zero-shot evaluation by scoring
+ * candidates): the score of a completion c = (c_1 … c_n) after a context x is
+ *   log p(c | x) = Σ_k log softmax(lm_head(NLG(x c)))[|x| + k − 1, c_k]
+ * (the sum of the candidate tokens' log-probabilities; causal, so one forward of "context + candidate" scores it).
+ * All candidates of an item go through one batched forward, right-padded (padding sits after every scored position,
+ * so under the causal mask it changes nothing). Contexts longer than the segment keep their last tokens.
+ * `clozeAccuracy` picks the best-scoring candidate of each item.
+ */
+import { KilnError } from '../errors.js';
+import type { Ernie3ForPreTraining } from '../models/ernie3/heads.js';
+import { PAD } from '../models/ernie3/synthetic-kg.js';
+import { noGrad } from '../tensor/autograd.js';
+import { fromArray } from '../tensor/creation.js';
+import { tidy } from '../tensor/scope.js';
+import type { ClozeItem } from '../train/ernie3-data.js';
+
+/** log p(candidate | context) of each candidate (sum over its tokens). */
+export function scoreCandidates(model: Ernie3ForPreTraining, context: number[], candidates: number[][]): number[] {
+  if (candidates.length === 0 || candidates.some((c) => c.length === 0)) throw new KilnError('E_ARG', 'cloze scoring: every candidate needs at least one token');
+  if (context.length === 0) throw new KilnError('E_ARG', 'cloze scoring: the context is empty (the first candidate token needs a token before it)');
+  const maxSeq = model.config.max_seq_len;
+  const longest = Math.max(...candidates.map((c) => c.length));
+  if (longest >= maxSeq) throw new KilnError('E_ARG', `cloze scoring: a ${longest}-token candidate does not fit a ${maxSeq}-token segment`);
+  const ctx = context.slice(Math.max(0, context.length - (maxSeq - longest)));
+  const C = candidates.length;
+  const L = ctx.length + longest;
+  const ids = new Int32Array(C * L).fill(PAD);
+  candidates.forEach((c, i) => ids.set([...ctx, ...c], i * L));
+  const V = model.config.vocab_size;
+  const was = model.training;
+  model.eval();
+  try {
+    return noGrad(() => tidy(() => {
+      const h = model.ernie.forwardNlg(fromArray(ids, [C, L], { dtype: 'i32' }), null);
+      for (const t of [...h.memory.universal, ...h.memory.nlg]) t.dispose();
+      const lp = model.lm_head.forward(h.hidden).logSoftmax(-1).contiguous().data() as Float32Array; // [C, L, V]
+      return candidates.map((c, i) => c.reduce((s, tok, k) => s + lp[(i * L + ctx.length + k - 1) * V + tok], 0));
+    }));
+  } finally {
+    model.train(was);
+  }
+}
+
+export interface ClozeResult {
+  accuracy: number;
+  correct: number;
+  total: number;
+  /** Chance level: mean of 1 / #candidates. */
+  chance: number;
+  predictions: number[];
+}
+
+export function clozeAccuracy(model: Ernie3ForPreTraining, items: ClozeItem[]): ClozeResult {
+  if (items.length === 0) throw new KilnError('E_ARG', 'cloze accuracy: no items');
+  const predictions = items.map((it) => {
+    const s = scoreCandidates(model, it.context, it.candidates);
+    return s.indexOf(Math.max(...s));
+  });
+  const correct = predictions.filter((p, i) => p === items[i].answer).length;
+  return {
+    accuracy: correct / items.length, correct, total: items.length, predictions,
+    chance: items.reduce((a, it) => a + 1 / it.candidates.length, 0) / items.length,
+  };
+}
