@@ -10,19 +10,19 @@
  *   knowledge-corpus   sink (all): assigns triples to sentences, keeps the documents that express triples, builds
  *                      the relation-classification and cloze sets and the vocabulary, writes the files of
  *                      wordnet-corpus.ts into `dir` (relative to the run's output directory, or absolute)
- * The knowledge-graph params (`wordnet`, `max_noun_synsets`, `min_tag_count`, `min_adj_tag_count`,
+ * The knowledge-graph params (`wordnet`, `roots` (noun synset keys), `max_noun_synsets`, `min_tag_count`, `min_adj_tag_count`,
  * `min_verb_tag_count`) must be equal on the three stages that take them; the graph is built once per process.
  */
 import { resolve } from 'node:path';
 import { KilnError } from '../../errors.js';
-import { pInt, pNum, pOnly, pStr } from '../params.js';
-import type { Item, OperatorDef, Params } from '../types.js';
+import { pInt, pList, pNum, pOnly, pStr } from '../params.js';
+import type { Item, Json, OperatorDef, Params } from '../types.js';
 import { LemmaLinker, splitSentences, wordTokens } from './entity-link.js';
 import { loadWordNet } from './wordnet.js';
 import { assembleKnowledgeCorpus, writeKnowledgeCorpus, type LinkedDocument, type LinkedSentenceRecord } from './wordnet-corpus.js';
 import { buildKnowledgeGraph, KG_DEFAULTS, type KgOptions, type KnowledgeGraph } from './wordnet-kg.js';
 
-const KG_PARAMS = ['wordnet', 'max_noun_synsets', 'min_tag_count', 'min_adj_tag_count', 'min_verb_tag_count'];
+const KG_PARAMS = ['wordnet', 'roots', 'max_noun_synsets', 'min_tag_count', 'min_adj_tag_count', 'min_verb_tag_count'];
 
 interface KgHandle {
   kg: KnowledgeGraph;
@@ -34,6 +34,7 @@ const cache = new Map<string, KgHandle>();
 export function knowledgeGraphFor(p: Params): KgHandle {
   const dir = pStr(p, 'wordnet', '/usr/share/wordnet');
   const o: Required<KgOptions> = {
+    roots: pList<string>(p, 'roots', KG_DEFAULTS.roots, 'string'),
     maxNounSynsets: pInt(p, 'max_noun_synsets', KG_DEFAULTS.maxNounSynsets, 1),
     minTagCount: pInt(p, 'min_tag_count', KG_DEFAULTS.minTagCount, 0),
     minAdjTagCount: pInt(p, 'min_adj_tag_count', KG_DEFAULTS.minAdjTagCount, 0),
@@ -51,6 +52,18 @@ export function knowledgeGraphFor(p: Params): KgHandle {
     cache.set(key, h);
   }
   return h;
+}
+
+/** Links sentences into the records of documents.jsonl (`t` tokens in lemma form, `e` entity and `p` phrase spans). */
+export function linkSentences(linker: LemmaLinker, sentences: string[]): LinkedSentenceRecord[] {
+  return sentences.map((s) => {
+    const l = linker.link(wordTokens(s));
+    return {
+      t: l.tokens.join(' '),
+      e: l.mentions.filter((m) => m.kind === 'entity').map((m): [number, number] => [m.start, m.end]),
+      p: l.mentions.filter((m) => m.kind === 'phrase').map((m): [number, number] => [m.start, m.end]),
+    };
+  });
 }
 
 export const wordnetGlosses: OperatorDef = {
@@ -90,15 +103,7 @@ export const linkEntities: OperatorDef = {
     pOnly(p, KG_PARAMS);
     return { kind: 'map', run: async (it) => {
       if (!Array.isArray(it.sentences)) throw new KilnError('E_DATAPIPE', `item ${it.id}: no "sentences" list (put split-sentences before link-entities)`);
-      const { linker } = knowledgeGraphFor(p);
-      const linked = (it.sentences as string[]).map((s) => {
-        const l = linker.link(wordTokens(String(s)));
-        return {
-          t: l.tokens.join(' '),
-          e: l.mentions.filter((m) => m.kind === 'entity').map((m) => [m.start, m.end]),
-          p: l.mentions.filter((m) => m.kind === 'phrase').map((m) => [m.start, m.end]),
-        };
-      });
+      const linked = linkSentences(knowledgeGraphFor(p).linker, (it.sentences as string[]).map(String)) as unknown as Json[];
       const { sentences: _s, ...rest } = it;
       void _s;
       return { ...rest, linked };

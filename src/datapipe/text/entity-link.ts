@@ -3,7 +3,7 @@
  * it runs on.
  *
  * - `wordTokens(text)`: lower-cased word tokens — NFKD with diacritics removed; words are letters/digits joined by
- *   inner hyphens; the possessive `'s` is its own token; `. , ; : ! ?` are tokens; everything else separates.
+ *   inner hyphens; dotted abbreviations ("e.g.") are one token; the possessive `'s` is its own token; `. , ; : ! ?` are tokens; everything else separates.
  * - `LemmaLinker`: a dictionary of lemmas (token sequences) of two kinds, `entity` (knowledge-graph nodes) and
  *   `phrase` (multi-word expressions that are not entities). `link(tokens)` scans left to right and at each position
  *   takes the LONGEST lemma that matches (entities win ties with phrases), so "ice cream" beats "ice" and "cream".
@@ -17,7 +17,7 @@
 /** The marker token that follows a mention matched through a plural or irregular form. */
 export const PLURAL_MARKER = '##s';
 
-const TOKEN_RE = /[a-z0-9]+(?:-[a-z0-9]+)*|'s\b|[.,;:!?]/g;
+const TOKEN_RE = /\b(?:[a-z]\.){2,}|[a-z0-9]+(?:-[a-z0-9]+)*|'s\b|[.,;:!?]/g;
 
 /** Lower-cased word tokens of a text (see the header). */
 export function wordTokens(text: string): string[] {
@@ -124,9 +124,12 @@ export class LemmaLinker {
   }
 }
 
-/** Splits a text into sentences at `.`, `?`, `!` (and `extra` characters, e.g. ";:") followed by space, and at newlines. */
+/**
+ * Splits a text into sentences at `.`, `?`, `!` (and `extra` characters, e.g. ";:") followed by space, and at
+ * newlines; not after the abbreviations e.g., i.e., etc., vs., cf., Mr., Mrs., Dr., St.
+ */
 export function splitSentences(text: string, extra = ''): string[] {
   const esc = extra.replace(/[\\\]^-]/g, '\\$&');
-  const re = new RegExp(`(?<=[.?!${esc}]["')\\]]?)\\s+|\\n+`, 'g');
+  const re = new RegExp(`(?<=[.?!${esc}]["')\\]]?)(?<!\\b(?:e\\.g|i\\.e|etc|vs|cf|Mr|Mrs|Dr|St)\\.)\\s+|\\n+`, 'g');
   return text.split(re).map((s) => s.trim()).filter((s) => /[A-Za-z0-9]/.test(s));
 }

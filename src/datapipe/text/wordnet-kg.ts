@@ -53,13 +53,15 @@ left leave felt feel hold held stand stood bear bore born`.split(/\s+/));
 export const CUE_PHRASES = ['a kind of', 'a type of', 'a part of', 'part of', 'member of', 'made of', 'consisting of', 'such as', 'used for', 'used to'];
 
 export interface KgOptions {
+  /** Noun roots (synset keys); default NOUN_ROOTS. Roots the database lacks are skipped. */
+  roots?: string[];
   maxNounSynsets?: number;
   minTagCount?: number;
   minAdjTagCount?: number;
   minVerbTagCount?: number;
 }
 
-export const KG_DEFAULTS: Required<KgOptions> = { maxNounSynsets: 2500, minTagCount: 1, minAdjTagCount: 4, minVerbTagCount: 2 };
+export const KG_DEFAULTS: Required<KgOptions> = { roots: Object.keys(NOUN_ROOTS), maxNounSynsets: 2500, minTagCount: 1, minAdjTagCount: 4, minVerbTagCount: 2 };
 
 export interface KgEntity {
   lemma: string;
@@ -113,7 +115,7 @@ export function buildKnowledgeGraph(wn: WordNet, options: KgOptions = {}): Knowl
 
   // 1. Nouns under the roots.
   const closure = new Set<string>();
-  const stack = Object.keys(NOUN_ROOTS);
+  const stack = o.roots.filter((k) => wn.synsets.has(k));
   while (stack.length) {
     const k = stack.pop()!;
     if (closure.has(k)) continue;

@@ -12,7 +12,7 @@ import { compileGraph, type PipelineSpec, type StageSpec } from '../graph.js';
 import { runLocal } from '../local-executor.js';
 import type { ProgressFn } from '../progress.js';
 import type { Json } from '../types.js';
-import { KG_DEFAULTS } from './wordnet-kg.js';
+import { KG_DEFAULTS, type KgOptions } from './wordnet-kg.js';
 
 export interface KnowledgePrepareOptions {
   wordnet: string;
@@ -20,6 +20,8 @@ export interface KnowledgePrepareOptions {
   corpus: string[];
   out: string;
   maxNounSynsets?: number;
+  /** Other knowledge-graph options (roots, tag-count thresholds); defaults KG_DEFAULTS. */
+  kg?: KgOptions;
   vocabSize?: number;
   testFraction?: number;
   maxPairsPerRelation?: number;
@@ -31,7 +33,11 @@ export interface KnowledgePrepareOptions {
 
 export function knowledgePrepareSpec(o: KnowledgePrepareOptions): PipelineSpec {
   if (o.corpus.length === 0) throw new KilnError('E_ARG', 'ernie prepare: give at least one --corpus file');
-  const kg: Record<string, Json> = { wordnet: resolve(o.wordnet), max_noun_synsets: o.maxNounSynsets ?? KG_DEFAULTS.maxNounSynsets };
+  const kg: Record<string, Json> = { wordnet: resolve(o.wordnet), max_noun_synsets: o.maxNounSynsets ?? o.kg?.maxNounSynsets ?? KG_DEFAULTS.maxNounSynsets };
+  if (o.kg?.roots) kg.roots = o.kg.roots;
+  if (o.kg?.minTagCount !== undefined) kg.min_tag_count = o.kg.minTagCount;
+  if (o.kg?.minAdjTagCount !== undefined) kg.min_adj_tag_count = o.kg.minAdjTagCount;
+  if (o.kg?.minVerbTagCount !== undefined) kg.min_verb_tag_count = o.kg.minVerbTagCount;
   const stages: StageSpec[] = o.corpus.map((f, i) => ({ name: `corpus-${i}`, op: 'text-files', params: { input: resolve(f), extensions: ['txt'] } }));
   stages.push(
     { name: 'glosses', op: 'wordnet-glosses', params: kg },

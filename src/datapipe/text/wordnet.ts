@@ -136,14 +136,23 @@ export function parseDataLine(line: string, where = 'data line'): WnSynset {
   return { key: synsetKey(offset, pos), offset, pos, lexFile, words, lexIds, pointers, ...splitGloss(gloss) };
 }
 
-/** Parses a whole data file's text (license header lines skipped). */
+/**
+ * Parses a whole data file's text (license header lines skipped). The text must be the file read as latin1 (one
+ * char per byte): every synset's offset must equal the byte position of its line, as wndb(5WN) defines it.
+ */
 export function parseDataFile(text: string, where = 'data file'): WnSynset[] {
   const out: WnSynset[] = [];
   let n = 0;
+  let pos = 0;
   for (const line of text.split('\n')) {
     n++;
+    const at = pos;
+    pos += line.length + 1;
     if (line === '' || line.startsWith('  ')) continue;
-    out.push(parseDataLine(line, `${where}:${n}`));
+    const s = parseDataLine(line, `${where}:${n}`);
+    if (s.offset !== at)
+      throw new KilnError('E_FORMAT', `WordNet ${where}:${n}: synset offset ${s.offset} is not the line's byte position ${at}; the file was edited or re-encoded (line ends must be \\n, text latin1)`);
+    out.push(s);
   }
   return out;
 }
