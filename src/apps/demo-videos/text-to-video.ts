@@ -5,7 +5,7 @@
  *   with bucketed batches, reports held-out PSNR/SSIM, saves it (vae-io.ts: config.json + safetensors);
  * - `trainDitFromData(data, o)`: builds a `VideoModel` (apps/video-model.ts: Single-DiT + SmallTextEncoder over
  *   UTF-8 bytes, optionally the frozen VAE) and trains it with rectified flow (src/train/video-dit.ts). Without a
- *   VAE the DiT denoises pixels directly (space 'pixel', patch 1×4×4); with `vaeDir` it denoises VAE latents
+ *   VAE the DiT denoises pixels directly (space 'pixel', patch 1×8×8); with `vaeDir` it denoises VAE latents
  *   (space 'latent', patch 1×1×1). Saved as one directory: config.json (DiT, text encoder, text length, VAE config
  *   and source, training geometry, sampler defaults) + model.safetensors (dit.*, text_encoder.*, vae.*);
  * - `generateVideo(model, prompts, o)`: seeded rectified-flow sampling through src/infer/video-sampler.ts
@@ -87,7 +87,7 @@ export interface TinyModelOptions {
   textHidden?: number;
   textLayers?: number;
   textLength?: number;
-  /** spatial patch of the DiT (pixel space default 4, latent space 1) */
+  /** spatial patch of the DiT (pixel space default 8, latent space 1) */
   patch?: number;
 }
 
@@ -96,7 +96,7 @@ export function tinyVideoModelConfig(space: 'pixel' | 'latent', channels: number
   const hidden = m.hidden ?? 64, heads = m.heads ?? 4, textHidden = m.textHidden ?? 32, textLength = m.textLength ?? 64;
   if (hidden % heads !== 0) throw new KilnError('E_CONFIG', `tiny video model: hidden ${hidden} must divide into ${heads} heads`);
   const dit: SingleDitConfig = singleDitConfig({
-    patch_size: [1, m.patch ?? (space === 'pixel' ? 4 : 1), m.patch ?? (space === 'pixel' ? 4 : 1)], num_attention_heads: heads, attention_head_dim: hidden / heads,
+    patch_size: [1, m.patch ?? (space === 'pixel' ? 8 : 1), m.patch ?? (space === 'pixel' ? 8 : 1)], num_attention_heads: heads, attention_head_dim: hidden / heads,
     in_channels: channels, out_channels: channels, text_dim: textHidden, freq_dim: 64, ffn_dim: 4 * hidden, num_layers: m.layers ?? 4,
   });
   const text_encoder: SmallTextEncoderConfig = { vocab_size: 256, hidden_size: textHidden, num_hidden_layers: m.textLayers ?? 2,
@@ -136,7 +136,7 @@ export async function trainDitFromData(data: string, o: DitRunOptions): Promise<
   const vae = o.vaeDir ? loadVae(o.vaeDir) : null;
   try {
     const space = vae ? 'latent' : 'pixel';
-    const spatial = (vae ? vae.config.spatial_compression_ratio : 1) * (o.patch ?? (vae ? 1 : 4));
+    const spatial = (vae ? vae.config.spatial_compression_ratio : 1) * (o.patch ?? (vae ? 1 : 8));
     const samples = await loadVideoSamples(data, { spatialMultiple: spatial, temporalMultiple: vae ? vae.config.temporal_compression_ratio : 1, onSample: o.onLoad });
     const f0 = samples[0].frames;
     const cfg = tinyVideoModelConfig(space, vae ? vae.config.latent_channels : 3, { frames: f0.frames, height: f0.height, width: f0.width }, o, vae?.config);

@@ -1,0 +1,200 @@
+/**
+ * Aquarius text-to-video commands (the lead wires `registerVideoCommands(program, train)` into main.ts):
+ *   kiln video demo-data --out <dir> [--count N] [--seed s]              render captioned demo MP4s, curate to shards
+ *   kiln train vae --data <shards|dir> --steps N --out <dir>             train the causal VAE on clips
+ *   kiln train dit --data <shards|dir> [--vae <dir>] --steps N --out <dir>   train DiT + text encoder (pixel or latent)
+ *   kiln video generate --model <dir> --prompt "…" [--frames N] [--size WxH] [--steps S] [--cfg g] [--seed s]
+ *                       [--cache none|teacache:<thr>|fbcache:<thr>] --out x.mp4|x.gif [--sheet x.png]
+ *   kiln video check --model <dir> [--prompts N] | --data <shards|dir>  read colour/direction/shape back, accuracy
+ * Long commands show a progress bar on stderr; `--json` prints one JSON object on stdout.
+ */
+import cliProgress from 'cli-progress';
+import type { Command } from 'commander';
+import { InvalidArgumentError } from 'commander';
+import { checkPromptSet, buildDemoShards, writeDemoVideos } from '../apps/demo-videos/dataset.js';
+import { checkVideo, summarize } from '../apps/demo-videos/check.js';
+import { checkPrompts, generateVideo, trainDitFromData, trainVaeFromData } from '../apps/demo-videos/text-to-video.js';
+import { loadVideoModel } from '../apps/video-model.js';
+import { KilnError } from '../errors.js';
+import { writeContactSheet, writeVideo } from '../io/video.js';
+import { loadVideoSamples } from '../train/video-data.js';
+import { finiteNumber, positiveInt } from './options.js';
+import { join } from 'node:path';
+
+function size(v: string): { width: number; height: number } {
+  const m = /^(\d+)x(\d+)$/i.exec(v.trim());
+  if (!m || Number(m[1]) <= 0 || Number(m[2]) <= 0) throw new InvalidArgumentError('expected WxH, e.g. 48x32');
+  return { width: Number(m[1]), height: Number(m[2]) };
+}
+
+function bar(json: boolean | undefined, format: string): cliProgress.SingleBar | null {
+  if (json) return null;
+  return new cliProgress.SingleBar({ stream: process.stderr, format, hideCursor: true, noTTYOutput: !process.stderr.isTTY, notTTYSchedule: 5000 },
+    cliProgress.Presets.shades_classic);
+}
+
+/** A loading bar followed by a training bar. */
+function trainingBars(json: boolean | undefined, steps: number, what: string): {
+  onLoad: (done: number, total: number) => void; onStep: (s: number, loss: number, bucket: string) => void; stop: () => void;
+} {
+  const load = bar(json, 'decoding clips |{bar}| {value}/{total}');
+  const train = bar(json, `${what} |{bar}| {value}/{total} steps · loss {loss} · {bucket} · eta {eta_formatted}`);
+  let loading = true, started = false;
+  return {
+    onLoad: (done, total) => {
+      if (done === 1) load?.start(total, 0);
+      load?.update(done);
+    },
+    onStep: (s, loss, bucket) => {
+      if (loading) (load?.stop(), (loading = false));
+      if (!started) (train?.start(steps, 0, { loss: '-', bucket: '' }), (started = true));
+      train?.update(s + 1, { loss: loss.toFixed(4), bucket });
+    },
+    stop: () => {
+      if (loading) load?.stop();
+      if (started) train?.stop();
+    },
+  };
+}
+
+const print = (json: boolean | undefined, obj: unknown, text: string): void => {
+  process.stdout.write(json ? `${JSON.stringify(obj)}\n` : `${text}\n`);
+};
+
+export function registerVideoCommands(program: Command, train: Command): void {
+  const video = program.command('video').description('Aquarius text-to-video: demo data, generation, automatic checks');
+
+  video.command('demo-data')
+    .description('render the procedural captioned demo videos (MP4 + caption JSON) and curate them into bucketed WebDataset shards')
+    .requiredOption('--out <dir>', 'output directory (videos/ and curated/ with shards/)')
+    .option('--count <n>', 'number of videos', positiveInt, 192)
+    .option('--seed <n>', 'seed of the scene sampler', (v) => Number(v), 0)
+    .option('--json', 'print JSON')
+    .action(async (o: { out: string; count: number; seed: number; json?: boolean }) => {
+      const b = bar(o.json, 'rendering |{bar}| {value}/{total} videos');
+      b?.start(o.count, 0);
+      const t0 = Date.now();
+      const vids = await writeDemoVideos(join(o.out, 'videos'), { count: o.count, seed: o.seed, onVideo: (i) => b?.update(i + 1) });
+      b?.stop();
+      if (!o.json) process.stderr.write('curating with the datapipe (probe → shots → cut → bucket → caption → shards) …\n');
+      const s = await buildDemoShards(join(o.out, 'videos'), join(o.out, 'curated'));
+      const r = { videos: vids.length, kept: s.kept, dropped: s.dropped, errors: s.errors, shards: join(o.out, 'curated', 'shards'),
+        manifest: s.manifest, seconds: (Date.now() - t0) / 1000 };
+      if (s.errors > 0) throw new KilnError('E_DATAPIPE', `demo-data: ${s.errors} videos failed in the datapipe; see ${join(o.out, 'curated', 'errors.jsonl')}`);
+      print(o.json, r, `${r.videos} videos → ${r.kept} clips in ${r.shards} (${r.seconds.toFixed(1)} s)\nnext: kiln train dit --data ${r.shards} --steps 600 --out ${join(o.out, 'dit')}`);
+    });
+
+  train.command('vae')
+    .description('train the causal VAE on video clips (datapipe shards or a directory of videos)')
+    .requiredOption('--data <path>', 'shard directory, datapipe output directory, or video directory')
+    .requiredOption('--out <dir>', 'where to save the VAE (config.json + safetensors)')
+    .option('--steps <n>', 'training steps', positiveInt, 300)
+    .option('--preset <name>', 'VAE preset', 'vae-tiny')
+    .option('--batch <n>', 'clips per step (one bucket per batch)', positiveInt, 2)
+    .option('--lr <lr>', 'learning rate', finiteNumber, 3e-3)
+    .option('--seed <n>', 'seed', (v) => Number(v), 0)
+    .option('--json', 'print JSON')
+    .action(async (o: { data: string; out: string; steps: number; preset: string; batch: number; lr: number; seed: number; json?: boolean }) => {
+      const bars = trainingBars(o.json, o.steps, 'train vae');
+      try {
+        const r = await trainVaeFromData(o.data, { steps: o.steps, out: o.out, preset: o.preset, batchSize: o.batch, lr: o.lr, seed: o.seed, ...bars });
+        bars.stop();
+        const ho = r.held_out.after ? `; held-out PSNR ${r.held_out.before!.psnr.toFixed(2)} → ${r.held_out.after.psnr.toFixed(2)} dB, SSIM ${r.held_out.after.ssim.toFixed(3)} (${r.held_out.clips} clips)` : '';
+        print(o.json, r, `recon MSE ${r.first_recon.toFixed(4)} → ${r.last_recon.toFixed(4)} in ${r.steps} steps (${r.seconds.toFixed(1)} s)${ho}; saved ${r.out}`);
+      } finally {
+        bars.stop();
+      }
+    });
+
+  train.command('dit')
+    .description('train a tiny Single-DiT + text encoder with rectified flow on captioned clips (pixel space, or VAE latents with --vae)')
+    .requiredOption('--data <path>', 'shard directory, datapipe output directory, or video directory with caption JSONs')
+    .requiredOption('--out <dir>', 'where to save the model (config.json + model.safetensors)')
+    .option('--vae <dir>', 'a trained VAE (kiln train vae): denoise its latents instead of pixels')
+    .option('--steps <n>', 'training steps', positiveInt, 600)
+    .option('--batch <n>', 'clips per step (one bucket per batch)', positiveInt, 8)
+    .option('--lr <lr>', 'peak learning rate', finiteNumber, 2e-3)
+    .option('--hidden <n>', 'DiT width', positiveInt, 64)
+    .option('--layers <n>', 'DiT blocks', positiveInt, 4)
+    .option('--patch <n>', 'spatial patch (pixel space default 8, latent 1)', positiveInt)
+    .option('--seed <n>', 'seed', (v) => Number(v), 0)
+    .option('--json', 'print JSON')
+    .action(async (o: { data: string; out: string; vae?: string; steps: number; batch: number; lr: number; hidden: number; layers: number; patch?: number; seed: number; json?: boolean }) => {
+      const bars = trainingBars(o.json, o.steps, 'train dit');
+      try {
+        const r = await trainDitFromData(o.data, { steps: o.steps, out: o.out, vaeDir: o.vae, batchSize: o.batch, lr: o.lr, hidden: o.hidden,
+          layers: o.layers, patch: o.patch ?? (o.vae ? 1 : 8), seed: o.seed, ...bars });
+        bars.stop();
+        print(o.json, r, `${r.space} space, ${r.params.toLocaleString('en-US')} parameters, ${r.samples} clips in ${r.buckets.length} buckets: ` +
+          `loss ${r.first_loss.toFixed(3)} → ${r.last_loss.toFixed(3)} in ${r.steps} steps (${r.seconds.toFixed(1)} s); saved ${r.out}`);
+      } finally {
+        bars.stop();
+      }
+    });
+
+  video.command('generate')
+    .description('generate a video from a prompt with a trained model (kiln train dit)')
+    .requiredOption('--model <dir>', 'model directory')
+    .requiredOption('--prompt <text>', 'prompt, e.g. "a red square moving left on a dark background"')
+    .requiredOption('--out <path>', 'output video (.mp4 or .gif)')
+    .option('--frames <n>', 'frames (default: the training clips\')', positiveInt)
+    .option('--size <WxH>', 'frame size (default: the training clips\')', size)
+    .option('--steps <n>', 'sampling steps', positiveInt)
+    .option('--cfg <g>', 'classifier-free guidance scale', finiteNumber)
+    .option('--seed <n>', 'noise seed', (v) => Number(v), 0)
+    .option('--sampler <name>', 'euler | heun', 'euler')
+    .option('--cache <setting>', 'diffusion cache: none | teacache:<threshold> | fbcache:<threshold>', 'none')
+    .option('--sheet <png>', 'also write a contact sheet of the frames')
+    .option('--json', 'print JSON')
+    .action(async (o: { model: string; prompt: string; out: string; frames?: number; size?: { width: number; height: number }; steps?: number; cfg?: number; seed: number; sampler: string; cache: string; sheet?: string; json?: boolean }) => {
+      const model = loadVideoModel(o.model);
+      try {
+        const steps = o.steps ?? model.config.sample_steps;
+        const b = bar(o.json, 'sampling |{bar}| {value}/{total} steps');
+        b?.start(steps, 0);
+        const r = generateVideo(model, [o.prompt], { frames: o.frames, width: o.size?.width, height: o.size?.height, steps, cfg: o.cfg, seed: o.seed,
+          sampler: o.sampler as 'euler' | 'heun', cache: o.cache, onStep: (s) => b?.update(s + 1) });
+        b?.stop();
+        const v = r.videos[0];
+        await writeVideo(v, o.out, { fps: 8 });
+        if (o.sheet) writeContactSheet(v, o.sheet, { cols: Math.min(v.frames, 9), scale: 4 });
+        const check = checkVideo(v, o.prompt);
+        const res = { out: o.out, sheet: o.sheet ?? null, frames: v.frames, width: v.width, height: v.height, steps, seconds: r.seconds,
+          calls: r.calls, cache: r.cache, read: check.read };
+        print(o.json, res, `wrote ${o.out} (${v.width}x${v.height}, ${v.frames} frames, ${steps} steps, ${r.seconds.toFixed(1)} s, cache ${r.cache.setting}: ` +
+          `${r.cache.skipped} of ${r.cache.computed + r.cache.skipped} block passes skipped); read back: ${check.read.color} ${check.read.shape} moving ${check.read.direction}`);
+      } finally {
+        model.dispose();
+      }
+    });
+
+  video.command('check')
+    .description('automatic check: generate N demo prompts and read colour, direction and shape back (or check ground-truth clips with --data)')
+    .option('--model <dir>', 'model directory')
+    .option('--data <path>', 'check ground-truth clips (shards or a video directory) against their captions instead')
+    .option('--prompts <n>', 'number of prompts (scenes of seed 1000, all demo sizes and lengths)', positiveInt, 48)
+    .option('--steps <n>', 'sampling steps', positiveInt)
+    .option('--cfg <g>', 'classifier-free guidance scale', finiteNumber)
+    .option('--seed <n>', 'noise seed', (v) => Number(v), 0)
+    .option('--cache <setting>', 'diffusion cache setting', 'none')
+    .option('--rows', 'include every prompt\'s reading in the JSON')
+    .option('--json', 'print JSON')
+    .action(async (o: { model?: string; data?: string; prompts: number; steps?: number; cfg?: number; seed: number; cache: string; rows?: boolean; json?: boolean }) => {
+      if (!o.model === !o.data) throw new KilnError('E_ARG', 'video check: give exactly one of --model <dir> or --data <path>');
+      let r: ReturnType<typeof summarize> & { seconds?: number };
+      if (o.data) {
+        const samples = await loadVideoSamples(o.data);
+        r = summarize(samples.map((s) => checkVideo(s.frames, s.caption)));
+      } else {
+        const model = loadVideoModel(o.model!);
+        try {
+          r = checkPrompts(model, checkPromptSet(o.prompts), { steps: o.steps, cfg: o.cfg, seed: o.seed, cache: o.cache });
+        } finally {
+          model.dispose();
+        }
+      }
+      const a = r.accuracy;
+      const out = o.rows ? r : { n: r.n, accuracy: a, seconds: r.seconds };
+      print(o.json, out, `${r.n} videos: colour ${(100 * a.color).toFixed(1)}%, direction ${(100 * a.direction).toFixed(1)}%, shape ${(100 * a.shape).toFixed(1)}%, all three ${(100 * a.all).toFixed(1)}%`);
+    });
+}

@@ -1,0 +1,95 @@
+/**
+ * Rectified-flow training of a text-to-video denoiser on real clips (VideoSample, src/train/video-data.ts), batch by
+ * bucket: each step takes one single-bucket batch, encodes it to the model's latent space (the identity in pixel
+ * space; the frozen VAE's posterior mean otherwise — computed once per clip and cached), and minimises flow.ts's
+ * velocity loss with the resolution-dependent shift of that bucket's token count (so every T × H × W gets its own
+ * σ shift), text dropout for classifier-free guidance, AdamW with linear warmup, and gradient clipping.
+ * The model is anything with a velocity function, a text condition and an encoder (apps/video-model.ts's VideoModel
+ * fits); only `params` are trained (the DiT and text encoder, never the VAE).
+ */
+import { AdamW } from '../optim/adamw.js';
+import { clipGradNorm } from '../optim/clip.js';
+import { linearWarmup } from '../optim/schedules.js';
+import { flowMatchingLoss, type Condition, type VelocityModel } from '../models/dit/flow.js';
+import { noGrad } from '../tensor/autograd.js';
+import { cat } from '../tensor/ops/shape.js';
+import { Generator } from '../tensor/random.js';
+import { keep, tidy } from '../tensor/scope.js';
+import type { Tensor } from '../tensor/tensor.js';
+import { batchVideo, BucketBatcher, type VideoSample } from './video-data.js';
+
+export interface TrainableVideoModel {
+  /** video [B, 3, T, H, W] in [−1, 1] → latents [B, C, t, h, w] */
+  encode(video: Tensor): Tensor;
+  condition(prompts: readonly string[]): Condition;
+  velocity(): VelocityModel;
+}
+
+export interface VideoDitTrainOptions {
+  /** the trained parameters (DiT + text encoder) */
+  params: Tensor[];
+  steps: number;
+  batchSize?: number;
+  lr?: number;
+  warmup?: number;
+  textDropout?: number;
+  seed?: number;
+  /** tokens per latent clip, for the σ shift (flow.ts resolutionShift); omitted = no shift */
+  tokensOf?: (latentShape: readonly number[]) => number;
+  onStep?: (step: number, loss: number, bucket: string) => void;
+}
+
+export interface VideoDitTrainResult {
+  losses: number[];
+  buckets: string[];
+  seconds: number;
+}
+
+/** Latents of every sample, encoded bucket by bucket in batches (kept; the caller disposes them). */
+export function encodeSamples(model: TrainableVideoModel, samples: readonly VideoSample[], batch = 8): Tensor[] {
+  const out: Tensor[] = new Array(samples.length);
+  const byBucket = new BucketBatcher(samples, { batchSize: batch });
+  noGrad(() => {
+    for (const idx of [...byBucket.buckets.values()].flatMap((ids) => Array.from({ length: Math.ceil(ids.length / batch) }, (_, k) => ids.slice(k * batch, (k + 1) * batch)))) {
+      const z = tidy(() => keep(model.encode(batchVideo(idx.map((i) => samples[i])).video)));
+      idx.forEach((i, b) => (out[i] = keep(z.slice(0, b, b + 1).contiguous())));
+      z.dispose();
+    }
+  });
+  return out;
+}
+
+export function trainVideoDit(model: TrainableVideoModel, samples: readonly VideoSample[], o: VideoDitTrainOptions): VideoDitTrainResult {
+  const { steps, batchSize = 8, lr = 2e-3, warmup = 20, textDropout = 0.1, seed = 0 } = o;
+  const latents = encodeSamples(model, samples);
+  const gen = new Generator(seed + 1);
+  const opt = new AdamW(o.params, { lr, weightDecay: 0 });
+  const schedule = linearWarmup(lr, warmup);
+  const batches = new BucketBatcher(samples, { batchSize, seed }).batches();
+  const losses: number[] = [], buckets: string[] = [];
+  const t0 = Date.now();
+  try {
+    for (let s = 0; s < steps; s++) {
+      const idx = batches.next().value;
+      const bucket = samples[idx[0]].bucket;
+      opt.setLr(schedule(s));
+      const loss = tidy(() => {
+        const x0 = cat(idx.map((i) => latents[i]), 0);
+        const cond = model.condition(idx.map((i) => samples[i].caption));
+        const { loss } = flowMatchingLoss(model.velocity(), x0, cond, { generator: gen, textDropout, tokens: o.tokensOf?.(x0.shape) });
+        loss.backward();
+        return loss.item();
+      });
+      clipGradNorm(o.params, 1.0);
+      opt.step();
+      opt.zeroGrad();
+      losses.push(loss);
+      buckets.push(bucket);
+      o.onStep?.(s, loss, bucket);
+    }
+  } finally {
+    for (const z of latents) z.dispose();
+    opt.dispose?.();
+  }
+  return { losses, buckets, seconds: (Date.now() - t0) / 1000 };
+}
