@@ -3,7 +3,7 @@
  * WordNet directory, corpus files and options (`knowledgePrepareSpec`), runs it with the local executor in a scratch
  * directory, and leaves only the prepared files in `out` (`prepareKnowledgeCorpus`). `kiln ernie prepare` is this.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { KilnError } from '../../errors.js';
@@ -55,6 +55,10 @@ export function knowledgePrepareSpec(o: KnowledgePrepareOptions): PipelineSpec {
 /** Runs the preparation; returns the stats it wrote (stats.json) and the wall time. */
 export async function prepareKnowledgeCorpus(o: KnowledgePrepareOptions): Promise<{ stats: Record<string, unknown>; wallS: number }> {
   const spec = knowledgePrepareSpec(o);
+  const noun = join(resolve(o.wordnet), 'data.noun');
+  if (!existsSync(noun))
+    throw new KilnError('E_IO', `${noun} not found; install Debian's wordnet-base (apt-get install -y wordnet-base) and pass its directory (/usr/share/wordnet)`);
+  for (const f of o.corpus) if (!existsSync(f)) throw new KilnError('E_IO', `corpus file ${resolve(f)} does not exist; pass existing .txt files to --corpus`);
   const graph = compileGraph(spec, builtinRegistry(), { ffmpeg: 'ffmpeg', ffprobe: 'ffprobe' });
   const work = mkdtempSync(join(tmpdir(), 'kiln-ernie-prepare-'));
   try {
