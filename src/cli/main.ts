@@ -11,6 +11,10 @@ import { resolveModel } from '../models/registry.js';
 import { registerErnieCommands } from '../models/ernie3/cli.js';
 import { registerDitCommands } from '../models/dit/cli.js';
 import { runDemo } from './demo.js';
+import { registerErniePrepareCommands } from './ernie-prepare.js';
+import { registerErnieTrainCommands } from './ernie.js';
+import { registerVideoCommands } from './video.js';
+import { registerAppCommands } from './apps.js';
 
 const program = new Command();
 program.name('kiln').description('Kiln: a TypeScript stack for large generative models').version('0.1.0');
@@ -42,7 +46,7 @@ program
     else for (const [k, v] of Object.entries(info)) console.log(`${k.padEnd(40)} ${typeof v === 'number' ? v.toLocaleString('en-US') : v}`);
   });
 
-const train = program.command('train').description('training commands: lm (DeepSeek-V3)');
+const train = program.command('train').description('training commands: lm (DeepSeek-V3), ernie (ERNIE 3.0), vae and dit (Aquarius), lora (personalization)');
 
 registerBenchCommand(program);
 registerDatapipeCommands(program);
@@ -50,6 +54,10 @@ registerTokenizeCommand(program);
 registerErnieCommands(program);
 registerDitCommands(program);
 registerDeepseekCommands(program, train);
+registerErniePrepareCommands(program, train);
+registerErnieTrainCommands(program, train);
+registerVideoCommands(program, train);
+registerAppCommands(program, train);
 
 try {
   await program.parseAsync();
