@@ -1,0 +1,70 @@
+/**
+ * `kiln train ernie`, `kiln finetune ernie`, `kiln eval ernie --cloze` and `kiln ernie compare` through commander
+ * (registerErnieTrainCommands on a fresh program), --json output checked value by value, on the synthetic data.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Command } from 'commander';
+import { registerErnieTrainCommands } from '../../src/cli/ernie.js';
+
+async function kiln(args: string[]): Promise<Record<string, unknown>> {
+  const program = new Command().exitOverride();
+  registerErnieTrainCommands(program, program.command('train'));
+  const out: string[] = [];
+  const log = console.log;
+  console.log = (s: unknown) => out.push(String(s));
+  try {
+    await program.parseAsync(['node', 'kiln', ...args]);
+  } finally {
+    console.log = log;
+  }
+  assert.equal(out.length, 1, `one JSON line, got ${out.length}`);
+  return JSON.parse(out[0]) as Record<string, unknown>;
+}
+
+test('kiln train ernie / finetune ernie / eval ernie --cloze / ernie compare --json', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ernie3-cli-'));
+  try {
+    const out = join(dir, 'run');
+    const common = ['--data', 'synthetic', '--config', 'ernie3-micro', '--seq', '8:16', '--batch', '2:4', '--warmup', '2', '--progressive', 'stepwise', '--stages', '2'];
+    const t = await kiln(['train', 'ernie', ...common, '--steps', '4', '--out', out, '--checkpoint-every', '2', '--json']);
+    assert.equal(t.steps, 4);
+    assert.equal(t.knowledge, true);
+    const sched = t.schedule as { step: number; phase: string; seq_len: number; batch_size: number; dropout: number }[];
+    assert.deepEqual(sched.map((s) => [s.step, s.phase, s.seq_len, s.batch_size]), [[1, 'warmup 1/2', 8, 2], [2, 'warmup 2/2', 16, 4], [3, 'stable', 16, 4], [4, 'stable', 16, 4]]);
+    assert.deepEqual(sched.map((s) => s.dropout), [0, 0.1, 0.1, 0.1]);
+    const per = t.per_task as Record<string, { draws: number; mean_loss: number | null }>;
+    assert.equal(Object.values(per).reduce((n, p) => n + p.draws, 0), 4);
+    assert.ok(existsSync(join(out, 'checkpoint-2', 'trainer_state.json')) && existsSync(join(out, 'model.safetensors')));
+    assert.equal(JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')).model_type, 'ernie3');
+    // resume from the final state is a no-op run that reports the start step
+    const again = await kiln(['train', 'ernie', ...common, '--steps', '4', '--out', out, '--resume', '--json']);
+    assert.equal(again.start_step, 4);
+    const nk = await kiln(['train', 'ernie', ...common, '--steps', '3', '--out', join(dir, 'nk'), '--no-knowledge', '--json']);
+    assert.equal(nk.knowledge, false);
+    assert.equal((nk.per_task as Record<string, { draws: number }>).knowledge_text.draws, 0);
+
+    const f = await kiln(['finetune', 'ernie', '--model', out, '--data', 'synthetic', '--steps', '3', '--batch', '4', '--json']);
+    assert.equal(f.steps, 3);
+    for (const k of ['relation_accuracy', 'relation_train_accuracy', 'cloze_accuracy'] as const) assert.ok((f[k] as number) >= 0 && (f[k] as number) <= 1, k);
+    assert.equal(f.test_pairs, 10);
+    assert.equal(f.cloze_chance, 0.25);
+    const e = await kiln(['eval', 'ernie', '--model', out, '--data', 'synthetic', '--cloze', '--json']);
+    assert.equal(e.cloze_accuracy, f.cloze_accuracy);
+    assert.equal(e.cloze_items, 10);
+    await assert.rejects(kiln(['finetune', 'ernie', '--model', out, '--json']), /vocab\.txt differs/);
+
+    const c = await kiln(['ernie', 'compare', ...common, '--steps', '2', '--finetune-steps', '2', '--json']);
+    for (const k of ['knowledge', 'baseline', 'scratch'] as const) {
+      const r = c[k] as { relation_accuracy: number; cloze_accuracy: number; runs: unknown[] };
+      assert.ok(r.relation_accuracy >= 0 && r.relation_accuracy <= 1 && r.cloze_accuracy >= 0 && r.cloze_accuracy <= 1, k);
+      assert.equal(r.runs.length, 1);
+    }
+    assert.ok(((c.knowledge as { tokens: number }).tokens) > 0);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
