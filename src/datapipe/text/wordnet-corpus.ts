@@ -16,8 +16,9 @@
  *   stats.json          the counts (docs/ernie3.md quotes them)
  * Splits: an unordered {head, tail} pair is held out when a stable hash of it falls under `testFraction`; all its
  * triples are then `test` and are never listed as a sentence's triple. Cloze items come from held-out hypernym
- * pairs whose head is a noun: context "<head> is", candidates "<a|an> <lemma>" (the true hypernym and 3 hypernym
- * lemmas that are not ancestors of the head), answer position from the hash.
+ * pairs whose head is a noun: context "<head> is", candidates "<a|an> <lemma>" (the true hypernym and the 3 hypernym
+ * lemmas that are not ancestors of the head with the corpus mention counts closest to the answer's, in log scale, so
+ * that word frequency alone does not find the answer), answer position from the hash.
  */
 import { createHash } from 'node:crypto';
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
@@ -150,6 +151,15 @@ export function assembleKnowledgeCorpus(kg: KnowledgeGraph, docs: LinkedDocument
   for (const { t } of ordered.sort((a, b) => a.order - b.order)) relations.push({ head: t.head, tail: t.tail, relation: t.relation, split: t.split });
 
   // Cloze items from held-out noun hypernym pairs.
+  const mentionCount = new Map<string, number>();
+  for (const d of outDocs)
+    for (const x of d.sentences) {
+      const toks = x.t.split(' ');
+      for (const [a, b] of x.e) {
+        const l = toks.slice(a, b).join(' ');
+        mentionCount.set(l, (mentionCount.get(l) ?? 0) + 1);
+      }
+    }
   const pos = new Map(kg.entities.map((e) => [e.lemma, e.pos]));
   const hyper = new Map<string, string[]>();
   for (const t of kg.triples) if (t.relation === 'hypernym') hyper.set(t.head, [...(hyper.get(t.head) ?? []), t.tail]);
@@ -164,8 +174,11 @@ export function assembleKnowledgeCorpus(kg: KnowledgeGraph, docs: LinkedDocument
   for (const t of triples) {
     if (t.relation !== 'hypernym' || t.split !== 'test' || pos.get(t.head) !== 'n') continue;
     const anc = ancestors(t.head);
+    // distractors as frequent in the corpus as the answer (so a unigram prior cannot pick the answer)
+    const fa = Math.log1p(mentionCount.get(t.tail) ?? 0);
     const distract = hyperTails.filter((x) => !anc.has(x) && x !== t.head)
-      .map((x) => ({ x, h: unitHash(`${t.head}\t${x}`) })).sort((a, b) => a.h - b.h).slice(0, 3).map((y) => y.x);
+      .map((x) => ({ x, d: Math.abs(Math.log1p(mentionCount.get(x) ?? 0) - fa), h: unitHash(`${t.head}\t${x}`) }))
+      .sort((a, b) => a.d - b.d || a.h - b.h).slice(0, 3).map((y) => y.x);
     if (distract.length < 3) continue;
     const answer = Math.floor(unitHash(`answer\t${t.head}\t${t.tail}`) * 4);
     const cands = [...distract];
