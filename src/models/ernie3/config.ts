@@ -78,6 +78,13 @@ export const ERNIE3_PRESETS: Record<string, Partial<Ernie3Config>> = {
   'ernie3-tiny': {
     vocab_size: 512, universal: dims(2, 64, 4), nlu: dims(2, 32, 2), nlg: dims(2, 32, 2), max_seq_len: 64, mem_len: 32, hidden_dropout_prob: 0,
   },
+  /**
+   * The benchmark model (`kiln bench ernie-step --config ernie3-bench`): wide enough that GEMMs dominate the step
+   * (like gpt-small for the GPT bench); universal 4 × 512, task modules 2 × 256, vocab 8192, segment 128, memory 64.
+   */
+  'ernie3-bench': {
+    vocab_size: 8192, universal: dims(4, 512, 8), nlu: dims(2, 256, 4), nlg: dims(2, 256, 4), max_seq_len: 128, mem_len: 64, hidden_dropout_prob: 0.1,
+  },
   /** The smallest config with every path (gradient checks). */
   'ernie3-micro': {
     vocab_size: 32, universal: dims(2, 16, 2), nlu: dims(1, 8, 2), nlg: dims(2, 8, 2), max_seq_len: 16, mem_len: 6, hidden_dropout_prob: 0,
