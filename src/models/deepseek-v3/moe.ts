@@ -17,10 +17,12 @@
  * update `updateBias(γ)`: b_i += γ·sign(mean load − load_i); `sequenceBalanceTerm` is Σ_i f_i·P_i averaged over
  * sequences (the caller multiplies by α); `maxViolation(load)` = (max − mean) / mean.
  */
+import { backend } from '../../backend/index.js';
 import { SwiGLU } from '../../nn/layers.js';
 import { Module, buffer, parameter } from '../../nn/module.js';
 import { normal_ } from '../../nn/init.js';
-import { noGrad } from '../../tensor/autograd.js';
+import { noGrad, record } from '../../tensor/autograd.js';
+import { dataOf } from '../../tensor/ops/util.js';
 import { empty, fromArray, zeros } from '../../tensor/creation.js';
 import { gt, where } from '../../tensor/ops/elementwise.js';
 import { indexAdd, scatterAdd } from '../../tensor/ops/indexing.js';
@@ -87,6 +89,93 @@ export function sortByExpert(flatIds: Int32Array, E: number): { order: Int32Arra
   return { order, counts };
 }
 
+/** Switch for `expertsForward` (default on; KILN_MOE_GROUPED=0 runs each expert's module on its slice instead). */
+export const groupedExperts = { enabled: process.env.KILN_MOE_GROUPED !== '0' };
+
+/** Whether an expert's Linears are plain f32 (no simulated-precision forward, no bias): `expertsForward` applies. */
+function plainExperts(experts: readonly SwiGLU[]): boolean {
+  for (const e of experts)
+    for (const l of [e.gate_proj, e.up_proj, e.down_proj])
+      if (l.bias !== null || Object.prototype.hasOwnProperty.call(l, 'forward') || l.weight.dtype !== 'f32' || !l.weight.isContiguous) return false;
+  return true;
+}
+
+/**
+ * All routed experts in one op: xs [R, d] holds the assignments grouped by expert (counts[e] rows for expert e, in
+ * order); returns ys [R, d] with ys_e = SwiGLU_e(xs_e) = down_e(silu(gate_e(xs_e)) ⊙ up_e(xs_e)). Three GEMMs per
+ * expert on its row block of shared buffers, and one recorded backward (five GEMMs per expert, writing dxs block by
+ * block) instead of per-expert slices whose gradients would each be a zero-filled [R, d] tensor summed up.
+ * Experts without rows get no gradient (null), like unused parameters.
+ */
+export function expertsForward(xs: Tensor, counts: Int32Array, experts: readonly SwiGLU[]): Tensor {
+  const [R, d] = xs.shape;
+  const I = experts[0].hidden;
+  const be = backend();
+  const xc = xs.isContiguous ? xs : xs.contiguous();
+  const x = dataOf(xc);
+  const n = R * I;
+  const vec = (a: Float32Array) => ({ data: a, shape: [n], strides: [1], offset: 0 });
+  const G = new Float32Array(n); // gate_e(x) rows, then (backward) dG
+  const U = new Float32Array(n); // up_e(x) rows, then dU
+  const Sg = new Float32Array(n); // silu(G)
+  const A = new Float32Array(n); // silu(G) ⊙ U
+  const out = Tensor.empty([R, d]);
+  const y = dataOf(out);
+  const w = (t: Tensor) => dataOf(t);
+  // each expert's block of rows: [start, start + count)
+  const blocks: [number, number, SwiGLU, number][] = [];
+  let s = 0;
+  experts.forEach((ex, e) => {
+    if (counts[e] > 0) blocks.push([s, counts[e], ex, e]);
+    s += counts[e];
+  });
+  for (const [s0, c, ex] of blocks) {
+    be.gemm(1, false, true, c, I, d, 1, x, s0 * d, d, 0, w(ex.gate_proj.weight), 0, d, 0, 0, G, s0 * I, I, 0);
+    be.gemm(1, false, true, c, I, d, 1, x, s0 * d, d, 0, w(ex.up_proj.weight), 0, d, 0, 0, U, s0 * I, I, 0);
+  }
+  be.unary('silu', vec(G), Sg);
+  be.binary('mul', vec(Sg), vec(U), [n], A);
+  for (const [s0, c, ex] of blocks)
+    be.gemm(1, false, true, c, d, I, 1, A, s0 * I, I, 0, w(ex.down_proj.weight), 0, I, 0, 0, y, s0 * d, d, 0);
+  const weights = experts.flatMap((e) => [e.gate_proj.weight, e.up_proj.weight, e.down_proj.weight]);
+  return record(out, 'moeExperts', [xc, ...weights], (gy) => {
+    const gyc = gy.isContiguous ? gy : gy.contiguous();
+    const dy = dataOf(gyc);
+    const dxs = Tensor.empty([R, d]);
+    const dx = dataOf(dxs);
+    const dA = new Float32Array(n);
+    const grads: (Tensor | null)[] = [dxs, ...new Array<Tensor | null>(3 * experts.length).fill(null)];
+    // dA = dy_e · W_down [c, I];  dW_down = dy_eᵀ · A_e [d, I]
+    for (const [s0, c, ex, e] of blocks) {
+      const dWd = Tensor.empty([d, I]);
+      be.gemm(1, false, false, c, I, d, 1, dy, s0 * d, d, 0, w(ex.down_proj.weight), 0, I, 0, 0, dA, s0 * I, I, 0);
+      be.gemm(1, true, false, d, I, c, 1, dy, s0 * d, d, 0, A, s0 * I, I, 0, 0, dataOf(dWd), 0, I, 0);
+      grads[1 + 3 * e + 2] = dWd;
+    }
+    // dU = dA ⊙ silu(g);  dG = dA ⊙ u ⊙ silu'(g), silu'(g) = σ + silu(g)·(1 − σ)  (σ into A, no longer needed)
+    const t = new Float32Array(n);
+    be.unary('sigmoid', vec(G), A); // σ(g)
+    be.binary('mul', vec(Sg), vec(A), [n], t); // silu·σ
+    be.binary('sub', vec(Sg), vec(t), [n], t); // silu − silu·σ
+    be.binary('add', vec(t), vec(A), [n], t); // silu'(g)
+    be.binary('mul', vec(dA), vec(U), [n], G); // dA ⊙ u
+    be.binary('mul', vec(G), vec(t), [n], G); // dG
+    be.binary('mul', vec(dA), vec(Sg), [n], U); // dU
+    // dx_e = dG · W_gate + dU · W_up [c, d];  dW_gate = dGᵀ · x_e, dW_up = dUᵀ · x_e [I, d]
+    for (const [s0, c, ex, e] of blocks) {
+      const dWg = Tensor.empty([I, d]);
+      const dWu = Tensor.empty([I, d]);
+      be.gemm(1, false, false, c, d, I, 1, G, s0 * I, I, 0, w(ex.gate_proj.weight), 0, d, 0, 0, dx, s0 * d, d, 0);
+      be.gemm(1, false, false, c, d, I, 1, U, s0 * I, I, 0, w(ex.up_proj.weight), 0, d, 0, 1, dx, s0 * d, d, 0);
+      be.gemm(1, true, false, I, d, c, 1, G, s0 * I, I, 0, x, s0 * d, d, 0, 0, dataOf(dWg), 0, d, 0);
+      be.gemm(1, true, false, I, d, c, 1, U, s0 * I, I, 0, x, s0 * d, d, 0, 0, dataOf(dWu), 0, d, 0);
+      grads[1 + 3 * e] = dWg;
+      grads[1 + 3 * e + 1] = dWu;
+    }
+    return grads;
+  });
+}
+
 export interface MoeOutput {
   /** [B, T, d] */
   y: Tensor;
@@ -130,15 +219,21 @@ export class DeepseekMoE extends Module {
     for (let i = 0; i < order.length; i++) tok[i] = (order[i] / K) | 0;
     const tokIdx = fromArray(tok, [tok.length], { dtype: 'i32' });
     const xs = flat.indexSelect(0, tokIdx); // [N·K, d] rows grouped by expert
-    const outs: Tensor[] = [];
-    let start = 0;
-    for (let e = 0; e < E; e++) {
-      if (counts[e] === 0) continue;
-      outs.push(this.experts[e].forward(xs.slice(0, start, start + counts[e]))); // [count_e, d]
-      start += counts[e];
+    let expertOut: Tensor; // [N·K, d]
+    if (groupedExperts.enabled && plainExperts(this.experts)) expertOut = expertsForward(xs, counts, this.experts);
+    else {
+      // per-expert modules (e.g. a simulated-precision Linear forward): slices of xs through each SwiGLU
+      const outs: Tensor[] = [];
+      let start = 0;
+      for (let e = 0; e < E; e++) {
+        if (counts[e] === 0) continue;
+        outs.push(this.experts[e].forward(xs.slice(0, start, start + counts[e]))); // [count_e, d]
+        start += counts[e];
+      }
+      expertOut = cat(outs, 0);
     }
     const g = gates.reshape(N * K).indexSelect(0, fromArray(order, [order.length], { dtype: 'i32' })); // [N·K]
-    const ys = cat(outs, 0).mul(g.unsqueeze(1)); // [N·K, d]
+    const ys = expertOut.mul(g.unsqueeze(1)); // [N·K, d]
     let y = indexAdd(zeros([N, d]), 0, tokIdx, ys); // [N, d]
     if (this.shared_experts) y = y.add(this.shared_experts.forward(flat));
     if (this.training) for (let e = 0; e < E; e++) this.loadSinceUpdate[e] += counts[e];
