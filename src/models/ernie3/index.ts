@@ -17,6 +17,7 @@ export {
   IGNORE, maskUnits, knowledgeMaskedLm, documentLmSegments, permutationClass, classPermutation, sentenceReordering, sentenceDistance,
   universalKnowledgeText, collate, DISTANCE_ADJACENT, DISTANCE_SAME_DOC, DISTANCE_OTHER_DOC, type Example, type MaskOptions, type Batch,
 } from './pretrain-data.js';
-export { Ernie3ForPreTraining, idsTensor } from './heads.js';
-export { MultiTaskSampler, taskLoss, ERNIE3_TASKS, type Ernie3Task, type PretrainCorpus, type SamplerOptions, type TaskBatch } from './multitask.js';
+export { Ernie3ForPreTraining, Ernie3ForSequenceClassification, idsTensor } from './heads.js';
+export { ScheduledDropout } from './dropout.js';
+export { MultiTaskSampler, taskLoss, taskForward, countCorrect, ERNIE3_TASKS, type Ernie3Task, type PretrainCorpus, type SamplerOptions, type TaskBatch, type TaskOutput, type StepShape } from './multitask.js';
 export { ernieFamily, ernie3Family } from './family.js';
