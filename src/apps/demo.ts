@@ -16,7 +16,7 @@ import { Generator } from '../tensor/random.js';
 import { fromArray } from '../tensor/creation.js';
 import { setLoraEnabled } from '../nn/lora.js';
 import { avatarVideo } from './avatar.js';
-import { imageToVideo } from './image-to-video.js';
+import { imageToVideo, type I2vMethod } from './image-to-video.js';
 import { inpaintVideo } from './inpaint.js';
 import { personalize, sksClips } from './personalize.js';
 import { guidedSample } from './sampler.js';
@@ -42,8 +42,10 @@ export interface AppsDemoOptions {
 
 export interface AppsDemoResult {
   t2v: { colour_right: number; direction_right: number; total: number; colour_error: number };
-  i2v: { first_frame_max_diff: number; later_colour_error: number; direction_right: number; total: number };
+  i2v: { method: I2vMethod; first_frame_max_diff: number; later_colour_error: number; direction_right: number; total: number };
   inpaint: { unmasked_max_diff: number; masked_mean_change: number; colour_error_before: number; colour_error_after: number; total: number };
+  /** every i2v method, for models trained with image_condition */
+  i2v_methods?: AppsDemoResult['i2v'][];
   avatar: { colour_error_own: number; colour_error_other: number; direction_right: number; total: number };
   personalize?: { steps: number; first_loss: number; last_loss: number; colour_error_with: number; colour_error_without: number; base_prompt_colour_error_with: number; total: number; seconds: number };
 }
@@ -68,22 +70,23 @@ export function measureT2v(model: VideoModel, o: AppsDemoOptions = {}): AppsDemo
   return { colour_right: cr, direction_right: dr, total: prompts.length, colour_error: mean(err) };
 }
 
-export function measureI2v(model: VideoModel, o: AppsDemoOptions = {}): AppsDemoResult['i2v'] {
+export function measureI2v(model: VideoModel, o: AppsDemoOptions & { method?: I2vMethod } = {}): AppsDemoResult['i2v'] {
   const { T, H, W } = geometry(model);
   const gen = new Generator((o.seed ?? 1) + 10);
   const dirs = Object.keys(DIRECTIONS);
   const clips: SubjectClip[] = dirs.map((direction) => ({ colour: NAMED_COLOURS[Object.keys(NAMED_COLOURS)[Math.floor(gen.uniform() * 4)]], direction, ...startFor(direction, T, H, W, gen) }));
   const names = clips.map((c) => nearestNamed(c.colour));
   const images = subjectVideos(clips, 1, H, W);
+  const method = o.method ?? (model.config.image_condition ? 'both' : 'replace');
   return noGrad(() => {
-    const v = imageToVideo(model, images, { prompts: clips.map((c, i) => `${names[i]} ${c.direction}`), steps: o.steps, seed: o.seed ?? 2, guidance: o.guidance });
+    const v = imageToVideo(model, images, { prompts: clips.map((c, i) => `${names[i]} ${c.direction}`), steps: o.steps, seed: o.seed ?? 2, guidance: o.guidance, method });
     const first = v.slice(2, 0, 1);
     const diff = first.sub(images).abs().amax().item();
     let dr = 0;
     const err: number[] = [];
     videosOf(v.slice(2, 1).contiguous()).forEach((vid, i) => err.push(colourDistance(subjectColour(vid, T - 1, H, W), clips[i].colour)));
     videosOf(v).forEach((vid, i) => { if (subjectMotion(vid, T, H, W).direction === clips[i].direction) dr++; });
-    return { first_frame_max_diff: diff, later_colour_error: mean(err), direction_right: dr, total: clips.length };
+    return { method, first_frame_max_diff: diff, later_colour_error: mean(err), direction_right: dr, total: clips.length };
   });
 }
 
@@ -176,6 +179,7 @@ export function measurePersonalize(model: VideoModel, o: AppsDemoOptions = {}): 
 
 export function runAppsDemo(model: VideoModel, o: AppsDemoOptions = {}): AppsDemoResult {
   const r: AppsDemoResult = { t2v: measureT2v(model, o), i2v: measureI2v(model, o), inpaint: measureInpaint(model, o), avatar: measureAvatar(model, o) };
+  if (model.config.image_condition) r.i2v_methods = (['replace', 'concat', 'both'] as const).map((method) => measureI2v(model, { ...o, method }));
   if (!o.skipPersonalize) r.personalize = measurePersonalize(model, o);
   return r;
 }

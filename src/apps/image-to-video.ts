@@ -5,8 +5,9 @@
  * latent frame is replaced by the image latent noised to the current σ with the sampler's own ε (`guidedSample`).
  * The other frames are generated from the prompt, attending to that frame, and the first frame of the output is the
  * image (exactly in pixel space; up to the VAE's reconstruction in latent space).
- * The channel-concatenation variant (Wan-I2V: first-frame latent + frame mask as extra DiT input channels) needs a
- * model trained with those channels and is not built.
+ * The channel-concatenation method (Wan-I2V: first-frame latent + frame mask as extra DiT input channels) needs a
+ * model trained with those channels (`VideoModelConfig.image_condition`); `method: 'concat'` uses only it, `'both'`
+ * (the default for such models) also keeps the first frame known, `'replace'` (the default otherwise) only that.
  */
 import { KilnError } from '../errors.js';
 import { zeros } from '../tensor/creation.js';
@@ -35,8 +36,13 @@ export function checkPrompts(prompts: readonly string[], B: number, what: string
   if (prompts.length !== B) throw new KilnError('E_ARG', `${what}: ${prompts.length} prompts for ${B} inputs; give one prompt per input`);
 }
 
+export type I2vMethod = 'replace' | 'concat' | 'both';
+
 /** Generates videos [B, 3, T, H, W] whose first frame is each image. */
-export function imageToVideo(model: VideoModel, images: Tensor, o: GenerateOptions): Tensor {
+export function imageToVideo(model: VideoModel, images: Tensor, o: GenerateOptions & { method?: I2vMethod }): Tensor {
+  const method = o.method ?? (model.config.image_condition ? 'both' : 'replace');
+  if (method !== 'replace' && !model.config.image_condition)
+    throw new KilnError('E_CONFIG', `imageToVideo: method '${method}' needs a model trained with image_condition; use 'replace'`);
   const img = asFrames(images);
   const [B, , , H, W] = img.shape;
   checkPrompts(o.prompts, B, 'imageToVideo');
@@ -49,8 +55,9 @@ export function imageToVideo(model: VideoModel, images: Tensor, o: GenerateOptio
   keepData[0] = 1;
   const keep = zeros([1, 1, shape[2], 1, 1]);
   (keep.storage.data as Float32Array).set(keepData);
-  const z = guidedSample(model.velocity(), shape, model.condition(o.prompts), {
-    steps: o.steps ?? model.config.sample_steps, seed: o.seed ?? 0, guidance: o.guidance ?? model.config.guidance, known: { latents, keep }, onStep: o.onStep,
+  const z = guidedSample(model.velocity(null, method === 'replace' ? null : first), shape, model.condition(o.prompts), {
+    steps: o.steps ?? model.config.sample_steps, seed: o.seed ?? 0, guidance: o.guidance ?? model.config.guidance,
+    known: method === 'concat' ? null : { latents, keep }, onStep: o.onStep,
   });
   return model.decode(z);
 }

@@ -7,7 +7,9 @@
  *   - reference: a random colour (no name) moving in a direction, caption "<direction>", with the subject's still
  *     image as the in-context reference (`VideoModel.velocity(reference)`), so the model learns to take identity
  *     from the reference and motion from the text (the avatar task).
- * Text dropout 10 % trains the null condition for classifier-free guidance.
+ * Text dropout 10 % trains the null condition for classifier-free guidance. With `image_condition`
+ * (`tinyWorldConfig({ imageCondition: true })`), half of the batches (independently of the above) also get their first frame as the channel-
+ * concatenated image condition (Wan-I2V), so the model learns image-to-video too.
  */
 import { AdamW } from '../optim/adamw.js';
 import { clipGradNorm } from '../optim/clip.js';
@@ -18,13 +20,14 @@ import { VideoModel, VIDEO_MODEL_TYPE, type VideoModelConfig } from './video-mod
 import { DIRECTIONS, NAMED_COLOURS, randomColour, referenceImages, startFor, subjectVideos, type Rgb, type SubjectClip } from './subjects.js';
 import { singleDitConfig } from '../models/dit/dit-config.js';
 
-export function tinyWorldConfig(): VideoModelConfig {
+export function tinyWorldConfig({ imageCondition = false } = {}): VideoModelConfig {
   return {
     model_type: VIDEO_MODEL_TYPE,
     space: 'pixel',
-    dit: singleDitConfig({ patch_size: [1, 2, 2], num_attention_heads: 2, attention_head_dim: 16, in_channels: 3, out_channels: 3, text_dim: 16, freq_dim: 32, ffn_dim: 64, num_layers: 2 }),
+    dit: singleDitConfig({ patch_size: [1, 2, 2], num_attention_heads: 2, attention_head_dim: 16, in_channels: imageCondition ? 7 : 3, out_channels: 3, text_dim: 16, freq_dim: 32, ffn_dim: 64, num_layers: 2 }),
     text_encoder: { vocab_size: 256, hidden_size: 16, num_hidden_layers: 1, num_attention_heads: 2, intermediate_size: 32, max_position_embeddings: 12 },
     text_length: 12,
+    image_condition: imageCondition,
     frames: 4,
     height: 8,
     width: 8,
@@ -77,7 +80,8 @@ export function trainWorld(model: VideoModel, o: WorldTrainOptions): { losses: n
       const batch = worldBatch(batchSize, s % 2 === 1, T, H, W, gen);
       const x0 = model.encode(subjectVideos(batch.clips, T, H, W));
       const ref = batch.references ? model.encode(referenceImages(batch.references, H, W)) : null;
-      const { loss } = flowMatchingLoss(model.velocity(ref), x0, model.condition(batch.prompts), { generator: gen, textDropout });
+      const image = model.config.image_condition && gen.uniform() < 0.5 ? x0.slice(2, 0, 1) : null;
+      const { loss } = flowMatchingLoss(model.velocity(ref, image), x0, model.condition(batch.prompts), { generator: gen, textDropout });
       loss.backward();
       return loss.item();
     });

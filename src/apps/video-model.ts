@@ -8,6 +8,11 @@
  * over the joint sequence, and drops the reference tokens before the output head, so the reference is read by
  * attention but never denoised. With no reference it is exactly `SingleDit.forward`.
  *
+ * Image conditioning by channel concatenation (Wan-I2V style; `image_condition: true`): the DiT takes 2C + 1 input
+ * channels — the noisy latents, the first-frame latent in latent frame 0 (zeros elsewhere) and a frame mask (1 on
+ * latent frame 0 when an image is given) — and predicts C. Without an image the extra channels are zero, so the same
+ * model still does text-to-video; `trainWorld` gives the first frame on half of its batches.
+ *
  * A saved model is a directory: `config.json` (`VideoModelConfig`, `model_type: 'kiln_video_model'`) +
  * `model.safetensors` (names `dit.…`, `text_encoder.…`, `vae.…`).
  */
@@ -16,7 +21,7 @@ import { loadModelWeights, readConfig, saveModel } from '../io/checkpoint.js';
 import { Module } from '../nn/module.js';
 import { noGrad } from '../tensor/autograd.js';
 import { cat } from '../tensor/ops/shape.js';
-import { fromArray } from '../tensor/creation.js';
+import { fromArray, zeros } from '../tensor/creation.js';
 import { Generator } from '../tensor/random.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { singleDitConfig, type SingleDitConfig } from '../models/dit/dit-config.js';
@@ -43,6 +48,8 @@ export interface VideoModelConfig {
   frames: number;
   height: number;
   width: number;
+  /** DiT input = [latents; first-frame latent; frame mask] (2C + 1 channels), see above */
+  image_condition?: boolean;
   /** default sampler settings */
   sample_steps: number;
   guidance: number;
@@ -61,12 +68,14 @@ export class VideoModel extends Module {
     if (config.space === 'latent' && !config.vae) throw new KilnError('E_CONFIG', `VideoModel: space 'latent' needs a vae config`);
     this.vae = config.space === 'latent' ? new CausalVae3d(config.vae!, { generator: g }) : null;
     const C = config.space === 'latent' ? this.vae!.config.latent_channels : 3;
-    if (this.dit.config.in_channels !== C || this.dit.config.out_channels !== C)
-      throw new KilnError('E_CONFIG', `VideoModel: the DiT has ${this.dit.config.in_channels}→${this.dit.config.out_channels} channels but ${config.space} space has ${C}`);
+    const Cin = config.image_condition ? 2 * C + 1 : C;
+    if (this.dit.config.in_channels !== Cin || this.dit.config.out_channels !== C)
+      throw new KilnError('E_CONFIG', `VideoModel: the DiT has ${this.dit.config.in_channels}→${this.dit.config.out_channels} channels but ${config.space} space${config.image_condition ? ' with image conditioning' : ''} needs ${Cin}→${C}`);
   }
 
+  /** latent channels C */
   get channels(): number {
-    return this.dit.config.in_channels;
+    return this.dit.config.out_channels;
   }
 
   /** Latent shape [B, C, t, h, w] of a video of T × H × W frames. */
@@ -99,9 +108,16 @@ export class VideoModel extends Module {
     return { text: states, pooled, textMask: mask };
   }
 
-  /** The velocity model, optionally with reference latents [B, C, 1, h, w] in context. */
-  velocity(reference: Tensor | null = null): VelocityModel {
-    return (x, t, c) => ditForward(this.dit, x, t, c, reference);
+  /**
+   * The velocity model, optionally with reference latents [B, C, 1, h, w] in context and (image_condition models) a
+   * first-frame latent [B, C, 1, h, w] as extra input channels.
+   */
+  velocity(reference: Tensor | null = null, image: Tensor | null = null): VelocityModel {
+    if (image && !this.config.image_condition)
+      throw new KilnError('E_CONFIG', 'VideoModel.velocity: this model was not trained with image (channel-concatenation) conditioning; use the first-frame replacement method');
+    if (!this.config.image_condition) return (x, t, c) => ditForward(this.dit, x, t, c, reference);
+    const ref = reference ? withImageChannels(reference, null) : null; // reference tokens: zero image channels
+    return (x, t, c) => ditForward(this.dit, withImageChannels(x, image), t, c, ref);
   }
 
   save(dir: string): void {
@@ -142,6 +158,24 @@ export function ditForward(dit: SingleDit, latents: Tensor, timestep: Tensor, co
   const [shift, scale] = dit.scale_shift_table.add(temb.unsqueeze(1)).split(1, 1).map((t) => t.squeeze(1));
   const out = dit.proj_out.forward(modulate(dit.norm_out.forward(x), shift, scale));
   return unpatchify(out, grid, c.patch_size, c.out_channels);
+}
+
+/** [x; first-frame latent in frame 0, zeros elsewhere; frame mask] along channels (image null → zeros). */
+export function withImageChannels(x: Tensor, image: Tensor | null): Tensor {
+  const [B, C, T, h, w] = x.shape;
+  if (!image) return cat([x, zeros([B, C + 1, T, h, w])], 1);
+  let img = image;
+  if (img.ndim !== 5 || img.shape[1] !== C || img.shape[2] !== 1 || img.shape[3] !== h || img.shape[4] !== w)
+    throw new KilnError('E_SHAPE', `image latents [${img.shape}] must be [B, ${C}, 1, ${h}, ${w}] for video latents [${x.shape}]`);
+  if (img.shape[0] !== B) {
+    if (B % img.shape[0] !== 0) throw new KilnError('E_SHAPE', `image batch ${img.shape[0]} does not divide the video batch ${B}`);
+    img = cat(Array.from({ length: B / img.shape[0] }, () => image), 0);
+  }
+  const cond = T > 1 ? cat([img, zeros([B, C, T - 1, h, w])], 2) : img;
+  const m = zeros([B, 1, T, h, w]);
+  const md = m.storage.data as Float32Array;
+  for (let b = 0; b < B; b++) md.fill(1, m.offset + b * T * h * w, m.offset + b * T * h * w + h * w);
+  return cat([x, cond, m], 1);
 }
 
 /** Reads a saved VideoModel directory. */

@@ -2,7 +2,7 @@
  * The application commands (the lead wires `registerAppCommands(program, train)` into main.ts). They live under
  * `kiln app …` because `kiln video …` belongs to src/cli/video.ts; the lead may move them.
  *   kiln app t2v     --model <dir> --prompt <text> --out <file> [--lora <adapter dir>]
- *   kiln app i2v     --model <dir> --image <img> --prompt <text> --out <file> [--lora <dir>]
+ *   kiln app i2v     --model <dir> --image <img> --prompt <text> --out <file> [--method replace|concat|both] [--lora <dir>]
  *   kiln app avatar  --model <dir> --reference <img> --prompt <text> --out <file> [--lora <dir>]
  *   kiln app inpaint --model <dir> --video <file> --mask 'box=x,y,w,h;frames=a-b' | <mask video> --prompt <text> --out <file>
  *   kiln app demo    --model <dir> [--json]                      measure all four apps on the synthetic subjects
@@ -25,7 +25,7 @@ import { noGrad } from '../tensor/autograd.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { avatarVideo } from '../apps/avatar.js';
 import { runAppsDemo } from '../apps/demo.js';
-import { imageToVideo } from '../apps/image-to-video.js';
+import { imageToVideo, type I2vMethod } from '../apps/image-to-video.js';
 import { boxMask, inpaintVideo, parseBoxSpec } from '../apps/inpaint.js';
 import { loadImage, loadVideo, saveVideo } from '../apps/media.js';
 import { personalize, sksClips } from '../apps/personalize.js';
@@ -116,15 +116,17 @@ export function registerAppCommands(program: Command, train: Command): void {
 
   withGenOptions(app.command('i2v').description('image-to-video: the image is the first frame (training-free first-frame latent replacement)'))
     .requiredOption('--image <file>', 'first frame (resized to the model\'s frame size)')
-    .action(async (o: GenOpts & { image: string }) => {
+    .option('--method <m>', "replace (training-free first-frame latent replacement), concat (the model's channel-concatenated image input; needs image_condition) or both; default both for image_condition models, else replace")
+    .action(async (o: GenOpts & { image: string; method?: I2vMethod }) => {
+      if (o.method && !['replace', 'concat', 'both'].includes(o.method)) throw new KilnError('E_ARG', `--method ${o.method}: use replace, concat or both`);
       const t0 = Date.now();
       const m = openModel(o);
       const img = await loadImage(o.image, { width: m.config.width, height: m.config.height });
       const b = bar('sampling', o.steps ?? m.config.sample_steps, !!o.json);
-      const v = noGrad(() => imageToVideo(m, img, { prompts: [o.prompt], frames: o.frames, steps: o.steps, seed: o.seed, guidance: o.guidance, onStep: b.tick }));
+      const v = noGrad(() => imageToVideo(m, img, { prompts: [o.prompt], frames: o.frames, steps: o.steps, seed: o.seed, guidance: o.guidance, method: o.method, onStep: b.tick }));
       b.stop();
       const diff = noGrad(() => v.slice(2, 0, 1).sub(img).abs().amax().item());
-      await finish(o, v, { app: 'i2v', prompt: o.prompt, first_frame_max_diff: diff }, t0);
+      await finish(o, v, { app: 'i2v', prompt: o.prompt, method: o.method ?? (m.config.image_condition ? 'both' : 'replace'), first_frame_max_diff: diff }, t0);
     });
 
   withGenOptions(app.command('avatar').description('text-to-video of the subject in a reference image (in-context reference tokens; needs a model trained with them)'))
@@ -222,10 +224,11 @@ export function registerAppCommands(program: Command, train: Command): void {
     .option('--steps <n>', 'training steps', positiveInt, 2000)
     .option('--lr <lr>', 'learning rate', finiteNumber, 5e-3)
     .option('--seed <n>', 'seed', (v) => Number(v), 0)
+    .option('--image-condition', 'also train Wan-I2V channel-concatenated first-frame conditioning (for app i2v --method concat)')
     .option('--json', 'print a JSON summary')
-    .action((o: { out: string; steps: number; lr: number; seed: number; json?: boolean }) => {
+    .action((o: { out: string; steps: number; lr: number; seed: number; imageCondition?: boolean; json?: boolean }) => {
       const t0 = Date.now();
-      const m = new VideoModel(tinyWorldConfig(), { seed: o.seed });
+      const m = new VideoModel(tinyWorldConfig({ imageCondition: !!o.imageCondition }), { seed: o.seed });
       const b = bar('training', o.steps, !!o.json);
       const { losses } = trainWorld(m, { steps: o.steps, lr: o.lr, seed: o.seed + 1, onStep: b.tick });
       b.stop();

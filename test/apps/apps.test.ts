@@ -14,7 +14,7 @@ import type { Module } from '../../src/nn/module.js';
 import { sampleFlow } from '../../src/models/dit/flow.js';
 import { SingleDit } from '../../src/models/dit/single-dit.js';
 import { singleDitConfig } from '../../src/models/dit/dit-config.js';
-import { VideoModel, ditForward, loadVideoModel, type VideoModelConfig } from '../../src/apps/video-model.js';
+import { VideoModel, ditForward, loadVideoModel, withImageChannels } from '../../src/apps/video-model.js';
 import { guidedSample } from '../../src/apps/sampler.js';
 import { imageToVideo } from '../../src/apps/image-to-video.js';
 import { boxMask, inpaintVideo, latentKeep, parseBoxSpec } from '../../src/apps/inpaint.js';
@@ -23,6 +23,7 @@ import { tinyWorldConfig, trainWorld } from '../../src/apps/train-world.js';
 import { vaeConfig } from '../../src/models/dit/vae-config.js';
 
 export const WORLD = fileURLToPath(new URL('../../../test/fixtures/apps/world/', import.meta.url));
+const WORLD_I2V = fileURLToPath(new URL('../../../test/fixtures/apps/world-i2v/', import.meta.url));
 
 function randomize(m: Module, seed: number, std = 0.3): void {
   const g = new k.Generator(seed);
@@ -120,6 +121,23 @@ test('trainWorld lowers the flow loss of a fresh tiny model (reference and text 
   assert.ok(avg(losses.slice(-10)) < 0.8 * avg(losses.slice(0, 10)), `loss ${avg(losses.slice(0, 10))} → ${avg(losses.slice(-10))}`);
 });
 
+test('image conditioning channels: [x; first-frame latent; frame mask]; models without them refuse an image', () => {
+  const g = new k.Generator(12);
+  const x = k.randn([2, 3, 3, 2, 2], { generator: g });
+  const img = k.randn([1, 3, 1, 2, 2], { generator: g });
+  const y = withImageChannels(x, img);
+  assert.deepEqual(y.shape, [2, 7, 3, 2, 2]);
+  assert.equal(maxDiff(y.slice(1, 0, 3), x), 0);
+  assert.equal(maxDiff(y.slice(1, 3, 6).slice(2, 0, 1).slice(0, 1, 2), img), 0); // broadcast over the batch
+  assert.equal(y.slice(1, 3, 6).slice(2, 1).abs().amax().item(), 0);
+  assert.deepEqual(Array.from(y.slice(1, 6, 7).mean([0, 1, 3, 4]).toArray() as number[]), [1, 0, 0]);
+  assert.equal(withImageChannels(x, null).slice(1, 3).abs().amax().item(), 0);
+  const plain = new VideoModel(tinyWorldConfig());
+  assert.throws(() => plain.velocity(null, img), /not trained with image/);
+  assert.throws(() => imageToVideo(plain, img.squeeze(2), { prompts: ['red right'], method: 'concat' }), /needs a model trained with image_condition/);
+  assert.equal(new VideoModel(tinyWorldConfig({ imageCondition: true })).dit.config.in_channels, 7);
+});
+
 // ── with the trained fixture model ──
 
 test('t2v (fixture): the prompted colour wins for most prompts', () => {
@@ -131,6 +149,15 @@ test('image-to-video (fixture): the first frame is the image; later frames keep 
   const r = measureI2v(loadVideoModel(WORLD));
   assert.ok(r.first_frame_max_diff < 1e-6, JSON.stringify(r));
   assert.ok(r.later_colour_error < 0.5, JSON.stringify(r));
+});
+
+test('image-to-video by channel concatenation (fixture world-i2v, trained with it): the first frame follows the image without being replaced', () => {
+  const m = loadVideoModel(WORLD_I2V);
+  const concat = measureI2v(m, { method: 'concat' });
+  assert.ok(concat.first_frame_max_diff > 0 && concat.first_frame_max_diff < 0.35, JSON.stringify(concat));
+  assert.ok(concat.later_colour_error < 0.8, JSON.stringify(concat));
+  const both = measureI2v(m, { method: 'both' });
+  assert.ok(both.first_frame_max_diff < 1e-6, JSON.stringify(both));
 });
 
 test('inpainting (fixture): unmasked pixels are the input, the masked subject takes the prompted colour', () => {
