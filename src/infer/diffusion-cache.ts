@@ -11,6 +11,9 @@
  * - First-block cache (FBCache, ParaAttention's "first block cache"): block 0 always runs; its residual r_i = block0(x)
  *   − x is compared with r at the last computed call: if ‖r_i − r_last‖₁ / ‖r_last‖₁ < threshold the remaining blocks
  *   are skipped (hidden = block0(x) + the last computed residual of blocks 1..N); otherwise they run and r_last = r_i.
+ * - Forecasting (optional, `:taylor` suffix; TaylorSeer, Liu et al. 2025, "From Reusing to Forecasting"): a skip
+ *   extrapolates the residual linearly from the last two computed calls in σ, r ≈ r_1 + (r_1 − r_0)·(σ − σ_1)/(σ_1 − σ_0),
+ *   instead of reusing r_1 as is (TeaCache/FBCache proper). Same decisions, same cost, one more kept tensor.
  * - The first and the last call of a sampling run are always computed. Threshold 0 never skips, so it reproduces the
  *   uncached output bit for bit (when every stream computes, the full batch runs through exactly `forward`'s ops).
  * - Streams: a CFG batch holds the conditional and the unconditional rows; each stream (a contiguous range of
@@ -28,8 +31,8 @@ import type { Tensor } from '../tensor/tensor.js';
 export type CacheSetting =
   | { kind: 'none' }
   /** coefficients: polynomial rescaling of the relative L1 change, highest degree first (numpy.poly1d order). */
-  | { kind: 'teacache'; threshold: number; coefficients?: readonly number[] }
-  | { kind: 'fbcache'; threshold: number };
+  | { kind: 'teacache'; threshold: number; coefficients?: readonly number[]; taylor?: boolean }
+  | { kind: 'fbcache'; threshold: number; taylor?: boolean };
 
 /** 'none' | 'teacache:0.1' | 'fbcache:0.05' (also a CacheSetting passed through). */
 export function parseCacheSetting(spec: string | CacheSetting | null | undefined): CacheSetting {
@@ -37,11 +40,11 @@ export function parseCacheSetting(spec: string | CacheSetting | null | undefined
   if (typeof spec !== 'string') return checkSetting(spec);
   const s = spec.trim().toLowerCase();
   if (s === 'none' || s === 'off' || s === '') return { kind: 'none' };
-  const m = /^(teacache|fbcache)(?::([0-9]*\.?[0-9]+(?:e-?[0-9]+)?))?$/.exec(s);
+  const m = /^(teacache|fbcache)(?::([0-9]*\.?[0-9]+(?:e-?[0-9]+)?))?(:taylor)?$/.exec(s);
   if (!m)
-    throw new KilnError('E_ARG', `cache setting '${spec}' is not understood; use 'none', 'teacache:<threshold>' (e.g. teacache:0.1) or 'fbcache:<threshold>' (e.g. fbcache:0.05)`);
+    throw new KilnError('E_ARG', `cache setting '${spec}' is not understood; use 'none', 'teacache:<threshold>' (e.g. teacache:0.1) or 'fbcache:<threshold>' (e.g. fbcache:0.05), optionally with ':taylor' (extrapolate the residual)`);
   const threshold = m[2] === undefined ? (m[1] === 'teacache' ? 0.1 : 0.05) : Number(m[2]);
-  return checkSetting({ kind: m[1] as 'teacache' | 'fbcache', threshold });
+  return checkSetting({ kind: m[1] as 'teacache' | 'fbcache', threshold, ...(m[3] ? { taylor: true } : {}) });
 }
 
 function checkSetting(c: CacheSetting): CacheSetting {
@@ -54,7 +57,7 @@ function checkSetting(c: CacheSetting): CacheSetting {
 
 export function describeCacheSetting(c: CacheSetting): string {
   if (c.kind === 'none') return 'none';
-  return `${c.kind}:${c.threshold}${c.kind === 'teacache' && c.coefficients ? ' (rescaled)' : ''}`;
+  return `${c.kind}:${c.threshold}${c.taylor ? ':taylor' : ''}${c.kind === 'teacache' && c.coefficients ? ' (rescaled)' : ''}`;
 }
 
 /** p(x) with coefficients highest degree first. */
@@ -93,6 +96,9 @@ export interface CacheStats {
 interface StreamState {
   prevIndicator: Tensor | null; // TeaCache: previous modulated input; FBCache: first-block residual at the last computed call
   residual: Tensor | null; // the cached residual to add on a skip
+  older: Tensor | null; // the residual of the computed call before (forecasting)
+  at: number; // σ (or call index) of `residual`
+  olderAt: number;
   acc: number;
   prevOutput: Tensor | null; // for tracing only
   computed: number;
@@ -116,7 +122,7 @@ export class DiffusionCache {
   constructor(setting: CacheSetting | string | null, readonly streams = 1, readonly trace?: CacheTraceEntry[]) {
     this.setting = parseCacheSetting(setting);
     if (!Number.isInteger(streams) || streams < 1) throw new KilnError('E_ARG', `DiffusionCache: streams must be a positive integer, got ${streams}`);
-    this.state = Array.from({ length: streams }, () => ({ prevIndicator: null, residual: null, acc: 0, prevOutput: null, computed: 0, skippedCalls: [] }));
+    this.state = Array.from({ length: streams }, () => ({ prevIndicator: null, residual: null, older: null, at: 0, olderAt: 0, acc: 0, prevOutput: null, computed: 0, skippedCalls: [] }));
   }
 
   stats(): CacheStats {
@@ -127,8 +133,12 @@ export class DiffusionCache {
     };
   }
 
-  /** Velocity for one call (call index `call` of `totalCalls` in this run). */
-  run(pass: DitPass, call: number, totalCalls: number): Tensor {
+  /**
+   * Velocity for one call (call index `call` of `totalCalls` in this run); `sigma` (the call's noise level) places
+   * the call for forecasting (the call index when omitted).
+   */
+  run(pass: DitPass, call: number, totalCalls: number, sigma?: number): Tensor {
+    const at = sigma ?? call;
     this.calls++;
     const n = pass.numBlocks;
     const S = this.streams;
@@ -174,7 +184,14 @@ export class DiffusionCache {
     // run the computing streams together (the whole batch when all compute: exactly forward's ops)
     const keepResidual = (q: number, out: Tensor, inp: Tensor) => {
       const s = this.state[q];
-      s.residual = replace(s.residual, out.sub(inp));
+      const r = out.sub(inp);
+      if (c.taylor) {
+        s.older?.dispose();
+        s.older = s.residual;
+        s.olderAt = s.at;
+        s.residual = keep(r);
+      } else s.residual = replace(s.residual, r);
+      s.at = at;
       s.computed++;
       this.traceEntry(q, true, rel[q], s, out);
     };
@@ -194,7 +211,8 @@ export class DiffusionCache {
         } else {
           for (let q = i; q < j; q++) {
             const s = this.state[q];
-            parts.push(slice(input, q).add(s.residual!));
+            const r = c.taylor && s.older && s.at !== s.olderAt ? s.residual!.add(s.residual!.sub(s.older).mul((at - s.at) / (s.at - s.olderAt))) : s.residual!;
+            parts.push(slice(input, q).add(r));
             s.skippedCalls.push(call);
             this.traceEntry(q, false, rel[q], s, null);
           }
@@ -220,8 +238,8 @@ export class DiffusionCache {
 
   dispose(): void {
     for (const s of this.state) {
-      for (const t of [s.prevIndicator, s.residual, s.prevOutput]) t?.dispose();
-      s.prevIndicator = s.residual = s.prevOutput = null;
+      for (const t of [s.prevIndicator, s.residual, s.older, s.prevOutput]) t?.dispose();
+      s.prevIndicator = s.residual = s.older = s.prevOutput = null;
     }
   }
 }

@@ -90,7 +90,7 @@ export function sampleVideo(model: StagedDit, cond: Condition, o: VideoSampleOpt
       pooled: both.pooled,
       guidance: o.embeddedGuidance !== undefined ? fromArray(new Float32Array(rows).fill(o.embeddedGuidance), [rows]) : undefined,
     });
-    const v = cache.run(pass, call++, totalCalls);
+    const v = cache.run(pass, call++, totalCalls, sigma);
     if (!useCfg) return v;
     const vc = v.slice(0, 0, B);
     const vu = v.slice(0, B);

@@ -8,6 +8,7 @@ import { sampleFlow, type Condition } from '../../../src/models/dit/flow.js';
 import { normal_ } from '../../../src/nn/init.js';
 import type { Module } from '../../../src/nn/module.js';
 import { sampleVideo } from '../../../src/infer/video-sampler.js';
+import { psnr } from '../../../src/models/dit/metrics.js';
 import { DiffusionCache, fitTeaCache, parseCacheSetting, polyfit, polyval, type CacheTraceEntry } from '../../../src/infer/diffusion-cache.js';
 
 function randomize(m: Module, seed: number, std = 0.2): void {
@@ -37,6 +38,7 @@ test('parseCacheSetting: none / teacache / fbcache, errors say what to write', (
   assert.deepEqual(parseCacheSetting(null), { kind: 'none' });
   assert.deepEqual(parseCacheSetting('teacache:0.1'), { kind: 'teacache', threshold: 0.1 });
   assert.deepEqual(parseCacheSetting('FBCache:0.05'), { kind: 'fbcache', threshold: 0.05 });
+  assert.deepEqual(parseCacheSetting('teacache:0.2:taylor'), { kind: 'teacache', threshold: 0.2, taylor: true });
   assert.throws(() => parseCacheSetting('magic:1'), (e: k.KilnError) => e.code === 'E_ARG' && /teacache:<threshold>/.test(e.message));
   assert.throws(() => parseCacheSetting({ kind: 'teacache', threshold: -1 }), (e: k.KilnError) => e.code === 'E_ARG');
 });
@@ -60,7 +62,7 @@ test('threshold 0 reproduces the uncached output exactly (TeaCache and FBCache, 
   k.noGrad(() => {
     for (const [sampler, cfg] of [['euler', 1], ['euler', 4], ['heun', 4]] as const) {
       const base = sampleVideo(dit, cond, { shape: SHAPE, steps: 6, seed: 2, sampler, cfg });
-      for (const cache of ['teacache:0', 'fbcache:0']) {
+      for (const cache of ['teacache:0', 'fbcache:0', 'teacache:0:taylor']) {
         const r = sampleVideo(dit, cond, { shape: SHAPE, steps: 6, seed: 2, sampler, cfg, cache });
         assert.ok(same(r.latents, base.latents), `${cache} ${sampler} cfg ${cfg}`);
         assert.ok(r.cache.streams.every((s) => s.skipped === 0 && s.computed === r.calls));
@@ -152,6 +154,21 @@ test('polyfit recovers a polynomial; fitTeaCache fits relOutput ≈ p(relInput) 
     assert.ok(coef.every(Number.isFinite));
     const r = sampleVideo(dit, cond, { shape: SHAPE, steps: 10, seed: 1, cache: { kind: 'teacache', threshold: 0, coefficients: coef } });
     assert.equal(r.cache.streams[0].skipped, 0, 'rescaled, threshold 0 still never skips');
+  });
+  dit.dispose();
+});
+
+test('taylor forecasting: same decisions as plain reuse, a different (extrapolated) result', () => {
+  const { dit, cond } = setup();
+  k.noGrad(() => {
+    const o = { shape: SHAPE, steps: 12, seed: 1, cfg: 2 };
+    const base = sampleVideo(dit, cond, o);
+    const plain = sampleVideo(dit, cond, { ...o, cache: 'teacache:0.3' });
+    const fore = sampleVideo(dit, cond, { ...o, cache: 'teacache:0.3:taylor' });
+    assert.deepEqual(fore.cache.streams, plain.cache.streams);
+    assert.ok(plain.cache.streams[0].skipped > 0);
+    assert.ok(!same(fore.latents, plain.latents));
+    assert.ok(Number.isFinite(psnr(fore.latents, base.latents)));
   });
   dit.dispose();
 });
