@@ -158,6 +158,7 @@ const Export kExports[] = {
     {"scatterAdd", ScatterAddBinding},
     {"mlaDecode", MlaDecodeBinding},
     {"moeDecode", MoeDecodeBinding},
+    {"linearRows", LinearRowsBinding},
 };
 
 }  // namespace

@@ -377,3 +377,10 @@ void moeRoute(const MoeDecodeArgs& a, int32_t* ids, float* gates) {
     routeRow(a, m.data(), ids + t * a.K, gates + t * a.K);
   }
 }
+
+// ── Y[T, N] = X[T, K] · W[N, K]ᵀ for a few rows (the head and eh_proj at decode time) ──
+
+void linearRows(const float* X, int64_t T, int64_t K, const float* W, int64_t N, float* Y) {
+  GemvJob job{W, K, N, X, K, Y, N, T};
+  runGemvJobs(&job, 1);
+}

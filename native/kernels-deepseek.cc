@@ -34,6 +34,7 @@ namespace ds_avx2 {
 #pragma GCC target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wpsabi"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // the intrinsics' own _mm256_undefined_ps
 namespace ds_avx512 {
 #define KILN_DS_AVX512
 #include "kernels-deepseek-generic.h"
@@ -47,6 +48,14 @@ void mlaDecode(const MlaDecodeArgs& a) {
     case Isa::Avx512: ds_avx512::mlaDecode(a); break;
     case Isa::Avx2: ds_avx2::mlaDecode(a); break;
     default: ds_scalar::mlaDecode(a);
+  }
+}
+
+void linearRows(const float* X, int64_t T, int64_t K, const float* W, int64_t N, float* Y) {
+  switch (activeIsa()) {
+    case Isa::Avx512: ds_avx512::linearRows(X, T, K, W, N, Y); break;
+    case Isa::Avx2: ds_avx2::linearRows(X, T, K, W, N, Y); break;
+    default: ds_scalar::linearRows(X, T, K, W, N, Y);
   }
 }
 
@@ -281,6 +290,24 @@ napi_value MoeDecodeBinding(napi_env env, napi_callback_info info) {
   a.gates = gates.data();
   moeDecode(a);
   if (idsOut) std::memcpy(idsOut, ids.data(), ids.size() * sizeof(int32_t));
+  return undefinedValue(env);
+}
+
+// linearRows(x, T, K, w, N, y): y[T, N] = x[T, K]·w[N, K]ᵀ
+napi_value LinearRowsBinding(napi_env env, napi_callback_info info) {
+  DsArgs args(env, info, "linearRows", 6);
+  if (!args.ok()) return nullptr;
+  int64_t T = 0, K = 0, N = 0, xl = 0, wl = 0, yl = 0;
+  float *x = nullptr, *w = nullptr, *y = nullptr;
+  if (!args.i64(1, "T", 1, &T, kMaxRows) || !args.i64(2, "K", 1, &K, kMaxDim) || !args.i64(4, "N", 1, &N, kMaxDim) ||
+      !args.f32(0, "x", &x, &xl) || !args.need("x", xl, T * K, "T·K") || !args.f32(3, "w", &w, &wl) ||
+      !args.need("w", wl, N * K, "N·K") || !args.f32(5, "y", &y, &yl) || !args.need("y", yl, T * N, "T·N"))
+    return nullptr;
+  if ((y < x + T * K && x < y + T * N) || (y < w + N * K && w < y + T * N)) {
+    args.fail("y must not overlap x or w");
+    return nullptr;
+  }
+  linearRows(x, T, K, w, N, y);
   return undefinedValue(env);
 }
 

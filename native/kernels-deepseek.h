@@ -60,10 +60,13 @@ struct MoeDecodeArgs {
 };
 
 void mlaDecode(const MlaDecodeArgs& a);
+// Y[T, N] = X[T, K]·W[N, K]ᵀ for T ≤ 64 rows: each weight row read once for all T rows, rows split over the pool.
+void linearRows(const float* X, int64_t T, int64_t K, const float* W, int64_t N, float* Y);
 void moeRoute(const MoeDecodeArgs& a, int32_t* ids, float* gates);
 void moeDecode(const MoeDecodeArgs& a);
 
 napi_value MlaDecodeBinding(napi_env env, napi_callback_info info);
 napi_value MoeDecodeBinding(napi_env env, napi_callback_info info);
+napi_value LinearRowsBinding(napi_env env, napi_callback_info info);
 
 }  // namespace kiln

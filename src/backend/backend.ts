@@ -181,6 +181,11 @@ export interface Backend {
     experts: readonly Float32Array[] | null, sharedGate: Float32Array | null, sharedUp: Float32Array | null,
     sharedDown: Float32Array | null, out: Float32Array, ids: Int32Array | null,
   ): void;
+  /**
+   * y [T, N] = x [T, K] · w [N, K]ᵀ for a few rows (T ≤ 64; the head and eh_proj at decode time): the weight read
+   * once for all rows, where a general GEMM would pack it first. y must not overlap x or w.
+   */
+  linearRows(x: Float32Array, T: number, K: number, w: Float32Array, N: number, y: Float32Array): void;
 }
 
 /** Positions in `mlaDecode`'s dims array. */

@@ -160,11 +160,13 @@ export interface NativeAddon {
     experts: readonly Float32Array[] | null, sharedGate: Float32Array | null, sharedUp: Float32Array | null,
     sharedDown: Float32Array | null, out: Float32Array, ids: Int32Array | null,
   ): void;
+  /** The Backend's `linearRows` (T ≤ 64; y must not overlap x or w). */
+  linearRows(x: Float32Array, T: number, K: number, w: Float32Array, N: number, y: Float32Array): void;
 }
 
 /** Functions the loaded binary must export; a build missing any of them is treated as absent. */
 const REQUIRED: readonly (keyof NativeAddon)[] = ['gemm', 'peakGflops', 'setNumThreads', 'numThreads', 'isa', 'bestIsa', 'setIsa', 'attentionForward', 'attentionBackward', 'rotary', 'im2col', 'col2im',
-  'unary', 'binary', 'binaryScalar', 'where', 'copy', 'fill', 'reduce', 'argReduce', 'softmax', 'softmaxBackward', 'crossEntropy', 'rmsNorm', 'rmsNormBackward', 'layerNorm', 'layerNormBackward', 'indexSelect', 'indexAdd', 'gather', 'scatterAdd', 'mlaDecode', 'moeDecode'];
+  'unary', 'binary', 'binaryScalar', 'where', 'copy', 'fill', 'reduce', 'argReduce', 'softmax', 'softmaxBackward', 'crossEntropy', 'rmsNorm', 'rmsNormBackward', 'layerNorm', 'layerNormBackward', 'indexSelect', 'indexAdd', 'gather', 'scatterAdd', 'mlaDecode', 'moeDecode', 'linearRows'];
 
 let cached: { addon: NativeAddon | null; reason: string | null } | undefined;
 
@@ -406,6 +408,13 @@ function wrap(raw: NativeAddon): NativeAddon {
     moeDecode(...args) {
       try {
         raw.moeDecode(...args);
+      } catch (e) {
+        throw asKilnError(e);
+      }
+    },
+    linearRows(...args) {
+      try {
+        raw.linearRows(...args);
       } catch (e) {
         throw asKilnError(e);
       }

@@ -260,7 +260,7 @@ class MtpDrafter {
         cat2.set(hh.subarray(t * d, (t + 1) * d), t * 2 * d + d);
       }
       const x = new Float32Array(n * d);
-      backend().gemm(1, false, true, n, d, 2 * d, 1, cat2, 0, 2 * d, 0, dataOf(L.eh_proj.weight), 0, 2 * d, 0, 0, x, 0, d, 0);
+      backend().linearRows(cat2, n, 2 * d, dataOf(L.eh_proj.weight), d, x);
       const { cos, sin } = m.ropeRows(this.cache.length, n);
       decodeLayerFused(L, x, n, this.cache, cos, sin);
       const hidden = new Float32Array(d);

@@ -3,7 +3,7 @@
  * with the reference (src/backend/ts/deepseek.ts): `mlaDecode` (q LoRA or plain q_proj, interleaved or half RoPE,
  * empty or filled cache, 1 … 5 new rows, in place) and `moeDecode` (group-limited routing, with and without
  * normalised gates, shared expert or none, the dense E = 0 form, in place), odd sizes, on every ISA this CPU has and
- * on 1 and 2 threads; chosen experts identical, outputs and cache rows within f32 summation tolerance; bad arguments
+ * on 1 and 2 threads, and `linearRows` (the few-row head product); chosen experts identical, outputs and cache rows within f32 summation tolerance; bad arguments
  * throw E_ARG. Skips when the addon is absent unless KILN_REQUIRE_NATIVE=1.
  */
 import { test } from 'node:test';
@@ -132,6 +132,25 @@ test('moeDecode matches the reference: group-limited routing, gates, shared / de
     call(be, inPlace, null, inPlace);
     assertClose(inPlace, want, `${label} in place`, { rtol: 2e-4, atol: 2e-5 });
   });
+});
+
+test('linearRows matches the reference: odd sizes, 1 … 17 rows, ISAs, threads', { skip }, () => {
+  const { be } = nativeSetup();
+  const g = rng(77);
+  for (const [T, K, N] of [[1, 1, 1], [1, 17, 33], [2, 64, 4096], [3, 129, 63], [5, 256, 1031], [17, 31, 7]]) {
+    const x = randn(g, T * K);
+    const w = randn(g, N * K);
+    const want = new Float32Array(T * N);
+    tsBackend.linearRows(x, T, K, w, N, want);
+    eachConfig((cfg) => {
+      const got = new Float32Array(T * N).fill(NaN);
+      be.linearRows(x, T, K, w, N, got);
+      assertClose(got, want, `${cfg} T=${T} K=${K} N=${N}`, { rtol: 1e-4, atol: 1e-5 });
+    });
+  }
+  const isArg = (e: unknown) => e instanceof KilnError && e.code === 'E_ARG';
+  assert.throws(() => be.linearRows(new Float32Array(4), 2, 3, new Float32Array(9), 3, new Float32Array(6)), isArg);
+  assert.throws(() => be.linearRows(new Float32Array(6), 2, 3, new Float32Array(9), 3, new Float32Array(5)), isArg);
 });
 
 test('mlaDecode / moeDecode reject bad arguments with E_ARG', { skip }, () => {

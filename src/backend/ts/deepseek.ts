@@ -104,7 +104,11 @@ function swigluAdd(m: Float32Array, d: number, I: number, wg: Float32Array, wu: 
   }
 }
 
-export const deepseekKernels: Pick<Backend, 'mlaDecode' | 'moeDecode'> = {
+export const deepseekKernels: Pick<Backend, 'mlaDecode' | 'moeDecode' | 'linearRows'> = {
+  linearRows(x, T, K, w, N, y) {
+    for (let t = 0; t < T; t++) gemv(w, N, K, x, t * K, y, t * N);
+  },
+
   mlaDecode(x, T, dims, norm, qA, qANorm, qB, kvA, kvANorm, kvB, o, cos, sin, cache, cacheLen, out) {
     const D = MLA_DIMS;
     const [d, H, n, p, v, r, qr] = [dims[D.d], dims[D.H], dims[D.n], dims[D.p], dims[D.v], dims[D.r], dims[D.qr]];

@@ -296,7 +296,8 @@ export class DeepseekV3ForCausalLM extends Module {
     const d = this.config.hidden_size;
     const V = this.config.vocab_size;
     const w = dataOf((this.lm_head ?? this.model.embed_tokens).weight);
-    backend().gemm(1, false, true, T, V, d, 1, h, 0, d, 0, w, 0, d, 0, 0, logits, 0, V, 0);
+    if (T <= FUSED_MAX_ROWS) backend().linearRows(h, T, d, w, V, logits);
+    else backend().gemm(1, false, true, T, V, d, 1, h, 0, d, 0, w, 0, d, 0, 0, logits, 0, V, 0);
   }
 
   /** y [T, d] = norm(x) with an RMSNorm module's weight, on raw arrays. */
