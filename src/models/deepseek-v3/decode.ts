@@ -30,8 +30,9 @@ export const fusedDecode = { enabled: process.env.KILN_DS_FUSED !== '0' };
 export const FUSED_MAX_ROWS = 16;
 
 interface LayerPlan {
-  tensors: Tensor[];
-  datas: unknown[];
+  /** Where each weight came from (owner module, property), the tensor and its storage array then. */
+  slots: [Record<string, unknown>, string, Tensor, unknown][];
+  linears: Linear[];
   mlaDims: Float64Array;
   mla: { norm: Float32Array; qA: Float32Array | null; qANorm: Float32Array | null; qB: Float32Array; kvA: Float32Array; kvANorm: Float32Array; kvB: Float32Array; o: Float32Array };
   mlpDims: Float64Array;
@@ -46,28 +47,38 @@ interface LayerPlan {
 
 const plans = new WeakMap<DecoderLayer, LayerPlan>();
 
-/** The contiguous f32 elements of a parameter (its own storage view, no copy). */
-function arr(t: Tensor, collect: Tensor[]): Float32Array {
-  collect.push(t);
+type Slots = LayerPlan['slots'];
+
+/** The contiguous f32 elements of owner[key] (a parameter; its own storage view, no copy), remembered in `slots`. */
+function arr(owner: object, key: string, slots: Slots): Float32Array {
+  const o = owner as Record<string, unknown>;
+  const t = o[key] as Tensor;
+  slots.push([o, key, t, t.storage.data]);
   const d = t.storage.data as Float32Array;
   return t.offset === 0 && d.length === t.size ? d : d.subarray(t.offset, t.offset + t.size);
 }
 
-/** Whether this layer can run fused: f32 contiguous weights, plain (bias-free, full-precision) Linears. */
-function fusable(layer: DecoderLayer): boolean {
+/** The layer's Linears (attention projections, every expert's and the dense / shared MLP's). */
+function linearsOf(layer: DecoderLayer): Linear[] {
   const linears: Linear[] = [];
   const a = layer.self_attn;
   for (const l of [a.q_proj, a.q_a_proj, a.q_b_proj, a.kv_a_proj_with_mqa, a.kv_b_proj, a.o_proj]) if (l) linears.push(l);
   const swiglus: SwiGLU[] = layer.mlp instanceof DeepseekMoE ? [...layer.mlp.experts, ...(layer.mlp.shared_experts ? [layer.mlp.shared_experts] : [])] : [layer.mlp];
   for (const s of swiglus) linears.push(s.gate_proj, s.up_proj, s.down_proj);
+  return linears;
+}
+
+/** Whether these Linears fit the fused kernels: f32 contiguous weights, no bias, no per-instance (precision) forward. */
+function plainLinears(linears: readonly Linear[]): boolean {
   for (const l of linears)
     if (l.bias !== null || Object.prototype.hasOwnProperty.call(l, 'forward') || l.weight.dtype !== 'f32' || !l.weight.isContiguous) return false;
   return true;
 }
 
 function buildPlan(layer: DecoderLayer): LayerPlan | null {
-  if (!fusable(layer)) return null;
-  const ts: Tensor[] = [];
+  const linears = linearsOf(layer);
+  if (!plainLinears(linears)) return null;
+  const ts: Slots = [];
   const a = layer.self_attn;
   const c = layer.input_layernorm;
   const mlaDims = new Float64Array(10);
@@ -83,14 +94,14 @@ function buildPlan(layer: DecoderLayer): LayerPlan | null {
   mlaDims[MLA_DIMS.scale] = a.scale;
   mlaDims[MLA_DIMS.interleaved] = a.layout === 'interleaved' ? 1 : 0;
   const mla = {
-    norm: arr(c.weight, ts),
-    qA: a.q_a_proj ? arr(a.q_a_proj.weight, ts) : null,
-    qANorm: a.q_a_layernorm ? arr(a.q_a_layernorm.weight, ts) : null,
-    qB: arr((a.q_b_proj ?? a.q_proj)!.weight, ts),
-    kvA: arr(a.kv_a_proj_with_mqa.weight, ts),
-    kvANorm: arr(a.kv_a_layernorm.weight, ts),
-    kvB: arr(a.kv_b_proj.weight, ts),
-    o: arr(a.o_proj.weight, ts),
+    norm: arr(c, 'weight', ts),
+    qA: a.q_a_proj ? arr(a.q_a_proj, 'weight', ts) : null,
+    qANorm: a.q_a_layernorm ? arr(a.q_a_layernorm, 'weight', ts) : null,
+    qB: arr((a.q_b_proj ?? a.q_proj)!, 'weight', ts),
+    kvA: arr(a.kv_a_proj_with_mqa, 'weight', ts),
+    kvANorm: arr(a.kv_a_layernorm, 'weight', ts),
+    kvB: arr(a.kv_b_proj, 'weight', ts),
+    o: arr(a.o_proj, 'weight', ts),
   };
   const post = layer.post_attention_layernorm;
   const mlpDims = new Float64Array(10);
@@ -112,42 +123,25 @@ function buildPlan(layer: DecoderLayer): LayerPlan | null {
     const sh = moe.shared_experts;
     mlpDims[MOE_DIMS.Is] = sh ? sh.hidden : 0;
     mlp = {
-      norm: arr(post.weight, ts), gate: arr(moe.gate.weight, ts), bias: arr(moe.gate.e_score_correction_bias, ts),
-      experts: moe.experts.flatMap((e) => [arr(e.gate_proj.weight, ts), arr(e.up_proj.weight, ts), arr(e.down_proj.weight, ts)]),
-      sg: sh ? arr(sh.gate_proj.weight, ts) : null, su: sh ? arr(sh.up_proj.weight, ts) : null, sd: sh ? arr(sh.down_proj.weight, ts) : null,
+      norm: arr(post, 'weight', ts), gate: arr(moe.gate, 'weight', ts), bias: arr(moe.gate, 'e_score_correction_bias', ts),
+      experts: moe.experts.flatMap((e) => [arr(e.gate_proj, 'weight', ts), arr(e.up_proj, 'weight', ts), arr(e.down_proj, 'weight', ts)]),
+      sg: sh ? arr(sh.gate_proj, 'weight', ts) : null, su: sh ? arr(sh.up_proj, 'weight', ts) : null, sd: sh ? arr(sh.down_proj, 'weight', ts) : null,
     };
   } else {
     const s = layer.mlp as SwiGLU;
     mlpDims[MOE_DIMS.Is] = s.hidden;
-    mlp = { norm: arr(post.weight, ts), gate: null, bias: null, experts: null, sg: arr(s.gate_proj.weight, ts), su: arr(s.up_proj.weight, ts), sd: arr(s.down_proj.weight, ts) };
+    mlp = { norm: arr(post, 'weight', ts), gate: null, bias: null, experts: null, sg: arr(s.gate_proj, 'weight', ts), su: arr(s.up_proj, 'weight', ts), sd: arr(s.down_proj, 'weight', ts) };
   }
-  return { tensors: ts, datas: ts.map((t) => t.storage.data), mlaDims, mla, mlpDims, mlp, moe, K, ids: new Int32Array(FUSED_MAX_ROWS * Math.max(K, 1)) };
-}
-
-/** Gathers the layer's current parameter tensors in plan order (to validate a cached plan). */
-function currentTensors(layer: DecoderLayer): Tensor[] {
-  const a = layer.self_attn;
-  const ts: Tensor[] = [layer.input_layernorm.weight];
-  if (a.q_a_proj) ts.push(a.q_a_proj.weight, a.q_a_layernorm!.weight);
-  ts.push((a.q_b_proj ?? a.q_proj)!.weight, a.kv_a_proj_with_mqa.weight, a.kv_a_layernorm.weight, a.kv_b_proj.weight, a.o_proj.weight);
-  ts.push(layer.post_attention_layernorm.weight);
-  if (layer.mlp instanceof DeepseekMoE) {
-    const m = layer.mlp;
-    ts.push(m.gate.weight, m.gate.e_score_correction_bias);
-    for (const e of m.experts) ts.push(e.gate_proj.weight, e.up_proj.weight, e.down_proj.weight);
-    if (m.shared_experts) ts.push(m.shared_experts.gate_proj.weight, m.shared_experts.up_proj.weight, m.shared_experts.down_proj.weight);
-  } else ts.push(layer.mlp.gate_proj.weight, layer.mlp.up_proj.weight, layer.mlp.down_proj.weight);
-  return ts;
+  return { slots: ts, linears, mlaDims, mla, mlpDims, mlp, moe, K, ids: new Int32Array(FUSED_MAX_ROWS * Math.max(K, 1)) };
 }
 
 /** The layer's plan, rebuilt when a parameter or its storage changed; null when the layer cannot run fused. */
 function planOf(layer: DecoderLayer): LayerPlan | null {
   let p = plans.get(layer);
   if (p) {
-    const now = currentTensors(layer);
-    let same = now.length === p.tensors.length;
-    for (let i = 0; same && i < now.length; i++) same = now[i] === p.tensors[i] && now[i].storage.data === p.datas[i];
-    if (same && fusable(layer)) return p;
+    let same = true;
+    for (const [o, k, t, data] of p.slots) if (o[k] !== t || t.storage.data !== data) same = false;
+    if (same && plainLinears(p.linears)) return p;
   }
   p = buildPlan(layer) ?? undefined;
   if (p) plans.set(layer, p);
