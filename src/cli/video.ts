@@ -27,10 +27,35 @@ function size(v: string): { width: number; height: number } {
   return { width: Number(m[1]), height: Number(m[2]) };
 }
 
-function bar(json: boolean | undefined, format: string): cliProgress.SingleBar | null {
+/**
+ * A progress bar on stderr; when stderr is not a terminal (logs, CI), plain lines every 5% instead — cli-progress
+ * would only redraw on a timer there.
+ */
+interface Progress {
+  start(total: number, what: Record<string, string | number>): void;
+  update(value: number, what?: Record<string, string | number>): void;
+  stop(): void;
+}
+
+function bar(json: boolean | undefined, format: string): Progress | null {
   if (json) return null;
-  return new cliProgress.SingleBar({ stream: process.stderr, format, hideCursor: true, noTTYOutput: !process.stderr.isTTY, notTTYSchedule: 5000 },
-    cliProgress.Presets.shades_classic);
+  if (process.stderr.isTTY) {
+    const b = new cliProgress.SingleBar({ stream: process.stderr, format, hideCursor: true }, cliProgress.Presets.shades_classic);
+    let on = false;
+    return { start: (t, w) => (b.start(t, 0, w), (on = true)), update: (v, w) => b.update(v, w), stop: () => (on ? (b.stop(), (on = false)) : undefined) };
+  }
+  let total = 0, last = -1;
+  const label = format.split(' |')[0];
+  return {
+    start: (t) => ((total = t), (last = -1)),
+    update: (v, w) => {
+      const every = Math.max(1, Math.round(total / 20));
+      if (v !== total && v - last < every) return;
+      last = v;
+      process.stderr.write(`${label} ${v}/${total}${w ? ` ${Object.entries(w).map(([k, x]) => `${k} ${x}`).join(' ')}` : ''}\n`);
+    },
+    stop: () => undefined,
+  };
 }
 
 /** A loading bar followed by a training bar. */
@@ -42,12 +67,12 @@ function trainingBars(json: boolean | undefined, steps: number, what: string): {
   let loading = true, started = false;
   return {
     onLoad: (done, total) => {
-      if (done === 1) load?.start(total, 0);
+      if (done === 1) load?.start(total, {});
       load?.update(done);
     },
     onStep: (s, loss, bucket) => {
       if (loading) (load?.stop(), (loading = false));
-      if (!started) (train?.start(steps, 0, { loss: '-', bucket: '' }), (started = true));
+      if (!started) (train?.start(steps, { loss: '-', bucket: '' }), (started = true));
       train?.update(s + 1, { loss: loss.toFixed(4), bucket });
     },
     stop: () => {
@@ -72,7 +97,7 @@ export function registerVideoCommands(program: Command, train: Command): void {
     .option('--json', 'print JSON')
     .action(async (o: { out: string; count: number; seed: number; json?: boolean }) => {
       const b = bar(o.json, 'rendering |{bar}| {value}/{total} videos');
-      b?.start(o.count, 0);
+      b?.start(o.count, {});
       const t0 = Date.now();
       const vids = await writeDemoVideos(join(o.out, 'videos'), { count: o.count, seed: o.seed, onVideo: (i) => b?.update(i + 1) });
       b?.stop();
@@ -117,15 +142,17 @@ export function registerVideoCommands(program: Command, train: Command): void {
     .option('--hidden <n>', 'DiT width', positiveInt, 64)
     .option('--layers <n>', 'DiT blocks', positiveInt, 4)
     .option('--patch <n>', 'spatial patch (pixel space default 8, latent 1)', positiveInt)
+    .option('--prediction <x|v>', 'network output: x (clean clip; pixel-space default) or v (velocity; latent-space default)')
     .option('--seed <n>', 'seed', (v) => Number(v), 0)
     .option('--json', 'print JSON')
-    .action(async (o: { data: string; out: string; vae?: string; steps: number; batch: number; lr: number; hidden: number; layers: number; patch?: number; seed: number; json?: boolean }) => {
+    .action(async (o: { data: string; out: string; vae?: string; steps: number; batch: number; lr: number; hidden: number; layers: number; patch?: number; prediction?: string; seed: number; json?: boolean }) => {
+      if (o.prediction !== undefined && o.prediction !== 'x' && o.prediction !== 'v') throw new KilnError('E_ARG', `train dit: --prediction must be x or v, got '${o.prediction}'`);
       const bars = trainingBars(o.json, o.steps, 'train dit');
       try {
         const r = await trainDitFromData(o.data, { steps: o.steps, out: o.out, vaeDir: o.vae, batchSize: o.batch, lr: o.lr, hidden: o.hidden,
-          layers: o.layers, patch: o.patch ?? (o.vae ? 1 : 8), seed: o.seed, ...bars });
+          layers: o.layers, patch: o.patch ?? (o.vae ? 1 : 8), prediction: o.prediction as 'x' | 'v' | undefined, seed: o.seed, ...bars });
         bars.stop();
-        print(o.json, r, `${r.space} space, ${r.params.toLocaleString('en-US')} parameters, ${r.samples} clips in ${r.buckets.length} buckets: ` +
+        print(o.json, r, `${r.space} space (${r.prediction}-prediction), ${r.params.toLocaleString('en-US')} parameters, ${r.samples} clips in ${r.buckets.length} buckets: ` +
           `loss ${r.first_loss.toFixed(3)} → ${r.last_loss.toFixed(3)} in ${r.steps} steps (${r.seconds.toFixed(1)} s); saved ${r.out}`);
       } finally {
         bars.stop();
@@ -151,9 +178,9 @@ export function registerVideoCommands(program: Command, train: Command): void {
       try {
         const steps = o.steps ?? model.config.sample_steps;
         const b = bar(o.json, 'sampling |{bar}| {value}/{total} steps');
-        b?.start(steps, 0);
+        b?.start(steps, {});
         const r = generateVideo(model, [o.prompt], { frames: o.frames, width: o.size?.width, height: o.size?.height, steps, cfg: o.cfg, seed: o.seed,
-          sampler: o.sampler as 'euler' | 'heun', cache: o.cache, onStep: (s) => b?.update(s + 1) });
+          sampler: o.sampler as 'euler' | 'heun', cache: o.cache, onStep: (s) => b?.update(s) });
         b?.stop();
         const v = r.videos[0];
         await writeVideo(v, o.out, { fps: 8 });

@@ -6,7 +6,8 @@
  * - `trainDitFromData(data, o)`: builds a `VideoModel` (apps/video-model.ts: Single-DiT + SmallTextEncoder over
  *   UTF-8 bytes, optionally the frozen VAE) and trains it with rectified flow (src/train/video-dit.ts). Without a
  *   VAE the DiT denoises pixels directly (space 'pixel', patch 1×8×8); with `vaeDir` it denoises VAE latents
- *   (space 'latent', patch 1×1×1). Saved as one directory: config.json (DiT, text encoder, text length, VAE config
+ *   (space 'latent', patch 1×1×1). In pixel space the DiT predicts the clean clip (x-prediction.ts: a 64-wide DiT
+ *   cannot carry 192-value noise patches) and the loss/sampler see the implied velocity. Saved as one directory: config.json (DiT, text encoder, text length, VAE config
  *   and source, training geometry, sampler defaults) + model.safetensors (dit.*, text_encoder.*, vae.*);
  * - `generateVideo(model, prompts, o)`: seeded rectified-flow sampling through src/infer/video-sampler.ts
  *   (Euler/Heun, CFG, optional TeaCache/FBCache `cache`), σ shift by token count, decoded to RGB frames;
@@ -14,7 +15,9 @@
  */
 import { KilnError } from '../../errors.js';
 import type { Frames } from '../../io/video.js';
-import { resolutionShift } from '../../models/dit/flow.js';
+import { resolutionShift, type VelocityModel } from '../../models/dit/flow.js';
+import type { StagedDit } from '../../models/dit/single-dit.js';
+import type { Tensor } from '../../tensor/tensor.js';
 import { singleDitConfig, type SingleDitConfig } from '../../models/dit/dit-config.js';
 import type { SmallTextEncoderConfig } from '../../models/dit/text-encoder.js';
 import { vaeConfig } from '../../models/dit/vae-config.js';
@@ -28,6 +31,7 @@ import { chwToFrames, loadVideoSamples, type VideoSample } from '../../train/vid
 import { trainVideoDit } from '../../train/video-dit.js';
 import { evaluateVaeOn, trainVaeOnVideos } from '../../train/video-vae.js';
 import { VideoModel, type VideoModelConfig } from '../video-model.js';
+import { XPrediction } from './x-prediction.js';
 import { checkVideo, summarize, type CheckRow, type CheckSummary } from './check.js';
 
 export interface LoadProgress {
@@ -89,6 +93,8 @@ export interface TinyModelOptions {
   textLength?: number;
   /** spatial patch of the DiT (pixel space default 8, latent space 1) */
   patch?: number;
+  /** 'x' (default in pixel space) or 'v' (default in latent space); see x-prediction.ts */
+  prediction?: 'x' | 'v';
 }
 
 export function tinyVideoModelConfig(space: 'pixel' | 'latent', channels: number, geometry: { frames: number; height: number; width: number },
@@ -102,6 +108,16 @@ export function tinyVideoModelConfig(space: 'pixel' | 'latent', channels: number
   const text_encoder: SmallTextEncoderConfig = { vocab_size: 256, hidden_size: textHidden, num_hidden_layers: m.textLayers ?? 2,
     num_attention_heads: 2, intermediate_size: 2 * textHidden, max_position_embeddings: textLength };
   return { space, dit, text_encoder, text_length: textLength, vae, ...geometry, sample_steps: 20, guidance: 3 };
+}
+
+/** What the DiT outputs: 'x' (clean clip, converted to velocity — x-prediction.ts) or 'v' (velocity); stored in config.json. */
+export function predictionOf(model: VideoModel): 'x' | 'v' {
+  return (model.config as VideoModelConfig & { prediction?: 'x' | 'v' }).prediction ?? 'v';
+}
+
+/** The denoiser the sampler runs: the DiT, wrapped for x-prediction when the model was trained that way. */
+export function denoiser(model: VideoModel): StagedDit {
+  return predictionOf(model) === 'x' ? new XPrediction(model.dit) : model.dit;
 }
 
 /** Tokens of one latent clip for the σ shift. */
@@ -122,6 +138,7 @@ export interface DitRunOptions extends LoadProgress, TinyModelOptions {
 
 export interface DitRunResult {
   space: 'pixel' | 'latent';
+  prediction: 'x' | 'v';
   samples: number;
   buckets: string[];
   params: number;
@@ -140,16 +157,20 @@ export async function trainDitFromData(data: string, o: DitRunOptions): Promise<
     const samples = await loadVideoSamples(data, { spatialMultiple: spatial, temporalMultiple: vae ? vae.config.temporal_compression_ratio : 1, onSample: o.onLoad });
     const f0 = samples[0].frames;
     const cfg = tinyVideoModelConfig(space, vae ? vae.config.latent_channels : 3, { frames: f0.frames, height: f0.height, width: f0.width }, o, vae?.config);
-    const model = new VideoModel(vae ? { ...cfg, vae_source: o.vaeDir } as VideoModelConfig : cfg, { seed: o.seed ?? 0 });
+    const prediction = o.prediction ?? (vae ? 'v' : 'x');
+    const model = new VideoModel({ ...cfg, prediction, ...(vae ? { vae_source: o.vaeDir } : {}) } as VideoModelConfig, { seed: o.seed ?? 0 });
     try {
       if (vae && model.vae) model.vae.loadStateDict(vae.stateDict());
       model.vae?.eval();
       const params = [...model.dit.parameters(), ...model.text_encoder.parameters()];
-      const r = trainVideoDit(model, samples, { params, steps: o.steps, batchSize: o.batchSize, lr: o.lr, seed: o.seed,
+      const net = denoiser(model);
+      const trainable = { encode: (v: Tensor) => model.encode(v), condition: (p: readonly string[]) => model.condition(p),
+        velocity: (): VelocityModel => (x, t, c) => net.forward({ latents: x, timestep: t, text: c.text, textMask: c.textMask }) };
+      const r = trainVideoDit(trainable, samples, { params, steps: o.steps, batchSize: o.batchSize, lr: o.lr, seed: o.seed,
         tokensOf: (s) => tokenCount(model, s), onStep: o.onStep });
       model.save(o.out);
       const avg = (a: number[]): number => a.reduce((s, v) => s + v, 0) / Math.max(1, a.length);
-      return { space, samples: samples.length, buckets: [...new Set(samples.map((s) => s.bucket))].sort(),
+      return { space, prediction, samples: samples.length, buckets: [...new Set(samples.map((s) => s.bucket))].sort(),
         params: params.reduce((n, p) => n + p.size, 0), steps: o.steps, seconds: r.seconds,
         first_loss: avg(r.losses.slice(0, 10)), last_loss: avg(r.losses.slice(-20)), out: o.out };
     } finally {
@@ -192,7 +213,7 @@ export function generateVideo(model: VideoModel, prompts: readonly string[], o: 
       `use sizes that are multiples of ${ph * (shape[3] ? H / shape[3] : 1)}`);
   return noGrad(() => tidy(() => {
     const cond = model.condition(prompts);
-    const r = sampleVideo(model.dit, cond, { shape, steps: o.steps ?? c.sample_steps, seed: o.seed ?? 0, cfg: o.cfg ?? c.guidance,
+    const r = sampleVideo(denoiser(model), cond, { shape, steps: o.steps ?? c.sample_steps, seed: o.seed ?? 0, cfg: o.cfg ?? c.guidance,
       sampler: o.sampler, shift: resolutionShift(tokenCount(model, shape)), cache: o.cache ?? null, onStep: o.onStep });
     const video = model.decode(r.latents); // [B, 3, T, H, W]
     const x = video.contiguous().data() as Float32Array;
