@@ -80,8 +80,10 @@ export class MultiTaskSampler {
       throw new KilnError('E_CONFIG', `multi-task sampler: weights must be ≥ 0 with a positive sum, got ${JSON.stringify(w)}`);
     this.gen = new Generator(o.seed ?? 0);
     this.tripleSentences = [];
+    const first = new Map<number, AnnotatedSentence>(); // triple → the first sentence that expresses it
+    for (const d of corpus.documents) for (const s of d) if (s.triple >= 0 && !first.has(s.triple)) first.set(s.triple, s);
     corpus.triples.forEach((t, i) => {
-      const s = corpus.documents.flat().find((x) => x.triple === i);
+      const s = first.get(i);
       if (s) this.tripleSentences.push([t, s]);
     });
   }
