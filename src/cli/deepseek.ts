@@ -4,9 +4,11 @@
  *                 [--resume] [--precision fp32|bf16|fp8] [--batch B] [--seq T] [--lr] [--checkpoint-every K] [--json]
  *     trains with src/train/deepseek-v3.ts (progress bar on stderr; a log line every tenth of the run; --json: one
  *     summary object); the output directory is a HF checkpoint (+ optimizer state, + tokenizer.json when given).
- *   kiln generate --model <dir> (--prompt <text> | --ids 1,2,3) --max-new-tokens N [--greedy] [--mtp] [--json]
- *     latent-cache generation (src/infer/deepseek-v3.ts); --mtp decodes greedily with MTP speculation and also runs
- *     plain greedy decoding (each twice, alternating; best times) to measure the speed-up and confirm identical outputs.
+ *   kiln generate --model <dir> (--prompt <text> | --ids 1,2,3) --max-new-tokens N [--greedy] [--mtp | --mtp-sample]
+ *     [--draft-tokens k] [--json]
+ *     latent-cache generation (src/infer/deepseek-v3.ts); --mtp decodes greedily with MTP speculation (k drafts per
+ *     round verified in one forward) and also runs plain greedy decoding (each twice, alternating; best times) to
+ *     measure the speed-up and confirm identical outputs; --mtp-sample does the same for speculative sampling.
  *   kiln logits --model <dir> --ids 1,2,3 --out <file.safetensors>   writes tensor `logits` [T, vocab] f32.
  */
 import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
@@ -163,6 +165,8 @@ interface GenOpts {
   maxNewTokens: number;
   greedy?: boolean;
   mtp?: boolean;
+  mtpSample?: boolean;
+  draftTokens?: number;
   temperature: number;
   topK?: number;
   topP?: number;
@@ -187,23 +191,32 @@ export function runGenerate(o: GenOpts, log: (s: string) => void = console.log):
     prompt = codec.encode(o.prompt);
   } else prompt = o.ids!;
   const eosTokenId = model.config.eos_token_id;
-  const greedy = o.greedy || o.mtp;
+  if (o.mtpSample && o.greedy) throw new KilnError('E_ARG', 'kiln generate: --mtp-sample samples; drop --greedy (or use --mtp for greedy speculative decoding)');
+  const mtpOn = o.mtp || o.mtpSample;
+  // --mtp alone decodes greedily (as before); --mtp-sample runs speculative sampling with the sampling flags
+  const greedy = !!o.greedy || (!!o.mtp && !o.mtpSample);
+  const sampling = { greedy, temperature: o.temperature, topK: o.topK, topP: o.topP, seed: o.seed };
   let res: GenerateResult;
-  let mtp: Record<string, number | boolean> | null = null;
-  if (o.mtp) {
+  let mtp: Record<string, number | boolean | string> | null = null;
+  if (mtpOn) {
     // alternate the two decoders twice and keep the best time of each (the first run of either warms the JIT and pools)
     const runs: [SpeculativeResult, GenerateResult][] = [];
     for (let i = 0; i < 2; i++)
-      runs.push([generateSpeculative(model, prompt, { maxNewTokens: o.maxNewTokens, eosTokenId }), generate(model, prompt, { maxNewTokens: o.maxNewTokens, eosTokenId, greedy: true })]);
+      runs.push([
+        generateSpeculative(model, prompt, { maxNewTokens: o.maxNewTokens, eosTokenId, draftTokens: o.draftTokens, ...sampling }),
+        generate(model, prompt, { maxNewTokens: o.maxNewTokens, eosTokenId, ...sampling }),
+      ]);
     const spec = runs.map((r) => r[0]).reduce((a, b) => (b.seconds < a.seconds ? b : a));
     const plain = runs.map((r) => r[1]).reduce((a, b) => (b.seconds < a.seconds ? b : a));
+    const decodeGreedy = greedy || o.temperature <= 0;
     res = spec;
     mtp = {
+      mode: decodeGreedy ? 'greedy' : 'speculative sampling', draft_tokens: o.draftTokens ?? 1,
       acceptance_rate: spec.acceptanceRate, drafted: spec.drafted, accepted: spec.accepted, tokens_per_forward: spec.tokensPerForward,
       plain_tokens_per_s: plain.tokensPerSecond, speedup: spec.tokensPerSecond / plain.tokensPerSecond,
-      identical_to_greedy: plain.ids.length === spec.ids.length && plain.ids.every((v, i) => v === spec.ids[i]),
     };
-  } else res = generate(model, prompt, { maxNewTokens: o.maxNewTokens, eosTokenId, greedy, temperature: o.temperature, topK: o.topK, topP: o.topP, seed: o.seed });
+    if (decodeGreedy) mtp.identical_to_greedy = plain.ids.length === spec.ids.length && plain.ids.every((v, i) => v === spec.ids[i]);
+  } else res = generate(model, prompt, { maxNewTokens: o.maxNewTokens, eosTokenId, ...sampling });
   const text = codec ? codec.decode(res.ids) : null;
   model.dispose();
   if (o.json) {
@@ -213,9 +226,10 @@ export function runGenerate(o: GenOpts, log: (s: string) => void = console.log):
   log(text !== null ? `${o.prompt ?? codec!.decode(prompt)}${text}` : Array.from(res.ids).join(','));
   log(`${res.ids.length} tokens in ${res.seconds.toFixed(2)} s (${Math.round(res.tokensPerSecond)} tokens/s${greedy ? ', greedy' : ''})`);
   if (mtp)
-    log(`MTP speculative decoding: acceptance ${(100 * (mtp.acceptance_rate as number)).toFixed(1)} % (${mtp.accepted}/${mtp.drafted}), ` +
-      `${(mtp.tokens_per_forward as number).toFixed(2)} tokens per main forward, wall-clock speed-up ${(mtp.speedup as number).toFixed(2)}× over plain greedy ` +
-      `(${Math.round(mtp.plain_tokens_per_s as number)} tokens/s); output identical to greedy: ${mtp.identical_to_greedy}`);
+    log(`MTP ${mtp.mode} (${mtp.draft_tokens} draft token(s) per round): acceptance ${(100 * (mtp.acceptance_rate as number)).toFixed(1)} % (${mtp.accepted}/${mtp.drafted}), ` +
+      `${(mtp.tokens_per_forward as number).toFixed(2)} tokens per main forward, wall-clock speed-up ${(mtp.speedup as number).toFixed(2)}× over plain decoding ` +
+      `(${Math.round(mtp.plain_tokens_per_s as number)} tokens/s)` +
+      (mtp.identical_to_greedy === undefined ? '; lossless by the accept/reject rule (same output distribution)' : `; output identical to greedy: ${mtp.identical_to_greedy}`));
 }
 
 export function runLogits(o: { model: string; ids: Int32Array; out: string }, log: (s: string) => void = console.log): void {
@@ -259,7 +273,9 @@ export function registerDeepseekCommands(program: Command, train: Command): void
     .option('--ids <ids>', 'prompt token ids, comma-separated', idList)
     .option('--max-new-tokens <n>', 'tokens to generate', positiveInt, 64)
     .option('--greedy', 'argmax decoding')
-    .option('--mtp', 'MTP speculative decoding (greedy, lossless); reports acceptance and speed-up over plain greedy')
+    .option('--mtp', 'MTP speculative decoding (greedy, lossless: identical output); reports acceptance and speed-up over plain greedy')
+    .option('--mtp-sample', 'MTP speculative sampling with --temperature/--top-k/--top-p/--seed (lossless: the same output distribution)')
+    .option('--draft-tokens <k>', 'with --mtp / --mtp-sample: tokens drafted per round, all verified in one forward', positiveInt, 1)
     .option('--temperature <t>', 'sampling temperature', finiteNumber, 0.8)
     .option('--top-k <k>', 'sample among the k most likely tokens', positiveInt)
     .option('--top-p <p>', 'nucleus sampling threshold', finiteNumber)
