@@ -75,13 +75,53 @@ export function argmax(v: Float32Array): number {
   return best;
 }
 
+/** The n largest values of x, largest first (a size-n min-heap: O(V log n) instead of sorting all of x). */
+function largestValues(x: Float32Array, n: number): Float32Array {
+  const h = new Float32Array(n);
+  let size = 0;
+  const down = (i: number) => {
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let m = i;
+      if (l < size && h[l] < h[m]) m = l;
+      if (r < size && h[r] < h[m]) m = r;
+      if (m === i) return;
+      const t = h[i];
+      h[i] = h[m];
+      h[m] = t;
+      i = m;
+    }
+  };
+  for (let i = 0; i < x.length; i++) {
+    const v = x[i];
+    if (size < n) {
+      // sift up
+      let j = size++;
+      h[j] = v;
+      while (j > 0) {
+        const p = (j - 1) >> 1;
+        if (h[p] <= h[j]) break;
+        const t = h[p];
+        h[p] = h[j];
+        h[j] = t;
+        j = p;
+      }
+    } else if (v > h[0]) {
+      h[0] = v;
+      down(0);
+    }
+  }
+  return h.sort().reverse();
+}
+
 /** The candidates pickToken draws from: ids (most likely first) and unnormalised weights exp((logit − max)/T). */
 function candidates(logits: Float32Array, o: SamplingOptions): { ids: number[]; w: number[] } {
   const temperature = o.temperature ?? 1;
   const V = logits.length;
-  const desc = Float32Array.from(logits).sort().reverse(); // values, largest first
-  const m = desc[0];
   let n = o.topK && o.topK > 0 ? Math.min(o.topK, V) : V;
+  const desc = n <= V / 8 ? largestValues(logits, n) : Float32Array.from(logits).sort().reverse(); // values, largest first
+  const m = desc[0];
   if (o.topP !== undefined && o.topP < 1) {
     let total = 0;
     for (let j = 0; j < n; j++) total += Math.exp((desc[j] - m) / temperature);
