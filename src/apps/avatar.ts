@@ -20,7 +20,7 @@ export function avatarVideo(model: VideoModel, references: Tensor, o: GenerateOp
   checkPrompts(o.prompts, B, 'avatar');
   const T = o.frames ?? model.config.frames;
   const z = guidedSample(model.velocity(model.encode(ref)), model.latentShape(B, T, H, W), model.condition(o.prompts), {
-    steps: o.steps ?? model.config.sample_steps, seed: o.seed ?? 0, guidance: o.guidance ?? model.config.guidance, onStep: o.onStep,
+    steps: o.steps ?? model.config.sample_steps, seed: o.seed ?? 0, guidance: o.guidance ?? model.config.guidance, shift: model.config.shift, onStep: o.onStep,
   });
   return model.decode(z);
 }

@@ -47,8 +47,8 @@ export function renderSubject(s: SubjectClip, T: number, H: number, W: number, o
 export function startFor(direction: string, T: number, H: number, W: number, gen: Generator): { x0: number; y0: number } {
   const [vx, vy] = DIRECTIONS[direction];
   const span = (n: number, v: number) => {
-    const lo = SUBJECT_RADIUS + (v < 0 ? (T - 1) : 0);
-    const hi = n - SUBJECT_RADIUS - (v > 0 ? (T - 1) : 0);
+    const lo = SUBJECT_RADIUS + (v < 0 ? -v * (T - 1) : 0);
+    const hi = n - SUBJECT_RADIUS - (v > 0 ? v * (T - 1) : 0);
     return Math.round(lo + gen.uniform() * Math.max(0, hi - lo) - 0.5) + 0.5;
   };
   return { x0: span(W, vx), y0: span(H, vy) };

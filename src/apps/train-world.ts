@@ -20,7 +20,7 @@ import { VideoModel, VIDEO_MODEL_TYPE, type VideoModelConfig } from './video-mod
 import { DIRECTIONS, NAMED_COLOURS, randomColour, referenceImages, startFor, subjectVideos, type Rgb, type SubjectClip } from './subjects.js';
 import { singleDitConfig } from '../models/dit/dit-config.js';
 
-export function tinyWorldConfig({ imageCondition = false } = {}): VideoModelConfig {
+export function tinyWorldConfig({ imageCondition = false, shift = 1 } = {}): VideoModelConfig {
   return {
     model_type: VIDEO_MODEL_TYPE,
     space: 'pixel',
@@ -28,6 +28,7 @@ export function tinyWorldConfig({ imageCondition = false } = {}): VideoModelConf
     text_encoder: { vocab_size: 256, hidden_size: 16, num_hidden_layers: 1, num_attention_heads: 2, intermediate_size: 32, max_position_embeddings: 12 },
     text_length: 12,
     image_condition: imageCondition,
+    shift,
     frames: 4,
     height: 8,
     width: 8,
@@ -81,7 +82,7 @@ export function trainWorld(model: VideoModel, o: WorldTrainOptions): { losses: n
       const x0 = model.encode(subjectVideos(batch.clips, T, H, W));
       const ref = batch.references ? model.encode(referenceImages(batch.references, H, W)) : null;
       const image = model.config.image_condition && gen.uniform() < 0.5 ? x0.slice(2, 0, 1) : null;
-      const { loss } = flowMatchingLoss(model.velocity(ref, image), x0, model.condition(batch.prompts), { generator: gen, textDropout });
+      const { loss } = flowMatchingLoss(model.velocity(ref, image), x0, model.condition(batch.prompts), { generator: gen, textDropout, shift: model.config.shift ?? 1 });
       loss.backward();
       return loss.item();
     });

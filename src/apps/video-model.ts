@@ -50,6 +50,8 @@ export interface VideoModelConfig {
   width: number;
   /** DiT input = [latents; first-frame latent; frame mask] (2C + 1 channels), see above */
   image_condition?: boolean;
+  /** σ shift α (flow.ts `shiftSigma`) for training σ and the sampling schedule alike; default 1 */
+  shift?: number;
   /** default sampler settings */
   sample_steps: number;
   guidance: number;

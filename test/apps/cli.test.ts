@@ -60,6 +60,15 @@ test('kiln app i2v / inpaint / avatar / t2v --lora and kiln train lora, end to e
     assert.equal(inp.unmasked_max_diff, 0);
     assert.ok(Math.abs(inp.masked_fraction - (3 * 32) / 256) < 1e-6);
 
+    // the same mask as a mask video (white = regenerate), and a contact-sheet PNG out
+    const maskVid = new Float32Array(3 * 4 * 64).fill(-1);
+    for (let c = 0; c < 3; c++) for (let t = 1; t < 4; t++) for (let i = 0; i < 8; i++) for (let j = 0; j < 4; j++) maskVid[((c * 4 + t) * 8 + i) * 8 + j] = 1;
+    writeSafetensors(join(dir, 'mask.safetensors'), { video: { dtype: 'f32', shape: [3, 4, 8, 8], data: maskVid } });
+    const inp2 = JSON.parse(await kiln(['app', 'inpaint', '--model', WORLD, '--video', join(dir, 'video.safetensors'), '--mask', join(dir, 'mask.safetensors'), '--prompt', 'blue right', '--out', join(dir, 'sheet.png'), '--steps', '6', '--json']));
+    assert.equal(inp2.masked_fraction, inp.masked_fraction);
+    assert.equal(inp2.unmasked_max_diff, 0);
+    assert.ok(existsSync(join(dir, 'sheet.png')));
+
     // a PNG reference in, an MP4 out (through ffmpeg)
     const ref = S.referenceImages([[0.2, 0.9, 0.9]], 8, 8).data() as Float32Array;
     const rgb = new Uint8Array(64 * 3);
