@@ -4,6 +4,10 @@ import { Command } from 'commander';
 import { finiteNumber, positiveInt } from './options.js';
 import { KilnError } from '../errors.js';
 import { registerBenchCommand } from '../bench/cli.js';
+import { registerVideoCacheBench } from '../bench/aquarius-cache.js';
+import { registerVaeBench } from '../bench/aquarius-vae.js';
+import { registerDitStepBench } from '../bench/dit-step.js';
+import { registerErnieBenchCommand } from '../bench/ernie.js';
 import { registerDatapipeCommands } from '../datapipe/cli.js';
 import { registerTokenizeCommand } from '../tokenizers/cli.js';
 import { registerDeepseekCommands } from './deepseek.js';
@@ -48,7 +52,11 @@ program
 
 const train = program.command('train').description('training commands: lm (DeepSeek-V3), ernie (ERNIE 3.0), vae and dit (Aquarius), lora (personalization)');
 
-registerBenchCommand(program);
+const bench = registerBenchCommand(program);
+registerDitStepBench(bench);
+registerVideoCacheBench(bench);
+registerVaeBench(bench);
+registerErnieBenchCommand(bench);
 registerDatapipeCommands(program);
 registerTokenizeCommand(program);
 registerErnieCommands(program);
