@@ -32,5 +32,5 @@ test('dit-step: FLOP count by hand for a small config; quick run gives finite to
   assert.ok(r.tokensPerSecond > 0 && Number.isFinite(r.lastLoss));
   assert.equal(r.tokensPerStep, 32);
   assert.ok(r.mfu! > 0 && r.mfu! < 1);
-  assert.ok(ditStepLines(r).length === 4);
+  assert.equal(ditStepLines(r).length, 5);
 });

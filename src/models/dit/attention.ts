@@ -8,7 +8,7 @@
  * the t×h×w token grid is cut into tiles of `tile` tokens per axis; every query tile attends to the keys of a
  * `window` of tiles around it (per axis: the window's start is the tile index − ⌊(w − 1)/2⌋ clamped so the window
  * stays inside the grid, so every query tile sees exactly the same number of keys and no padding is needed). The
- * key/value tiles of each window are GATHERED (indexSelect) into a [B·tiles, H, window·tile, D_h] batch and attended
+ * key/value tiles of each window are GATHERED (indexSelect) into a [B·H·tiles, 1, window·tile, D_h] batch and attended
  * with the fused kernel, so the work is tiles × (tile × window·tile) instead of N × N — real FLOPs saved, not a
  * mask over full attention. A window that covers the whole grid equals full attention (keys in another order).
  * Composed of existing differentiable ops (reshape/permute/indexSelect/fused attention), so it has their gradients.
@@ -113,21 +113,18 @@ export function slidingTileAttention(q: Tensor, k: Tensor, v: Tensor, grid: Patc
   const nT = counts[0] * counts[1] * counts[2];
   const S = tt * th * tw;
   const W = window[0] * window[1] * window[2];
-  // [B, H, N, D] → [B, nT, H, S, D]
+  // [B, H, N, D] → [B, H, nT, S, D] (one copy); heads and tiles then fold into the kernel's batch for free
   const toTiles = (x: Tensor) =>
-    x.reshape([B, H, counts[0], tt, counts[1], th, counts[2], tw, x.shape[3]]).permute([0, 2, 4, 6, 1, 3, 5, 7, 8]).reshape([B, nT, H, S, x.shape[3]]);
+    x.reshape([B, H, counts[0], tt, counts[1], th, counts[2], tw, x.shape[3]]).permute([0, 1, 2, 4, 6, 3, 5, 7, 8]).reshape([B, H, nT, S, x.shape[3]]);
   const idx = fromArray(index, [index.length], { dtype: 'i32' });
-  // gathered key/value windows: [B, nT·W, H, S, D] → [B·nT, H, W·S, D]
-  const gatherKv = (x: Tensor) => {
-    const D = x.shape[3];
-    return indexSelect(toTiles(x), 1, idx).reshape([B, nT, W, H, S, D]).permute([0, 1, 3, 2, 4, 5]).reshape([B * nT, H, W * S, D]);
-  };
-  const qt = toTiles(q).reshape([B * nT, H, S, Dh]);
-  const o4 = scaledDotProductAttention(qt, gatherKv(k), gatherKv(v)); // [B·nT, H, S, Dv]
+  // gathered key/value windows: [B, H, nT·W, S, D] (the one expanded copy) → [B·H·nT, 1, W·S, D] (a view)
+  const gatherKv = (x: Tensor) => indexSelect(toTiles(x), 2, idx).reshape([B * H * nT, 1, W * S, x.shape[3]]);
+  const qt = toTiles(q).reshape([B * H * nT, 1, S, Dh]);
+  const o4 = scaledDotProductAttention(qt, gatherKv(k), gatherKv(v)); // [B·H·nT, 1, S, Dv]
   const Dv = o4.shape[3];
   return o4
-    .reshape([B, counts[0], counts[1], counts[2], H, tt, th, tw, Dv])
-    .permute([0, 4, 1, 5, 2, 6, 3, 7, 8]) // [B, H, ct, tt, ch, th, cw, tw, Dv]
+    .reshape([B, H, counts[0], counts[1], counts[2], tt, th, tw, Dv])
+    .permute([0, 1, 2, 5, 3, 6, 4, 7, 8]) // [B, H, ct, tt, ch, th, cw, tw, Dv]
     .reshape([B, H, N, Dv]);
 }
 
