@@ -23,7 +23,7 @@ import { KilnError } from '../../errors.js';
 import { deepseekV3Config, type DeepseekV3Config } from './config.js';
 import { LatentCache, type LatentCacheLayer } from './cache.js';
 import { MultiHeadLatentAttention } from './mla.js';
-import { DeepseekMoE } from './moe.js';
+import { DeepseekMoE, swigluForward } from './moe.js';
 import { RopeCache } from './rope.js';
 import { canDecodeFused, decodeLayerFused, FUSED_MAX_ROWS } from './decode.js';
 import { backend } from '../../backend/index.js';
@@ -59,7 +59,7 @@ export class DecoderLayer extends Module {
       const r = this.mlp.forward(m, { balance: opts.balance });
       return { h: h.add(r.y), balance: r.balance, load: r.load };
     }
-    return { h: h.add(this.mlp.forward(m)), balance: null, load: null };
+    return { h: h.add(swigluForward(this.mlp, m)), balance: null, load: null };
   }
 }
 

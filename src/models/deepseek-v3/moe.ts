@@ -176,6 +176,14 @@ export function expertsForward(xs: Tensor, counts: Int32Array, experts: readonly
   });
 }
 
+/** One SwiGLU over all rows of x [.., d] through `expertsForward` when its Linears are plain, else its module. */
+export function swigluForward(mlp: SwiGLU, x: Tensor): Tensor {
+  if (!groupedExperts.enabled || !plainExperts([mlp])) return mlp.forward(x);
+  const d = x.shape[x.ndim - 1];
+  const rows = x.size / d;
+  return expertsForward(x.reshape(rows, d), Int32Array.of(rows), [mlp]).reshape(...x.shape);
+}
+
 export interface MoeOutput {
   /** [B, T, d] */
   y: Tensor;
@@ -235,7 +243,7 @@ export class DeepseekMoE extends Module {
     const g = gates.reshape(N * K).indexSelect(0, fromArray(order, [order.length], { dtype: 'i32' })); // [N·K]
     const ys = expertOut.mul(g.unsqueeze(1)); // [N·K, d]
     let y = indexAdd(zeros([N, d]), 0, tokIdx, ys); // [N, d]
-    if (this.shared_experts) y = y.add(this.shared_experts.forward(flat));
+    if (this.shared_experts) y = y.add(swigluForward(this.shared_experts, flat));
     if (this.training) for (let e = 0; e < E; e++) this.loadSinceUpdate[e] += counts[e];
     const bal = balance ? sequenceBalanceTerm(scores.reshape(B, T, E), flatIds, B, T, this.cfg) : null;
     return { y: y.reshape(B, T, d), balance: bal, load: counts };
