@@ -11,13 +11,16 @@
  * key/value tiles of each window are GATHERED (indexSelect) into a [B·H·tiles, 1, window·tile, D_h] batch and attended
  * with the fused kernel, so the work is tiles × (tile × window·tile) instead of N × N — real FLOPs saved, not a
  * mask over full attention. A window that covers the whole grid equals full attention (keys in another order).
+ * The joint form (`slidingTileJointAttention`, MM-DiT's [video; text] sequence) appends the text keys to every
+ * window and gives the text queries full attention.
  * Composed of existing differentiable ops (reshape/permute/indexSelect/fused attention), so it has their gradients.
  */
 import { constant_ } from '../../nn/init.js';
 import { Linear, RMSNorm } from '../../nn/layers.js';
 import { Module } from '../../nn/module.js';
 import { KilnError } from '../../errors.js';
-import { fromArray } from '../../tensor/creation.js';
+import { fromArray, ones } from '../../tensor/creation.js';
+import { cat } from '../../tensor/ops/shape.js';
 import { scaledDotProductAttention } from '../../tensor/ops/attention.js';
 import { indexSelect } from '../../tensor/ops/indexing.js';
 import { applyRotary } from '../../tensor/ops/rope.js';
@@ -105,22 +108,59 @@ export function tilePlan(grid: PatchGrid, o: TileWindow): { counts: [number, num
  * raster order (RoPE already applied) → [B, H, N, D_h].
  */
 export function slidingTileAttention(q: Tensor, k: Tensor, v: Tensor, grid: PatchGrid, o: TileWindow): Tensor {
-  const [B, H, N, Dh] = q.shape;
-  if (N !== grid.t * grid.h * grid.w || k.shape[2] !== N)
+  const N = grid.t * grid.h * grid.w;
+  if (q.shape[2] !== N || k.shape[2] !== N)
     throw new KilnError('E_SHAPE', `slidingTileAttention: q [${q.shape}] / k [${k.shape}] must have N = ${grid.t}·${grid.h}·${grid.w} tokens (self-attention over the grid)`);
+  return videoTileAttention(q, k, v, grid, o, null);
+}
+
+/**
+ * The joint form (MM-DiT): q, k, v [B, H, N + L, D_h] hold N video tokens (grid order) then L text tokens; `mask` a
+ * keep mask broadcastable to [B, 1, 1, N + L] (bool/u8/i32) or null. Video queries attend to their tile window of
+ * video keys plus every text key; text queries attend to everything (full attention, L × (N + L)).
+ */
+export function slidingTileJointAttention(q: Tensor, k: Tensor, v: Tensor, grid: PatchGrid, o: TileWindow, mask: Tensor | null): Tensor {
+  const N = grid.t * grid.h * grid.w;
+  const T = q.shape[2];
+  if (T < N || k.shape[2] !== T)
+    throw new KilnError('E_SHAPE', `slidingTileJointAttention: q [${q.shape}] / k [${k.shape}] must hold the ${grid.t}·${grid.h}·${grid.w} video tokens first, then the text tokens`);
+  if (T === N) return videoTileAttention(q, k, v, grid, o, null);
+  const textMask = mask ? mask.reshape([mask.shape[0], 1, 1, T]).slice(3, N) : null; // [B|1, 1, 1, L]
+  const video = videoTileAttention(q.slice(2, 0, N), k.slice(2, 0, N), v.slice(2, 0, N), grid, o, { k: k.slice(2, N), v: v.slice(2, N), mask: textMask });
+  const text = scaledDotProductAttention(q.slice(2, N), k, v, { mask });
+  return cat([video, text], 2);
+}
+
+/** Video queries over their gathered tile windows, plus (joint form) shared extra keys/values appended to each window. */
+function videoTileAttention(q: Tensor, k: Tensor, v: Tensor, grid: PatchGrid, o: TileWindow, extra: { k: Tensor; v: Tensor; mask: Tensor | null } | null): Tensor {
+  const [B, H, N, Dh] = q.shape;
   const { counts, window, index } = tilePlan(grid, o);
   const [tt, th, tw] = o.tile;
   const nT = counts[0] * counts[1] * counts[2];
   const S = tt * th * tw;
   const W = window[0] * window[1] * window[2];
+  const L = extra ? extra.k.shape[2] : 0;
   // [B, H, N, D] → [B, H, nT, S, D] (one copy); heads and tiles then fold into the kernel's batch for free
   const toTiles = (x: Tensor) =>
     x.reshape([B, H, counts[0], tt, counts[1], th, counts[2], tw, x.shape[3]]).permute([0, 1, 2, 4, 6, 3, 5, 7, 8]).reshape([B, H, nT, S, x.shape[3]]);
   const idx = fromArray(index, [index.length], { dtype: 'i32' });
-  // gathered key/value windows: [B, H, nT·W, S, D] (the one expanded copy) → [B·H·nT, 1, W·S, D] (a view)
-  const gatherKv = (x: Tensor) => indexSelect(toTiles(x), 2, idx).reshape([B * H * nT, 1, W * S, x.shape[3]]);
+  // gathered key/value windows: [B, H, nT·W, S, D] (the one expanded copy) → [B·H·nT, 1, W·S (+ L), D]
+  const gatherKv = (x: Tensor, ext: Tensor | undefined) => {
+    const D = x.shape[3];
+    const g = indexSelect(toTiles(x), 2, idx);
+    if (!ext) return g.reshape([B * H * nT, 1, W * S, D]);
+    const shared = ext.unsqueeze(2).expand([B, H, nT, L, D]);
+    return cat([g.reshape([B, H, nT, W * S, D]), shared], 3).reshape([B * H * nT, 1, W * S + L, D]);
+  };
+  let keepMask: Tensor | null = null;
+  if (extra?.mask) {
+    const m = extra.mask.to('f32'); // [B|1, 1, 1, L] keep
+    const Bm = m.shape[0];
+    const row = cat([ones([Bm, 1, 1, W * S]), m], 3); // [Bm, 1, 1, W·S + L]
+    keepMask = row.reshape([Bm, 1, 1, 1, W * S + L]).expand([B, H, nT, 1, W * S + L]).reshape([B * H * nT, 1, 1, W * S + L]).ne(0).to('bool');
+  }
   const qt = toTiles(q).reshape([B * H * nT, 1, S, Dh]);
-  const o4 = scaledDotProductAttention(qt, gatherKv(k), gatherKv(v)); // [B·H·nT, 1, S, Dv]
+  const o4 = scaledDotProductAttention(qt, gatherKv(k, extra?.k), gatherKv(v, extra?.v), { mask: keepMask }); // [B·H·nT, 1, S, Dv]
   const Dv = o4.shape[3];
   return o4
     .reshape([B, H, counts[0], counts[1], counts[2], tt, th, tw, Dv])

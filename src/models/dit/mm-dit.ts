@@ -14,7 +14,8 @@
  * its text encoder with the model, see docs/aquarius.md).
  * Stages (diffusion caches): `begin(inputs)` → `DitPass` (single-dit.ts) over the video stream; blocks are numbered
  * dual-stream first, then single-stream; the pass carries the text stream between block ranges. `forward` is exactly
- * begin → blocks(0, n) → head.
+ * begin → blocks(0, n) → head. Sparse switch: `attentionWindow` (constructor option `attention`) makes every joint
+ * attention sliding-tile over the video tokens (text keys appended to every window; text queries attend fully).
  */
 import { KilnError } from '../../errors.js';
 import { constant_ } from '../../nn/init.js';
@@ -25,7 +26,7 @@ import { cat } from '../../tensor/ops/shape.js';
 import { ones } from '../../tensor/creation.js';
 import type { Generator } from '../../tensor/random.js';
 import type { Tensor } from '../../tensor/tensor.js';
-import { fromHeads, rotate, toHeads, type Rope } from './attention.js';
+import { fromHeads, rotate, slidingTileJointAttention, toHeads, type Rope, type TileWindow } from './attention.js';
 import { mmDitConfig, type MmDitConfig } from './dit-config.js';
 import { MlpEmbedder, patchify, rope3d, timestepEmbedding, unpatchify } from './embeddings.js';
 import { FeedForward, modulate, type DitInputs, type DitPass, type StagedDit } from './single-dit.js';
@@ -49,6 +50,13 @@ export class AdaNormZero extends Module {
   mods(temb: Tensor): Tensor[] {
     return this.linear.forward(temb.silu()).chunk(this.chunks, 1);
   }
+}
+
+/** Sliding-tile sparse attention over the video part of a joint sequence (null = full attention). */
+type Sparse = { grid: PatchGrid; window: TileWindow } | null;
+
+function attend(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null, sparse: Sparse): Tensor {
+  return sparse ? slidingTileJointAttention(q, k, v, sparse.grid, sparse.window, mask) : scaledDotProductAttention(q, k, v, { mask });
 }
 
 /** The joint attention of a dual-stream block: separate projections per stream, one softmax over both. */
@@ -82,14 +90,14 @@ export class JointAttention extends Module {
     this.to_out = [L()];
     this.to_add_out = L();
   }
-  /** x [B, N, D], c [B, L, D]; rope over N + L rows (identity rows for text); mask [B, 1, 1, N + L]. */
-  forward(x: Tensor, c: Tensor, rope: Rope, mask: Tensor | null): [Tensor, Tensor] {
+  /** x [B, N, D], c [B, L, D]; rope over N + L rows (identity rows for text); mask [B, 1, 1, N + L]; sparse: sliding-tile. */
+  forward(x: Tensor, c: Tensor, rope: Rope, mask: Tensor | null, sparse: Sparse = null): [Tensor, Tensor] {
     const H = this.heads;
     const N = x.shape[1];
     const q = cat([this.norm_q.forward(toHeads(this.to_q.forward(x), H)), this.norm_added_q.forward(toHeads(this.add_q_proj.forward(c), H))], 2);
     const k = cat([this.norm_k.forward(toHeads(this.to_k.forward(x), H)), this.norm_added_k.forward(toHeads(this.add_k_proj.forward(c), H))], 2);
     const v = cat([toHeads(this.to_v.forward(x), H), toHeads(this.add_v_proj.forward(c), H)], 2);
-    const o = fromHeads(scaledDotProductAttention(rotate(q, rope), rotate(k, rope), v, { mask })); // [B, N + L, D]
+    const o = fromHeads(attend(rotate(q, rope), rotate(k, rope), v, mask, sparse)); // [B, N + L, D]
     return [this.to_out[0].forward(o.slice(1, 0, N)), this.to_add_out.forward(o.slice(1, N))];
   }
 }
@@ -113,10 +121,10 @@ export class DualStreamBlock extends Module {
     this.norm2_context = new LayerNorm(D, c.eps, { affine: false });
     this.ff_context = new FeedForward(D, c.mlp_ratio * D, generator);
   }
-  forward(x: Tensor, c: Tensor, temb: Tensor, rope: Rope, mask: Tensor | null): [Tensor, Tensor] {
+  forward(x: Tensor, c: Tensor, temb: Tensor, rope: Rope, mask: Tensor | null, sparse: Sparse = null): [Tensor, Tensor] {
     const [sx, scx, gx, smx, scmx, gmx] = this.norm1.mods(temb);
     const [sc, scc, gc, smc, scmc, gmc] = this.norm1_context.mods(temb);
-    const [ax, ac] = this.attn.forward(modulate(this.norm1.norm.forward(x), sx, scx), modulate(this.norm1_context.norm.forward(c), sc, scc), rope, mask);
+    const [ax, ac] = this.attn.forward(modulate(this.norm1.norm.forward(x), sx, scx), modulate(this.norm1_context.norm.forward(c), sc, scc), rope, mask, sparse);
     let hx = x.add(ax.mul(gx.unsqueeze(1)));
     let hc = c.add(ac.mul(gc.unsqueeze(1)));
     hx = hx.add(this.ff.forward(modulate(this.norm2.forward(hx), smx, scmx)).mul(gmx.unsqueeze(1)));
@@ -139,11 +147,11 @@ export class SingleStreamAttention extends Module {
     this.norm_q = new RMSNorm(dim / heads, eps);
     this.norm_k = new RMSNorm(dim / heads, eps);
   }
-  forward(s: Tensor, rope: Rope, mask: Tensor | null): Tensor {
+  forward(s: Tensor, rope: Rope, mask: Tensor | null, sparse: Sparse = null): Tensor {
     const H = this.heads;
     const q = rotate(this.norm_q.forward(toHeads(this.to_q.forward(s), H)), rope);
     const k = rotate(this.norm_k.forward(toHeads(this.to_k.forward(s), H)), rope);
-    return fromHeads(scaledDotProductAttention(q, k, toHeads(this.to_v.forward(s), H), { mask }));
+    return fromHeads(attend(q, k, toHeads(this.to_v.forward(s), H), mask, sparse));
   }
 }
 
@@ -161,10 +169,10 @@ export class SingleStreamBlock extends Module {
     this.proj_out = new Linear(D + c.mlp_ratio * D, D, { generator });
   }
   /** s [B, N + L, D]. */
-  forward(s: Tensor, temb: Tensor, rope: Rope, mask: Tensor | null): Tensor {
+  forward(s: Tensor, temb: Tensor, rope: Rope, mask: Tensor | null, sparse: Sparse = null): Tensor {
     const [shift, scale, gate] = this.norm.mods(temb);
     const h = modulate(this.norm.norm.forward(s), shift, scale);
-    const branch = cat([this.attn.forward(h, rope, mask), this.proj_mlp.forward(h).gelu('tanh')], 2);
+    const branch = cat([this.attn.forward(h, rope, mask, sparse), this.proj_mlp.forward(h).gelu('tanh')], 2);
     return s.add(this.proj_out.forward(branch).mul(gate.unsqueeze(1)));
   }
 }
@@ -233,8 +241,12 @@ export class MmDit extends Module implements StagedDit {
   norm_out: AdaNormContinuous;
   proj_out: Linear;
 
-  constructor(config: Partial<MmDitConfig> | string = {}, { generator }: { generator?: Generator } = {}) {
+  /** Sliding-tile sparse attention for the video tokens of every joint attention (null = full attention). */
+  attentionWindow: TileWindow | null;
+
+  constructor(config: Partial<MmDitConfig> | string = {}, { generator, attention = null }: { generator?: Generator; attention?: TileWindow | null } = {}) {
     super();
+    this.attentionWindow = attention;
     const c = (this.config = mmDitConfig(config));
     const D = c.num_attention_heads * c.attention_head_dim;
     const [pt, ph, pw] = c.patch_size;
@@ -279,6 +291,7 @@ export class MmDit extends Module implements StagedDit {
     const c = this.config;
     const nDual = this.transformer_blocks.length;
     const n = nDual + this.single_transformer_blocks.length;
+    const sparse: Sparse = this.attentionWindow ? { grid: s.grid, window: this.attentionWindow } : null;
     return {
       x: s.x,
       batch: s.x.shape[0],
@@ -297,10 +310,10 @@ export class MmDit extends Module implements StagedDit {
         const N = x.shape[1];
         let ctx = s.ctx;
         let i = from;
-        for (; i < Math.min(to, nDual); i++) [x, ctx] = this.transformer_blocks[i].forward(x, ctx, s.temb, s.rope, s.mask);
+        for (; i < Math.min(to, nDual); i++) [x, ctx] = this.transformer_blocks[i].forward(x, ctx, s.temb, s.rope, s.mask, sparse);
         if (i < to) {
           let st = cat([x, ctx], 1);
-          for (; i < to; i++) st = this.single_transformer_blocks[i - nDual].forward(st, s.temb, s.rope, s.mask);
+          for (; i < to; i++) st = this.single_transformer_blocks[i - nDual].forward(st, s.temb, s.rope, s.mask, sparse);
           x = st.slice(1, 0, N);
           ctx = st.slice(1, N);
         }

@@ -5,9 +5,10 @@ import assert from 'node:assert/strict';
 import * as k from '../../../src/index.js';
 import { maxDiff } from '../../helpers/tensors.js';
 import { gradcheck } from '../../helpers/gradcheck.js';
-import { parseTileWindow, slidingTileAttention, tilePlan, type TileWindow } from '../../../src/models/dit/attention.js';
+import { parseTileWindow, slidingTileAttention, slidingTileJointAttention, tilePlan, type TileWindow } from '../../../src/models/dit/attention.js';
 import { scaledDotProductAttention, scaledDotProductAttentionReference } from '../../../src/tensor/ops/attention.js';
 import { SingleDit } from '../../../src/models/dit/single-dit.js';
+import { MmDit } from '../../../src/models/dit/mm-dit.js';
 import { normal_ } from '../../../src/nn/init.js';
 
 const grid = { t: 2, h: 4, w: 6 };
@@ -96,4 +97,55 @@ test('Single-DiT switch: a covering window gives the full-attention output; a sm
     assert.ok(maxDiff(dit.forward(inputs), full) > 1e-3);
   });
   dit.dispose();
+});
+
+test('joint form (MM-DiT [video; text]): == masked full attention; text keys in every window, text queries see all', () => {
+  const g = new k.Generator(6);
+  const L = 3;
+  const T = N + L;
+  const [q, kk, v] = [0, 1, 2].map(() => k.randn([2, 2, T, 4], { generator: g }));
+  const textKeep = Uint8Array.from([1, 1, 0, 1, 0, 1]); // [B=2, L=3]
+  const mask = k.fromArray(Uint8Array.from([...Array(N).fill(1), ...textKeep.slice(0, 3), ...Array(N).fill(1), ...textKeep.slice(3)]), [2, 1, 1, T], { dtype: 'u8' });
+  // covering window: equals full masked attention
+  const full = scaledDotProductAttention(q, kk, v, { mask });
+  assert.ok(maxDiff(slidingTileJointAttention(q, kk, v, grid, { tile: [1, 2, 3], window: [2, 2, 2] }, mask), full) < 1e-5);
+  // a real window: reference keep mask [B, 1, T, T] built from the video window mask + text rules
+  const o: TileWindow = { tile: [1, 2, 2], window: [1, 1, 2] };
+  const wm = windowMask(o).data() as Uint8Array;
+  const m = new Uint8Array(2 * T * T);
+  for (let b = 0; b < 2; b++)
+    for (let i = 0; i < T; i++)
+      for (let j = 0; j < T; j++) {
+        const keyOk = j < N || textKeep[b * L + (j - N)] === 1;
+        const inWindow = i >= N || j >= N || wm[i * N + j] === 1;
+        m[(b * T + i) * T + j] = keyOk && inWindow ? 1 : 0;
+      }
+  const ref = scaledDotProductAttentionReference(q, kk, v, { mask: k.fromArray(m, [2, 1, T, T], { dtype: 'u8' }) });
+  assert.ok(maxDiff(slidingTileJointAttention(q, kk, v, grid, o, mask), ref) < 1e-5);
+});
+
+test('gradcheck: joint sliding-tile attention with a text mask', () => {
+  const g = new k.Generator(8);
+  const small = { t: 1, h: 2, w: 2 };
+  const mk = () => k.randn([1, 1, 6, 3], { generator: g });
+  const mask = k.fromArray(Uint8Array.from([1, 1, 1, 1, 1, 0]), [1, 1, 1, 6], { dtype: 'u8' });
+  gradcheck((q, kk, v) => slidingTileJointAttention(q, kk, v, small, { tile: [1, 1, 1], window: [1, 1, 2] }, mask), [mk(), mk(), mk()], { eps: 1e-2, rtol: 2e-2, atol: 2e-3 });
+});
+
+test('MM-DiT switch: a covering window gives the full-attention output; a small one differs', () => {
+  const m = new MmDit('mm-dit-tiny', { generator: new k.Generator(1) });
+  const g = new k.Generator(4);
+  for (const p of m.parameters()) normal_(p, 0, 0.2, g);
+  const inputs = {
+    latents: k.randn([1, 4, 2, 4, 8], { generator: g }), timestep: k.tensor([500]), text: k.randn([1, 3, 32], { generator: g }),
+    pooled: k.randn([1, 32], { generator: g }), textMask: k.tensor([[1, 1, 0]]),
+  };
+  k.noGrad(() => {
+    const full = m.forward(inputs);
+    m.attentionWindow = { tile: [1, 1, 2], window: [2, 2, 2] };
+    assert.ok(maxDiff(m.forward(inputs), full) < 1e-5);
+    m.attentionWindow = { tile: [1, 1, 1], window: [1, 1, 1] };
+    assert.ok(maxDiff(m.forward(inputs), full) > 1e-3);
+  });
+  m.dispose();
 });
