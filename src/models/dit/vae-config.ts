@@ -15,6 +15,13 @@ export interface VaeConfig {
   block_out_channels: number[];
   layers_per_block: number;
   norm_num_groups: number;
+  /**
+   * 'group' (default): GroupNorm (per-frame statistics) before every conv, as HunyuanVideo's VAE. 'none': no
+   * normalisation, Fixup-style initialisation instead (vae.ts) — at tiny widths per-frame GroupNorm erases each
+   * frame's mean and scale per group on the only path to the output and the model stalls (docs/aquarius.md).
+   * A Kiln key (diffusers' VAEs always normalise).
+   */
+  norm_type: 'group' | 'none';
   temporal_compression_ratio: number;
   spatial_compression_ratio: number;
   /** Multiplies latents before the DiT sees them (diffusers' `scaling_factor`). */
@@ -28,6 +35,7 @@ export const VAE_DEFAULTS: VaeConfig = {
   block_out_channels: [128, 256, 512, 512],
   layers_per_block: 2,
   norm_num_groups: 32,
+  norm_type: 'group',
   temporal_compression_ratio: 4,
   spatial_compression_ratio: 8,
   scaling_factor: 0.476986,
@@ -49,6 +57,8 @@ export function vaeConfig(overrides: Partial<VaeConfig> | string = {}): VaeConfi
   const levels = 1 + Math.log2(c.spatial_compression_ratio);
   if (!Number.isInteger(levels) || c.block_out_channels.length !== levels)
     throw new KilnError('E_CONFIG', `VAE config: spatial_compression_ratio ${c.spatial_compression_ratio} needs ${levels} block_out_channels (a power of 2 ratio), got ${c.block_out_channels.length}`);
+  if (c.norm_type !== 'group' && c.norm_type !== 'none')
+    throw new KilnError('E_CONFIG', `VAE config: norm_type must be 'group' or 'none', got ${JSON.stringify(c.norm_type)}`);
   const tDowns = Math.log2(c.temporal_compression_ratio);
   if (!Number.isInteger(tDowns) || tDowns > levels - 1)
     throw new KilnError('E_CONFIG', `VAE config: temporal_compression_ratio ${c.temporal_compression_ratio} must be a power of 2 at most ${c.spatial_compression_ratio}`);
@@ -71,10 +81,11 @@ export function latentFrames(c: VaeConfig, T: number): number {
   return 1 + (T - 1) / r;
 }
 
-/** Exact parameter count: every conv is k³·cin·cout + cout, every GroupNorm 2·C. */
+/** Exact parameter count: every conv is k³·cin·cout + cout, every GroupNorm 2·C (none with norm_type 'none'). */
 export function vaeParamCount(c: VaeConfig): number {
   const conv = (cin: number, cout: number, k = 3) => k * k * k * cin * cout + cout;
-  const res = (cin: number, cout: number) => 2 * cin + conv(cin, cout) + 2 * cout + conv(cout, cout) + (cin !== cout ? conv(cin, cout, 1) : 0);
+  const gn = c.norm_type === 'none' ? 0 : 2;
+  const res = (cin: number, cout: number) => gn * cin + conv(cin, cout) + gn * cout + conv(cout, cout) + (cin !== cout ? conv(cin, cout, 1) : 0);
   const ch = c.block_out_channels;
   const L = ch.length;
   let n = conv(c.in_channels, ch[0]);
@@ -88,7 +99,7 @@ export function vaeParamCount(c: VaeConfig): number {
     if (i < L - 1) n += conv(ch[i], ch[i]);
   }
   const top = ch[L - 1];
-  n += 2 * res(top, top) + 2 * top + conv(top, 2 * c.latent_channels);
+  n += 2 * res(top, top) + gn * top + conv(top, 2 * c.latent_channels);
   // decoder
   n += conv(c.latent_channels, top) + 2 * res(top, top);
   cin = top;
@@ -99,6 +110,6 @@ export function vaeParamCount(c: VaeConfig): number {
     }
     if (i > 0) n += conv(ch[i], ch[i]);
   }
-  n += 2 * ch[0] + conv(ch[0], c.out_channels);
+  n += gn * ch[0] + conv(ch[0], c.out_channels);
   return n;
 }

@@ -99,23 +99,33 @@ export class CausalConv3d extends Module {
   }
 }
 
+/** A GroupNorm, or none when `groups` is 0 (norm_type 'none'). */
+function groupNormOrNone(groups: number, ch: number): GroupNorm | null {
+  return groups > 0 ? new GroupNorm(groups, ch) : null;
+}
+
+function norm(n: GroupNorm | null, x: Tensor): Tensor {
+  return n ? n.forward(x) : x;
+}
+
 export class ResnetBlock3d extends Module {
-  norm1: GroupNorm;
+  norm1: GroupNorm | null;
   conv1: CausalConv3d;
-  norm2: GroupNorm;
+  norm2: GroupNorm | null;
   conv2: CausalConv3d;
   conv_shortcut: CausalConv3d | null;
+  /** `groups` 0: no normalisation (norm_type 'none'). */
   constructor(cin: number, cout: number, groups: number, generator?: Generator) {
     super();
-    this.norm1 = new GroupNorm(groups, cin);
+    this.norm1 = groupNormOrNone(groups, cin);
     this.conv1 = new CausalConv3d(cin, cout, 3, 1, generator);
-    this.norm2 = new GroupNorm(groups, cout);
+    this.norm2 = groupNormOrNone(groups, cout);
     this.conv2 = new CausalConv3d(cout, cout, 3, 1, generator);
     this.conv_shortcut = cin !== cout ? new CausalConv3d(cin, cout, 1, 1, generator) : null;
   }
   forward(x: Tensor, cache?: CausalCache): Tensor {
-    let h = this.conv1.forward(this.norm1.forward(x).silu(), cache);
-    h = this.conv2.forward(this.norm2.forward(h).silu(), cache);
+    let h = this.conv1.forward(norm(this.norm1, x).silu(), cache);
+    h = this.conv2.forward(norm(this.norm2, h).silu(), cache);
     return (this.conv_shortcut ? this.conv_shortcut.forward(x, cache) : x).add(h);
   }
 }
@@ -188,22 +198,28 @@ export class MidBlock3d extends Module {
   }
 }
 
+/** GroupNorm groups of a config: norm_num_groups, or 0 (no normalisation) for norm_type 'none'. */
+function normGroups(c: VaeConfig): number {
+  return c.norm_type === 'none' ? 0 : c.norm_num_groups;
+}
+
 export class Encoder3d extends Module {
   conv_in: CausalConv3d;
   down_blocks: DownBlock3d[];
   mid_block: MidBlock3d;
-  conv_norm_out: GroupNorm;
+  conv_norm_out: GroupNorm | null;
   conv_out: CausalConv3d;
   constructor(c: VaeConfig, generator?: Generator) {
     super();
     const ch = c.block_out_channels;
     const L = ch.length;
+    const groups = normGroups(c);
     this.conv_in = new CausalConv3d(c.in_channels, ch[0], 3, 1, generator);
     this.down_blocks = ch.map((cout, i) =>
-      new DownBlock3d(i === 0 ? ch[0] : ch[i - 1], cout, c.layers_per_block, c.norm_num_groups,
+      new DownBlock3d(i === 0 ? ch[0] : ch[i - 1], cout, c.layers_per_block, groups,
         i === L - 1 ? 'none' : temporalDown(c, i) ? 'spatiotemporal' : 'spatial', generator));
-    this.mid_block = new MidBlock3d(ch[L - 1], c.norm_num_groups, generator);
-    this.conv_norm_out = new GroupNorm(c.norm_num_groups, ch[L - 1]);
+    this.mid_block = new MidBlock3d(ch[L - 1], groups, generator);
+    this.conv_norm_out = groupNormOrNone(groups, ch[L - 1]);
     this.conv_out = new CausalConv3d(ch[L - 1], 2 * c.latent_channels, 3, 1, generator);
   }
   /** x [N, Cin, T, H, W] → moments [N, 2·Cz, t, h, w]. */
@@ -211,7 +227,7 @@ export class Encoder3d extends Module {
     let h = this.conv_in.forward(x, cache);
     for (const b of this.down_blocks) h = b.forward(h, cache);
     h = this.mid_block.forward(h, cache);
-    return this.conv_out.forward(this.conv_norm_out.forward(h).silu(), cache);
+    return this.conv_out.forward(norm(this.conv_norm_out, h).silu(), cache);
   }
 }
 
@@ -219,19 +235,20 @@ export class Decoder3d extends Module {
   conv_in: CausalConv3d;
   mid_block: MidBlock3d;
   up_blocks: UpBlock3d[];
-  conv_norm_out: GroupNorm;
+  conv_norm_out: GroupNorm | null;
   conv_out: CausalConv3d;
   constructor(c: VaeConfig, generator?: Generator) {
     super();
     const ch = c.block_out_channels;
     const L = ch.length;
+    const groups = normGroups(c);
     this.conv_in = new CausalConv3d(c.latent_channels, ch[L - 1], 3, 1, generator);
-    this.mid_block = new MidBlock3d(ch[L - 1], c.norm_num_groups, generator);
+    this.mid_block = new MidBlock3d(ch[L - 1], groups, generator);
     this.up_blocks = [];
     for (let i = L - 1; i >= 0; i--)
-      this.up_blocks.push(new UpBlock3d(i === L - 1 ? ch[L - 1] : ch[i + 1], ch[i], c.layers_per_block + 1, c.norm_num_groups,
+      this.up_blocks.push(new UpBlock3d(i === L - 1 ? ch[L - 1] : ch[i + 1], ch[i], c.layers_per_block + 1, groups,
         i === 0 ? 'none' : temporalDown(c, i - 1) ? 'spatiotemporal' : 'spatial', generator));
-    this.conv_norm_out = new GroupNorm(c.norm_num_groups, ch[0]);
+    this.conv_norm_out = groupNormOrNone(groups, ch[0]);
     this.conv_out = new CausalConv3d(ch[0], c.out_channels, 3, 1, generator);
   }
   /** z [N, Cz, t, h, w] → video [N, Cout, 1 + r_t·(t − 1), h·r_s, w·r_s]. */
@@ -239,7 +256,7 @@ export class Decoder3d extends Module {
     let h = this.conv_in.forward(z, cache);
     h = this.mid_block.forward(h, cache);
     for (const b of this.up_blocks) h = b.forward(h, cache);
-    return this.conv_out.forward(this.conv_norm_out.forward(h).silu(), cache);
+    return this.conv_out.forward(norm(this.conv_norm_out, h).silu(), cache);
   }
 }
 
@@ -289,6 +306,34 @@ export class CausalVae3d extends Module {
     this.config = vaeConfig(config);
     this.encoder = new Encoder3d(this.config, generator);
     this.decoder = new Decoder3d(this.config, generator);
+    if (this.config.norm_type === 'none') this.fixupInit(generator);
+  }
+
+  /**
+   * The initialisation a VAE without normalisation trains from (Fixup, Zhang et al. 2019, in its simplest form):
+   * every conv He-normal N(0, 2/fan_in) with zero bias, the last conv of every residual branch zero (a fresh block is
+   * the identity, so depth does not blow the signal up), and the log-variance half of the encoder's conv_out biased to
+   * −6 (σ ≈ 0.05: the decoder sees the posterior mean, not noise, from the first step).
+   */
+  private fixupInit(generator?: Generator): void {
+    noGrad(() => {
+      const visit = (m: Module): void => {
+        for (const [, c] of m.namedChildren()) {
+          if (c instanceof CausalConv3d) {
+            const w = c.conv.weight;
+            const fanIn = w.size / w.shape[0];
+            const r = randn(w.shape, { generator }).mul(Math.sqrt(2 / fanIn));
+            (w.data() as Float32Array).set(r.data() as Float32Array);
+            r.dispose();
+            if (c.conv.bias) (c.conv.bias.data() as Float32Array).fill(0);
+          } else visit(c);
+          if (c instanceof ResnetBlock3d) (c.conv2.conv.weight.data() as Float32Array).fill(0);
+        }
+      };
+      visit(this);
+      const b = this.encoder.conv_out.conv.bias;
+      if (b) (b.data() as Float32Array).fill(-6, this.config.latent_channels);
+    });
   }
 
   private checkVideo(x: Tensor): void {

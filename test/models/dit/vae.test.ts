@@ -138,7 +138,7 @@ test('gradient checks through the whole encoder and decoder (inputs and strided/
   gradcheck((a) => v.decoder.forward(a), [z], opts);
   // parameters: gradcheck perturbs their storage in place, so closing over the module is enough
   gradcheck(() => v.encoder.forward(x), [v.encoder.down_blocks[1].downsamplers[0].conv.conv.weight], opts);
-  gradcheck(() => v.decoder.forward(z), [v.decoder.up_blocks[0].upsamplers[0].conv.conv.weight, v.decoder.conv_norm_out.weight], opts);
+  gradcheck(() => v.decoder.forward(z), [v.decoder.up_blocks[0].upsamplers[0].conv.conv.weight, v.decoder.conv_norm_out!.weight], opts);
   v.dispose();
 });
 
