@@ -115,10 +115,12 @@ export function expertsForward(xs: Tensor, counts: Int32Array, experts: readonly
   const x = dataOf(xc);
   const n = R * I;
   const vec = (a: Float32Array) => ({ data: a, shape: [n], strides: [1], offset: 0 });
-  const G = new Float32Array(n); // gate_e(x) rows, then (backward) dG
-  const U = new Float32Array(n); // up_e(x) rows, then dU
-  const Sg = new Float32Array(n); // silu(G)
-  const A = new Float32Array(n); // silu(G) ⊙ U
+  // saved activations from the caching allocator (no zero fill; freed with the step's scope like any op's)
+  const buf = () => dataOf(Tensor.empty([n]));
+  const G = buf(); // gate_e(x) rows, then (backward) dG
+  const U = buf(); // up_e(x) rows, then dU
+  const Sg = buf(); // silu(G)
+  const A = buf(); // silu(G) ⊙ U
   const out = Tensor.empty([R, d]);
   const y = dataOf(out);
   const w = (t: Tensor) => dataOf(t);
@@ -143,7 +145,7 @@ export function expertsForward(xs: Tensor, counts: Int32Array, experts: readonly
     const dy = dataOf(gyc);
     const dxs = Tensor.empty([R, d]);
     const dx = dataOf(dxs);
-    const dA = new Float32Array(n);
+    const dA = buf();
     const grads: (Tensor | null)[] = [dxs, ...new Array<Tensor | null>(3 * experts.length).fill(null)];
     // dA = dy_e · W_down [c, I];  dW_down = dy_eᵀ · A_e [d, I]
     for (const [s0, c, ex, e] of blocks) {
@@ -153,7 +155,7 @@ export function expertsForward(xs: Tensor, counts: Int32Array, experts: readonly
       grads[1 + 3 * e + 2] = dWd;
     }
     // dU = dA ⊙ silu(g);  dG = dA ⊙ u ⊙ silu'(g), silu'(g) = σ + silu(g)·(1 − σ)  (σ into A, no longer needed)
-    const t = new Float32Array(n);
+    const t = buf();
     be.unary('sigmoid', vec(G), A); // σ(g)
     be.binary('mul', vec(Sg), vec(A), [n], t); // silu·σ
     be.binary('sub', vec(Sg), vec(t), [n], t); // silu − silu·σ
