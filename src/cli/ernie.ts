@@ -228,14 +228,14 @@ export function runFinetuneErnie(o: FinetuneOpts, log: (s: string) => void = con
   const out = {
     model: resolve(o.model), steps: o.steps, relations: data.relations, relation_accuracy: f.testAccuracy, relation_train_accuracy: f.trainAccuracy,
     relation_majority: f.majorityAccuracy, test_pairs: f.testSize, train_pairs: f.trainSize, loss: [f.firstLoss, f.lastLoss],
-    cloze_accuracy: cloze.accuracy, cloze_chance: cloze.chance, cloze_items: cloze.total,
+    cloze_accuracy: cloze.accuracy, cloze_accuracy_per_token: cloze.accuracyPerToken, cloze_chance: cloze.chance, cloze_items: cloze.total,
   };
   pre.dispose();
   clf.dispose();
   if (o.json) console.log(JSON.stringify(out));
   else {
     log(`relation classification (${data.relations.length} relations; ${f.trainSize} train / ${f.testSize} held-out pairs, disjoint): held-out accuracy ${(100 * f.testAccuracy).toFixed(1)}% (train ${(100 * f.trainAccuracy).toFixed(1)}%, majority class ${(100 * f.majorityAccuracy).toFixed(1)}%); loss ${f.firstLoss.toFixed(3)} → ${f.lastLoss.toFixed(3)}`);
-    log(`zero-shot cloze through the NLG module (before fine-tuning): ${(100 * cloze.accuracy).toFixed(1)}% of ${cloze.total} items (chance ${(100 * cloze.chance).toFixed(1)}%)`);
+    log(`zero-shot cloze through the NLG module (before fine-tuning): ${(100 * cloze.accuracy).toFixed(1)}% of ${cloze.total} items by summed log-probability, ${(100 * cloze.accuracyPerToken).toFixed(1)}% per token (chance ${(100 * cloze.chance).toFixed(1)}%)`);
   }
   return out;
 }
@@ -246,14 +246,15 @@ export function runEvalErnie(o: { model: string; data?: string; json?: boolean }
   const model = loadErnie3(o.model);
   const c = clozeAccuracy(model, data.cloze);
   model.dispose();
-  const out = { model: resolve(o.model), cloze_accuracy: c.accuracy, cloze_correct: c.correct, cloze_items: c.total, cloze_chance: c.chance };
+  const out = { model: resolve(o.model), cloze_accuracy: c.accuracy, cloze_accuracy_per_token: c.accuracyPerToken, cloze_correct: c.correct, cloze_items: c.total, cloze_chance: c.chance };
   if (o.json) console.log(JSON.stringify(out));
-  else log(`zero-shot cloze through the NLG module: ${(100 * c.accuracy).toFixed(1)}% (${c.correct}/${c.total}; chance ${(100 * c.chance).toFixed(1)}%)`);
+  else log(`zero-shot cloze through the NLG module: ${(100 * c.accuracy).toFixed(1)}% (${c.correct}/${c.total}) by summed log-probability, ${(100 * c.accuracyPerToken).toFixed(1)}% per token; chance ${(100 * c.chance).toFixed(1)}%`);
   return out;
 }
 
 interface CompareOpts extends ProgressiveOpts {
   config: string;
+  out?: string;
   steps: number;
   finetuneSteps: number;
   seeds: number[];
@@ -272,26 +273,29 @@ export function runCompareErnie(o: CompareOpts, log: (s: string) => void = conso
   bar?.start(total, 0, { phase: '-', task: '-', loss: '-', tps: '-' });
   let done = 0;
   const r = compareKnowledge(data, {
-    config, steps: o.steps, finetuneSteps: o.finetuneSteps, seeds: o.seeds, train: { progressive, weights: o.weights, maskRate: o.maskRate },
+    config, steps: o.steps, finetuneSteps: o.finetuneSteps, seeds: o.seeds, train: { progressive, weights: o.weights, maskRate: o.maskRate, dataSource: o.data ?? 'data/ernie' }, out: o.out,
     onStep: (run, s) => bar?.update(++done, { phase: `${run} ${s.phase}`, task: s.task, loss: s.loss.toFixed(3), tps: Math.round(s.tokensPerSecond) }),
   });
   bar?.stop();
-  const runJson = (xs: typeof r.knowledge) => xs.map((x) => ({ seed: x.seed, relation_accuracy: x.relationAccuracy, relation_train_accuracy: x.relationTrainAccuracy, cloze_accuracy: x.clozeAccuracy, tokens: x.tokens, pretrain_s: x.pretrainSeconds, per_task: x.perTask ? taskJson(x.perTask) : null }));
+  const runJson = (xs: typeof r.knowledge) => xs.map((x) => ({ seed: x.seed, relation_accuracy: x.relationAccuracy, relation_train_accuracy: x.relationTrainAccuracy, cloze_accuracy: x.clozeAccuracy, cloze_accuracy_per_token: x.clozePerTokenAccuracy, tokens: x.tokens, pretrain_s: x.pretrainSeconds, per_task: x.perTask ? taskJson(x.perTask) : null }));
   const out = {
     config: o.config, steps: o.steps, finetune_steps: o.finetuneSteps, seeds: o.seeds, data: o.data ?? 'data/ernie',
-    knowledge: { relation_accuracy: r.mean.knowledge.relationAccuracy, cloze_accuracy: r.mean.knowledge.clozeAccuracy, tokens: r.mean.knowledge.tokens, runs: runJson(r.knowledge) },
-    baseline: { relation_accuracy: r.mean.baseline.relationAccuracy, cloze_accuracy: r.mean.baseline.clozeAccuracy, tokens: r.mean.baseline.tokens, runs: runJson(r.baseline) },
-    scratch: { relation_accuracy: r.mean.scratch.relationAccuracy, cloze_accuracy: r.mean.scratch.clozeAccuracy, runs: runJson(r.scratch) },
+    knowledge: { relation_accuracy: r.mean.knowledge.relationAccuracy, cloze_accuracy: r.mean.knowledge.clozeAccuracy, cloze_accuracy_per_token: r.mean.knowledge.clozePerTokenAccuracy, tokens: r.mean.knowledge.tokens, runs: runJson(r.knowledge) },
+    baseline: { relation_accuracy: r.mean.baseline.relationAccuracy, cloze_accuracy: r.mean.baseline.clozeAccuracy, cloze_accuracy_per_token: r.mean.baseline.clozePerTokenAccuracy, tokens: r.mean.baseline.tokens, runs: runJson(r.baseline) },
+    scratch: { relation_accuracy: r.mean.scratch.relationAccuracy, cloze_accuracy: r.mean.scratch.clozeAccuracy, cloze_accuracy_per_token: r.mean.scratch.clozePerTokenAccuracy, runs: runJson(r.scratch) },
     relation_majority: r.relationMajority, cloze_chance: r.clozeChance, test_pairs: r.testPairs, cloze_items: r.clozeItems,
-    knowledge_beats_baseline: { relation: r.mean.knowledge.relationAccuracy > r.mean.baseline.relationAccuracy, cloze: r.mean.knowledge.clozeAccuracy > r.mean.baseline.clozeAccuracy },
+    knowledge_beats_baseline: {
+      relation: r.mean.knowledge.relationAccuracy > r.mean.baseline.relationAccuracy, cloze: r.mean.knowledge.clozeAccuracy > r.mean.baseline.clozeAccuracy,
+      cloze_per_token: r.mean.knowledge.clozePerTokenAccuracy > r.mean.baseline.clozePerTokenAccuracy,
+    },
   };
   if (o.json) console.log(JSON.stringify(out));
   else {
     const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
     log(`knowledge vs no-knowledge, ${o.config}, ${o.steps} pre-training steps, ${o.finetuneSteps} fine-tuning steps, seeds ${o.seeds.join(',')}`);
-    log(`  ${'model'.padEnd(28)} relation acc (held-out)  cloze acc (zero-shot)  pre-training tokens`);
+    log(`  ${'model'.padEnd(28)} relation acc (held-out)  cloze acc (sum)  cloze acc (per token)  pre-training tokens`);
     for (const [name, m] of [['with knowledge tasks', r.mean.knowledge], ['without knowledge tasks', r.mean.baseline], ['no pre-training', r.mean.scratch]] as const)
-      log(`  ${name.padEnd(28)} ${pct(m.relationAccuracy).padStart(23)}  ${pct(m.clozeAccuracy).padStart(21)}  ${Math.round(m.tokens).toLocaleString('en-US').padStart(19)}`);
+      log(`  ${name.padEnd(28)} ${pct(m.relationAccuracy).padStart(23)}  ${pct(m.clozeAccuracy).padStart(15)}  ${pct(m.clozePerTokenAccuracy).padStart(21)}  ${Math.round(m.tokens).toLocaleString('en-US').padStart(19)}`);
     log(`  majority class ${pct(r.relationMajority)} of ${r.testPairs} held-out pairs; cloze chance ${pct(r.clozeChance)} over ${r.clozeItems} items`);
   }
   return out;
@@ -346,6 +350,7 @@ export function registerErnieTrainCommands(program: Command, train: Command): vo
     .option('--steps <n>', 'pre-training steps of each model', positiveInt, 300)
     .option('--finetune-steps <n>', 'relation fine-tuning steps', positiveInt, 300)
     .option('--seeds <list>', 'seeds (each runs all three models)', seedList, [0])
+    .option('--out <dir>', 'also save the pre-trained models as <dir>/<knowledge|baseline>-seed<s>')
     .option('--mask-rate <r>', 'fraction of tokens masked', finiteNumber, 0.15)
     .option('--json', 'print one JSON object')
     .action((o: CompareOpts) => {

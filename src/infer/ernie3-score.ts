@@ -5,7 +5,9 @@
  * (the sum of the candidate tokens' log-probabilities; causal, so one forward of "context + candidate" scores it).
  * All candidates of an item go through one batched forward, right-padded (padding sits after every scored position,
  * so under the causal mask it changes nothing). Contexts longer than the segment keep their last tokens.
- * `clozeAccuracy` picks the best-scoring candidate of each item.
+ * `clozeAccuracy` picks the best-scoring candidate of each item; beside it, the per-token (length-normalised) score
+ * log p(c | x) / |c| picks too (`accuracyPerToken`): the sum favours short candidates, whatever the model knows (a
+ * random model picks the shortest one).
  */
 import { KilnError } from '../errors.js';
 import type { Ernie3ForPreTraining } from '../models/ernie3/heads.js';
@@ -43,9 +45,12 @@ export function scoreCandidates(model: Ernie3ForPreTraining, context: number[], 
 }
 
 export interface ClozeResult {
+  /** Accuracy of the summed log-probability (the issue's score). */
   accuracy: number;
   correct: number;
   total: number;
+  /** Accuracy of the mean log-probability per candidate token. */
+  accuracyPerToken: number;
   /** Chance level: mean of 1 / #candidates. */
   chance: number;
   predictions: number[];
@@ -53,13 +58,17 @@ export interface ClozeResult {
 
 export function clozeAccuracy(model: Ernie3ForPreTraining, items: ClozeItem[]): ClozeResult {
   if (items.length === 0) throw new KilnError('E_ARG', 'cloze accuracy: no items');
+  const argmax = (xs: number[]) => xs.indexOf(Math.max(...xs));
+  const perToken: number[] = [];
   const predictions = items.map((it) => {
     const s = scoreCandidates(model, it.context, it.candidates);
-    return s.indexOf(Math.max(...s));
+    perToken.push(argmax(s.map((x, i) => x / it.candidates[i].length)));
+    return argmax(s);
   });
   const correct = predictions.filter((p, i) => p === items[i].answer).length;
   return {
     accuracy: correct / items.length, correct, total: items.length, predictions,
+    accuracyPerToken: perToken.filter((p, i) => p === items[i].answer).length / items.length,
     chance: items.reduce((a, it) => a + 1 / it.candidates.length, 0) / items.length,
   };
 }

@@ -7,6 +7,7 @@
  * plus a control that skips pre-training (random backbone, same fine-tuning; untrained NLG on the cloze).
  * With several seeds every number is reported per seed and as a mean.
  */
+import { join } from 'node:path';
 import type { Ernie3Config } from '../models/ernie3/config.js';
 import { Ernie3ForPreTraining } from '../models/ernie3/heads.js';
 import type { Ernie3Task } from '../models/ernie3/multitask.js';
@@ -24,6 +25,8 @@ export interface CompareOptions {
   train: Omit<Ernie3TrainOptions, 'steps' | 'knowledge' | 'seed' | 'onStep' | 'out' | 'checkpointEvery' | 'untilStep'>;
   finetuneBatch?: number;
   finetuneLr?: number;
+  /** Save each pre-trained model to `<out>/<knowledge|baseline>-seed<s>` (a kiln train ernie directory). */
+  out?: string;
   onStep?: (run: string, s: Ernie3StepLog) => void;
   onRun?: (run: string) => void;
 }
@@ -33,6 +36,8 @@ export interface CompareRun {
   relationAccuracy: number;
   relationTrainAccuracy: number;
   clozeAccuracy: number;
+  /** Cloze accuracy of the per-token (length-normalised) score. */
+  clozePerTokenAccuracy: number;
   tokens: number;
   pretrainSeconds: number;
   perTask: Record<Ernie3Task, TaskStats> | null;
@@ -44,7 +49,7 @@ export interface CompareResult {
   knowledge: CompareRun[];
   baseline: CompareRun[];
   scratch: CompareRun[];
-  mean: Record<'knowledge' | 'baseline' | 'scratch', { relationAccuracy: number; clozeAccuracy: number; tokens: number }>;
+  mean: Record<'knowledge' | 'baseline' | 'scratch', { relationAccuracy: number; clozeAccuracy: number; clozePerTokenAccuracy: number; tokens: number }>;
   relationMajority: number;
   clozeChance: number;
   testPairs: number;
@@ -64,7 +69,8 @@ export function compareKnowledge(data: ErnieTaskData, o: CompareOptions): Compar
       let pretrainSeconds = 0;
       let perTask: Record<Ernie3Task, TaskStats> | null = null;
       if (kind !== 'scratch') {
-        const r = trainErnie3(model, data, { ...o.train, steps: o.steps, seed, knowledge: kind === 'knowledge', onStep: (s) => o.onStep?.(name, s) });
+        const out = o.out ? join(o.out, `${kind}-seed${seed}`) : undefined;
+        const r = trainErnie3(model, data, { ...o.train, steps: o.steps, seed, knowledge: kind === 'knowledge', out, onStep: (s) => o.onStep?.(name, s) });
         const last = r.logs[r.logs.length - 1];
         tokens = last?.tokens ?? 0;
         pretrainSeconds = last?.seconds ?? 0;
@@ -75,13 +81,14 @@ export function compareKnowledge(data: ErnieTaskData, o: CompareOptions): Compar
       const clf = relationClassifier(model.config, data.relations.length, kind === 'scratch' ? null : model, seed + 1000);
       const f = finetuneRelations(clf, data.relationDataset, { steps: o.finetuneSteps, batchSize: o.finetuneBatch, lr: o.finetuneLr, seed: seed + 2000 });
       majority = f.majorityAccuracy;
-      runs[kind].push({ seed, relationAccuracy: f.testAccuracy, relationTrainAccuracy: f.trainAccuracy, clozeAccuracy: cloze.accuracy, tokens, pretrainSeconds, perTask });
+      runs[kind].push({ seed, relationAccuracy: f.testAccuracy, relationTrainAccuracy: f.trainAccuracy, clozeAccuracy: cloze.accuracy, clozePerTokenAccuracy: cloze.accuracyPerToken, tokens, pretrainSeconds, perTask });
       clf.dispose();
       model.dispose();
     }
   const mean = (xs: CompareRun[]) => ({
     relationAccuracy: xs.reduce((a, r) => a + r.relationAccuracy, 0) / xs.length,
     clozeAccuracy: xs.reduce((a, r) => a + r.clozeAccuracy, 0) / xs.length,
+    clozePerTokenAccuracy: xs.reduce((a, r) => a + r.clozePerTokenAccuracy, 0) / xs.length,
     tokens: xs.reduce((a, r) => a + r.tokens, 0) / xs.length,
   });
   return {
