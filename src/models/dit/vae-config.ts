@@ -63,7 +63,7 @@ export function vaeConfig(overrides: Partial<VaeConfig> | string = {}): VaeConfi
   if (!Number.isInteger(tDowns) || tDowns > levels - 1)
     throw new KilnError('E_CONFIG', `VAE config: temporal_compression_ratio ${c.temporal_compression_ratio} must be a power of 2 at most ${c.spatial_compression_ratio}`);
   for (const ch of c.block_out_channels)
-    if (ch % c.norm_num_groups !== 0) throw new KilnError('E_CONFIG', `VAE config: block channels ${ch} are not divisible by norm_num_groups ${c.norm_num_groups}`);
+    if (c.norm_type === 'group' && ch % c.norm_num_groups !== 0) throw new KilnError('E_CONFIG', `VAE config: block channels ${ch} are not divisible by norm_num_groups ${c.norm_num_groups}`);
   return c;
 }
 
