@@ -25,7 +25,7 @@ import { fromArray, zeros } from '../tensor/creation.js';
 import { Generator } from '../tensor/random.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { singleDitConfig, type SingleDitConfig } from '../models/dit/dit-config.js';
-import { patchify, rope3d, timestepEmbedding, unpatchify } from '../models/dit/embeddings.js';
+import { patchify, rope3d, timestepEmbedding, unpatchify, type PatchGrid } from '../models/dit/embeddings.js';
 import { keyMask } from '../models/dit/attention.js';
 import type { Condition, VelocityModel } from '../models/dit/flow.js';
 import { SingleDit, modulate } from '../models/dit/single-dit.js';
@@ -50,6 +50,12 @@ export interface VideoModelConfig {
   width: number;
   /** DiT input = [latents; first-frame latent; frame mask] (2C + 1 channels), see above */
   image_condition?: boolean;
+  /**
+   * add a fixed 3D sin-cos absolute position embedding to the tokens (`sincos3d`; DiT/Latte style) on top of RoPE:
+   * RoPE alone only tells attention relative offsets, and a tiny model cannot recover where in the frame/clip a token
+   * is, so it cannot place a subject or move it frame by frame
+   */
+  abs_pos_embed?: boolean;
   /** σ shift α (flow.ts `shiftSigma`) for training σ and the sampling schedule alike; default 1 */
   shift?: number;
   /** default sampler settings */
@@ -117,9 +123,10 @@ export class VideoModel extends Module {
   velocity(reference: Tensor | null = null, image: Tensor | null = null): VelocityModel {
     if (image && !this.config.image_condition)
       throw new KilnError('E_CONFIG', 'VideoModel.velocity: this model was not trained with image (channel-concatenation) conditioning; use the first-frame replacement method');
-    if (!this.config.image_condition) return (x, t, c) => ditForward(this.dit, x, t, c, reference);
+    const absPos = !!this.config.abs_pos_embed;
+    if (!this.config.image_condition) return (x, t, c) => ditForward(this.dit, x, t, c, reference, { absPos });
     const ref = reference ? withImageChannels(reference, null) : null; // reference tokens: zero image channels
-    return (x, t, c) => ditForward(this.dit, withImageChannels(x, image), t, c, ref);
+    return (x, t, c) => ditForward(this.dit, withImageChannels(x, image), t, c, ref, { absPos });
   }
 
   save(dir: string): void {
@@ -131,35 +138,72 @@ export class VideoModel extends Module {
  * Single-DiT forward with optional in-context reference tokens. The reference is repeated to the batch of x when it
  * has one sample (CFG doubles the batch).
  */
-export function ditForward(dit: SingleDit, latents: Tensor, timestep: Tensor, cond: Condition, reference: Tensor | null): Tensor {
-  if (!reference) return dit.forward({ latents, timestep, text: cond.text, textMask: cond.textMask });
+export function ditForward(dit: SingleDit, latents: Tensor, timestep: Tensor, cond: Condition, reference: Tensor | null, { absPos = false } = {}): Tensor {
+  if (!reference && !absPos) return dit.forward({ latents, timestep, text: cond.text, textMask: cond.textMask });
   const c = dit.config;
   const D = c.num_attention_heads * c.attention_head_dim;
   const B = latents.shape[0];
   let ref = reference;
-  if (ref.ndim !== 5 || ref.shape[1] !== latents.shape[1] || ref.shape[3] !== latents.shape[3] || ref.shape[4] !== latents.shape[4])
+  if (ref && (ref.ndim !== 5 || ref.shape[1] !== latents.shape[1] || ref.shape[3] !== latents.shape[3] || ref.shape[4] !== latents.shape[4]))
     throw new KilnError('E_SHAPE', `reference latents [${ref.shape}] must be [B, ${latents.shape[1]}, t, ${latents.shape[3]}, ${latents.shape[4]}] like the video latents [${latents.shape}]`);
-  if (ref.shape[0] !== B) {
+  if (ref && ref.shape[0] !== B) {
     if (B % ref.shape[0] !== 0) throw new KilnError('E_SHAPE', `reference batch ${ref.shape[0]} does not divide the video batch ${B}`);
-    ref = cat(Array.from({ length: B / ref.shape[0] }, () => ref), 0);
+    const r1 = ref;
+    ref = cat(Array.from({ length: B / r1.shape[0] }, () => r1), 0);
   }
   const { tokens, grid } = patchify(latents, c.patch_size);
-  const { tokens: refTokens, grid: refGrid } = patchify(ref, c.patch_size);
-  const nRef = refTokens.shape[1];
-  let x = dit.patch_embedding.forward(cat([refTokens, tokens], 1)); // [B, nRef + N, D]
+  const refP = ref ? patchify(ref, c.patch_size) : null;
+  const nRef = refP ? refP.tokens.shape[1] : 0;
+  let x = dit.patch_embedding.forward(refP ? cat([refP.tokens, tokens], 1) : tokens); // [B, nRef + N, D]
+  if (absPos) {
+    const pe = refP ? cat([sincos3d(refP.grid, D, -refP.grid.t), sincos3d(grid, D)], 0) : sincos3d(grid, D);
+    x = x.add(pe);
+  }
   const ce = dit.condition_embedder;
   const temb = ce.time_embedder.forward(timestepEmbedding(timestep, c.freq_dim));
   const e = ce.time_proj.forward(temb.silu()).reshape([-1, 6, D]);
   const ctx = ce.text_embedder.forward(cond.text);
-  const rRef = rope3d(refGrid, c.rope_axes_dim!, c.rope_theta, 0, [-refGrid.t, 0, 0]);
   const rVid = rope3d(grid, c.rope_axes_dim!, c.rope_theta);
-  const rope = { cos: cat([rRef.cos, rVid.cos], 0), sin: cat([rRef.sin, rVid.sin], 0) };
+  let rope = rVid;
+  if (refP) {
+    const rRef = rope3d(refP.grid, c.rope_axes_dim!, c.rope_theta, 0, [-refP.grid.t, 0, 0]);
+    rope = { cos: cat([rRef.cos, rVid.cos], 0), sin: cat([rRef.sin, rVid.sin], 0) };
+  }
   const mask = keyMask(cond.textMask);
   for (const b of dit.blocks) x = b.forward(x, e, ctx, rope, mask);
-  x = x.slice(1, nRef);
+  if (nRef) x = x.slice(1, nRef);
   const [shift, scale] = dit.scale_shift_table.add(temb.unsqueeze(1)).split(1, 1).map((t) => t.squeeze(1));
   const out = dit.proj_out.forward(modulate(dit.norm_out.forward(x), shift, scale));
   return unpatchify(out, grid, c.patch_size, c.out_channels);
+}
+
+/**
+ * Fixed 3D sin-cos absolute position embedding [N, D] for a t×h×w token grid in raster order (DiT / Latte style):
+ * D is split like RoPE (d_t = D − 2·d_s, d_h = d_w = d_s = 2⌊D/6⌋); each part is [sin(p·ω_i), cos(p·ω_i)],
+ * ω_i = 100^(−i/(d/2)) (a short period: the grids are small). `tOffset` shifts the time index (reference: −1).
+ */
+export function sincos3d(grid: PatchGrid, D: number, tOffset = 0): Tensor {
+  const ds = 2 * Math.floor(D / 6);
+  const parts = [D - 2 * ds, ds, ds];
+  const N = grid.t * grid.h * grid.w;
+  const out = new Float32Array(N * D);
+  let n = 0;
+  for (let t = 0; t < grid.t; t++)
+    for (let h = 0; h < grid.h; h++)
+      for (let w = 0; w < grid.w; w++, n++) {
+        const pos = [t + tOffset, h, w];
+        let j = 0;
+        for (let a = 0; a < 3; a++) {
+          const half = Math.floor(parts[a] / 2);
+          for (let i = 0; i < half; i++) {
+            const ang = pos[a] * Math.pow(100, -i / half);
+            out[n * D + j + i] = Math.sin(ang);
+            out[n * D + j + half + i] = Math.cos(ang);
+          }
+          j += parts[a];
+        }
+      }
+  return fromArray(out, [N, D]);
 }
 
 /** [x; first-frame latent in frame 0, zeros elsewhere; frame mask] along channels (image null → zeros). */

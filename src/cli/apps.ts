@@ -221,8 +221,8 @@ export function registerAppCommands(program: Command, train: Command): void {
   train.command('apps-demo')
     .description('train the tiny pixel-space video model the apps run on (synthetic subjects, with reference conditioning)')
     .requiredOption('--out <dir>', 'model directory to write')
-    .option('--steps <n>', 'training steps', positiveInt, 2000)
-    .option('--lr <lr>', 'learning rate', finiteNumber, 5e-3)
+    .option('--steps <n>', 'training steps', positiveInt, 6000)
+    .option('--lr <lr>', 'peak learning rate (cosine-decayed to 5 %)', finiteNumber, 5e-3)
     .option('--seed <n>', 'seed', (v) => Number(v), 0)
     .option('--image-condition', 'also train Wan-I2V channel-concatenated first-frame conditioning (for app i2v --method concat)')
     .option('--json', 'print a JSON summary')
@@ -230,7 +230,7 @@ export function registerAppCommands(program: Command, train: Command): void {
       const t0 = Date.now();
       const m = new VideoModel(tinyWorldConfig({ imageCondition: !!o.imageCondition }), { seed: o.seed });
       const b = bar('training', o.steps, !!o.json);
-      const { losses } = trainWorld(m, { steps: o.steps, lr: o.lr, seed: o.seed + 1, onStep: b.tick });
+      const { losses } = trainWorld(m, { steps: o.steps, lr: o.lr, minLrRatio: 0.05, seed: o.seed + 1, onStep: b.tick });
       b.stop();
       m.save(o.out);
       const avg = (a: number[]) => a.reduce((s, v) => s + v, 0) / a.length;

@@ -14,7 +14,7 @@ import type { Module } from '../../src/nn/module.js';
 import { sampleFlow } from '../../src/models/dit/flow.js';
 import { SingleDit } from '../../src/models/dit/single-dit.js';
 import { singleDitConfig } from '../../src/models/dit/dit-config.js';
-import { VideoModel, ditForward, loadVideoModel, withImageChannels } from '../../src/apps/video-model.js';
+import { VideoModel, ditForward, loadVideoModel, sincos3d, withImageChannels } from '../../src/apps/video-model.js';
 import { guidedSample } from '../../src/apps/sampler.js';
 import { imageToVideo } from '../../src/apps/image-to-video.js';
 import { boxMask, inpaintVideo, latentKeep, parseBoxSpec } from '../../src/apps/inpaint.js';
@@ -70,6 +70,29 @@ test('reference forward: no reference is SingleDit.forward bit for bit; gradient
   const two = k.noGrad(() => ditForward(dit, k.cat([x, x], 0), k.cat([t, t], 0), { text: k.cat([text, text], 0) }, ref));
   assert.ok(maxDiff(two.slice(0, 1, 2), withRef) < 1e-5);
   gradcheck((xx, rr) => ditForward(dit, xx, t, { text }, rr), [x, ref], { eps: 1e-2, atol: 3e-3, rtol: 2e-2, maxPerInput: 16 });
+  // absolute positions: the sin-cos table is added to the tokens (video and reference), gradients still flow
+  const abs = k.noGrad(() => ditForward(dit, x, t, { text }, ref, { absPos: true }));
+  assert.ok(maxDiff(abs, withRef) > 1e-3);
+  gradcheck((xx, rr) => ditForward(dit, xx, t, { text }, rr, { absPos: true }), [x, ref], { eps: 1e-2, atol: 3e-3, rtol: 2e-2, maxPerInput: 12 });
+});
+
+test('sincos3d: a fixed table per (t, h, w), sin 0 / cos 1 at the origin, distinct rows, time offset for the reference', () => {
+  const D = 32;
+  const pe = sincos3d({ t: 2, h: 2, w: 3 }, D);
+  assert.deepEqual(pe.shape, [12, D]);
+  const d = pe.data() as Float32Array;
+  // D = 32 → parts [12, 10, 10]; row 0 is position (0, 0, 0): sines 0, cosines 1
+  for (const [start, half] of [[0, 6], [12, 5], [22, 5]]) for (let i = 0; i < half; i++) {
+    assert.equal(d[start + i], 0);
+    assert.equal(d[start + half + i], 1);
+  }
+  // row 1 is (0, 0, 1): only the w part changes, with sin(1) in its first slot
+  assert.ok(Math.abs(d[D + 22] - Math.sin(1)) < 1e-6);
+  for (let j = 0; j < 22; j++) assert.equal(d[D + j], d[j]);
+  const rows = new Set(Array.from({ length: 12 }, (_, r) => Array.from(d.slice(r * D, (r + 1) * D)).map((v) => v.toFixed(5)).join(',')));
+  assert.equal(rows.size, 12);
+  const ref = sincos3d({ t: 1, h: 1, w: 1 }, D, -1).data() as Float32Array;
+  assert.ok(Math.abs(ref[0] - Math.sin(-1)) < 1e-6);
 });
 
 test('mask specs and latent keep masks (pixel and causal-VAE latent space)', () => {
