@@ -11,7 +11,7 @@
  *     fine-tunes the NLU module with a relation-classification head ("[CLS] head [SEP] tail [SEP]") and prints the
  *     held-out accuracy; it also prints the zero-shot cloze accuracy of the pre-trained NLG module (measured before
  *     fine-tuning; fine-tuning never touches the NLG path).
- *   kiln eval ernie --model <dir> --cloze [--data …] [--json]   zero-shot cloze accuracy only.
+ *   kiln eval ernie --model <dir> --cloze [--shots k] [--data …] [--json]   zero-/few-shot cloze accuracy only.
  *   kiln ernie compare --steps N [--finetune-steps M] [--config <preset>] [--seeds 1,2] [--data …] [--json]
  *     knowledge vs no-knowledge pre-training on the same budget (src/train/ernie3-compare.ts).
  */
@@ -240,15 +240,15 @@ export function runFinetuneErnie(o: FinetuneOpts, log: (s: string) => void = con
   return out;
 }
 
-export function runEvalErnie(o: { model: string; data?: string; json?: boolean }, log: (s: string) => void = console.log): Record<string, unknown> {
+export function runEvalErnie(o: { model: string; data?: string; shots: number; json?: boolean }, log: (s: string) => void = console.log): Record<string, unknown> {
   const data = dataOf(o.data);
   checkVocab(o.model, data);
   const model = loadErnie3(o.model);
-  const c = clozeAccuracy(model, data.cloze);
+  const c = clozeAccuracy(model, data.cloze, { shots: o.shots, separator: [data.id('.')] });
   model.dispose();
-  const out = { model: resolve(o.model), cloze_accuracy: c.accuracy, cloze_accuracy_per_token: c.accuracyPerToken, cloze_correct: c.correct, cloze_items: c.total, cloze_chance: c.chance };
+  const out = { model: resolve(o.model), shots: o.shots, cloze_accuracy: c.accuracy, cloze_accuracy_per_token: c.accuracyPerToken, cloze_correct: c.correct, cloze_items: c.total, cloze_chance: c.chance };
   if (o.json) console.log(JSON.stringify(out));
-  else log(`zero-shot cloze through the NLG module: ${(100 * c.accuracy).toFixed(1)}% (${c.correct}/${c.total}) by summed log-probability, ${(100 * c.accuracyPerToken).toFixed(1)}% per token; chance ${(100 * c.chance).toFixed(1)}%`);
+  else log(`${o.shots === 0 ? 'zero-shot' : `${o.shots}-shot`} cloze through the NLG module: ${(100 * c.accuracy).toFixed(1)}% (${c.correct}/${c.total}) by summed log-probability, ${(100 * c.accuracyPerToken).toFixed(1)}% per token; chance ${(100 * c.chance).toFixed(1)}%`);
   return out;
 }
 
@@ -337,10 +337,15 @@ export function registerErnieTrainCommands(program: Command, train: Command): vo
   sub(program, 'eval', 'evaluation commands').command('ernie')
     .description('zero-shot cloze accuracy of an ERNIE 3.0 model through its NLG module')
     .requiredOption('--model <dir>', 'a directory written by kiln train ernie')
-    .option('--cloze', 'the zero-shot cloze (the only evaluation so far; the default)')
+    .option('--cloze', 'the cloze through the NLG module (the only evaluation so far; the default)')
+    .option('--shots <k>', 'few-shot: prefix each item with k other solved items, each followed by "."', (v) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a non-negative integer');
+      return n;
+    }, 0)
     .option('--data <dir>', "the knowledge corpus, or 'synthetic' (default data/ernie)")
     .option('--json', 'print one JSON object')
-    .action((o: { model: string; data?: string; json?: boolean }) => {
+    .action((o: { model: string; data?: string; shots: number; json?: boolean }) => {
       runEvalErnie(o);
     });
 

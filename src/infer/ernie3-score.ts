@@ -7,7 +7,8 @@
  * so under the causal mask it changes nothing). Contexts longer than the segment keep their last tokens.
  * `clozeAccuracy` picks the best-scoring candidate of each item; beside it, the per-token (length-normalised) score
  * log p(c | x) / |c| picks too (`accuracyPerToken`): the sum favours short candidates, whatever the model knows (a
- * random model picks the shortest one).
+ * random model picks the shortest one). Few-shot (`shots` = k > 0): the context is prefixed with k solved items — the
+ * next k items of the list, cyclically, never the item itself — each "context answer" followed by `separator`.
  */
 import { KilnError } from '../errors.js';
 import type { Ernie3ForPreTraining } from '../models/ernie3/heads.js';
@@ -56,12 +57,23 @@ export interface ClozeResult {
   predictions: number[];
 }
 
-export function clozeAccuracy(model: Ernie3ForPreTraining, items: ClozeItem[]): ClozeResult {
+export function clozeAccuracy(model: Ernie3ForPreTraining, items: ClozeItem[], o: { shots?: number; separator?: number[] } = {}): ClozeResult {
   if (items.length === 0) throw new KilnError('E_ARG', 'cloze accuracy: no items');
+  const k = o.shots ?? 0;
+  if (!Number.isInteger(k) || k < 0 || k >= items.length) throw new KilnError('E_ARG', `cloze accuracy: shots must be an integer in [0, ${items.length - 1}], got ${k}`);
+  const sep = o.separator ?? [];
+  const contextOf = (i: number): number[] => {
+    const prefix: number[] = [];
+    for (let j = 1; j <= k; j++) {
+      const d = items[(i + j) % items.length];
+      prefix.push(...d.context, ...d.candidates[d.answer], ...sep);
+    }
+    return [...prefix, ...items[i].context];
+  };
   const argmax = (xs: number[]) => xs.indexOf(Math.max(...xs));
   const perToken: number[] = [];
-  const predictions = items.map((it) => {
-    const s = scoreCandidates(model, it.context, it.candidates);
+  const predictions = items.map((it, i) => {
+    const s = scoreCandidates(model, contextOf(i), it.candidates);
     perToken.push(argmax(s.map((x, i) => x / it.candidates[i].length)));
     return argmax(s);
   });

@@ -55,6 +55,9 @@ test('kiln train ernie / finetune ernie / eval ernie --cloze / ernie compare --j
     const e = await kiln(['eval', 'ernie', '--model', out, '--data', 'synthetic', '--cloze', '--json']);
     assert.equal(e.cloze_accuracy, f.cloze_accuracy);
     assert.equal(e.cloze_items, 10);
+    const e2 = await kiln(['eval', 'ernie', '--model', out, '--data', 'synthetic', '--cloze', '--shots', '2', '--json']);
+    assert.equal(e2.shots, 2);
+    assert.ok((e2.cloze_accuracy as number) >= 0 && (e2.cloze_accuracy as number) <= 1);
     await assert.rejects(kiln(['finetune', 'ernie', '--model', out, '--json']), /vocab\.txt differs/);
 
     const c = await kiln(['ernie', 'compare', ...common, '--steps', '2', '--finetune-steps', '2', '--json']);

@@ -74,5 +74,10 @@ test('cloze: exact batched scores, and the right completion after training on th
   assert.equal(c.chance, 0.25);
   assert.deepEqual(c.predictions, [0, 1, 2, 3]);
   assert.equal(c.accuracy, 1);
+  // few-shot: each item's context is prefixed by two other items, solved
+  const few = clozeAccuracy(m, items, { shots: 2, separator: [2] });
+  assert.equal(few.total, 4);
+  assert.ok(few.accuracy >= 0.75, `2-shot accuracy ${few.accuracy}`);
+  assert.throws(() => clozeAccuracy(m, items, { shots: 4 }), /shots must be/);
   assert.throws(() => scoreCandidates(m, [], [[3]]), /context is empty/);
 });
