@@ -159,6 +159,7 @@ const Export kExports[] = {
     {"mlaDecode", MlaDecodeBinding},
     {"moeDecode", MoeDecodeBinding},
     {"linearRows", LinearRowsBinding},
+    {"moeSelect", MoeSelectBinding},
 };
 
 }  // namespace

@@ -319,14 +319,12 @@ void moeDecode(const MoeDecodeArgs& a) {
   for (int64_t i = 0; i < T * d; ++i) a.out[i] = a.h[i] + y[i];
 }
 
-// Router for row t: s = sigmoid(W_g·m), group-limited top-K of s + bias, gates from s. Writes ids [K], gates [K].
-void routeRow(const MoeDecodeArgs& a, const float* mrow, int32_t* ids, float* gates) {
-  const int64_t E = a.E, K = a.K, G = a.G, kg = a.kg, d = a.d;
-  float s[kMaxExperts], choice[kMaxExperts];
-  for (int64_t e = 0; e < E; ++e) {
-    s[e] = sigmoidF(dot(a.gate + e * d, mrow, d));
-    choice[e] = s[e] + a.bias[e];
-  }
+// Group-limited top-K of s + bias for one row of affinities s [E]: the kg groups with the largest sums of their two
+// largest biased affinities are kept, then the K largest biased affinities among them (others count as −∞; ties →
+// lower index; descending). Writes ids [K].
+void selectRow(const float* s, const float* bias, int64_t E, int64_t K, int64_t G, int64_t kg, int32_t* ids) {
+  float choice[kMaxExperts];
+  for (int64_t e = 0; e < E; ++e) choice[e] = s[e] + bias[e];
   if (G > 1 && kg < G) {
     const int64_t per = E / G;
     float gs[kMaxExperts];
@@ -338,7 +336,9 @@ void routeRow(const MoeDecodeArgs& a, const float* mrow, int32_t* ids, float* ga
         if (v > b1) {
           b2 = b1;
           b1 = v;
-        } else if (v > b2) b2 = v;
+        } else if (v > b2) {
+          b2 = v;
+        }
       }
       gs[g] = per >= 2 ? b1 + b2 : b1;
     }
@@ -360,6 +360,14 @@ void routeRow(const MoeDecodeArgs& a, const float* mrow, int32_t* ids, float* ga
     taken[best] = true;
     ids[k] = static_cast<int32_t>(best);
   }
+}
+
+// Router for one normed row m: s = sigmoid(W_g·m), selectRow, gates from the unbiased s. Writes ids [K], gates [K].
+void routeRow(const MoeDecodeArgs& a, const float* mrow, int32_t* ids, float* gates) {
+  const int64_t E = a.E, K = a.K, d = a.d;
+  float s[kMaxExperts];
+  for (int64_t e = 0; e < E; ++e) s[e] = sigmoidF(dot(a.gate + e * d, mrow, d));
+  selectRow(s, a.bias, E, K, a.G, a.kg, ids);
   double sum = 0;
   for (int64_t k = 0; k < K; ++k) sum += s[ids[k]];
   const float den = static_cast<float>(sum) + 1e-20f;
@@ -383,4 +391,10 @@ void moeRoute(const MoeDecodeArgs& a, int32_t* ids, float* gates) {
 void linearRows(const float* X, int64_t T, int64_t K, const float* W, int64_t N, float* Y) {
   GemvJob job{W, K, N, X, K, Y, N, T};
   runGemvJobs(&job, 1);
+}
+
+// ── routing alone (training forward): ids [N, K] for affinities [N, E] ──
+
+void moeSelect(const float* scores, int64_t N, int64_t E, const float* bias, int64_t K, int64_t G, int64_t kg, int32_t* ids) {
+  for (int64_t n = 0; n < N; ++n) selectRow(scores + n * E, bias, E, K, G, kg, ids + n * K);
 }

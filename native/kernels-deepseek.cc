@@ -59,6 +59,10 @@ void linearRows(const float* X, int64_t T, int64_t K, const float* W, int64_t N,
   }
 }
 
+void moeSelect(const float* scores, int64_t N, int64_t E, const float* bias, int64_t K, int64_t G, int64_t kg, int32_t* ids) {
+  ds_scalar::moeSelect(scores, N, E, bias, K, G, kg, ids);  // comparisons only: no SIMD variant needed
+}
+
 void moeRoute(const MoeDecodeArgs& a, int32_t* ids, float* gates) {
   switch (activeIsa()) {
     case Isa::Avx512: ds_avx512::moeRoute(a, ids, gates); break;
@@ -308,6 +312,26 @@ napi_value LinearRowsBinding(napi_env env, napi_callback_info info) {
     return nullptr;
   }
   linearRows(x, T, K, w, N, y);
+  return undefinedValue(env);
+}
+
+// moeSelect(scores, N, E, bias, K, G, kg, ids): ids [N, K]
+napi_value MoeSelectBinding(napi_env env, napi_callback_info info) {
+  DsArgs args(env, info, "moeSelect", 8);
+  if (!args.ok()) return nullptr;
+  int64_t N = 0, E = 0, K = 0, G = 0, kg = 0, sl = 0, bl = 0, il = 0;
+  float *scores = nullptr, *bias = nullptr;
+  int32_t* ids = nullptr;
+  if (!args.i64(1, "N", 0, &N) || !args.i64(2, "E", 1, &E, kMaxExperts) || !args.i64(4, "K", 1, &K, E) ||
+      !args.i64(5, "G", 1, &G, E) || !args.i64(6, "kg", 1, &kg, G) || !args.f32(0, "scores", &scores, &sl) ||
+      !args.need("scores", sl, N * E, "N·E") || !args.f32(3, "bias", &bias, &bl) || !args.need("bias", bl, E, "E") ||
+      !args.i32(7, "ids", &ids, &il) || !args.need("ids", il, N * K, "N·K"))
+    return nullptr;
+  if (E % G != 0) {
+    args.fail("G = " + std::to_string(G) + " must divide E = " + std::to_string(E));
+    return nullptr;
+  }
+  moeSelect(scores, N, E, bias, K, G, kg, ids);
   return undefinedValue(env);
 }
 

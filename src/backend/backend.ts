@@ -186,6 +186,12 @@ export interface Backend {
    * once for all rows, where a general GEMM would pack it first. y must not overlap x or w.
    */
   linearRows(x: Float32Array, T: number, K: number, w: Float32Array, N: number, y: Float32Array): void;
+  /**
+   * DeepSeek-V3 expert selection: ids [N, K] = the group-limited top-K of scores [N, E] + bias [E] (`moeDecode`'s
+   * routing rule without the gates: kg of G groups kept by the sum of their two largest biased scores, others −∞;
+   * ties → lower index; descending order).
+   */
+  moeSelect(scores: Float32Array, N: number, E: number, bias: Float32Array, K: number, G: number, kg: number, ids: Int32Array): void;
 }
 
 /** Positions in `mlaDecode`'s dims array. */

@@ -162,11 +162,13 @@ export interface NativeAddon {
   ): void;
   /** The Backend's `linearRows` (T ≤ 64; y must not overlap x or w). */
   linearRows(x: Float32Array, T: number, K: number, w: Float32Array, N: number, y: Float32Array): void;
+  /** The Backend's `moeSelect` (E ≤ 1024, G divides E). */
+  moeSelect(scores: Float32Array, N: number, E: number, bias: Float32Array, K: number, G: number, kg: number, ids: Int32Array): void;
 }
 
 /** Functions the loaded binary must export; a build missing any of them is treated as absent. */
 const REQUIRED: readonly (keyof NativeAddon)[] = ['gemm', 'peakGflops', 'setNumThreads', 'numThreads', 'isa', 'bestIsa', 'setIsa', 'attentionForward', 'attentionBackward', 'rotary', 'im2col', 'col2im',
-  'unary', 'binary', 'binaryScalar', 'where', 'copy', 'fill', 'reduce', 'argReduce', 'softmax', 'softmaxBackward', 'crossEntropy', 'rmsNorm', 'rmsNormBackward', 'layerNorm', 'layerNormBackward', 'indexSelect', 'indexAdd', 'gather', 'scatterAdd', 'mlaDecode', 'moeDecode', 'linearRows'];
+  'unary', 'binary', 'binaryScalar', 'where', 'copy', 'fill', 'reduce', 'argReduce', 'softmax', 'softmaxBackward', 'crossEntropy', 'rmsNorm', 'rmsNormBackward', 'layerNorm', 'layerNormBackward', 'indexSelect', 'indexAdd', 'gather', 'scatterAdd', 'mlaDecode', 'moeDecode', 'linearRows', 'moeSelect'];
 
 let cached: { addon: NativeAddon | null; reason: string | null } | undefined;
 
@@ -415,6 +417,13 @@ function wrap(raw: NativeAddon): NativeAddon {
     linearRows(...args) {
       try {
         raw.linearRows(...args);
+      } catch (e) {
+        throw asKilnError(e);
+      }
+    },
+    moeSelect(...args) {
+      try {
+        raw.moeSelect(...args);
       } catch (e) {
         throw asKilnError(e);
       }

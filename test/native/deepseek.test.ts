@@ -3,7 +3,7 @@
  * with the reference (src/backend/ts/deepseek.ts): `mlaDecode` (q LoRA or plain q_proj, interleaved or half RoPE,
  * empty or filled cache, 1 … 5 new rows, in place) and `moeDecode` (group-limited routing, with and without
  * normalised gates, shared expert or none, the dense E = 0 form, in place), odd sizes, on every ISA this CPU has and
- * on 1 and 2 threads, and `linearRows` (the few-row head product); chosen experts identical, outputs and cache rows within f32 summation tolerance; bad arguments
+ * on 1 and 2 threads, `linearRows` (the few-row head product) and `moeSelect` (the routing alone); chosen experts identical, outputs and cache rows within f32 summation tolerance; bad arguments
  * throw E_ARG. Skips when the addon is absent unless KILN_REQUIRE_NATIVE=1.
  */
 import { test } from 'node:test';
@@ -151,6 +151,24 @@ test('linearRows matches the reference: odd sizes, 1 … 17 rows, ISAs, threads'
   const isArg = (e: unknown) => e instanceof KilnError && e.code === 'E_ARG';
   assert.throws(() => be.linearRows(new Float32Array(4), 2, 3, new Float32Array(9), 3, new Float32Array(6)), isArg);
   assert.throws(() => be.linearRows(new Float32Array(6), 2, 3, new Float32Array(9), 3, new Float32Array(5)), isArg);
+});
+
+test('moeSelect matches the reference: group-limited top-K, ties, no groups, K > kept experts, ISAs, threads', { skip }, () => {
+  const { be } = nativeSetup();
+  const g = rng(5);
+  for (const [N, E, K, G, kg] of [[1, 8, 2, 4, 2], [17, 16, 4, 4, 2], [33, 6, 3, 1, 1], [9, 12, 5, 3, 1], [64, 256, 8, 8, 4], [5, 4, 4, 2, 2]]) {
+    const scores = Float32Array.from({ length: N * E }, () => g());
+    for (let i = 0; i < N * E; i += 7) scores[i] = scores[i - (i % E)]; // exact ties within rows
+    const bias = randn(g, E, 0.05);
+    const want = new Int32Array(N * K);
+    tsBackend.moeSelect(scores, N, E, bias, K, G, kg, want);
+    eachConfig((cfg) => {
+      const got = new Int32Array(N * K).fill(-1);
+      be.moeSelect(scores, N, E, bias, K, G, kg, got);
+      assertSame(got, want, `${cfg} N=${N} E=${E} K=${K} G=${G} kg=${kg}`);
+    });
+  }
+  assert.throws(() => be.moeSelect(new Float32Array(8), 1, 8, new Float32Array(8), 2, 3, 1, new Int32Array(2)), (e: unknown) => e instanceof KilnError && e.code === 'E_ARG');
 });
 
 test('mlaDecode / moeDecode reject bad arguments with E_ARG', { skip }, () => {

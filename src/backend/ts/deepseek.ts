@@ -49,16 +49,8 @@ function pickMax(v: Float32Array | Float64Array, taken: Uint8Array): number {
   return best;
 }
 
-/** Chosen experts [K] and gate values [K] of one normed row m (see the Backend contract). */
-export function routeRow(m: Float32Array, dims: Float64Array, gate: Float32Array, bias: Float32Array): { ids: Int32Array; gates: Float32Array } {
-  const d = dims[MOE_DIMS.d];
-  const E = dims[MOE_DIMS.E];
-  const K = dims[MOE_DIMS.K];
-  const G = dims[MOE_DIMS.G];
-  const kg = dims[MOE_DIMS.kg];
-  const s = new Float32Array(E);
-  gemv(gate, E, d, m, 0, s, 0);
-  for (let e = 0; e < E; e++) s[e] = sigmoid(s[e]);
+/** Group-limited top-K of s + bias for one row (see the Backend's `moeSelect`). */
+function selectRow(s: Float32Array, bias: Float32Array, E: number, K: number, G: number, kg: number): Int32Array {
   const choice = new Float32Array(E);
   for (let e = 0; e < E; e++) choice[e] = s[e] + bias[e];
   if (G > 1 && kg < G) {
@@ -77,6 +69,18 @@ export function routeRow(m: Float32Array, dims: Float64Array, gate: Float32Array
   const taken = new Uint8Array(E);
   const ids = new Int32Array(K);
   for (let k = 0; k < K; k++) ids[k] = pickMax(choice, taken);
+  return ids;
+}
+
+/** Chosen experts [K] and gate values [K] of one normed row m (see the Backend contract). */
+export function routeRow(m: Float32Array, dims: Float64Array, gate: Float32Array, bias: Float32Array): { ids: Int32Array; gates: Float32Array } {
+  const d = dims[MOE_DIMS.d];
+  const E = dims[MOE_DIMS.E];
+  const K = dims[MOE_DIMS.K];
+  const s = new Float32Array(E);
+  gemv(gate, E, d, m, 0, s, 0);
+  for (let e = 0; e < E; e++) s[e] = sigmoid(s[e]);
+  const ids = selectRow(s, bias, E, K, dims[MOE_DIMS.G], dims[MOE_DIMS.kg]);
   let sum = 0;
   for (let k = 0; k < K; k++) sum += s[ids[k]];
   const den = Math.fround(Math.fround(sum) + 1e-20);
@@ -104,7 +108,11 @@ function swigluAdd(m: Float32Array, d: number, I: number, wg: Float32Array, wu: 
   }
 }
 
-export const deepseekKernels: Pick<Backend, 'mlaDecode' | 'moeDecode' | 'linearRows'> = {
+export const deepseekKernels: Pick<Backend, 'mlaDecode' | 'moeDecode' | 'linearRows' | 'moeSelect'> = {
+  moeSelect(scores, N, E, bias, K, G, kg, ids) {
+    for (let n = 0; n < N; n++) ids.set(selectRow(scores.subarray(n * E, (n + 1) * E), bias, E, K, G, kg), n * K);
+  },
+
   linearRows(x, T, K, w, N, y) {
     for (let t = 0; t < T; t++) gemv(w, N, K, x, t * K, y, t * N);
   },

@@ -24,8 +24,7 @@ import { normal_ } from '../../nn/init.js';
 import { noGrad, record } from '../../tensor/autograd.js';
 import { dataOf } from '../../tensor/ops/util.js';
 import { empty, fromArray, zeros } from '../../tensor/creation.js';
-import { gt, where } from '../../tensor/ops/elementwise.js';
-import { indexAdd, scatterAdd } from '../../tensor/ops/indexing.js';
+import { indexAdd } from '../../tensor/ops/indexing.js';
 import { cat } from '../../tensor/ops/shape.js';
 import type { Generator } from '../../tensor/random.js';
 import { Tensor } from '../../tensor/tensor.js';
@@ -52,22 +51,19 @@ export interface RoutingConfig {
 }
 
 /**
- * Chosen experts [N, K] (i32) for affinities s [N, E] and bias b [E]: group-limited top-K of s + b. No gradient.
+ * Chosen experts [N, K] (i32) for affinities s [N, E] and bias b [E]: group-limited top-K of s + b (the backend's
+ * `moeSelect`: kg groups kept by the sum of their top-2 biased affinities, the rest −∞, ties → lower index). No gradient.
  */
 export function selectExperts(scores: Tensor, bias: Tensor, c: RoutingConfig): Tensor {
   return noGrad(() => {
     const N = scores.shape[0];
     const E = c.n_routed_experts;
-    const G = c.n_group;
-    let choice = scores.add(bias); // [N, E]
-    if (G > 1 && c.topk_group < G) {
-      const groupScores = choice.reshape(N, G, E / G).topk(2, -1).values.sum(-1); // [N, G]
-      const keep = groupScores.topk(c.topk_group, -1).indices; // [N, kg]
-      const mask = scatterAdd(zeros([N, G]), 1, keep, Tensor.ones([N, c.topk_group])); // [N, G] 1 = kept
-      const full = mask.reshape(N, G, 1).expand(N, G, E / G).reshape(N, E);
-      choice = where(gt(full, 0), choice, -Infinity);
-    }
-    return choice.topk(c.num_experts_per_tok, -1).indices; // [N, K]
+    const K = c.num_experts_per_tok;
+    const ids = Tensor.empty([N, K], 'i32');
+    const s = scores.isContiguous ? scores : scores.contiguous();
+    const b = bias.isContiguous ? bias : bias.contiguous();
+    backend().moeSelect(dataOf(s), N, E, dataOf(b), K, c.n_group, c.topk_group, ids.storage.data.subarray(0, N * K) as Int32Array);
+    return ids;
   });
 }
 
