@@ -46,6 +46,11 @@ export const VAE_PRESETS: Record<string, Partial<VaeConfig>> = {
   'vae-16c': {},
   /** Trains on 2 cores in a couple of minutes on synthetic moving shapes. */
   'vae-tiny': { latent_channels: 4, block_out_channels: [8, 16, 16, 16], layers_per_block: 1, norm_num_groups: 4, scaling_factor: 1 },
+  /**
+   * The usable small codec for the tiny demos (32–48 px, 5–9 frames): 16 latent channels, widths [8, 16, 32, 32],
+   * no normalisation with Fixup-style init (per-frame GroupNorm at these widths stalls training; docs/aquarius.md).
+   */
+  'vae-small': { latent_channels: 16, block_out_channels: [8, 16, 32, 32], layers_per_block: 1, norm_type: 'none', scaling_factor: 1 },
   /** Benchmark size (`kiln bench vae`): vae-16c at a quarter of its width, every layer of the real design. */
   'vae-bench': { block_out_channels: [32, 64, 128, 128], norm_num_groups: 8, scaling_factor: 1 },
 };
