@@ -74,7 +74,7 @@ export function subjectVideos(clips: readonly SubjectClip[], T: number, H: numbe
   return fromArray(out, [clips.length, 3, T, H, W]);
 }
 
-/** Reference images [N, 3, 1, H, W]: each subject still, centred, on the background. */
+/** Reference images [N, 3, 1, H, W]: each subject still, centred at (W/2, H/2) on the background (on an even grid the rasteriser draws it (2r + 1)² = 4 × 4 pixels, one more than in the clips). */
 export function referenceImages(colours: readonly Rgb[], H: number, W: number): Tensor {
   return subjectVideos(colours.map((colour) => ({ colour, direction: 'right', x0: W / 2, y0: H / 2 })), 1, H, W);
 }

@@ -165,13 +165,13 @@ test('image conditioning channels: [x; first-frame latent; frame mask]; models w
 
 test('t2v (fixture): the prompted colour wins for most prompts', () => {
   const r = measureT2v(loadVideoModel(WORLD));
-  assert.ok(r.colour_right >= 12, JSON.stringify(r));
+  assert.ok(r.colour_right >= 14 && r.colour_error < 0.4, JSON.stringify(r));
 });
 
 test('image-to-video (fixture): the first frame is the image; later frames keep the subject colour', () => {
   const r = measureI2v(loadVideoModel(WORLD));
   assert.ok(r.first_frame_max_diff < 1e-6, JSON.stringify(r));
-  assert.ok(r.later_colour_error < 0.5, JSON.stringify(r));
+  assert.ok(r.later_colour_error < 0.3, JSON.stringify(r));
 });
 
 test('image-to-video by channel concatenation (fixture world-i2v, trained with it): the first frame follows the image without being replaced', () => {
@@ -187,16 +187,17 @@ test('inpainting (fixture): unmasked pixels are the input, the masked subject ta
   const r = measureInpaint(loadVideoModel(WORLD));
   assert.ok(r.unmasked_max_diff < 1e-6, JSON.stringify(r));
   assert.ok(r.masked_mean_change > 0.2, JSON.stringify(r));
-  assert.ok(r.colour_error_after < r.colour_error_before - 1, JSON.stringify(r));
+  assert.ok(r.colour_error_after < 0.6 && r.colour_error_before > 2, JSON.stringify(r));
 });
 
 test('avatar (fixture): generated subjects take the colour of their own reference, not another one', () => {
   const r = measureAvatar(loadVideoModel(WORLD));
-  assert.ok(r.colour_error_own < 0.7 * r.colour_error_other, JSON.stringify(r));
+  assert.ok(r.colour_error_own < 0.4 && r.colour_error_own < 0.4 * r.colour_error_other, JSON.stringify(r));
 });
 
 test('personalization (fixture): a LoRA trained on "sks" clips makes "sks <new direction>" the subject; the base model does not', () => {
   const r = measurePersonalize(loadVideoModel(WORLD), { loraSteps: 150 });
   assert.ok(r.last_loss < r.first_loss, JSON.stringify(r));
-  assert.ok(r.colour_error_with < 0.7 * r.colour_error_without, JSON.stringify(r));
+  assert.ok(r.colour_error_with < 0.5 * r.colour_error_without, JSON.stringify(r));
+  assert.ok(r.base_prompt_colour_error_with < 0.8, `prior preservation keeps 'red left' red: ${JSON.stringify(r)}`);
 });
