@@ -172,3 +172,21 @@ test('taylor forecasting: same decisions as plain reuse, a different (extrapolat
   });
   dit.dispose();
 });
+
+test('MM-DiT with embedded guidance: sampleVideo passes the scale; Heun + FBCache at threshold 0 is exact', () => {
+  const m = new MmDit({ ...{ num_attention_heads: 2, attention_head_dim: 16, in_channels: 4, out_channels: 4, num_layers: 1, num_single_layers: 1, text_embed_dim: 32, pooled_projection_dim: 32, rope_axes_dim: [4, 6, 6] as [number, number, number], freq_dim: 32 }, guidance_embeds: true }, { generator: new k.Generator(3) });
+  randomize(m, 2);
+  const g = new k.Generator(5);
+  const cond: Condition = { text: k.randn([1, 2, 32], { generator: g }), pooled: k.randn([1, 32], { generator: g }) };
+  k.noGrad(() => {
+    const o = { shape: [1, 4, 2, 4, 4], steps: 4, seed: 3, sampler: 'heun' as const };
+    assert.throws(() => sampleVideo(m, cond, o), (e: k.KilnError) => /guidance/.test(e.message));
+    const a = sampleVideo(m, cond, { ...o, embeddedGuidance: 4 });
+    const b = sampleVideo(m, cond, { ...o, embeddedGuidance: 4, cache: 'fbcache:0' });
+    const c = sampleVideo(m, cond, { ...o, embeddedGuidance: 1 });
+    assert.ok(same(a.latents, b.latents));
+    assert.ok(!same(a.latents, c.latents));
+    assert.equal(a.calls, 7);
+  });
+  m.dispose();
+});
