@@ -160,6 +160,7 @@ const Export kExports[] = {
     {"moeDecode", MoeDecodeBinding},
     {"linearRows", LinearRowsBinding},
     {"moeSelect", MoeSelectBinding},
+    {"headArgmax", HeadArgmaxBinding},
 };
 
 }  // namespace

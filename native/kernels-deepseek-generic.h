@@ -24,6 +24,28 @@ inline float dot(const float* a, const float* b, int64_t n) {
   return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
 }
 
+// One row with exactly dot4's arithmetic (one 16-lane chain, masked tail, then the lane sum): gemvRows's rows give
+// the same value whichever of the two computes them, and headArgmax can recompute a logit bit for bit.
+inline float dotRow(const float* w, const float* x, int64_t K) {
+  __m512 s0 = _mm512_setzero_ps();
+  for (int64_t k = 0; k < K; k += 16) {
+    const __mmask16 m = K - k >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << (K - k)) - 1);
+    s0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, w + k), _mm512_maskz_loadu_ps(m, x + k), s0);
+  }
+  return _mm512_reduce_add_ps(s0);
+}
+
+// Σ bf16(w[k])·x[k] (w holds the upper 16 bits of f32 values).
+inline float dotBf16(const uint16_t* w, const float* x, int64_t K) {
+  __m512 s0 = _mm512_setzero_ps();
+  for (int64_t k = 0; k < K; k += 16) {
+    const __mmask16 m = K - k >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << (K - k)) - 1);
+    const __m512i wi = _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, w + k)), 16);
+    s0 = _mm512_fmadd_ps(_mm512_castsi512_ps(wi), _mm512_maskz_loadu_ps(m, x + k), s0);
+  }
+  return _mm512_reduce_add_ps(s0);
+}
+
 // y[j] = W[j, :]·x for 4 consecutive rows of W (leading dimension K).
 inline void dot4(const float* w, int64_t K, const float* x, float* y) {
   __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps(), s2 = _mm512_setzero_ps(), s3 = _mm512_setzero_ps();
@@ -62,6 +84,37 @@ inline float dot(const float* a, const float* b, int64_t n) {
   return s;
 }
 
+// Scalar tail shared by dotRow and dot4 (explicit fma: the same rounding wherever it is inlined).
+inline float tailDot(float r, const float* w, const float* x, int64_t k, int64_t K) {
+  for (; k < K; ++k) r = std::fma(w[k], x[k], r);
+  return r;
+}
+
+// One row with exactly dot4's arithmetic (one 8-lane chain, lane sum, scalar tail).
+inline float dotRow(const float* w, const float* x, int64_t K) {
+  __m256 s0 = _mm256_setzero_ps();
+  int64_t k = 0;
+  for (; k + 8 <= K; k += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + k), _mm256_loadu_ps(x + k), s0);
+  return tailDot(hsum256(s0), w, x, k, K);
+}
+
+inline float dotBf16(const uint16_t* w, const float* x, int64_t K) {
+  __m256 s0 = _mm256_setzero_ps();
+  int64_t k = 0;
+  for (; k + 8 <= K; k += 8) {
+    const __m256i wi = _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + k))), 16);
+    s0 = _mm256_fmadd_ps(_mm256_castsi256_ps(wi), _mm256_loadu_ps(x + k), s0);
+  }
+  float r = hsum256(s0);
+  for (; k < K; ++k) {
+    const uint32_t b = static_cast<uint32_t>(w[k]) << 16;
+    float f;
+    std::memcpy(&f, &b, 4);
+    r = std::fma(f, x[k], r);
+  }
+  return r;
+}
+
 inline void dot4(const float* w, int64_t K, const float* x, float* y) {
   __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps(), s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
   int64_t k = 0;
@@ -72,17 +125,10 @@ inline void dot4(const float* w, int64_t K, const float* x, float* y) {
     s2 = _mm256_fmadd_ps(_mm256_loadu_ps(w + 2 * K + k), xv, s2);
     s3 = _mm256_fmadd_ps(_mm256_loadu_ps(w + 3 * K + k), xv, s3);
   }
-  float r0 = hsum256(s0), r1 = hsum256(s1), r2 = hsum256(s2), r3 = hsum256(s3);
-  for (; k < K; ++k) {
-    r0 += w[k] * x[k];
-    r1 += w[K + k] * x[k];
-    r2 += w[2 * K + k] * x[k];
-    r3 += w[3 * K + k] * x[k];
-  }
-  y[0] = r0;
-  y[1] = r1;
-  y[2] = r2;
-  y[3] = r3;
+  y[0] = tailDot(hsum256(s0), w, x, k, K);
+  y[1] = tailDot(hsum256(s1), w + K, x, k, K);
+  y[2] = tailDot(hsum256(s2), w + 2 * K, x, k, K);
+  y[3] = tailDot(hsum256(s3), w + 3 * K, x, k, K);
 }
 #else
 inline float dot(const float* a, const float* b, int64_t n) {
@@ -98,8 +144,25 @@ inline float dot(const float* a, const float* b, int64_t n) {
   return (s0 + s1) + (s2 + s3);
 }
 
+inline float dotRow(const float* w, const float* x, int64_t K) {
+  float r = 0;
+  for (int64_t k = 0; k < K; ++k) r = std::fma(w[k], x[k], r);
+  return r;
+}
+
+inline float dotBf16(const uint16_t* w, const float* x, int64_t K) {
+  float r = 0;
+  for (int64_t k = 0; k < K; ++k) {
+    const uint32_t b = static_cast<uint32_t>(w[k]) << 16;
+    float f;
+    std::memcpy(&f, &b, 4);
+    r = std::fma(f, x[k], r);
+  }
+  return r;
+}
+
 inline void dot4(const float* w, int64_t K, const float* x, float* y) {
-  for (int j = 0; j < 4; ++j) y[j] = dot(w + j * K, x, K);
+  for (int j = 0; j < 4; ++j) y[j] = dotRow(w + j * K, x, K);
 }
 #endif
 
@@ -112,7 +175,7 @@ inline void gemvRows(const float* W, int64_t K, int64_t r0, int64_t r1, const fl
   for (; i + 4 <= r1; i += 4)
     for (int64_t t = 0; t < T; ++t) dot4(W + i * K, K, X + t * ldx, Y + t * ldy + i);
   for (; i < r1; ++i)
-    for (int64_t t = 0; t < T; ++t) Y[t * ldy + i] = dot(W + i * K, X + t * ldx, K);
+    for (int64_t t = 0; t < T; ++t) Y[t * ldy + i] = dotRow(W + i * K, X + t * ldx, K);
 }
 
 // Runs a list of products (each Y_j = W_j · X_j for T_j rows) as one parallelFor over all their output rows.
@@ -397,4 +460,41 @@ void linearRows(const float* X, int64_t T, int64_t K, const float* W, int64_t N,
 
 void moeSelect(const float* scores, int64_t N, int64_t E, const float* bias, int64_t K, int64_t G, int64_t kg, int32_t* ids) {
   for (int64_t n = 0; n < N; ++n) selectRow(scores + n * E, bias, E, K, G, kg, ids + n * K);
+}
+
+// ── greedy head: ids[t] = argmax_i W[i, :]·h[t] exactly, streaming bf16 weights ──
+// Approximate logits a_i from the bf16 copy; |a_i − l_i| ≤ bound_i = c·‖h‖·‖W_i‖ with c covering the bf16 rounding
+// of the weights (2^-8 relative) and both f32 summations (K·2^-24 each, doubled for margin). Only rows whose interval
+// reaches the best lower bound can hold the maximum; their logits are recomputed with dotRow — the very value
+// linearRows gives — and the largest wins (ties → lower index).
+void headArgmax(const float* H, int64_t T, int64_t K, const float* W, const uint16_t* Wb, const float* wNorm, int64_t N,
+                int32_t* ids) {
+  thread_local std::vector<float> approx;
+  if (static_cast<int64_t>(approx.size()) < N) approx.resize(static_cast<size_t>(N));
+  const double c = (std::ldexp(1.0, -8) + 4.0 * static_cast<double>(K) * std::ldexp(1.0, -24)) * 1.01;
+  for (int64_t t = 0; t < T; ++t) {
+    const float* h = H + t * K;
+    float* ap = approx.data();
+    auto body = [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) ap[i] = dotBf16(Wb + i * K, h, K);
+    };
+    if (N * K < 2 * kGemvGrainWork) body(0, N);
+    else parallelFor(N, std::max<int64_t>(16, 2 * kGemvGrainWork / K), numThreads(), body);
+    double hn = 0;
+    for (int64_t k = 0; k < K; ++k) hn += static_cast<double>(h[k]) * h[k];
+    const double ch = c * std::sqrt(hn);
+    double lo = -INFINITY;
+    for (int64_t i = 0; i < N; ++i) lo = std::max(lo, static_cast<double>(ap[i]) - ch * wNorm[i]);
+    int64_t best = -1;
+    float bestV = 0;
+    for (int64_t i = 0; i < N; ++i) {
+      if (static_cast<double>(ap[i]) + ch * wNorm[i] < lo) continue;
+      const float v = dotRow(W + i * K, h, K);
+      if (best < 0 || v > bestV) {
+        best = i;
+        bestV = v;
+      }
+    }
+    ids[t] = static_cast<int32_t>(best);
+  }
 }

@@ -59,6 +59,15 @@ void linearRows(const float* X, int64_t T, int64_t K, const float* W, int64_t N,
   }
 }
 
+void headArgmax(const float* H, int64_t T, int64_t K, const float* W, const uint16_t* Wb, const float* wNorm, int64_t N,
+                int32_t* ids) {
+  switch (activeIsa()) {
+    case Isa::Avx512: ds_avx512::headArgmax(H, T, K, W, Wb, wNorm, N, ids); break;
+    case Isa::Avx2: ds_avx2::headArgmax(H, T, K, W, Wb, wNorm, N, ids); break;
+    default: ds_scalar::headArgmax(H, T, K, W, Wb, wNorm, N, ids);
+  }
+}
+
 void moeSelect(const float* scores, int64_t N, int64_t E, const float* bias, int64_t K, int64_t G, int64_t kg, int32_t* ids) {
   ds_scalar::moeSelect(scores, N, E, bias, K, G, kg, ids);  // comparisons only: no SIMD variant needed
 }
@@ -332,6 +341,28 @@ napi_value MoeSelectBinding(napi_env env, napi_callback_info info) {
     return nullptr;
   }
   moeSelect(scores, N, E, bias, K, G, kg, ids);
+  return undefinedValue(env);
+}
+
+// headArgmax(h, T, K, w, wb, wNorm, N, ids): ids [T]
+napi_value HeadArgmaxBinding(napi_env env, napi_callback_info info) {
+  DsArgs args(env, info, "headArgmax", 8);
+  if (!args.ok()) return nullptr;
+  int64_t T = 0, K = 0, N = 0, hl = 0, wl = 0, nl = 0, il = 0;
+  float *h = nullptr, *w = nullptr, *wn = nullptr;
+  int32_t* ids = nullptr;
+  TypedView wb{};
+  if (!args.i64(1, "T", 1, &T, kMaxRows) || !args.i64(2, "K", 1, &K, kMaxDim) || !args.i64(6, "N", 1, &N, kMaxDim) ||
+      !args.f32(0, "h", &h, &hl) || !args.need("h", hl, T * K, "T·K") || !args.f32(3, "w", &w, &wl) ||
+      !args.need("w", wl, N * K, "N·K") || !args.typed(4, "wb", &wb) || !args.f32(5, "wNorm", &wn, &nl) ||
+      !args.need("wNorm", nl, N, "N") || !args.i32(7, "ids", &ids, &il) || !args.need("ids", il, T, "T"))
+    return nullptr;
+  if (wb.type != napi_uint16_array) {
+    args.fail("wb must be a Uint16Array (the bf16 bits of w)");
+    return nullptr;
+  }
+  if (!args.need("wb", wb.length, N * K, "N·K")) return nullptr;
+  headArgmax(h, T, K, w, static_cast<const uint16_t*>(wb.data), wn, N, ids);
   return undefinedValue(env);
 }
 

@@ -63,6 +63,10 @@ void mlaDecode(const MlaDecodeArgs& a);
 // Y[T, N] = X[T, K]·W[N, K]ᵀ for T ≤ 64 rows: each weight row read once for all T rows, rows split over the pool.
 void linearRows(const float* X, int64_t T, int64_t K, const float* W, int64_t N, float* Y);
 void moeRoute(const MoeDecodeArgs& a, int32_t* ids, float* gates);
+// ids[t] = argmax_i W[i, :]·H[t, :] (W [N, K] f32), found by streaming the bf16 copy Wb with per-row error bounds
+// (wNorm[i] = ‖W_i‖₂) and recomputing only the rows that can win; equals the argmax of linearRows' logits.
+void headArgmax(const float* H, int64_t T, int64_t K, const float* W, const uint16_t* Wb, const float* wNorm, int64_t N,
+                int32_t* ids);
 // ids [N, K] = group-limited top-K of scores [N, E] + bias [E] (the selection of moeDecode's router).
 void moeSelect(const float* scores, int64_t N, int64_t E, const float* bias, int64_t K, int64_t G, int64_t kg, int32_t* ids);
 void moeDecode(const MoeDecodeArgs& a);
@@ -71,5 +75,6 @@ napi_value MlaDecodeBinding(napi_env env, napi_callback_info info);
 napi_value MoeDecodeBinding(napi_env env, napi_callback_info info);
 napi_value LinearRowsBinding(napi_env env, napi_callback_info info);
 napi_value MoeSelectBinding(napi_env env, napi_callback_info info);
+napi_value HeadArgmaxBinding(napi_env env, napi_callback_info info);
 
 }  // namespace kiln

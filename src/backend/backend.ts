@@ -192,6 +192,13 @@ export interface Backend {
    * ties → lower index; descending order).
    */
   moeSelect(scores: Float32Array, N: number, E: number, bias: Float32Array, K: number, G: number, kg: number, ids: Int32Array): void;
+  /**
+   * Greedy head: ids[t] = argmax_i of (h [T, K] · w [N, K]ᵀ)[t, i] (ties → lower index) — the argmax of
+   * `linearRows`' logits. `wb` (the bf16 bits of w, round-to-nearest-even) and `wNorm` (‖w_i‖₂) let an implementation
+   * stream half the bytes and recompute only the rows whose error interval can hold the maximum; the result is exact.
+   * w must be finite.
+   */
+  headArgmax(h: Float32Array, T: number, K: number, w: Float32Array, wb: Uint16Array, wNorm: Float32Array, N: number, ids: Int32Array): void;
 }
 
 /** Positions in `mlaDecode`'s dims array. */

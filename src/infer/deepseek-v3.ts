@@ -233,14 +233,16 @@ export function generate(model: DeepseekV3ForCausalLM, prompt: Int32Array, o: Ge
   const out: number[] = [];
   const t0 = performance.now();
   let forwards = 0;
+  // greedy decoding needs only each step's argmax: the exact streaming-bf16 head (`headArgmax`) when fused
+  const head = isGreedy(o) && model.canDecodeFused() ? model.greedyHead() : null;
   try {
-    let logits = cachedStep(model, prompt, cache).logits;
-    while (out.length < o.maxNewTokens) {
-      const next = pickToken(lastRow(logits, V), o, gen);
+    let next = pickToken(lastRow(cachedStep(model, prompt, cache).logits, V), o, gen);
+    for (;;) {
       out.push(next);
       o.onToken?.(next);
       if (next === o.eosTokenId || out.length >= o.maxNewTokens) break;
-      logits = cachedStep(model, Int32Array.of(next), cache).logits;
+      if (head && model.canDecodeFused()) next = model.decodeRowsArgmax(Int32Array.of(next), cache, head).ids[0];
+      else next = pickToken(lastRow(cachedStep(model, Int32Array.of(next), cache).logits, V), o, gen);
       forwards++;
     }
   } finally {
@@ -361,6 +363,7 @@ export function generateSpeculative(model: DeepseekV3ForCausalLM, prompt: Int32A
   const d = model.config.hidden_size;
   const cache = model.newCache(1);
   const drafter = new MtpDrafter(model, mtp[0]);
+  const head = greedy && model.canDecodeFused() ? model.greedyHead() : null;
   const out: number[] = [];
   let forwards = 0;
   let drafted = 0;
@@ -397,21 +400,24 @@ export function generateSpeculative(model: DeepseekV3ForCausalLM, prompt: Int32A
       truncateCache(drafter.cache, trueLen);
       // verify every draft in one main forward over [t_q, d_1 … d_k]
       const q0 = cache.length;
-      const v = cachedStep(model, Int32Array.from([pending, ...drafts]), cache);
+      const vin = Int32Array.from([pending, ...drafts]);
+      // greedy verification needs only each row's argmax (the exact bf16-streaming head); sampling needs the logits
+      const fast = greedy && head !== null && model.canDecodeFused();
+      const v = fast ? { ...model.decodeRowsArgmax(vin, cache, head!), logits: null } : { ...cachedStep(model, vin, cache), ids: null };
+      const rowArgmax = (j: number) => (v.ids ? v.ids[j] : argmax(v.logits!.subarray(j * V, (j + 1) * V)));
       forwards++;
       drafted += k;
       let a = 0;
       let next = -1;
       for (; a < k; a++) {
-        const row = v.logits.subarray(a * V, (a + 1) * V);
         if (greedy) {
-          const g = argmax(row);
+          const g = rowArgmax(a);
           if (g !== drafts[a]) {
             next = g;
             break;
           }
         } else {
-          const [ok, tok] = acceptOrResample(tokenDistribution(row, sampling), qs[a], drafts[a], gen);
+          const [ok, tok] = acceptOrResample(tokenDistribution(v.logits!.subarray(a * V, (a + 1) * V), sampling), qs[a], drafts[a], gen);
           if (!ok) {
             next = tok;
             break;
@@ -419,7 +425,7 @@ export function generateSpeculative(model: DeepseekV3ForCausalLM, prompt: Int32A
         }
       }
       accepted += a;
-      if (next < 0) next = pickToken(v.logits.subarray(k * V, (k + 1) * V), sampling, gen); // every draft accepted: the bonus token
+      if (next < 0) next = greedy ? rowArgmax(k) : pickToken(v.logits!.subarray(k * V, (k + 1) * V), sampling, gen); // every draft accepted: the bonus token
       for (let j = 0; j < a; j++) commit(drafts[j]);
       commit(next);
       truncateCache(cache, q0 + a + 1);

@@ -171,6 +171,52 @@ test('moeSelect matches the reference: group-limited top-K, ties, no groups, K >
   assert.throws(() => be.moeSelect(new Float32Array(8), 1, 8, new Float32Array(8), 2, 3, 1, new Int32Array(2)), (e: unknown) => e instanceof KilnError && e.code === 'E_ARG');
 });
 
+test('headArgmax is the exact argmax of linearRows logits: near-ties below bf16 resolution, exact ties, ISAs, threads', { skip }, () => {
+  const { be } = nativeSetup();
+  const g = rng(8);
+  for (const [T, K, N] of [[1, 64, 4096], [3, 256, 8192], [2, 17, 33], [5, 129, 1031], [1, 3, 1]]) {
+    const h = randn(g, T * K);
+    const w = randn(g, N * K, 0.5);
+    // make the winners hard: copy the best row of each t to a few places, nudged by less than bf16 can resolve
+    const logits = new Float32Array(T * N);
+    tsBackend.linearRows(h, T, K, w, N, logits);
+    for (let t = 0; t < T && N > 8; t++) {
+      let best = 0;
+      for (let i = 1; i < N; i++) if (logits[t * N + i] > logits[t * N + best]) best = i;
+      for (const [dst, eps] of [[(best + 3) % N, 1e-7], [(best + 5) % N, -1e-7], [(best + 7) % N, 0]] as const)
+        for (let k = 0; k < K; k++) w[dst * K + k] = w[best * K + k] * (1 + (k === 0 ? eps : 0));
+    }
+    const bits = new Uint32Array(w.buffer);
+    const wb = Uint16Array.from(bits, (b) => (b + 0x7fff + ((b >>> 16) & 1)) >>> 16);
+    const norms = new Float32Array(N);
+    for (let i = 0; i < N; i++) norms[i] = Math.sqrt(w.subarray(i * K, (i + 1) * K).reduce((a, v) => a + v * v, 0));
+    eachConfig((cfg) => {
+      const y = new Float32Array(T * N);
+      be.linearRows(h, T, K, w, N, y);
+      const want = new Int32Array(T);
+      for (let t = 0; t < T; t++) {
+        let best = 0;
+        for (let i = 1; i < N; i++) if (y[t * N + i] > y[t * N + best]) best = i;
+        want[t] = best;
+      }
+      const got = new Int32Array(T).fill(-1);
+      be.headArgmax(h, T, K, w, wb, norms, N, got);
+      assertSame(got, want, `${cfg} T=${T} K=${K} N=${N}`);
+    });
+    const ref = new Int32Array(T);
+    tsBackend.headArgmax(h, T, K, w, wb, norms, N, ref);
+    tsBackend.linearRows(h, T, K, w, N, logits); // after the planted rows
+    const nat = new Int32Array(T);
+    be.headArgmax(h, T, K, w, wb, norms, N, nat);
+    for (let t = 0; t < T; t++) {
+      // the reference's f64 sums may order the planted near-ties differently; the winning logit must agree
+      const lr = logits[t * N + ref[t]];
+      const ln = logits[t * N + nat[t]];
+      assert.ok(Math.abs(lr - ln) <= 1e-5 * Math.max(1, Math.abs(lr)), `t=${t}: reference ${ref[t]} (${lr}) vs native ${nat[t]} (${ln})`);
+    }
+  }
+});
+
 test('mlaDecode / moeDecode reject bad arguments with E_ARG', { skip }, () => {
   const { be } = nativeSetup();
   const c: MlaCase = { d: 17, H: 3, n: 5, p: 4, v: 7, r: 9, qr: 11, T: 2, len: 3, interleaved: true };

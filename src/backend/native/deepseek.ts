@@ -6,6 +6,6 @@
 import type { Backend } from '../backend.js';
 import type { NativeAddon } from '../native-addon.js';
 
-export function deepseekKernels(addon: NativeAddon): Pick<Backend, 'mlaDecode' | 'moeDecode' | 'linearRows' | 'moeSelect'> {
-  return { mlaDecode: addon.mlaDecode, moeDecode: addon.moeDecode, linearRows: addon.linearRows, moeSelect: addon.moeSelect };
+export function deepseekKernels(addon: NativeAddon): Pick<Backend, 'mlaDecode' | 'moeDecode' | 'linearRows' | 'moeSelect' | 'headArgmax'> {
+  return { mlaDecode: addon.mlaDecode, moeDecode: addon.moeDecode, linearRows: addon.linearRows, moeSelect: addon.moeSelect, headArgmax: addon.headArgmax };
 }

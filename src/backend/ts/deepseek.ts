@@ -108,7 +108,17 @@ function swigluAdd(m: Float32Array, d: number, I: number, wg: Float32Array, wu: 
   }
 }
 
-export const deepseekKernels: Pick<Backend, 'mlaDecode' | 'moeDecode' | 'linearRows' | 'moeSelect'> = {
+export const deepseekKernels: Pick<Backend, 'mlaDecode' | 'moeDecode' | 'linearRows' | 'moeSelect' | 'headArgmax'> = {
+  headArgmax(h, T, K, w, _wb, _wNorm, N, ids) {
+    const y = new Float32Array(N);
+    for (let t = 0; t < T; t++) {
+      gemv(w, N, K, h, t * K, y, 0);
+      let best = 0;
+      for (let i = 1; i < N; i++) if (y[i] > y[best]) best = i;
+      ids[t] = best;
+    }
+  },
+
   moeSelect(scores, N, E, bias, K, G, kg, ids) {
     for (let n = 0; n < N; n++) ids.set(selectRow(scores.subarray(n * E, (n + 1) * E), bias, E, K, G, kg), n * K);
   },

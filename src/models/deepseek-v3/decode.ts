@@ -170,3 +170,37 @@ export function decodeLayerFused(layer: DecoderLayer, x: Float32Array, T: number
   be.moeDecode(x, T, p.mlpDims, f.norm, f.gate, f.bias, f.experts, f.sg, f.su, f.sd, x, track ? p.ids : null);
   if (track) for (let i = 0; i < T * p.K; i++) p.moe!.loadSinceUpdate[p.ids[i]]++;
 }
+
+/** A head's weights for the exact greedy head (`headArgmax`): f32 rows, their bf16 bits (round to nearest even), norms. */
+export interface GreedyHead {
+  w: Float32Array;
+  wb: Uint16Array;
+  norms: Float32Array;
+  N: number;
+  K: number;
+}
+
+/**
+ * Prepares `headArgmax`'s inputs for a head weight [N, K] (a few ms for 8192 × 256: done once per generation, so a
+ * weight changed in place between generations is never seen stale). Null when a weight is not finite.
+ */
+export function greedyHead(weight: Tensor): GreedyHead | null {
+  const [N, K] = weight.shape;
+  const d = weight.storage.data as Float32Array;
+  const w = weight.offset === 0 && d.length === weight.size ? d : d.subarray(weight.offset, weight.offset + weight.size);
+  const bits = new Uint32Array(w.buffer, w.byteOffset, w.length);
+  const wb = new Uint16Array(w.length);
+  const norms = new Float32Array(N);
+  for (let i = 0; i < N; i++) {
+    let ss = 0;
+    for (let k = i * K; k < (i + 1) * K; k++) {
+      const v = w[k];
+      if (!Number.isFinite(v)) return null;
+      ss += v * v;
+      const b = bits[k];
+      wb[k] = (b + 0x7fff + ((b >>> 16) & 1)) >>> 16; // round to nearest even (finite values)
+    }
+    norms[i] = Math.sqrt(ss);
+  }
+  return { w, wb, norms, N, K };
+}

@@ -25,7 +25,7 @@ import { LatentCache, type LatentCacheLayer } from './cache.js';
 import { MultiHeadLatentAttention } from './mla.js';
 import { DeepseekMoE, swigluForward } from './moe.js';
 import { RopeCache } from './rope.js';
-import { canDecodeFused, decodeLayerFused, FUSED_MAX_ROWS } from './decode.js';
+import { canDecodeFused, decodeLayerFused, FUSED_MAX_ROWS, greedyHead, type GreedyHead } from './decode.js';
 import { backend } from '../../backend/index.js';
 import { fromArray } from '../../tensor/creation.js';
 import { dataOf } from '../../tensor/ops/util.js';
@@ -312,6 +312,33 @@ export class DeepseekV3ForCausalLM extends Module {
    */
   decodeRows(ids: Int32Array, cache: LatentCache): { logits: Float32Array; hidden: Float32Array } {
     const T = ids.length;
+    const hidden = this.decodeHidden(ids, cache);
+    const logits = new Float32Array(T * this.config.vocab_size);
+    this.headRows(hidden, T, logits);
+    return { logits, hidden };
+  }
+
+  /**
+   * `decodeRows` for greedy decoding: the argmax token of each row [T] instead of the logits (the same tokens: an
+   * exact argmax of the head's logits, `headArgmax`, streaming the bf16 copy prepared by `greedyHead()`), and the
+   * final hidden rows [T·d].
+   */
+  decodeRowsArgmax(ids: Int32Array, cache: LatentCache, head: GreedyHead): { ids: Int32Array; hidden: Float32Array } {
+    const T = ids.length;
+    const hidden = this.decodeHidden(ids, cache);
+    const out = new Int32Array(T);
+    backend().headArgmax(hidden, T, head.K, head.w, head.wb, head.norms, head.N, out);
+    return { ids: out, hidden };
+  }
+
+  /** `headArgmax`'s inputs for this model's head (once per generation; null when a head weight is not finite). */
+  greedyHead(): GreedyHead | null {
+    return greedyHead((this.lm_head ?? this.model.embed_tokens).weight);
+  }
+
+  /** The fused layers over new tokens: appends their latents, returns the final hidden rows [T·d] (after the norm). */
+  private decodeHidden(ids: Int32Array, cache: LatentCache): Float32Array {
+    const T = ids.length;
     const d = this.config.hidden_size;
     if (T < 1 || T > FUSED_MAX_ROWS) throw new KilnError('E_ARG', `decodeRows: ${T} tokens; give 1 … ${FUSED_MAX_ROWS} (longer inputs go through forwardCached)`);
     if (cache.layers.length !== this.config.num_hidden_layers || cache.layers[0].batch !== 1)
@@ -323,9 +350,7 @@ export class DeepseekV3ForCausalLM extends Module {
     for (let i = 0; i < layers.length; i++) decodeLayerFused(layers[i], x, T, cache.layers[i], cos, sin);
     const hidden = new Float32Array(T * d);
     this.normRows(this.model.norm, x, T, hidden);
-    const logits = new Float32Array(T * this.config.vocab_size);
-    this.headRows(hidden, T, logits);
-    return { logits, hidden };
+    return hidden;
   }
 
   override dispose(): void {
