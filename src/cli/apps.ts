@@ -114,7 +114,7 @@ export function registerAppCommands(program: Command, train: Command): void {
     await finish(o, m.decode(z), { app: 't2v', prompt: o.prompt }, t0);
   });
 
-  withGenOptions(app.command('i2v').description('image-to-video: the image is the first frame (training-free first-frame latent replacement)'))
+  withGenOptions(app.command('i2v').description('image-to-video: the image is the first frame (--method replace: training-free first-frame latent replacement; concat: Wan-I2V channel conditioning)'))
     .requiredOption('--image <file>', 'first frame (resized to the model\'s frame size)')
     .option('--method <m>', "replace (training-free first-frame latent replacement), concat (the model's channel-concatenated image input; needs image_condition) or both; default both for image_condition models, else replace")
     .action(async (o: GenOpts & { image: string; method?: I2vMethod }) => {

@@ -142,7 +142,7 @@ export function setLoraEnabled(model: Module, on: boolean): void {
 }
 
 /**
- * Folds every adapter into its base weight (W ← W + (α / r)·B·A) and puts the plain Linear back; the adapter
+ * Folds every enabled adapter into its base weight (W ← W + (α / r)·B·A; a disabled one is dropped) and puts the plain Linear back; the adapter
  * factors are freed. Base parameters become trainable again. Returns the merged paths.
  */
 export function mergeLora(model: Module): string[] {
