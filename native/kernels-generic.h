@@ -199,6 +199,29 @@ void unaryK(int op, const float* x, float* out, int64_t n) {
         return V::mulD(V::mulD(V::set1D(0.5), v), V::addD(V::set1D(1.0), th));
       });
     case kErf: return mapD(x, out, n, [](D v) { return erfD(v); });
+    // The activations' derivatives (their backward passes), in double in the reference's order.
+    case kSiluGrad:  // s·(1 + x·(1 − s)), s = σ(x)
+      return mapD(x, out, n, [](D v) {
+        const D one = V::set1D(1.0);
+        const D s = V::divD(one, V::addD(one, expD(V::subD(V::set1D(0.0), v))));
+        return V::mulD(s, V::addD(one, V::mulD(v, V::subD(one, s))));
+      });
+    case kGeluGrad:  // Φ(x) + x·φ(x)
+      return mapD(x, out, n, [](D v) {
+        const D cdf = V::mulD(V::set1D(0.5), V::addD(V::set1D(1.0), erfD(V::mulD(v, V::set1D(0.7071067811865476)))));
+        const D pdf = V::mulD(expD(V::mulD(V::mulD(V::set1D(-0.5), v), v)), V::set1D(0.3989422804014327));
+        return V::addD(cdf, V::mulD(v, pdf));
+      });
+    case kGeluTanhGrad:  // ½(1 + t) + ½·x·(1 − t²)·√(2/π)·(1 + 3·0.044715·x²), t = tanh(√(2/π)·(x + 0.044715·x³))
+      return mapD(x, out, n, [](D v) {
+        const D one = V::set1D(1.0), c = V::set1D(0.7978845608028654);
+        const D cube = V::mulD(V::mulD(V::mulD(V::set1D(0.044715), v), v), v);
+        const D t = tanhD(V::mulD(c, V::addD(v, cube)));
+        const D a = V::mulD(V::set1D(0.5), V::addD(one, t));
+        const D b = V::mulD(V::mulD(V::mulD(V::mulD(V::set1D(0.5), v), V::subD(one, V::mulD(t, t))), c),
+                            V::addD(one, V::mulD(V::mulD(V::set1D(3 * 0.044715), v), v)));
+        return V::addD(a, b);
+      });
     case kSin: return mapScalarD(x, out, n, [](double v) { return std::sin(v); });
     case kCos: return mapScalarD(x, out, n, [](double v) { return std::cos(v); });
     default: return;

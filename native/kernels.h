@@ -26,7 +26,7 @@ namespace kiln {
 // Same order as src/backend/native/elementwise.ts (UNARY_CODES / BINARY_CODES).
 enum UnaryCode : int {
   kNeg, kExp, kLog, kSqrt, kRsqrt, kAbs, kSin, kCos, kTanh, kSigmoid, kSilu, kGelu, kGeluTanh, kRelu, kSign,
-  kSquare, kReciprocal, kErf, kUnaryCount
+  kSquare, kReciprocal, kErf, kSiluGrad, kGeluGrad, kGeluTanhGrad, kUnaryCount
 };
 enum BinaryCode : int { kAdd, kSub, kMul, kDiv, kPow, kMax, kMin, kEq, kNe, kLt, kLe, kGt, kGe, kBinaryCount };
 enum ReduceCode : int { kSum, kRedMax, kRedMin, kReduceCount };

@@ -17,7 +17,9 @@ export interface View<A extends StorageArray = Float32Array> {
 
 export type UnaryOp =
   | 'neg' | 'exp' | 'log' | 'sqrt' | 'rsqrt' | 'abs' | 'sin' | 'cos' | 'tanh' | 'sigmoid' | 'silu'
-  | 'gelu' | 'geluTanh' | 'relu' | 'sign' | 'square' | 'reciprocal' | 'erf';
+  | 'gelu' | 'geluTanh' | 'relu' | 'sign' | 'square' | 'reciprocal' | 'erf'
+  // derivatives d/dx of silu, gelu and gelu(tanh) (their backward passes: one kernel instead of a chain of ops)
+  | 'siluGrad' | 'geluGrad' | 'geluTanhGrad';
 export type BinaryOp = 'add' | 'sub' | 'mul' | 'div' | 'pow' | 'max' | 'min' | 'eq' | 'ne' | 'lt' | 'le' | 'gt' | 'ge';
 export type ReduceOp = 'sum' | 'max' | 'min';
 

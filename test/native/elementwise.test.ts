@@ -15,7 +15,7 @@ import type { BinaryOp, UnaryOp, View } from '../../src/backend/backend.js';
 import type { StorageArray } from '../../src/tensor/dtype.js';
 import { addon, assertClose, assertSame, eachConfig, nb, randn, ref, rng, skip, SPECIALS } from './kernel-parity.js';
 
-const UNARY: UnaryOp[] = ['neg', 'exp', 'log', 'sqrt', 'rsqrt', 'abs', 'sin', 'cos', 'tanh', 'sigmoid', 'silu', 'gelu', 'geluTanh', 'relu', 'sign', 'square', 'reciprocal', 'erf'];
+const UNARY: UnaryOp[] = ['neg', 'exp', 'log', 'sqrt', 'rsqrt', 'abs', 'sin', 'cos', 'tanh', 'sigmoid', 'silu', 'gelu', 'geluTanh', 'relu', 'sign', 'square', 'reciprocal', 'erf', 'siluGrad', 'geluGrad', 'geluTanhGrad'];
 const BINARY: BinaryOp[] = ['add', 'sub', 'mul', 'div', 'pow', 'max', 'min', 'eq', 'ne', 'lt', 'le', 'gt', 'ge'];
 
 

@@ -13,7 +13,7 @@ import { elementwiseKernels as reference } from '../ts/elementwise.js';
 /** Op codes shared with native/kernels.h (UnaryCode / BinaryCode): the order there must match. */
 export const UNARY_CODES: Record<UnaryOp, number> = {
   neg: 0, exp: 1, log: 2, sqrt: 3, rsqrt: 4, abs: 5, sin: 6, cos: 7, tanh: 8, sigmoid: 9, silu: 10, gelu: 11,
-  geluTanh: 12, relu: 13, sign: 14, square: 15, reciprocal: 16, erf: 17,
+  geluTanh: 12, relu: 13, sign: 14, square: 15, reciprocal: 16, erf: 17, siluGrad: 18, geluGrad: 19, geluTanhGrad: 20,
 };
 export const BINARY_CODES: Record<BinaryOp, number> = {
   add: 0, sub: 1, mul: 2, div: 3, pow: 4, max: 5, min: 6, eq: 7, ne: 8, lt: 9, le: 10, gt: 11, ge: 12,

@@ -160,33 +160,13 @@ export function sigmoid(x: Tensor): Tensor {
 }
 
 export function silu(x: Tensor): Tensor {
-  return record(unary('silu', x), 'silu', [x], (g) => {
-    const s = unary('sigmoid', x);
-    // d/dx x·σ(x) = σ(x)·(1 + x·(1 − σ(x)))
-    return [mul(g, mul(s, add(mul(x, rsub(1, s)), 1)))];
-  });
+  return record(unary('silu', x), 'silu', [x], (g) => [mul(g, unary('siluGrad', x))]);
 }
-
-const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
-const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
 
 /** GELU, exact (erf) or with the tanh approximation. */
 export function gelu(x: Tensor, approximate: 'none' | 'tanh' = 'none'): Tensor {
-  if (approximate === 'tanh') {
-    return record(unary('geluTanh', x), 'gelu', [x], (g) => {
-      const x2 = square(x);
-      const t = unary('tanh', mul(mul(x, add(mul(x2, 0.044715), 1)), SQRT_2_OVER_PI));
-      // ½(1 + t) + ½x(1 − t²)·√(2/π)(1 + 3·0.044715x²)
-      const dt = mul(mul(rsub(1, square(t)), add(mul(x2, 3 * 0.044715), 1)), SQRT_2_OVER_PI);
-      return [mul(g, mul(add(add(t, 1), mul(x, dt)), 0.5))];
-    });
-  }
-  return record(unary('gelu', x), 'gelu', [x], (g) => {
-    // Φ(x) + x·φ(x)
-    const cdf = mul(add(unary('erf', mul(x, Math.SQRT1_2)), 1), 0.5);
-    const pdf = mul(unary('exp', mul(square(x), -0.5)), INV_SQRT_2PI);
-    return [mul(g, add(cdf, mul(x, pdf)))];
-  });
+  const [fwd, grad] = approximate === 'tanh' ? (['geluTanh', 'geluTanhGrad'] as const) : (['gelu', 'geluGrad'] as const);
+  return record(unary(fwd, x), 'gelu', [x], (g) => [mul(g, unary(grad, x))]);
 }
 
 export function relu(x: Tensor): Tensor {
