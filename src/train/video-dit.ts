@@ -3,7 +3,8 @@
  * bucket: each step takes one single-bucket batch, encodes it to the model's latent space (the identity in pixel
  * space; the frozen VAE's posterior mean otherwise — computed once per clip and cached), and minimises flow.ts's
  * velocity loss with the resolution-dependent shift of that bucket's token count (so every T × H × W gets its own
- * σ shift), text dropout for classifier-free guidance, AdamW with linear warmup, and gradient clipping.
+ * σ shift), text dropout for classifier-free guidance, AdamW with linear warmup then linear decay to lr/10, and
+ * gradient clipping.
  * The model is anything with a velocity function, a text condition and an encoder (apps/video-model.ts's VideoModel
  * fits); only `params` are trained (the DiT and text encoder, never the VAE).
  */
@@ -64,7 +65,8 @@ export function trainVideoDit(model: TrainableVideoModel, samples: readonly Vide
   const latents = encodeSamples(model, samples);
   const gen = new Generator(seed + 1);
   const opt = new AdamW(o.params, { lr, weightDecay: 0 });
-  const schedule = linearWarmup(lr, warmup);
+  // linear warmup, then linear decay to lr/10 at the last step
+  const schedule = linearWarmup(lr, warmup, (k) => lr * (1 - (0.9 * k) / Math.max(1, steps - warmup)));
   const batches = new BucketBatcher(samples, { batchSize, seed }).batches();
   const losses: number[] = [], buckets: string[] = [];
   const t0 = Date.now();
