@@ -19,8 +19,9 @@ export function avatarVideo(model: VideoModel, references: Tensor, o: GenerateOp
     throw new KilnError('E_SHAPE', `avatar: the reference is ${H}×${W} but ${o.height}×${o.width} frames were asked for; resize the reference to the frame size`);
   checkPrompts(o.prompts, B, 'avatar');
   const T = o.frames ?? model.config.frames;
-  const z = guidedSample(model.velocity(model.encode(ref)), model.latentShape(B, T, H, W), model.condition(o.prompts), {
-    steps: o.steps ?? model.config.sample_steps, seed: o.seed ?? 0, guidance: o.guidance ?? model.config.guidance, shift: model.config.shift, onStep: o.onStep,
+  const shape = model.latentShape(B, T, H, W);
+  const z = guidedSample(model.velocity(model.encode(ref)), shape, model.condition(o.prompts), {
+    steps: o.steps ?? model.config.sample_steps, seed: o.seed ?? 0, guidance: o.guidance ?? model.config.guidance, shift: model.sigmaShift(shape), onStep: o.onStep,
   });
   return model.decode(z);
 }

@@ -57,7 +57,7 @@ function geometry(model: VideoModel) {
 export function measureT2v(model: VideoModel, o: AppsDemoOptions = {}): AppsDemoResult['t2v'] {
   const { T, H, W } = geometry(model);
   const prompts = Object.keys(NAMED_COLOURS).flatMap((c) => Object.keys(DIRECTIONS).map((d) => `${c} ${d}`));
-  const x = noGrad(() => guidedSample(model.velocity(), [prompts.length, 3, T, H, W], model.condition(prompts), { steps: o.steps ?? model.config.sample_steps, seed: o.seed ?? 1, guidance: o.guidance ?? model.config.guidance, shift: model.config.shift }));
+  const x = noGrad(() => guidedSample(model.velocity(), [prompts.length, 3, T, H, W], model.condition(prompts), { steps: o.steps ?? model.config.sample_steps, seed: o.seed ?? 1, guidance: o.guidance ?? model.config.guidance, shift: model.sigmaShift([prompts.length, 3, T, H, W]) }));
   let cr = 0, dr = 0;
   const err: number[] = [];
   videosOf(x).forEach((v, i) => {
@@ -159,7 +159,7 @@ export function measurePersonalize(model: VideoModel, o: AppsDemoOptions = {}): 
   const prompts = ['sks left', 'sks up', 'red left'];
   const gen = (on: boolean) => noGrad(() => {
     setLoraEnabled(model.dit, on);
-    const x = guidedSample(model.velocity(), [prompts.length, 3, T, H, W], model.condition(prompts), { steps: o.steps ?? model.config.sample_steps, seed: o.seed ?? 6, guidance: o.guidance ?? model.config.guidance, shift: model.config.shift });
+    const x = guidedSample(model.velocity(), [prompts.length, 3, T, H, W], model.condition(prompts), { steps: o.steps ?? model.config.sample_steps, seed: o.seed ?? 6, guidance: o.guidance ?? model.config.guidance, shift: model.sigmaShift([prompts.length, 3, T, H, W]) });
     setLoraEnabled(model.dit, true);
     return videosOf(x).map((v) => subjectColour(v, T, H, W));
   });

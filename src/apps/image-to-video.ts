@@ -56,7 +56,7 @@ export function imageToVideo(model: VideoModel, images: Tensor, o: GenerateOptio
   const keep = zeros([1, 1, shape[2], 1, 1]);
   (keep.storage.data as Float32Array).set(keepData);
   const z = guidedSample(model.velocity(null, method === 'replace' ? null : first), shape, model.condition(o.prompts), {
-    steps: o.steps ?? model.config.sample_steps, seed: o.seed ?? 0, guidance: o.guidance ?? model.config.guidance, shift: model.config.shift,
+    steps: o.steps ?? model.config.sample_steps, seed: o.seed ?? 0, guidance: o.guidance ?? model.config.guidance, shift: model.sigmaShift(shape),
     known: method === 'concat' ? null : { latents, keep }, onStep: o.onStep,
   });
   return model.decode(z);

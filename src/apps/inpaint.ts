@@ -79,7 +79,7 @@ export function inpaintVideo(model: VideoModel, video: Tensor, mask: Tensor, o: 
   const latents = model.encode(video);
   const keep = latentKeep(model, m);
   const z = guidedSample(model.velocity(), latents.shape, model.condition(o.prompts), {
-    steps: o.steps ?? model.config.sample_steps, seed: o.seed ?? 0, guidance: o.guidance ?? model.config.guidance, shift: model.config.shift, known: { latents, keep }, onStep: o.onStep,
+    steps: o.steps ?? model.config.sample_steps, seed: o.seed ?? 0, guidance: o.guidance ?? model.config.guidance, shift: model.sigmaShift(latents.shape), known: { latents, keep }, onStep: o.onStep,
   });
   const generated = model.decode(z);
   return generated.mul(m).add(video.mul(m.neg().add(1)));

@@ -52,7 +52,7 @@ export function personalize(model: VideoModel, o: PersonalizeOptions): { losses:
   const { steps, rank = 8, alpha = rank, targets = DEFAULT_LORA_TARGETS, lr = 2e-2, batchSize = Math.min(N, 4), seed = 0 } = o;
   const gen = new Generator(seed);
   const prior = o.priorPrompts?.length
-    ? keep(noGrad(() => guidedSample(model.velocity(), latentsShapeOf(model, o.priorPrompts!.length, o.clips), model.condition(o.priorPrompts!), { steps: o.priorSteps ?? model.config.sample_steps, seed: seed + 1, guidance: model.config.guidance, shift: model.config.shift })))
+    ? keep(noGrad(() => guidedSample(model.velocity(), latentsShapeOf(model, o.priorPrompts!.length, o.clips), model.condition(o.priorPrompts!), { steps: o.priorSteps ?? model.config.sample_steps, seed: seed + 1, guidance: model.config.guidance, shift: model.sigmaShift(latentsShapeOf(model, o.priorPrompts!.length, o.clips)) })))
     : null;
   const priorWeight = o.priorWeight ?? 1;
   const adapted = applyLora(model.dit, { rank, alpha, targets, generator: gen });
@@ -66,12 +66,12 @@ export function personalize(model: VideoModel, o: PersonalizeOptions): { losses:
     const loss = tidy(() => {
       const idx = Array.from({ length: batchSize }, () => Math.floor(gen.uniform() * N));
       const x0 = cat(idx.map((i) => latents.slice(0, i, i + 1)), 0);
-      let { loss } = flowMatchingLoss(model.velocity(), x0, model.condition(idx.map((i) => o.captions[i])), { generator: gen, shift: model.config.shift ?? 1 });
+      let { loss } = flowMatchingLoss(model.velocity(), x0, model.condition(idx.map((i) => o.captions[i])), { generator: gen, shift: model.sigmaShift(x0.shape) });
       if (prior) {
         const P = prior.shape[0];
         const pi = Array.from({ length: batchSize }, () => Math.floor(gen.uniform() * P));
         const p0 = cat(pi.map((i) => prior.slice(0, i, i + 1)), 0);
-        const { loss: pl } = flowMatchingLoss(model.velocity(), p0, model.condition(pi.map((i) => o.priorPrompts![i])), { generator: gen, shift: model.config.shift ?? 1 });
+        const { loss: pl } = flowMatchingLoss(model.velocity(), p0, model.condition(pi.map((i) => o.priorPrompts![i])), { generator: gen, shift: model.sigmaShift(p0.shape) });
         loss = loss.add(pl.mul(priorWeight));
       }
       loss.backward();

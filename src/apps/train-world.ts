@@ -88,7 +88,7 @@ export function trainWorld(model: VideoModel, o: WorldTrainOptions): { losses: n
       const x0 = model.encode(subjectVideos(batch.clips, T, H, W));
       const ref = batch.references ? model.encode(referenceImages(batch.references, H, W)) : null;
       const image = model.config.image_condition && gen.uniform() < 0.5 ? x0.slice(2, 0, 1) : null;
-      const { loss } = flowMatchingLoss(model.velocity(ref, image), x0, model.condition(batch.prompts), { generator: gen, textDropout, shift: model.config.shift ?? 1 });
+      const { loss } = flowMatchingLoss(model.velocity(ref, image), x0, model.condition(batch.prompts), { generator: gen, textDropout, shift: model.sigmaShift(x0.shape) });
       loss.backward();
       return loss.item();
     });

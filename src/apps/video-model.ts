@@ -27,7 +27,8 @@ import type { Tensor } from '../tensor/tensor.js';
 import { singleDitConfig, type SingleDitConfig } from '../models/dit/dit-config.js';
 import { patchify, rope3d, timestepEmbedding, unpatchify, type PatchGrid } from '../models/dit/embeddings.js';
 import { keyMask } from '../models/dit/attention.js';
-import type { Condition, VelocityModel } from '../models/dit/flow.js';
+import { resolutionShift, type Condition, type VelocityModel } from '../models/dit/flow.js';
+import { velocityFromX0 } from './demo-videos/x-prediction.js';
 import { SingleDit, modulate } from '../models/dit/single-dit.js';
 import { SmallTextEncoder, type SmallTextEncoderConfig } from '../models/dit/text-encoder.js';
 import { tokenize } from '../models/dit/train-dit.js';
@@ -56,8 +57,13 @@ export interface VideoModelConfig {
    * is, so it cannot place a subject or move it frame by frame
    */
   abs_pos_embed?: boolean;
-  /** σ shift α (flow.ts `shiftSigma`) for training σ and the sampling schedule alike; default 1 */
+  /**
+   * σ shift α (flow.ts `shiftSigma`) for training σ and the sampling schedule alike; when absent, flow.ts's
+   * resolution-dependent shift of the clip's token count (what `kiln train dit` trains with)
+   */
   shift?: number;
+  /** what the DiT outputs: 'v' velocity (default) or 'x' the clean clip (converted to velocity; demo-videos/x-prediction.ts) */
+  prediction?: 'x' | 'v';
   /** default sampler settings */
   sample_steps: number;
   guidance: number;
@@ -109,6 +115,13 @@ export class VideoModel extends Module {
     return noGrad(() => vae.decodeChunked(latents.div(vae.config.scaling_factor)).clamp(-1, 1));
   }
 
+  /** The σ shift for latents of this shape: config.shift, else the resolution shift of its token count. */
+  sigmaShift(latentShape: readonly number[]): number {
+    if (this.config.shift !== undefined) return this.config.shift;
+    const [pt, ph, pw] = this.dit.config.patch_size;
+    return resolutionShift((latentShape[2] / pt) * (latentShape[3] / ph) * (latentShape[4] / pw));
+  }
+
   /** Text condition for prompts. */
   condition(prompts: readonly string[]): Condition {
     const { ids, mask } = tokenize(prompts, this.config.text_length);
@@ -124,9 +137,12 @@ export class VideoModel extends Module {
     if (image && !this.config.image_condition)
       throw new KilnError('E_CONFIG', 'VideoModel.velocity: this model was not trained with image (channel-concatenation) conditioning; use the first-frame replacement method');
     const absPos = !!this.config.abs_pos_embed;
-    if (!this.config.image_condition) return (x, t, c) => ditForward(this.dit, x, t, c, reference, { absPos });
-    const ref = reference ? withImageChannels(reference, null) : null; // reference tokens: zero image channels
-    return (x, t, c) => ditForward(this.dit, withImageChannels(x, image), t, c, ref, { absPos });
+    const xPred = this.config.prediction === 'x';
+    const ref = reference && this.config.image_condition ? withImageChannels(reference, null) : reference; // reference tokens: zero image channels
+    return (x, t, c) => {
+      const out = ditForward(this.dit, this.config.image_condition ? withImageChannels(x, image) : x, t, c, ref, { absPos });
+      return xPred ? velocityFromX0(x, out, t) : out;
+    };
   }
 
   save(dir: string): void {

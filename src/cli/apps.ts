@@ -109,7 +109,8 @@ export function registerAppCommands(program: Command, train: Command): void {
     const { frames: T = m.config.frames } = o;
     const steps = o.steps ?? m.config.sample_steps;
     const b = bar('sampling', steps, !!o.json);
-    const z = noGrad(() => guidedSample(m.velocity(), m.latentShape(1, T, m.config.height, m.config.width), m.condition([o.prompt]), { steps, seed: o.seed, guidance: o.guidance ?? m.config.guidance, shift: m.config.shift, onStep: b.tick }));
+    const shape = m.latentShape(1, T, m.config.height, m.config.width);
+    const z = noGrad(() => guidedSample(m.velocity(), shape, m.condition([o.prompt]), { steps, seed: o.seed, guidance: o.guidance ?? m.config.guidance, shift: m.sigmaShift(shape), onStep: b.tick }));
     b.stop();
     await finish(o, m.decode(z), { app: 't2v', prompt: o.prompt }, t0);
   });

@@ -11,7 +11,7 @@ import { maxDiff } from '../helpers/tensors.js';
 import { gradcheck } from '../helpers/gradcheck.js';
 import { normal_ } from '../../src/nn/init.js';
 import type { Module } from '../../src/nn/module.js';
-import { sampleFlow } from '../../src/models/dit/flow.js';
+import { resolutionShift, sampleFlow } from '../../src/models/dit/flow.js';
 import { SingleDit } from '../../src/models/dit/single-dit.js';
 import { singleDitConfig } from '../../src/models/dit/dit-config.js';
 import { VideoModel, ditForward, loadVideoModel, sincos3d, withImageChannels } from '../../src/apps/video-model.js';
@@ -159,6 +159,22 @@ test('image conditioning channels: [x; first-frame latent; frame mask]; models w
   assert.throws(() => plain.velocity(null, img), /not trained with image/);
   assert.throws(() => imageToVideo(plain, img.squeeze(2), { prompts: ['red right'], method: 'concat' }), /needs a model trained with image_condition/);
   assert.equal(new VideoModel(tinyWorldConfig({ imageCondition: true })).dit.config.in_channels, 7);
+});
+
+test('models from kiln train dit: x-prediction is turned into velocity, and no shift key means the resolution shift', () => {
+  const cfg = { ...tinyWorldConfig({ absPos: false }), shift: undefined };
+  const v = new VideoModel({ ...cfg, prediction: 'v' }, { seed: 2 });
+  randomize(v.dit, 3, 0.2);
+  const x = new VideoModel({ ...cfg, prediction: 'x' }, { seed: 2 });
+  x.loadStateDict(v.stateDict());
+  const g = new k.Generator(4);
+  const xt = k.randn([1, 3, 4, 8, 8], { generator: g });
+  const t = k.fromArray([500], [1]);
+  const cond = v.condition(['red right']);
+  const raw = v.velocity()(xt, t, cond); // the network output
+  assert.ok(maxDiff(x.velocity()(xt, t, cond), xt.sub(raw).div(0.5)) < 1e-5); // v = (x_σ − x̂₀)/σ
+  assert.ok(Math.abs(v.sigmaShift([1, 3, 4, 8, 8]) - resolutionShift(64)) < 1e-12);
+  assert.equal(new VideoModel(tinyWorldConfig()).sigmaShift([1, 3, 4, 8, 8]), 1);
 });
 
 // ── with the trained fixture model ──
