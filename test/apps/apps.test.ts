@@ -6,6 +6,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { tinyVideoModelConfig } from '../../src/apps/demo-videos/text-to-video.js';
+import { avatarVideo } from '../../src/apps/avatar.js';
+import { personalize } from '../../src/apps/personalize.js';
+import { loadLoraAdapter, saveLoraAdapter } from '../../src/nn/lora.js';
 import * as k from '../../src/index.js';
 import { maxDiff } from '../helpers/tensors.js';
 import { gradcheck } from '../helpers/gradcheck.js';
@@ -175,6 +182,38 @@ test('models from kiln train dit: x-prediction is turned into velocity, and no s
   assert.ok(maxDiff(x.velocity()(xt, t, cond), xt.sub(raw).div(0.5)) < 1e-5); // v = (x_σ − x̂₀)/σ
   assert.ok(Math.abs(v.sigmaShift([1, 3, 4, 8, 8]) - resolutionShift(64)) < 1e-12);
   assert.equal(new VideoModel(tinyWorldConfig()).sigmaShift([1, 3, 4, 8, 8]), 1);
+});
+
+test('a kiln-train-dit-style model (x-prediction, 8×8 pixel patches, no shift key) runs i2v, inpaint, avatar and a LoRA round trip', () => {
+  const cfg = tinyVideoModelConfig('pixel', 3, { frames: 3, height: 16, width: 16 }, { hidden: 32, layers: 1, heads: 2, textHidden: 16, textLayers: 1, textLength: 16 });
+  const dir = mkdtempSync(join(tmpdir(), 'kiln-apps-model-'));
+  try {
+    new VideoModel({ ...cfg, prediction: 'x' }, { seed: 1 }).save(dir);
+    const m = loadVideoModel(dir);
+    assert.equal(m.config.prediction, 'x');
+    randomize(m.dit, 5, 0.05);
+    const g = new k.Generator(6);
+    const img = k.rand([1, 3, 16, 16], { generator: g }).mul(2).sub(1);
+    const v = imageToVideo(m, img, { prompts: ['a red square moves right'], steps: 3 });
+    assert.deepEqual(v.shape, [1, 3, 3, 16, 16]);
+    assert.ok(maxDiff(v.slice(2, 0, 1), img.unsqueeze(2)) < 1e-6);
+    const mask = boxMask(3, 16, 16, { x: 8, y: 0, w: 8, h: 16 });
+    const out = inpaintVideo(m, v, mask, { prompts: ['a blue disc'], steps: 3 });
+    const keep = mask.neg().add(1);
+    assert.ok(maxDiff(out.mul(keep), v.mul(keep)) < 1e-6);
+    assert.deepEqual(avatarVideo(m, img, { prompts: ['moves left'], steps: 2 }).shape, [1, 3, 3, 16, 16]);
+    const { losses } = personalize(m, { clips: v, captions: ['sks right'], steps: 3 });
+    assert.ok(losses.every(Number.isFinite));
+    saveLoraAdapter(m.dit, join(dir, 'lora'));
+    const m2 = loadVideoModel(dir);
+    randomize(m2.dit, 5, 0.05);
+    loadLoraAdapter(m2.dit, join(dir, 'lora'));
+    const c = m.condition(['sks right']);
+    const t = k.fromArray([700], [1]);
+    assert.ok(maxDiff(m.velocity()(v, t, c), m2.velocity()(v, t, c)) < 1e-6);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 // ── with the trained fixture model ──
