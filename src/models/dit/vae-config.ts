@@ -22,6 +22,13 @@ export interface VaeConfig {
    * A Kiln key (diffusers' VAEs always normalise).
    */
   norm_type: 'group' | 'none';
+  /**
+   * Residual autoencoding (DC-AE, Chen et al. 2024; a Kiln key): parameter-free shortcuts around every resampling —
+   * space(-time)-to-channel means around the downsamplers and the encoder's conv_out (mean half), duplication around
+   * the upsamplers and the decoder's conv_in — so a fresh codec starts as pooling/nearest upsampling and learns
+   * residuals. No parameters change (same names and shapes). Needs the last block width divisible by latent_channels.
+   */
+  residual_autoencoding: boolean;
   temporal_compression_ratio: number;
   spatial_compression_ratio: number;
   /** Multiplies latents before the DiT sees them (diffusers' `scaling_factor`). */
@@ -36,6 +43,7 @@ export const VAE_DEFAULTS: VaeConfig = {
   layers_per_block: 2,
   norm_num_groups: 32,
   norm_type: 'group',
+  residual_autoencoding: false,
   temporal_compression_ratio: 4,
   spatial_compression_ratio: 8,
   scaling_factor: 0.476986,
@@ -47,10 +55,11 @@ export const VAE_PRESETS: Record<string, Partial<VaeConfig>> = {
   /** Trains on 2 cores in a couple of minutes on synthetic moving shapes. */
   'vae-tiny': { latent_channels: 4, block_out_channels: [8, 16, 16, 16], layers_per_block: 1, norm_num_groups: 4, scaling_factor: 1 },
   /**
-   * The usable small codec for the tiny demos (32–48 px, 5–9 frames): 16 latent channels, widths [8, 16, 32, 32],
-   * no normalisation with Fixup-style init (per-frame GroupNorm at these widths stalls training; docs/aquarius.md).
+   * The small codec for the tiny demos (32–48 px, 5–9 frames): 16 latent channels, widths [8, 16, 32, 32], no
+   * normalisation with Fixup-style init (per-frame GroupNorm at these widths stalls training) and residual
+   * autoencoding shortcuts (docs/aquarius.md has the measured curves).
    */
-  'vae-small': { latent_channels: 16, block_out_channels: [8, 16, 32, 32], layers_per_block: 1, norm_type: 'none', scaling_factor: 1 },
+  'vae-small': { latent_channels: 16, block_out_channels: [8, 16, 32, 32], layers_per_block: 1, norm_type: 'none', residual_autoencoding: true, scaling_factor: 1 },
   /** Benchmark size (`kiln bench vae`): vae-16c at a quarter of its width, every layer of the real design. */
   'vae-bench': { block_out_channels: [32, 64, 128, 128], norm_num_groups: 8, scaling_factor: 1 },
 };
@@ -64,6 +73,8 @@ export function vaeConfig(overrides: Partial<VaeConfig> | string = {}): VaeConfi
     throw new KilnError('E_CONFIG', `VAE config: spatial_compression_ratio ${c.spatial_compression_ratio} needs ${levels} block_out_channels (a power of 2 ratio), got ${c.block_out_channels.length}`);
   if (c.norm_type !== 'group' && c.norm_type !== 'none')
     throw new KilnError('E_CONFIG', `VAE config: norm_type must be 'group' or 'none', got ${JSON.stringify(c.norm_type)}`);
+  if (c.residual_autoencoding && c.block_out_channels[c.block_out_channels.length - 1] % c.latent_channels !== 0)
+    throw new KilnError('E_CONFIG', `VAE config: residual_autoencoding needs the last block width ${c.block_out_channels[c.block_out_channels.length - 1]} divisible by latent_channels ${c.latent_channels}`);
   const tDowns = Math.log2(c.temporal_compression_ratio);
   if (!Number.isInteger(tDowns) || tDowns > levels - 1)
     throw new KilnError('E_CONFIG', `VAE config: temporal_compression_ratio ${c.temporal_compression_ratio} must be a power of 2 at most ${c.spatial_compression_ratio}`);

@@ -130,39 +130,67 @@ export class ResnetBlock3d extends Module {
   }
 }
 
-/** Halves H, W (and T causally when `temporal`): a strided causal conv, kernel 3. */
+/**
+ * Causal space(-time)-to-channel averaging, the parameter-free shortcut of a downsampler (residual autoencoding):
+ * 2×2 spatial means, and in time the mean of frames (2i − 1, 2i) — frame 0 alone for the first output, exactly the
+ * frames a causal stride-2 window ends on, so chunks (frame 0, then even lengths) give the full pass's result.
+ */
+function downShortcut(x: Tensor, temporal: boolean, first: boolean): Tensor {
+  const [N, C, T, H, W] = x.shape;
+  let s = x.reshape([N, C, T, H / 2, 2, W / 2, 2]).mean([4, 6]); // [N, C, T, H/2, W/2]
+  if (!temporal) return s;
+  const head = first ? s.slice(2, 0, 1) : null;
+  const rest = first ? s.slice(2, 1) : s;
+  const R = rest.shape[2];
+  if (R % 2 !== 0) throw new KilnError('E_SHAPE', `VAE residual shortcut: ${R} frames after frame 0 cannot be paired; chunks after the first must have an even length`);
+  const pairs = R > 0 ? rest.reshape([N, C, R / 2, 2, H / 2, W / 2]).mean(3) : null;
+  s = head && pairs ? cat([head, pairs], 2) : (head ?? pairs!);
+  return s;
+}
+
+/**
+ * Halves H, W (and T causally when `temporal`): a strided causal conv, kernel 3 — plus, with residual autoencoding,
+ * the parameter-free space-to-channel mean of its input (DC-AE, Chen et al. 2024), so a fresh block starts as
+ * average pooling and the conv learns a residual.
+ */
 export class Downsample3d extends Module {
   conv: CausalConv3d;
-  constructor(ch: number, readonly temporal: boolean, generator?: Generator) {
+  constructor(ch: number, readonly temporal: boolean, generator?: Generator, readonly residual = false) {
     super();
     this.conv = new CausalConv3d(ch, ch, 3, [temporal ? 2 : 1, 2, 2], generator);
   }
   forward(x: Tensor, cache?: CausalCache): Tensor {
-    return this.conv.forward(x, cache);
+    const first = !cache || cache.first(this);
+    const y = this.conv.forward(x, cache);
+    return this.residual ? y.add(downShortcut(x, this.temporal, first)) : y;
   }
 }
 
-/** Doubles H, W (and T → 2T − 1 when `temporal`): nearest repeat, drop the first frame's duplicate, causal conv. */
+/**
+ * Doubles H, W (and T → 2T − 1 when `temporal`): nearest repeat, drop the first frame's duplicate, causal conv —
+ * plus, with residual autoencoding, the repeated input itself (channel-to-space duplication, DC-AE).
+ */
 export class Upsample3d extends Module {
   conv: CausalConv3d;
-  constructor(ch: number, readonly temporal: boolean, generator?: Generator) {
+  constructor(ch: number, readonly temporal: boolean, generator?: Generator, readonly residual = false) {
     super();
     this.conv = new CausalConv3d(ch, ch, 3, 1, generator);
   }
   forward(x: Tensor, cache?: CausalCache): Tensor {
     let u = upsampleNearest(x, [this.temporal ? 2 : 1, 2, 2]);
     if (this.temporal && (!cache || cache.first(this))) u = u.slice(2, 1);
-    return this.conv.forward(u, cache);
+    const y = this.conv.forward(u, cache);
+    return this.residual ? y.add(u) : y;
   }
 }
 
 export class DownBlock3d extends Module {
   resnets: ResnetBlock3d[];
   downsamplers: Downsample3d[];
-  constructor(cin: number, cout: number, layers: number, groups: number, down: 'none' | 'spatial' | 'spatiotemporal', generator?: Generator) {
+  constructor(cin: number, cout: number, layers: number, groups: number, down: 'none' | 'spatial' | 'spatiotemporal', generator?: Generator, residual = false) {
     super();
     this.resnets = Array.from({ length: layers }, (_, j) => new ResnetBlock3d(j === 0 ? cin : cout, cout, groups, generator));
-    this.downsamplers = down === 'none' ? [] : [new Downsample3d(cout, down === 'spatiotemporal', generator)];
+    this.downsamplers = down === 'none' ? [] : [new Downsample3d(cout, down === 'spatiotemporal', generator, residual)];
   }
   forward(x: Tensor, cache?: CausalCache): Tensor {
     for (const r of this.resnets) x = r.forward(x, cache);
@@ -174,10 +202,10 @@ export class DownBlock3d extends Module {
 export class UpBlock3d extends Module {
   resnets: ResnetBlock3d[];
   upsamplers: Upsample3d[];
-  constructor(cin: number, cout: number, layers: number, groups: number, up: 'none' | 'spatial' | 'spatiotemporal', generator?: Generator) {
+  constructor(cin: number, cout: number, layers: number, groups: number, up: 'none' | 'spatial' | 'spatiotemporal', generator?: Generator, residual = false) {
     super();
     this.resnets = Array.from({ length: layers }, (_, j) => new ResnetBlock3d(j === 0 ? cin : cout, cout, groups, generator));
-    this.upsamplers = up === 'none' ? [] : [new Upsample3d(cout, up === 'spatiotemporal', generator)];
+    this.upsamplers = up === 'none' ? [] : [new Upsample3d(cout, up === 'spatiotemporal', generator, residual)];
   }
   forward(x: Tensor, cache?: CausalCache): Tensor {
     for (const r of this.resnets) x = r.forward(x, cache);
@@ -204,6 +232,8 @@ function normGroups(c: VaeConfig): number {
 }
 
 export class Encoder3d extends Module {
+  private readonly residual: boolean;
+  private readonly latent: number;
   conv_in: CausalConv3d;
   down_blocks: DownBlock3d[];
   mid_block: MidBlock3d;
@@ -217,9 +247,11 @@ export class Encoder3d extends Module {
     this.conv_in = new CausalConv3d(c.in_channels, ch[0], 3, 1, generator);
     this.down_blocks = ch.map((cout, i) =>
       new DownBlock3d(i === 0 ? ch[0] : ch[i - 1], cout, c.layers_per_block, groups,
-        i === L - 1 ? 'none' : temporalDown(c, i) ? 'spatiotemporal' : 'spatial', generator));
+        i === L - 1 ? 'none' : temporalDown(c, i) ? 'spatiotemporal' : 'spatial', generator, c.residual_autoencoding));
     this.mid_block = new MidBlock3d(ch[L - 1], groups, generator);
     this.conv_norm_out = groupNormOrNone(groups, ch[L - 1]);
+    this.residual = c.residual_autoencoding;
+    this.latent = c.latent_channels;
     this.conv_out = new CausalConv3d(ch[L - 1], 2 * c.latent_channels, 3, 1, generator);
   }
   /** x [N, Cin, T, H, W] → moments [N, 2·Cz, t, h, w]. */
@@ -232,6 +264,7 @@ export class Encoder3d extends Module {
 }
 
 export class Decoder3d extends Module {
+  private readonly residual: boolean;
   conv_in: CausalConv3d;
   mid_block: MidBlock3d;
   up_blocks: UpBlock3d[];
@@ -247,13 +280,20 @@ export class Decoder3d extends Module {
     this.up_blocks = [];
     for (let i = L - 1; i >= 0; i--)
       this.up_blocks.push(new UpBlock3d(i === L - 1 ? ch[L - 1] : ch[i + 1], ch[i], c.layers_per_block + 1, groups,
-        i === 0 ? 'none' : temporalDown(c, i - 1) ? 'spatiotemporal' : 'spatial', generator));
+        i === 0 ? 'none' : temporalDown(c, i - 1) ? 'spatiotemporal' : 'spatial', generator, c.residual_autoencoding));
     this.conv_norm_out = groupNormOrNone(groups, ch[0]);
+    this.residual = c.residual_autoencoding;
     this.conv_out = new CausalConv3d(ch[0], c.out_channels, 3, 1, generator);
   }
   /** z [N, Cz, t, h, w] → video [N, Cout, 1 + r_t·(t − 1), h·r_s, w·r_s]. */
   forward(z: Tensor, cache?: CausalCache): Tensor {
     let h = this.conv_in.forward(z, cache);
+    if (this.residual) {
+      // residual autoencoding: each latent channel duplicated over its group of C / Cz channels
+      const [N, Cz, t, hh, ww] = z.shape;
+      const C = h.shape[1];
+      h = h.add(z.unsqueeze(2).expand([N, Cz, C / Cz, t, hh, ww]).reshape([N, C, t, hh, ww]));
+    }
     h = this.mid_block.forward(h, cache);
     for (const b of this.up_blocks) h = b.forward(h, cache);
     return this.conv_out.forward(norm(this.conv_norm_out, h).silu(), cache);
@@ -311,9 +351,10 @@ export class CausalVae3d extends Module {
 
   /**
    * The initialisation a VAE without normalisation trains from (Fixup, Zhang et al. 2019, in its simplest form):
-   * every conv He-normal N(0, 2/fan_in) with zero bias, the last conv of every residual branch zero (a fresh block is
-   * the identity, so depth does not blow the signal up), and the log-variance half of the encoder's conv_out biased to
-   * −6 (σ ≈ 0.05: the decoder sees the posterior mean, not noise, from the first step).
+   * every conv variance-preserving N(0, 1/fan_in) with zero bias — the convs on the main path (conv_in, shortcuts,
+   * down/upsamplers, conv_out) are linear maps of the stream, so a larger gain would compound level by level —, the
+   * last conv of every residual branch zero (a fresh block is the identity), and the log-variance half of the
+   * encoder's conv_out biased to −6 (σ ≈ 0.05: the decoder sees the posterior mean, not noise, from the first step).
    */
   private fixupInit(generator?: Generator): void {
     noGrad(() => {
@@ -322,7 +363,7 @@ export class CausalVae3d extends Module {
           if (c instanceof CausalConv3d) {
             const w = c.conv.weight;
             const fanIn = w.size / w.shape[0];
-            const r = randn(w.shape, { generator }).mul(Math.sqrt(2 / fanIn));
+            const r = randn(w.shape, { generator }).mul(Math.sqrt(1 / fanIn));
             (w.data() as Float32Array).set(r.data() as Float32Array);
             r.dispose();
             if (c.conv.bias) (c.conv.bias.data() as Float32Array).fill(0);
