@@ -14,6 +14,7 @@
  * - `checkPrompts(model, prompts, o)`: generates every prompt and scores it with check.ts.
  */
 import { KilnError } from '../../errors.js';
+import { loadModelWeights } from '../../io/checkpoint.js';
 import type { Frames } from '../../io/video.js';
 import { resolutionShift, type VelocityModel } from '../../models/dit/flow.js';
 import type { StagedDit } from '../../models/dit/single-dit.js';
@@ -97,6 +98,8 @@ export interface TinyModelOptions {
   prediction?: 'x' | 'v';
   /** train the text encoder jointly (default false: it stays at its seeded random init, see below) */
   trainText?: boolean;
+  /** start from this saved model's weights (same sizes) instead of the seeded init */
+  init?: string;
 }
 
 export function tinyVideoModelConfig(space: 'pixel' | 'latent', channels: number, geometry: { frames: number; height: number; width: number },
@@ -162,7 +165,8 @@ export async function trainDitFromData(data: string, o: DitRunOptions): Promise<
     const prediction = o.prediction ?? (vae ? 'v' : 'x');
     const model = new VideoModel({ ...cfg, prediction, ...(vae ? { vae_source: o.vaeDir } : {}) } as VideoModelConfig, { seed: o.seed ?? 0 });
     try {
-      if (vae && model.vae) model.vae.loadStateDict(vae.stateDict());
+      if (o.init) loadModelWeights(model, o.init);
+      else if (vae && model.vae) model.vae.loadStateDict(vae.stateDict());
       model.vae?.eval();
       // Trained jointly, the text encoder collapsed to near-constant states within a few hundred steps (token-to-token
       // difference 1.06 → 0.02) and the DiT never used the prompt; frozen at its random init its byte features stay
