@@ -26,7 +26,7 @@ import type { Tensor } from '../tensor/tensor.js';
 import type { DeepseekV3ForCausalLM, MtpLayer } from '../models/deepseek-v3/model.js';
 import { LatentCache, LatentCacheLayer } from '../models/deepseek-v3/cache.js';
 import { RopeCache } from '../models/deepseek-v3/rope.js';
-import { canDecodeFused, decodeLayerFused, FUSED_MAX_ROWS } from '../models/deepseek-v3/decode.js';
+import { canDecodeFused, decodeLayerFused, FUSED_MAX_ROWS, type GreedyHead } from '../models/deepseek-v3/decode.js';
 import { backend } from '../backend/index.js';
 import { dataOf } from '../tensor/ops/util.js';
 
@@ -284,7 +284,7 @@ class MtpDrafter {
    * model's h⁰, or for chained drafts this module's own output); returns the draft logits [V] and this module's
    * output hidden row [d] (after shared_head.norm) at the last of them.
    */
-  feed(next: Int32Array, h: Float32Array): { logits: Float32Array; hidden: Float32Array } {
+  feed(next: Int32Array, h: Float32Array, head: GreedyHead | null = null): { logits: Float32Array | null; token: number; hidden: Float32Array } {
     const n = next.length;
     const m = this.model;
     const d = m.config.hidden_size;
@@ -307,9 +307,15 @@ class MtpDrafter {
       decodeLayerFused(L, x, n, this.cache, cos, sin);
       const hidden = new Float32Array(d);
       m.normRows(L.shared_head.norm, x.subarray((n - 1) * d), 1, hidden);
+      if (head) {
+        // a greedy draft needs only the argmax
+        const id = new Int32Array(1);
+        backend().headArgmax(hidden, 1, head.K, head.w, head.wb, head.norms, head.N, id);
+        return { logits: null, token: id[0], hidden };
+      }
       const logits = new Float32Array(m.config.vocab_size);
       m.headRows(hidden, 1, logits);
-      return { logits, hidden };
+      return { logits, token: argmax(logits), hidden };
     }
     return noGrad(() =>
       tidy(() => {
@@ -319,7 +325,8 @@ class MtpDrafter {
         const x = L.eh_proj.forward(cat([L.enorm.forward(emb), L.hnorm.forward(prev)], -1)); // [1, n, d]
         const out = L.shared_head.norm.forward(L.forward(x, cos, sin, { cache: this.cache }).h).select(1, n - 1); // [1, d]
         const logits: Tensor = m.head(out); // [1, V]
-        return { logits: (logits.data() as Float32Array).slice(), hidden: (out.data() as Float32Array).slice() };
+        const l = (logits.data() as Float32Array).slice();
+        return { logits: l, token: argmax(l), hidden: (out.data() as Float32Array).slice() };
       }),
     );
   }
@@ -386,13 +393,13 @@ export function generateSpeculative(model: DeepseekV3ForCausalLM, prompt: Int32A
       // draft k tokens: the first from the true inputs, the rest chained on the drafter's own output
       const drafts: number[] = [];
       const qs: Float64Array[] = [];
-      let f = drafter.feed(nextToks, hRows);
+      let f = drafter.feed(nextToks, hRows, head);
       const trueLen = drafter.cache.length;
       for (let j = 0; j < k; j++) {
-        if (j > 0) f = drafter.feed(Int32Array.of(drafts[j - 1]), f.hidden);
-        if (greedy) drafts.push(argmax(f.logits));
+        if (j > 0) f = drafter.feed(Int32Array.of(drafts[j - 1]), f.hidden, head);
+        if (greedy) drafts.push(f.token);
         else {
-          const q = tokenDistribution(f.logits, sampling);
+          const q = tokenDistribution(f.logits!, sampling);
           qs.push(q);
           drafts.push(drawFrom(q, gen));
         }
