@@ -13,10 +13,10 @@ export function registerDitCommands(program: Command): void {
   aq.command('vae-demo')
     .description('train a small 3D causal VAE on synthetic moving shapes; report the held-out PSNR/SSIM curve')
     .option('--preset <name>', 'VAE preset (vae-small, vae-tiny, ...)', 'vae-small')
-    .option('--steps <n>', 'training steps', '400')
+    .option('--steps <n>', 'training steps', '800')
     .option('--size <px>', 'frame size (multiple of 8)', '32')
     .option('--frames <n>', 'frames per clip (1 + 4k)', '5')
-    .option('--lr <x>', 'peak learning rate (warmup 20 steps, cosine to 5 %)', '1e-3')
+    .option('--lr <x>', 'peak learning rate (warmup 20 steps, cosine to 5 %)', '5e-4')
     .option('--eval-every <n>', 'held-out evaluation interval (steps)', '50')
     .option('--json', 'print JSON')
     .action((o: { preset: string; steps: string; size: string; frames: string; lr: string; evalEvery: string; json?: boolean }) => {

@@ -39,10 +39,10 @@ export interface VaeDemoOptions {
 }
 
 /**
- * Trains a VAE preset (default vae-small: AdamW 1e-3, 20 warmup steps, cosine decay to 5 %) on moving shapes and
+ * Trains a VAE preset (default vae-small: AdamW 5e-4, 20 warmup steps, cosine decay to 5 %) on moving shapes and
  * reports held-out PSNR/SSIM (8 clips of seed 12345, posterior mean) before, during and after.
  */
-export function runVaeDemo({ preset = 'vae-small', steps = 400, size = 32, frames = 5, seed = 1, lr = 1e-3, batchSize = 2, evalEvery = 50, onStep, onEval }: VaeDemoOptions = {}): VaeDemoResult {
+export function runVaeDemo({ preset = 'vae-small', steps = 800, size = 32, frames = 5, seed = 1, lr = 5e-4, batchSize = 2, evalEvery = 50, onStep, onEval }: VaeDemoOptions = {}): VaeDemoResult {
   const vae = new CausalVae3d(preset, { generator: new Generator(seed) });
   try {
     const ev = { clips: 8, frames, size, seed: 12345 };

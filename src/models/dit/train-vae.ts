@@ -31,6 +31,8 @@ export interface VaeTrainOptions {
   minLrRatio?: number;
   /** Gradient-norm clip (default 1). */
   clip?: number;
+  /** AdamW betas (default [0.9, 0.999]). */
+  betas?: [number, number];
   /** Training clips: (batch, generator) → [N, 3, T, H, W] (default: movingShapes(batch, frames, size, size)). */
   data?: (batch: number, gen: Generator) => Tensor;
   /** Every `evalEvery` steps, `onEval(step, held-out metrics, seconds of training so far)`. */
@@ -62,7 +64,7 @@ export function trainVae(vae: CausalVae3d, o: VaeTrainOptions): { losses: number
   const data = new Generator(seed);
   const noise = new Generator(seed + 1);
   const source = o.data ?? ((n: number, g: Generator) => movingShapes(n, frames, size, size, g));
-  const opt = new AdamW(vae.parameters(), { lr, weightDecay: 0 });
+  const opt = new AdamW(vae.parameters(), { lr, weightDecay: 0, betas: o.betas ?? [0.9, 0.999] });
   const losses: number[] = [];
   const ev = { clips: 8, frames, size, seed: 12345, ...o.evalOptions };
   let trainMs = 0;
