@@ -1,20 +1,24 @@
 /**
- * DeepSeek-V3 generation over the latent KV cache (`forwardCached`, absorbed MLA): greedy and seeded sampling
- * (temperature, top-k, top-p), and lossless MTP speculative decoding.
+ * DeepSeek-V3 generation over the latent KV cache (`forwardCached`, absorbed MLA; batch 1 runs the fused decode
+ * kernels of src/models/deepseek-v3/decode.ts): greedy and seeded sampling (temperature, top-k, top-p), and lossless
+ * MTP speculative decoding — greedy or speculative sampling. Greedy steps only need each row's argmax, which the
+ * exact bf16-streaming head (`decodeRowsArgmax`) gives without the full logits.
  *
- * Speculative decoding (greedy only; the draft is checked against the main model's own argmax, so the output is
- * the plain greedy output token for token). State between rounds: the main cache holds positions 0 … q − 1, t_q is
- * the next token already chosen (not yet cached), and the MTP module's own latent cache lags behind with the main
- * model's final hidden states h⁰ of the positions it has not yet seen. One round:
+ * Speculative decoding. State between rounds: the main cache holds positions 0 … q − 1, t_q is the next token already
+ * chosen (not yet cached), and the MTP module's own latent cache lags behind with the main model's final hidden
+ * states h⁰ of the positions it has not yet seen. One round with k drafts:
  *   1. draft: the first MTP module runs (cached) over its pending positions i with inputs (emb(t_{i+1}), h⁰_i); its
- *      logits at position q − 1 give the draft d ≈ t_{q+1};
- *   2. verify: one cached forward of the main model over [t_q, d] at positions q, q + 1 → g₀ = argmax (predicts
- *      t_{q+1}), g₁ = argmax (predicts t_{q+2});
- *   3. if g₀ = d both d and g₁ are committed (2 tokens for one main forward); else g₀ is committed and the main
- *      cache is rolled back to q + 1 (the latent of d is dropped).
+ *      output at position q − 1 gives d₁ ≈ t_{q+1}; for k > 1 it is chained on its own output hidden state (in
+ *      place of the unknown h⁰) for d₂ … d_k, and those speculative cache rows are dropped after the round;
+ *   2. verify: one cached forward of the main model over [t_q, d₁ … d_k] → a target for every position;
+ *   3. greedy: d_j is accepted while it equals the model's argmax; sampling: d_j ~ q_j is accepted with probability
+ *      min(1, p_j(d_j)/q_j(d_j)), a rejection replaced by a draw from normalise(max(0, p_j − q_j)); after the
+ *      accepted prefix the model's own next token (or, all accepted, the bonus draw from p_{k+1}) is committed and
+ *      the main cache rolled back past the first rejected draft.
+ * Greedy output equals plain greedy decoding token for token; sampled output has plain sampling's distribution.
  * Drafting uses the first MTP module only (depth 1, as in the released model); deeper modules are ignored here.
  * Acceptance rate = accepted drafts / drafts; tokens per main forward is the ideal speed-up, `kiln generate --mtp`
- * also measures the wall-clock one against plain greedy decoding.
+ * also measures the wall-clock one against plain decoding.
  */
 import { KilnError } from '../errors.js';
 import { fromArray } from '../tensor/creation.js';
