@@ -10,7 +10,8 @@
  *   (HF transformers' MtpLayer convention: embedding first in the concat, h⁰ after the final norm, each module's
  *   output after its shared_head.norm; RoPE positions 0 … T − k − 1 — only relative positions matter.)
  * `loss` = CE(main) + λ/D·Σ_k CE(MTP k) + α·Σ_layers balance term. `forwardCached` runs the absorbed MLA path over a
- * latent cache (prefill and decode).
+ * latent cache (prefill and decode; one sequence with at most 16 new tokens runs the fused decode kernels of
+ * decode.ts, `decodeRows` / `decodeRowsArgmax` on raw arrays).
  */
 import { Embedding, Linear, RMSNorm, SwiGLU } from '../../nn/layers.js';
 import { Module } from '../../nn/module.js';

@@ -10,8 +10,9 @@
  *   gates g = s[chosen] / (Σ s[chosen] + 1e−20) · routed_scaling_factor   (unbiased affinities; norm_topk_prob)
  *   y = Σ_k g_k · expert_k(x) + shared_experts(x)
  * Dispatch is batched: a stable counting argsort of the N·K flat expert ids groups the assignments by expert, one
- * indexSelect gathers their rows, each expert runs one SwiGLU (three GEMMs) on its contiguous slice, the outputs are
- * scaled by their gates and scattered back with one indexAdd. No per-token tensor ops.
+ * indexSelect gathers their rows, `expertsForward` runs every expert's SwiGLU (three GEMMs) on its row block as one
+ * recorded op, the outputs are scaled by their gates and scattered back with one indexAdd. No per-token tensor ops.
+ * The selection is the backend's `moeSelect` kernel.
  *
  * Balancing (§2.1.2, eqs. 16–20): per-step expert loads are returned (and accumulated) for the auxiliary-loss-free
  * update `updateBias(γ)`: b_i += γ·sign(mean load − load_i); `sequenceBalanceTerm` is Σ_i f_i·P_i averaged over
