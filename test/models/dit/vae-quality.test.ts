@@ -25,6 +25,21 @@ test('norm_type none: no GroupNorm parameters, count formula exact, fresh residu
   v.dispose();
 });
 
+test('residual autoencoding + no norm stay causal and chunk-exact: frame 0 alone == with more frames; chunked == full', () => {
+  const v = new CausalVae3d({ latent_channels: 2, block_out_channels: [4, 4, 4, 4], layers_per_block: 1, norm_type: 'none', residual_autoencoding: true }, { generator: new k.Generator(5) });
+  k.noGrad(() => {
+    const x = k.randn([1, 3, 13, 16, 16], { generator: new k.Generator(6) });
+    const full = v.encoder.forward(x);
+    assert.ok(v.encoder.forward(x.slice(2, 0, 1)).sub(full.slice(2, 0, 1)).square().mean().item() < 1e-12);
+    for (const chunk of [4, 8]) assert.ok(v.encodeChunked(x, chunk).sub(full).square().mean().item() < 1e-12, `encode chunk ${chunk}`);
+    const z = full.slice(1, 0, 2).contiguous();
+    const dec = v.decode(z);
+    for (const chunk of [1, 2]) assert.ok(v.decodeChunked(z, chunk).sub(dec).square().mean().item() < 1e-12, `decode chunk ${chunk}`);
+    assert.ok(v.decode(z.slice(2, 0, 1)).sub(dec.slice(2, 0, 1)).square().mean().item() < 1e-12);
+  });
+  v.dispose();
+});
+
 test('vae-small trains to a held-out PSNR threshold; tiled decode/encode == untiled within tolerance', () => {
   const v = new CausalVae3d('vae-small', { generator: new k.Generator(1) });
   const ev = { clips: 4, frames: 5, size: 16, seed: 12345 };
