@@ -2,7 +2,7 @@
  * Aquarius text-to-video commands (the lead wires `registerVideoCommands(program, train)` into main.ts):
  *   kiln video demo-data --out <dir> [--count N] [--seed s]              render captioned demo MP4s, curate to shards
  *   kiln train vae --data <shards|dir> --steps N --out <dir>             train the causal VAE on clips
- *   kiln train dit --data <shards|dir> [--vae <dir>] --steps N --out <dir>   train DiT + text encoder (pixel or latent)
+ *   kiln train dit --data <shards|dir> [--vae <dir>] [--init <dir>] [--train-text] --steps N --out <dir>   DiT (+ text enc.)
  *   kiln video generate --model <dir> --prompt "…" [--frames N] [--size WxH] [--steps S] [--cfg g] [--seed s]
  *                       [--cache none|teacache:<thr>|fbcache:<thr>] --out x.mp4|x.gif [--sheet x.png]
  *   kiln video check --model <dir> [--prompts N] | --data <shards|dir>  read colour/direction/shape back, accuracy

@@ -7,8 +7,10 @@
  *   UTF-8 bytes, optionally the frozen VAE) and trains it with rectified flow (src/train/video-dit.ts). Without a
  *   VAE the DiT denoises pixels directly (space 'pixel', patch 1×8×8); with `vaeDir` it denoises VAE latents
  *   (space 'latent', patch 1×1×1). In pixel space the DiT predicts the clean clip (x-prediction.ts: a 64-wide DiT
- *   cannot carry 192-value noise patches) and the loss/sampler see the implied velocity. Saved as one directory: config.json (DiT, text encoder, text length, VAE config
- *   and source, training geometry, sampler defaults) + model.safetensors (dit.*, text_encoder.*, vae.*);
+ *   cannot carry 192-value noise patches) and the loss/sampler see the implied velocity. The text encoder stays
+ *   frozen at its seeded init unless `trainText` (jointly trained it collapsed to constant states). Saved as one
+ *   directory: config.json (DiT, text encoder, text length, VAE config and source, training geometry, prediction,
+ *   sampler defaults) + model.safetensors (dit.*, text_encoder.*, vae.*);
  * - `generateVideo(model, prompts, o)`: seeded rectified-flow sampling through src/infer/video-sampler.ts
  *   (Euler/Heun, CFG, optional TeaCache/FBCache `cache`), σ shift by token count, decoded to RGB frames;
  * - `checkPrompts(model, prompts, o)`: generates every prompt and scores it with check.ts.
