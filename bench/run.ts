@@ -11,6 +11,7 @@ import { toJson } from '../src/bench/json.js';
 import { FULL_SIZES, QUICK_SIZES, runSuite } from '../src/bench/suite.js';
 import { suiteTable } from '../src/bench/table.js';
 import { deepseekSuiteLines } from '../src/bench/deepseek-table.js';
+import { modelSuiteLines } from '../src/bench/models.js';
 
 function list(v: string | undefined, fallback: number[], what: string): number[] {
   if (v === undefined) return fallback;
@@ -38,6 +39,8 @@ const results = await runSuite({
 });
 console.log(suiteTable(results));
 console.log(['', ...deepseekSuiteLines(results.deepseek)].join('\n'));
+if (!('unavailable' in results.models)) console.log(['', ...(await modelSuiteLines(results.models))].join('\n'));
+else console.log(`\n${results.models.unavailable}`);
 
 // dist/bench/run.js → <repo>/bench/results
 const outDir = values.out ?? path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bench/results');

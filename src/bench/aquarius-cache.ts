@@ -14,7 +14,7 @@
  * 4. Quality: PSNR (data range 2, latents live in [−1, 1]) and SSIM (metrics.ts) of each cached sample vs the
  *    uncached sample of the same prompt and seed, over the whole [B, C, T, H, W] batch. The comparison is in latent
  *    space: the demo model generates latent clips directly (there is no trained VAE decoder of useful quality).
- * Target (issue 6): ≥ 2.35× speed-up at PSNR ≥ 30 dB.
+ * Target (issue 5, item 6): ≥ 2.35× speed-up at PSNR ≥ 30 dB.
  */
 import type { Command } from 'commander';
 import { KilnError } from '../errors.js';
@@ -223,7 +223,7 @@ export function videoCacheLines(r: VideoCacheResult): string[] {
 export function registerVideoCacheBench(bench: Command): Command {
   return bench
     .command('video-cache')
-    .description('diffusion cache (TeaCache, FBCache) on the tiny Aquarius demo model: wall time and speed-up vs uncached, PSNR/SSIM vs uncached (issue 6 target ≥ 2.35× at ≥ 30 dB)')
+    .description('diffusion cache (TeaCache, FBCache) on the tiny Aquarius demo model: wall time and speed-up vs uncached, PSNR/SSIM vs uncached (issue 5 target ≥ 2.35× at ≥ 30 dB)')
     .option('--threads <t>', 'kernel threads (default 1: the tiny model is dispatch-bound)', positiveInt)
     .option('--steps <n>', 'sampling steps (default 50; quick 10)', positiveInt)
     .option('--train-steps <n>', 'training steps of the demo model (default 300; quick 30)', positiveInt)

@@ -21,6 +21,7 @@ import { FULL_SIZES, QUICK_SIZES, runSuite } from './suite.js';
 import { attentionLines, gemmLines, machineLines, overheadLines, peakLines, suiteTable, trainStepLines } from './table.js';
 import { timingOptions } from './timing.js';
 import { deepseekSuiteLines } from './deepseek-table.js';
+import { modelSuiteLines } from './models.js';
 import { KilnError } from '../errors.js';
 import { positiveInt } from '../cli/options.js';
 
@@ -229,7 +230,10 @@ export function registerBenchCommand(program: Command): Command {
       const quick = o.quick ?? false;
       const r = await runSuite({ quick, sizes: quick ? QUICK_SIZES : FULL_SIZES, threads: [1, 2] });
       if (o.json) process.stdout.write(`${JSON.stringify(toJson(r))}\n`);
-      else process.stdout.write(`${suiteTable(r)}\n\n${deepseekSuiteLines(r.deepseek).join('\n')}\n`);
+      else {
+        const models = 'unavailable' in r.models ? [r.models.unavailable] : await modelSuiteLines(r.models);
+        process.stdout.write(`${suiteTable(r)}\n\n${deepseekSuiteLines(r.deepseek).join('\n')}\n\n${models.join('\n')}\n`);
+      }
       if (!r.checksPassed) process.exitCode = 1;
     });
   return bench;

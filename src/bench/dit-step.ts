@@ -168,7 +168,7 @@ export function ditStepLines(r: DitStepResult): string[] {
 export function registerDitStepBench(bench: Command): Command {
   return bench
     .command('dit-step')
-    .description('Single-DiT training step (D=384, 4 layers, 1,024 video tokens): tokens/s and MFU (issue 6 target ≥ 35%)')
+    .description('Single-DiT training step (D=384, 4 layers, 1,024 video tokens): tokens/s and MFU (issue 5 target ≥ 35%)')
     .option('--threads <t>', 'kernel threads (default: all hardware threads)', positiveInt)
     .option('--batch <B>', 'samples per step (default 1)', positiveInt)
     .option('--frames <T>', 'latent frames (default 4)', positiveInt)

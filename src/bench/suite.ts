@@ -2,7 +2,7 @@
  * The whole benchmark suite in one process, so every ratio compares numbers measured in the same run on the same
  * machine state: machine → fp32 FMA peak (1 and 2 threads) → sgemm for Kiln and peers (each n, each thread count)
  * → fused attention → per-op dispatch overhead → training step → DeepSeek-V3 training step, decode and prefill
- * (src/bench/deepseek.ts). A part that cannot run (missing addon, missing
+ * (src/bench/deepseek.ts) → Aquarius DiT step, diffusion cache, VAE and ERNIE 3.0 step (src/bench/models.ts). A part that cannot run (missing addon, missing
  * peer, a module not yet in the build) is reported with the reason instead of a number. The attention,
  * training-step and DeepSeek-V3 benchmarks are imported lazily, so a problem in those layers (or their absence) costs only their
  * own rows, never the peak/GEMM/overhead numbers.
@@ -16,6 +16,7 @@ import { measurePeak, mergePeaks, type PeakResult } from './peak.js';
 import { describeTiming, timingOptions } from './timing.js';
 import type { TrainStepResult } from './train-step.js';
 import type { DeepseekSuiteResult } from './deepseek.js';
+import type { ModelSuiteResult } from './models.js';
 import type { MissingPeer } from './peers/peer.js';
 
 export interface Unavailable {
@@ -47,6 +48,8 @@ export interface SuiteResults {
   trainStep: TrainStepResult | Unavailable;
   /** DeepSeek-V3 rows of issue 3 (training step, decode, prefill on `deepseek-v3-bench`; quick: deepseek-v3-micro). */
   deepseek: DeepseekSuiteResult | Unavailable;
+  /** Aquarius and ERNIE 3.0 rows of issues 5 and 6 (src/bench/models.ts). */
+  models: ModelSuiteResult | Unavailable;
   /** 1-minute load average when the suite finished (the start's is in `machine`). */
   loadAvgEnd: number;
   /** Whether every correctness check passed (GEMM vs peer and f64, attention vs reference). */
@@ -112,6 +115,14 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResults> {
     deepseek = { unavailable: `DeepSeek-V3 benchmarks did not run: ${errorText(e)}` };
   }
 
+  let models: ModelSuiteResult | Unavailable;
+  try {
+    const { benchModelSuite } = await import('./models.js');
+    models = await benchModelSuite(o.quick, main, timing, peakAt(main), log);
+  } catch (e) {
+    models = { unavailable: `Aquarius and ERNIE 3.0 benchmarks did not run: ${errorText(e)}` };
+  }
+
   // probe the peak again now and keep the higher reading, then recompute every ratio to peak with it
   log('peak: probing again');
   const again: PeakResult[] = [];
@@ -154,6 +165,7 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResults> {
     overhead,
     trainStep,
     deepseek,
+    models,
     checksPassed,
     loadAvgEnd: os.loadavg()[0],
   };
