@@ -9,6 +9,11 @@
  * log p(c | x) / |c| picks too (`accuracyPerToken`): the sum favours short candidates, whatever the model knows (a
  * random model picks the shortest one). Few-shot (`shots` = k > 0): the context is prefixed with k solved items — the
  * next k items of the list, cyclically, never the item itself — each "context answer" followed by `separator`.
+ * The calibrated score (`accuracyPmi`, domain-conditional PMI, Holtzman et al. 2021 "Surface form competition"):
+ *   log p(c | x) − log p(c | x_last)
+ * where x_last is the context's last token alone (the "domain premise": "is" for "<head> is"). It divides out how
+ * likely the candidate's surface form is on its own — its length, the frequency of its words, a/an — so what is
+ * left is what the head contributes; candidates of different token lengths compare like with like.
  */
 import { KilnError } from '../errors.js';
 import type { Ernie3ForPreTraining } from '../models/ernie3/heads.js';
@@ -52,6 +57,8 @@ export interface ClozeResult {
   total: number;
   /** Accuracy of the mean log-probability per candidate token. */
   accuracyPerToken: number;
+  /** Accuracy of the domain-conditional PMI log p(c | context) − log p(c | last context token). */
+  accuracyPmi: number;
   /** Chance level: mean of 1 / #candidates. */
   chance: number;
   predictions: number[];
@@ -72,15 +79,19 @@ export function clozeAccuracy(model: Ernie3ForPreTraining, items: ClozeItem[], o
   };
   const argmax = (xs: number[]) => xs.indexOf(Math.max(...xs));
   const perToken: number[] = [];
+  const pmi: number[] = [];
   const predictions = items.map((it, i) => {
     const s = scoreCandidates(model, contextOf(i), it.candidates);
-    perToken.push(argmax(s.map((x, i) => x / it.candidates[i].length)));
+    perToken.push(argmax(s.map((x, j) => x / it.candidates[j].length)));
+    const prior = scoreCandidates(model, it.context.slice(-1), it.candidates);
+    pmi.push(argmax(s.map((x, j) => x - prior[j])));
     return argmax(s);
   });
   const correct = predictions.filter((p, i) => p === items[i].answer).length;
   return {
     accuracy: correct / items.length, correct, total: items.length, predictions,
     accuracyPerToken: perToken.filter((p, i) => p === items[i].answer).length / items.length,
+    accuracyPmi: pmi.filter((p, i) => p === items[i].answer).length / items.length,
     chance: items.reduce((a, it) => a + 1 / it.candidates.length, 0) / items.length,
   };
 }

@@ -5,7 +5,11 @@
  *   (a) fine-tuned for relation classification (same steps, seed, head init) → held-out accuracy, and
  *   (b) used zero-shot through the NLG module on the cloze items → accuracy;
  * plus a control that skips pre-training (random backbone, same fine-tuning; untrained NLG on the cloze).
- * With several seeds every number is reported per seed and as a mean.
+ * With several seeds every number is reported per seed and as a mean. Fine-tuning is noisy (a few points between
+ * fine-tuning seeds of one backbone), so each pre-trained model is fine-tuned `finetuneSeeds` times (fine-tuning
+ * seeds k = 0 … n−1: head init seed + 1000 + 100k, batch order seed + 2000 + 100k) and its relation accuracy is the
+ * mean over them; `relationAccuracies` keeps each. The cloze is scored three ways (see ernie3-score.ts): summed
+ * log-probability, per token, and domain-conditional PMI (the calibrated one, comparing like with like).
  */
 import { join } from 'node:path';
 import type { Ernie3Config } from '../models/ernie3/config.js';
@@ -25,6 +29,8 @@ export interface CompareOptions {
   train: Omit<Ernie3TrainOptions, 'steps' | 'knowledge' | 'seed' | 'onStep' | 'out' | 'checkpointEvery' | 'untilStep'>;
   finetuneBatch?: number;
   finetuneLr?: number;
+  /** Fine-tuning runs per pre-trained model (different head init and batch order). Default 1. */
+  finetuneSeeds?: number;
   /** Save each pre-trained model to `<out>/<knowledge|baseline>-seed<s>` (a kiln train ernie directory). */
   out?: string;
   onStep?: (run: string, s: Ernie3StepLog) => void;
@@ -33,11 +39,16 @@ export interface CompareOptions {
 
 export interface CompareRun {
   seed: number;
+  /** Held-out relation accuracy, mean over the fine-tuning seeds. */
   relationAccuracy: number;
+  /** Held-out relation accuracy of each fine-tuning seed. */
+  relationAccuracies: number[];
   relationTrainAccuracy: number;
   clozeAccuracy: number;
   /** Cloze accuracy of the per-token (length-normalised) score. */
   clozePerTokenAccuracy: number;
+  /** Cloze accuracy of the domain-conditional PMI score. */
+  clozePmiAccuracy: number;
   tokens: number;
   pretrainSeconds: number;
   perTask: Record<Ernie3Task, TaskStats> | null;
@@ -49,11 +60,19 @@ export interface CompareResult {
   knowledge: CompareRun[];
   baseline: CompareRun[];
   scratch: CompareRun[];
-  mean: Record<'knowledge' | 'baseline' | 'scratch', { relationAccuracy: number; clozeAccuracy: number; clozePerTokenAccuracy: number; tokens: number }>;
+  mean: Record<'knowledge' | 'baseline' | 'scratch', { relationAccuracy: number; relationSpread: number; clozeAccuracy: number; clozePerTokenAccuracy: number; clozePmiAccuracy: number; tokens: number }>;
   relationMajority: number;
   clozeChance: number;
   testPairs: number;
   clozeItems: number;
+}
+
+const avg = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+/** Sample standard deviation (0 for fewer than two values). */
+export function std(xs: number[]): number {
+  if (xs.length < 2) return 0;
+  const m = avg(xs);
+  return Math.sqrt(xs.reduce((a, x) => a + (x - m) ** 2, 0) / (xs.length - 1));
 }
 
 export function compareKnowledge(data: ErnieTaskData, o: CompareOptions): CompareResult {
@@ -78,15 +97,26 @@ export function compareKnowledge(data: ErnieTaskData, o: CompareOptions): Compar
       }
       const cloze = clozeAccuracy(model, data.cloze);
       chance = cloze.chance;
-      const clf = relationClassifier(model.config, data.relations.length, kind === 'scratch' ? null : model, seed + 1000);
-      const f = finetuneRelations(clf, data.relationDataset, { steps: o.finetuneSteps, batchSize: o.finetuneBatch, lr: o.finetuneLr, seed: seed + 2000 });
-      majority = f.majorityAccuracy;
-      runs[kind].push({ seed, relationAccuracy: f.testAccuracy, relationTrainAccuracy: f.trainAccuracy, clozeAccuracy: cloze.accuracy, clozePerTokenAccuracy: cloze.accuracyPerToken, tokens, pretrainSeconds, perTask });
-      clf.dispose();
+      const accs: number[] = [];
+      const trainAccs: number[] = [];
+      for (let k = 0; k < (o.finetuneSeeds ?? 1); k++) {
+        const clf = relationClassifier(model.config, data.relations.length, kind === 'scratch' ? null : model, seed + 1000 + 100 * k);
+        const f = finetuneRelations(clf, data.relationDataset, { steps: o.finetuneSteps, batchSize: o.finetuneBatch, lr: o.finetuneLr, seed: seed + 2000 + 100 * k });
+        majority = f.majorityAccuracy;
+        accs.push(f.testAccuracy);
+        trainAccs.push(f.trainAccuracy);
+        clf.dispose();
+      }
+      runs[kind].push({
+        seed, relationAccuracy: avg(accs), relationAccuracies: accs, relationTrainAccuracy: avg(trainAccs), clozeAccuracy: cloze.accuracy,
+        clozePerTokenAccuracy: cloze.accuracyPerToken, clozePmiAccuracy: cloze.accuracyPmi, tokens, pretrainSeconds, perTask,
+      });
       model.dispose();
     }
   const mean = (xs: CompareRun[]) => ({
     relationAccuracy: xs.reduce((a, r) => a + r.relationAccuracy, 0) / xs.length,
+    relationSpread: std(xs.flatMap((r) => r.relationAccuracies)),
+    clozePmiAccuracy: xs.reduce((a, r) => a + r.clozePmiAccuracy, 0) / xs.length,
     clozeAccuracy: xs.reduce((a, r) => a + r.clozeAccuracy, 0) / xs.length,
     clozePerTokenAccuracy: xs.reduce((a, r) => a + r.clozePerTokenAccuracy, 0) / xs.length,
     tokens: xs.reduce((a, r) => a + r.tokens, 0) / xs.length,
