@@ -114,9 +114,9 @@ export function registerVideoCommands(program: Command, train: Command): void {
     .requiredOption('--data <path>', 'shard directory, datapipe output directory, or video directory')
     .requiredOption('--out <dir>', 'where to save the VAE (config.json + safetensors)')
     .option('--steps <n>', 'training steps', positiveInt, 300)
-    .option('--preset <name>', 'VAE preset', 'vae-tiny')
+    .option('--preset <name>', 'VAE preset', 'vae-small')
     .option('--batch <n>', 'clips per step (one bucket per batch)', positiveInt, 2)
-    .option('--lr <lr>', 'learning rate', finiteNumber, 3e-3)
+    .option('--lr <lr>', 'learning rate', finiteNumber, 5e-4)
     .option('--seed <n>', 'seed', (v) => Number(v), 0)
     .option('--json', 'print JSON')
     .action(async (o: { data: string; out: string; steps: number; preset: string; batch: number; lr: number; seed: number; json?: boolean }) => {

@@ -5,12 +5,14 @@ export { CausalVae3d, CausalConv3d, CausalCache, DiagonalGaussian, Encoder3d, De
 export { psnr, ssim, ssimPlane } from './metrics.js';
 export { movingShapes, randomClipSpec, renderClip, type ClipSpec } from './synthetic.js';
 export { trainVae, evaluateVae, type VaeTrainOptions } from './train-vae.js';
+export { saveVae, loadVae, readVaeConfig } from './vae-io.js';
+export { tileGrid, TileBlender, type SpatialTile } from './vae-tiling.js';
 export {
   SINGLE_DIT_DEFAULTS, SINGLE_DIT_PRESETS, MM_DIT_DEFAULTS, MM_DIT_PRESETS, singleDitConfig, mmDitConfig, singleDitParamCount,
   mmDitParamCount, wanRopeAxes, type SingleDitConfig, type MmDitConfig,
 } from './dit-config.js';
 export { timestepEmbedding, MlpEmbedder, patchify, unpatchify, rope3d, type PatchGrid } from './embeddings.js';
-export { QkNormAttention, type Rope } from './attention.js';
+export { QkNormAttention, slidingTileAttention, slidingTileJointAttention, parseTileWindow, type Rope, type TileWindow } from './attention.js';
 export { SingleDit, SingleDitBlock, FeedForward, modulate, type DitInputs } from './single-dit.js';
 export { MmDit, DualStreamBlock, SingleStreamBlock, JointAttention } from './mm-dit.js';
 export { SmallTextEncoder, type TextEncoder, type TextEncoding, type SmallTextEncoderConfig } from './text-encoder.js';

@@ -248,6 +248,8 @@ export class MmDit extends Module implements StagedDit {
     super();
     this.attentionWindow = attention;
     const c = (this.config = mmDitConfig(config));
+    if (c.num_refiner_layers > 0)
+      throw new KilnError('E_CONFIG', `MM-DiT: num_refiner_layers = ${c.num_refiner_layers} (HunyuanVideo's token refiner) is counted by \`kiln info\` but not built; use num_refiner_layers: 0 (e.g. the mm-dit-13b preset) to build the model`);
     const D = c.num_attention_heads * c.attention_head_dim;
     const [pt, ph, pw] = c.patch_size;
     this.x_embedder = new PatchEmbed(c.in_channels * pt * ph * pw, D, generator);

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import * as k from '../../../src/index.js';
 import { mmDitConfig, mmDitParamCount, tokenRefinerParamCount } from '../../../src/models/dit/dit-config.js';
 import { mmDitFamily } from '../../../src/models/dit/family.js';
+import { MmDit } from '../../../src/models/dit/mm-dit.js';
 
 test('mm-dit-13b counts what MmDit builds; hunyuan-video-13b adds the 2-layer token refiner (independent arithmetic)', () => {
   const D = 3072;
@@ -22,4 +23,8 @@ test('mm-dit-13b counts what MmDit builds; hunyuan-video-13b adds the 2-layer to
   assert.equal(info.params_token_refiner, refiner);
   assert.equal((info.params_dual_blocks as number) + (info.params_single_blocks as number) + (info.params_embed_and_head as number) + (info.params_token_refiner as number), info.params_total);
   assert.throws(() => mmDitConfig({ num_refiner_layers: -1 }), (e: k.KilnError) => e.code === 'E_CONFIG');
+});
+
+test('MmDit refuses a config with a token refiner it does not build (counted only), naming the key', () => {
+  assert.throws(() => new MmDit({ ...mmDitConfig('mm-dit-tiny'), num_refiner_layers: 1 }), /num_refiner_layers = 1/);
 });
