@@ -25,7 +25,8 @@
         "native/kernels-avx512.cc",
         "native/kernels-avx2.cc",
         "native/kernels-scalar.cc",
-        "native/kernels-deepseek.cc"
+        "native/kernels-deepseek.cc",
+        "native/kernels-optim.cc"
       ],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions", "-std=gnu++17", "-std=gnu++20", "-std=c++20"],

@@ -161,6 +161,8 @@ const Export kExports[] = {
     {"linearRows", LinearRowsBinding},
     {"moeSelect", MoeSelectBinding},
     {"headArgmax", HeadArgmaxBinding},
+    {"adamwStep", AdamwStepBinding},
+    {"sumSquares", SumSquaresBinding},
 };
 
 }  // namespace

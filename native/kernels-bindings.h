@@ -32,5 +32,7 @@ napi_value IndexSelectBinding(napi_env env, napi_callback_info info);
 napi_value IndexAddBinding(napi_env env, napi_callback_info info);
 napi_value GatherBinding(napi_env env, napi_callback_info info);
 napi_value ScatterAddBinding(napi_env env, napi_callback_info info);
+napi_value AdamwStepBinding(napi_env env, napi_callback_info info);
+napi_value SumSquaresBinding(napi_env env, napi_callback_info info);
 
 }  // namespace kiln

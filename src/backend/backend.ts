@@ -97,6 +97,13 @@ export interface Backend {
   gather(x: Float32Array, outer: number, n: number, inner: number, idx: Int32Array, m: number, out: Float32Array): void;
   /** acc[o, idx[o, j, i], i] += src[o, j, i] (torch.scatter_add). */
   scatterAdd(acc: Float32Array, outer: number, n: number, inner: number, idx: Int32Array, m: number, src: Float32Array): void;
+  /**
+   * AdamW with f32 moments, elementwise over equal-length arrays, in double: m ← b1·m + (1−b1)·g,
+   * v ← b2·v + (1−b2)·g², w ← w·decay − lr·m·c1 / (√(v·c2) + eps) (m, v before their rounding to f32).
+   */
+  adamwStep(w: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, b1: number, b2: number, c1: number, c2: number, lr: number, decay: number, eps: number): void;
+  /** Σ x[i]² in double: per block of 2^15 elements, then the block sums in order. */
+  sumSquares(x: Float32Array): number;
   /** Top-k along the last axis of contiguous [rows, cols] (sorted descending when largest, ties → lower index). */
   topk(x: Float32Array, rows: number, cols: number, k: number, largest: boolean, values: Float32Array, indices: Int32Array): void;
 

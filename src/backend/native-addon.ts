@@ -164,13 +164,16 @@ export interface NativeAddon {
   linearRows(x: Float32Array, T: number, K: number, w: Float32Array, N: number, y: Float32Array): void;
   /** The Backend's `moeSelect` (E ≤ 1024, G divides E). */
   moeSelect(scores: Float32Array, N: number, E: number, bias: Float32Array, K: number, G: number, kg: number, ids: Int32Array): void;
+  /** The Backend's `adamwStep` and `sumSquares`. */
+  adamwStep(w: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, b1: number, b2: number, c1: number, c2: number, lr: number, decay: number, eps: number): void;
+  sumSquares(x: Float32Array): number;
   /** The Backend's `headArgmax` (T ≤ 64; wb a Uint16Array of bf16 bits). */
   headArgmax(h: Float32Array, T: number, K: number, w: Float32Array, wb: Uint16Array, wNorm: Float32Array, N: number, ids: Int32Array): void;
 }
 
 /** Functions the loaded binary must export; a build missing any of them is treated as absent. */
 const REQUIRED: readonly (keyof NativeAddon)[] = ['gemm', 'peakGflops', 'setNumThreads', 'numThreads', 'isa', 'bestIsa', 'setIsa', 'attentionForward', 'attentionBackward', 'rotary', 'im2col', 'col2im',
-  'unary', 'binary', 'binaryScalar', 'where', 'copy', 'fill', 'reduce', 'argReduce', 'softmax', 'softmaxBackward', 'crossEntropy', 'rmsNorm', 'rmsNormBackward', 'layerNorm', 'layerNormBackward', 'indexSelect', 'indexAdd', 'gather', 'scatterAdd', 'mlaDecode', 'moeDecode', 'linearRows', 'moeSelect', 'headArgmax'];
+  'unary', 'binary', 'binaryScalar', 'where', 'copy', 'fill', 'reduce', 'argReduce', 'softmax', 'softmaxBackward', 'crossEntropy', 'rmsNorm', 'rmsNormBackward', 'layerNorm', 'layerNormBackward', 'indexSelect', 'indexAdd', 'gather', 'scatterAdd', 'mlaDecode', 'moeDecode', 'linearRows', 'moeSelect', 'headArgmax', 'adamwStep', 'sumSquares'];
 
 let cached: { addon: NativeAddon | null; reason: string | null } | undefined;
 
@@ -391,6 +394,20 @@ function wrap(raw: NativeAddon): NativeAddon {
     gather(...args) {
       try {
         raw.gather(...args);
+      } catch (e) {
+        throw asKilnError(e);
+      }
+    },
+    adamwStep(...args) {
+      try {
+        raw.adamwStep(...args);
+      } catch (e) {
+        throw asKilnError(e);
+      }
+    },
+    sumSquares(x) {
+      try {
+        return raw.sumSquares(x);
       } catch (e) {
         throw asKilnError(e);
       }

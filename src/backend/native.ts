@@ -14,6 +14,7 @@ import { reduceKernels } from './native/reduce.js';
 import { nnKernels } from './native/nn.js';
 import { indexKernels } from './native/indexing.js';
 import { deepseekKernels } from './native/deepseek.js';
+import { optimKernels } from './native/optim.js';
 
 export function createNativeBackend(reference: Backend): Backend | null {
   const addon = loadNativeAddon();
@@ -30,5 +31,6 @@ export function createNativeBackend(reference: Backend): Backend | null {
     ...nnKernels(addon),
     ...indexKernels(addon),
     ...deepseekKernels(addon),
+    ...optimKernels(addon),
   };
 }

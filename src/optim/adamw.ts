@@ -3,6 +3,7 @@
  * (w ← w − lr·wd·w, then w ← w − lr·m̂/(√v̂ + eps)). Moments are f32, or bf16 (`momentsDtype: 'bf16'`, rounded to
  * nearest even after each update) to halve optimizer memory as large-model training does.
  */
+import { backend } from '../backend/index.js';
 import { bf16BitsToF32, f32ToBf16Bits } from '../tensor/convert.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { Optimizer, type ParamGroup } from './optimizer.js';
@@ -45,14 +46,7 @@ export class AdamW extends Optimizer {
     const eps = this.eps;
     const n = w.length;
     if (s.m instanceof Float32Array) {
-      const m = s.m;
-      const v = s.v as Float32Array;
-      for (let i = 0; i < n; i++) {
-        const gi = g[i];
-        const mi = (m[i] = b1 * m[i] + (1 - b1) * gi);
-        const vi = (v[i] = b2 * v[i] + (1 - b2) * gi * gi);
-        w[i] = w[i] * decay - (lr * mi * c1) / (Math.sqrt(vi * c2) + eps);
-      }
+      backend().adamwStep(w, g, s.m, s.v as Float32Array, b1, b2, c1, c2, lr, decay, eps);
     } else {
       const m = s.m;
       const v = s.v as Uint16Array;

@@ -1,4 +1,5 @@
 /** Global gradient-norm clipping (torch.nn.utils.clip_grad_norm_): scales every grad by min(1, max/‖g‖₂). */
+import { backend } from '../backend/index.js';
 import type { Tensor } from '../tensor/tensor.js';
 
 /** Returns the total norm before clipping. */
@@ -6,8 +7,7 @@ export function clipGradNorm(params: readonly Tensor[], maxNorm: number): number
   let sq = 0;
   for (const p of params) {
     if (!p.grad) continue;
-    const g = p.grad.data() as Float32Array;
-    for (let i = 0; i < g.length; i++) sq += g[i] * g[i];
+    sq += backend().sumSquares(p.grad.data() as Float32Array);
   }
   const norm = Math.sqrt(sq);
   const scale = maxNorm / (norm + 1e-6);

@@ -9,6 +9,7 @@ import { attentionKernels } from './attention.js';
 import { ropeKernels } from './rope.js';
 import { convKernels } from './conv.js';
 import { deepseekKernels } from './deepseek.js';
+import { optimKernels } from './optim.js';
 
 export const tsBackend: Backend = {
   name: 'ts',
@@ -21,4 +22,5 @@ export const tsBackend: Backend = {
   ...ropeKernels,
   ...convKernels,
   ...deepseekKernels,
+  ...optimKernels,
 };
