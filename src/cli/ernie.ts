@@ -12,7 +12,7 @@
  *     held-out accuracy; it also prints the zero-shot cloze accuracy of the pre-trained NLG module (measured before
  *     fine-tuning; fine-tuning never touches the NLG path).
  *   kiln eval ernie --model <dir> --cloze [--shots k] [--data …] [--json]   zero-/few-shot cloze accuracy only.
- *   kiln ernie compare --steps N [--finetune-steps M] [--config <preset>] [--seeds 1,2] [--data …] [--json]
+ *   kiln ernie compare --steps N [--finetune-steps M] [--finetune-seeds K] [--config <preset>] [--seeds 1,2] [--data …] [--json]
  *     knowledge vs no-knowledge pre-training on the same budget (src/train/ernie3-compare.ts).
  */
 import { resolve } from 'node:path';
@@ -257,6 +257,7 @@ interface CompareOpts extends ProgressiveOpts {
   out?: string;
   steps: number;
   finetuneSteps: number;
+  finetuneSeeds: number;
   seeds: number[];
   data?: string;
   weights?: Partial<Record<Ernie3Task, number>>;
@@ -273,29 +274,30 @@ export function runCompareErnie(o: CompareOpts, log: (s: string) => void = conso
   bar?.start(total, 0, { phase: '-', task: '-', loss: '-', tps: '-' });
   let done = 0;
   const r = compareKnowledge(data, {
-    config, steps: o.steps, finetuneSteps: o.finetuneSteps, seeds: o.seeds, train: { progressive, weights: o.weights, maskRate: o.maskRate, dataSource: o.data ?? 'data/ernie' }, out: o.out,
+    config, steps: o.steps, finetuneSteps: o.finetuneSteps, finetuneSeeds: o.finetuneSeeds, seeds: o.seeds, train: { progressive, weights: o.weights, maskRate: o.maskRate, dataSource: o.data ?? 'data/ernie' }, out: o.out,
     onStep: (run, s) => bar?.update(++done, { phase: `${run} ${s.phase}`, task: s.task, loss: s.loss.toFixed(3), tps: Math.round(s.tokensPerSecond) }),
   });
   bar?.stop();
-  const runJson = (xs: typeof r.knowledge) => xs.map((x) => ({ seed: x.seed, relation_accuracy: x.relationAccuracy, relation_train_accuracy: x.relationTrainAccuracy, cloze_accuracy: x.clozeAccuracy, cloze_accuracy_per_token: x.clozePerTokenAccuracy, tokens: x.tokens, pretrain_s: x.pretrainSeconds, per_task: x.perTask ? taskJson(x.perTask) : null }));
+  const runJson = (xs: typeof r.knowledge) => xs.map((x) => ({ seed: x.seed, relation_accuracy: x.relationAccuracy, relation_train_accuracy: x.relationTrainAccuracy, cloze_accuracy: x.clozeAccuracy, cloze_accuracy_per_token: x.clozePerTokenAccuracy, cloze_accuracy_pmi: x.clozePmiAccuracy, relation_accuracies: x.relationAccuracies, tokens: x.tokens, pretrain_s: x.pretrainSeconds, per_task: x.perTask ? taskJson(x.perTask) : null }));
   const out = {
-    config: o.config, steps: o.steps, finetune_steps: o.finetuneSteps, seeds: o.seeds, data: o.data ?? 'data/ernie',
-    knowledge: { relation_accuracy: r.mean.knowledge.relationAccuracy, cloze_accuracy: r.mean.knowledge.clozeAccuracy, cloze_accuracy_per_token: r.mean.knowledge.clozePerTokenAccuracy, tokens: r.mean.knowledge.tokens, runs: runJson(r.knowledge) },
-    baseline: { relation_accuracy: r.mean.baseline.relationAccuracy, cloze_accuracy: r.mean.baseline.clozeAccuracy, cloze_accuracy_per_token: r.mean.baseline.clozePerTokenAccuracy, tokens: r.mean.baseline.tokens, runs: runJson(r.baseline) },
-    scratch: { relation_accuracy: r.mean.scratch.relationAccuracy, cloze_accuracy: r.mean.scratch.clozeAccuracy, cloze_accuracy_per_token: r.mean.scratch.clozePerTokenAccuracy, runs: runJson(r.scratch) },
+    config: o.config, steps: o.steps, finetune_steps: o.finetuneSteps, finetune_seeds: o.finetuneSeeds, seeds: o.seeds, data: o.data ?? 'data/ernie',
+    knowledge: { relation_accuracy: r.mean.knowledge.relationAccuracy, cloze_accuracy: r.mean.knowledge.clozeAccuracy, cloze_accuracy_per_token: r.mean.knowledge.clozePerTokenAccuracy, cloze_accuracy_pmi: r.mean.knowledge.clozePmiAccuracy, relation_spread: r.mean.knowledge.relationSpread, tokens: r.mean.knowledge.tokens, runs: runJson(r.knowledge) },
+    baseline: { relation_accuracy: r.mean.baseline.relationAccuracy, cloze_accuracy: r.mean.baseline.clozeAccuracy, cloze_accuracy_per_token: r.mean.baseline.clozePerTokenAccuracy, cloze_accuracy_pmi: r.mean.baseline.clozePmiAccuracy, relation_spread: r.mean.baseline.relationSpread, tokens: r.mean.baseline.tokens, runs: runJson(r.baseline) },
+    scratch: { relation_accuracy: r.mean.scratch.relationAccuracy, cloze_accuracy: r.mean.scratch.clozeAccuracy, cloze_accuracy_per_token: r.mean.scratch.clozePerTokenAccuracy, cloze_accuracy_pmi: r.mean.scratch.clozePmiAccuracy, relation_spread: r.mean.scratch.relationSpread, runs: runJson(r.scratch) },
     relation_majority: r.relationMajority, cloze_chance: r.clozeChance, test_pairs: r.testPairs, cloze_items: r.clozeItems,
     knowledge_beats_baseline: {
       relation: r.mean.knowledge.relationAccuracy > r.mean.baseline.relationAccuracy, cloze: r.mean.knowledge.clozeAccuracy > r.mean.baseline.clozeAccuracy,
       cloze_per_token: r.mean.knowledge.clozePerTokenAccuracy > r.mean.baseline.clozePerTokenAccuracy,
+      cloze_pmi: r.mean.knowledge.clozePmiAccuracy > r.mean.baseline.clozePmiAccuracy,
     },
   };
   if (o.json) console.log(JSON.stringify(out));
   else {
     const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
     log(`knowledge vs no-knowledge, ${o.config}, ${o.steps} pre-training steps, ${o.finetuneSteps} fine-tuning steps, seeds ${o.seeds.join(',')}`);
-    log(`  ${'model'.padEnd(28)} relation acc (held-out)  cloze acc (sum)  cloze acc (per token)  pre-training tokens`);
+    log(`  ${'model'.padEnd(28)} relation acc (held-out) ± s.d.  cloze acc (PMI)  (sum)  (per token)  pre-training tokens`);
     for (const [name, m] of [['with knowledge tasks', r.mean.knowledge], ['without knowledge tasks', r.mean.baseline], ['no pre-training', r.mean.scratch]] as const)
-      log(`  ${name.padEnd(28)} ${pct(m.relationAccuracy).padStart(23)}  ${pct(m.clozeAccuracy).padStart(15)}  ${pct(m.clozePerTokenAccuracy).padStart(21)}  ${Math.round(m.tokens).toLocaleString('en-US').padStart(19)}`);
+      log(`  ${name.padEnd(28)} ${`${pct(m.relationAccuracy)} ± ${pct(m.relationSpread)}`.padStart(30)}  ${pct(m.clozePmiAccuracy).padStart(15)}  ${pct(m.clozeAccuracy).padStart(5)}  ${pct(m.clozePerTokenAccuracy).padStart(11)}  ${Math.round(m.tokens).toLocaleString('en-US').padStart(19)}`);
     log(`  majority class ${pct(r.relationMajority)} of ${r.testPairs} held-out pairs; cloze chance ${pct(r.clozeChance)} over ${r.clozeItems} items`);
   }
   return out;
@@ -355,6 +357,7 @@ export function registerErnieTrainCommands(program: Command, train: Command): vo
     .option('--steps <n>', 'pre-training steps of each model', positiveInt, 300)
     .option('--finetune-steps <n>', 'relation fine-tuning steps', positiveInt, 300)
     .option('--seeds <list>', 'seeds (each runs all three models)', seedList, [0])
+    .option('--finetune-seeds <n>', 'fine-tunings per pre-trained model (accuracy mean ± s.d. over all of them)', positiveInt, 1)
     .option('--out <dir>', 'also save the pre-trained models as <dir>/<knowledge|baseline>-seed<s>')
     .option('--mask-rate <r>', 'fraction of tokens masked', finiteNumber, 0.15)
     .option('--json', 'print one JSON object')
