@@ -12,10 +12,8 @@ import { noGrad } from '../tensor/autograd.js';
 import { randn } from '../tensor/creation.js';
 import { Generator } from '../tensor/random.js';
 import { keep as keepTensor, tidy } from '../tensor/scope.js';
-import { cat } from '../tensor/ops/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { nullCondition, sigmaSchedule, type Condition, type VelocityModel } from '../models/dit/flow.js';
-import { timesteps } from './video-model.js';
+import { guidedVelocity, sigmaSchedule, type Condition, type VelocityModel } from '../models/dit/flow.js';
 
 export interface KnownRegion {
   /** clean latents [B, C, T, H, W] (only the kept part is read) */
@@ -42,18 +40,7 @@ export function guidedSample(model: VelocityModel, shape: readonly number[], con
   const known = o.known ?? null;
   if (known && known.latents.shape.some((d, i) => d !== shape[i]))
     throw new KilnError('E_SHAPE', `guidedSample: known latents [${known.latents.shape}] must have the sample shape [${shape}]`);
-  const uncond = g !== 1 ? nullCondition(cond) : null;
-  const vel = (x: Tensor, sigma: number): Tensor => {
-    const t = timesteps(B, sigma);
-    if (!uncond) return model(x, t, cond);
-    const both = model(cat([x, x], 0), cat([t, t], 0), {
-      text: cat([cond.text, uncond.text], 0),
-      textMask: cond.textMask ? cat([cond.textMask, cond.textMask.mul(0).add(1)], 0) : null,
-    });
-    const vc = both.slice(0, 0, B);
-    const vu = both.slice(0, B);
-    return vu.add(vc.sub(vu).mul(g));
-  };
+  const vel = guidedVelocity(model, cond, B, g);
   const sig = sigmaSchedule(o.steps, o.shift ?? 1);
   return noGrad(() => {
     const eps = keepTensor(randn(shape, { generator: new Generator(o.seed) }));

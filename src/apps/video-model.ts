@@ -252,7 +252,3 @@ export function loadVideoModel(dir: string): VideoModel {
   return m.eval();
 }
 
-/** Constant timesteps [B] = 1000·σ. */
-export function timesteps(B: number, sigma: number): Tensor {
-  return fromArray(new Float32Array(B).fill(1000 * sigma), [B]);
-}

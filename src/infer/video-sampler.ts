@@ -14,7 +14,7 @@
  */
 import { KilnError } from '../errors.js';
 import type { Condition } from '../models/dit/flow.js';
-import { nullCondition, sigmaSchedule } from '../models/dit/flow.js';
+import { flowTimesteps, sigmaSchedule, withUnconditional } from '../models/dit/flow.js';
 import type { StagedDit } from '../models/dit/single-dit.js';
 import { noGrad } from '../tensor/autograd.js';
 import { fromArray, randn } from '../tensor/creation.js';
@@ -70,18 +70,11 @@ export function sampleVideo(model: StagedDit, cond: Condition, o: VideoSampleOpt
   // the batched [cond; null] condition (flow.ts sampleFlow's layout); its tensors are freed when the run ends
   const both: Condition = !useCfg
     ? cond
-    : noGrad(() => tidy(() => {
-        const uncond = nullCondition(cond);
-        return {
-          text: cat([cond.text, uncond.text], 0),
-          pooled: cond.pooled && uncond.pooled ? cat([cond.pooled, uncond.pooled], 0) : undefined,
-          textMask: cond.textMask ? cat([cond.textMask, cond.textMask.mul(0).add(1)], 0) : null,
-        };
-      }));
+    : noGrad(() => tidy(() => withUnconditional(cond)));
   let call = 0;
   const vel = (x: Tensor, sigma: number): Tensor => {
     const rows = useCfg ? 2 * B : B;
-    const t = fromArray(new Float32Array(B).fill(1000 * sigma), [B]);
+    const t = flowTimesteps(B, sigma);
     const pass = model.begin({
       latents: useCfg ? cat([x, x], 0) : x,
       timestep: useCfg ? cat([t, t], 0) : t,

@@ -108,6 +108,36 @@ export function flowMatchingLoss(model: VelocityModel, x0: Tensor, cond: Conditi
   return { loss: v.sub(target).square().mean(), sigmas };
 }
 
+/** Timesteps [B] at noise level σ, on the DiTs' scale (1000·σ). */
+export function flowTimesteps(B: number, sigma: number): Tensor {
+  return fromArray(new Float32Array(B).fill(1000 * sigma), [B]);
+}
+
+/** The condition and its null twin batched as [cond; null], so one model call gives both halves of CFG. */
+export function withUnconditional(cond: Condition): Condition {
+  const uncond = nullCondition(cond);
+  return {
+    text: cat([cond.text, uncond.text], 0),
+    pooled: cond.pooled && uncond.pooled ? cat([cond.pooled, uncond.pooled], 0) : undefined,
+    textMask: cond.textMask ? cat([cond.textMask, cond.textMask.mul(0).add(1)], 0) : null,
+  };
+}
+
+/**
+ * The velocity field a sampler integrates, for a batch of B: the model itself (g = 1), or classifier-free guidance
+ * v_null + g·(v_cond − v_null) from one batched call over [cond; null].
+ */
+export function guidedVelocity(model: VelocityModel, cond: Condition, B: number, g: number): (x: Tensor, sigma: number) => Tensor {
+  if (g === 1) return (x, sigma) => model(x, flowTimesteps(B, sigma), cond);
+  return (x, sigma) => {
+    const t = flowTimesteps(B, sigma);
+    const both = model(cat([x, x], 0), cat([t, t], 0), withUnconditional(cond));
+    const vc = both.slice(0, 0, B);
+    const vu = both.slice(0, B);
+    return vu.add(vc.sub(vu).mul(g));
+  };
+}
+
 export interface SampleOptions {
   steps: number;
   seed: number;
@@ -121,20 +151,7 @@ export interface SampleOptions {
 export function sampleFlow(model: VelocityModel, shape: readonly number[], cond: Condition, o: SampleOptions): Tensor {
   const g = o.guidance ?? 1;
   const B = shape[0];
-  const uncond = g !== 1 ? nullCondition(cond) : null;
-  const vel = (x: Tensor, sigma: number): Tensor => {
-    const t = fromArray(new Float32Array(B).fill(1000 * sigma), [B]);
-    if (!uncond) return model(x, t, cond);
-    // one batched call over [text; null]
-    const both = model(cat([x, x], 0), cat([t, t], 0), {
-      text: cat([cond.text, uncond.text], 0),
-      pooled: cond.pooled && uncond.pooled ? cat([cond.pooled, uncond.pooled], 0) : undefined,
-      textMask: cond.textMask ? cat([cond.textMask, cond.textMask.mul(0).add(1)], 0) : null,
-    });
-    const vc = both.slice(0, 0, B);
-    const vu = both.slice(0, B);
-    return vu.add(vc.sub(vu).mul(g));
-  };
+  const vel = guidedVelocity(model, cond, B, g);
   const sig = sigmaSchedule(o.steps, o.shift ?? 1);
   return noGrad(() => {
     let x = keep(randn(shape, { generator: new Gen(o.seed) }));
