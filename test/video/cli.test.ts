@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { ffmpegPaths, haveBinary } from '../../src/io/ffmpeg.js';
 import { probeMedia } from '../../src/io/video.js';
 
-const bin = fileURLToPath(new URL('./kiln-video-bin.js', import.meta.url));
+const bin = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const skip = !haveBinary(ffmpegPaths().ffmpeg) && !process.env.CI ? 'ffmpeg not installed' : false;
 
 function kiln(args: string[]): Record<string, unknown> {
