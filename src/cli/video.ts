@@ -2,7 +2,7 @@
  * Aquarius text-to-video commands (the lead wires `registerVideoCommands(program, train)` into main.ts):
  *   kiln video demo-data --out <dir> [--count N] [--seed s]              render captioned demo MP4s, curate to shards
  *   kiln train vae --data <shards|dir> --steps N --out <dir>             train the causal VAE on clips
- *   kiln train dit --data <shards|dir> [--vae <dir>] [--init <dir>] [--train-text] --steps N --out <dir>   DiT (+ text enc.)
+ *   kiln train dit --data <shards|dir> [--vae <dir>] [--init <dir>] [--train-text] [--abs-pos] --steps N --out <dir>   DiT
  *   kiln video generate --model <dir> --prompt "…" [--frames N] [--size WxH] [--steps S] [--cfg g] [--seed s]
  *                       [--cache none|teacache:<thr>|fbcache:<thr>] --out x.mp4|x.gif [--sheet x.png]
  *   kiln video check --model <dir> [--prompts N] | --data <shards|dir>  read colour/direction/shape back, accuracy
@@ -143,16 +143,17 @@ export function registerVideoCommands(program: Command, train: Command): void {
     .option('--layers <n>', 'DiT blocks', positiveInt, 4)
     .option('--patch <n>', 'spatial patch (pixel space default 8, latent 1)', positiveInt)
     .option('--init <dir>', 'start from a saved model (same sizes) instead of a fresh one')
+    .option('--abs-pos', 'add a fixed 3D sin-cos absolute position embedding to the tokens (on top of RoPE)')
     .option('--train-text', 'train the text encoder jointly (default: frozen at its seeded init)')
     .option('--prediction <x|v>', 'network output: x (clean clip; pixel-space default) or v (velocity; latent-space default)')
     .option('--seed <n>', 'seed', (v) => Number(v), 0)
     .option('--json', 'print JSON')
-    .action(async (o: { data: string; out: string; vae?: string; steps: number; batch: number; lr: number; hidden: number; layers: number; patch?: number; prediction?: string; trainText?: boolean; init?: string; seed: number; json?: boolean }) => {
+    .action(async (o: { data: string; out: string; vae?: string; steps: number; batch: number; lr: number; hidden: number; layers: number; patch?: number; prediction?: string; trainText?: boolean; absPos?: boolean; init?: string; seed: number; json?: boolean }) => {
       if (o.prediction !== undefined && o.prediction !== 'x' && o.prediction !== 'v') throw new KilnError('E_ARG', `train dit: --prediction must be x or v, got '${o.prediction}'`);
       const bars = trainingBars(o.json, o.steps, 'train dit');
       try {
         const r = await trainDitFromData(o.data, { steps: o.steps, out: o.out, vaeDir: o.vae, batchSize: o.batch, lr: o.lr, hidden: o.hidden,
-          layers: o.layers, patch: o.patch ?? (o.vae ? 1 : 8), prediction: o.prediction as 'x' | 'v' | undefined, trainText: o.trainText, init: o.init, seed: o.seed, ...bars });
+          layers: o.layers, patch: o.patch ?? (o.vae ? 1 : 8), prediction: o.prediction as 'x' | 'v' | undefined, trainText: o.trainText, absPos: o.absPos, init: o.init, seed: o.seed, ...bars });
         bars.stop();
         print(o.json, r, `${r.space} space (${r.prediction}-prediction), ${r.params.toLocaleString('en-US')} parameters, ${r.samples} clips in ${r.buckets.length} buckets: ` +
           `loss ${r.first_loss.toFixed(3)} → ${r.last_loss.toFixed(3)} in ${r.steps} steps (${r.seconds.toFixed(1)} s); saved ${r.out}`);

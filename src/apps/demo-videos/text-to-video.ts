@@ -19,7 +19,7 @@ import { KilnError } from '../../errors.js';
 import { loadModelWeights } from '../../io/checkpoint.js';
 import type { Frames } from '../../io/video.js';
 import { resolutionShift, type VelocityModel } from '../../models/dit/flow.js';
-import type { StagedDit } from '../../models/dit/single-dit.js';
+import type { DitInputs, DitPass, SingleDit, StagedDit } from '../../models/dit/single-dit.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { singleDitConfig, type SingleDitConfig } from '../../models/dit/dit-config.js';
 import type { SmallTextEncoderConfig } from '../../models/dit/text-encoder.js';
@@ -33,7 +33,7 @@ import { tidy } from '../../tensor/scope.js';
 import { chwToFrames, loadVideoSamples, type VideoSample } from '../../train/video-data.js';
 import { trainVideoDit } from '../../train/video-dit.js';
 import { evaluateVaeOn, trainVaeOnVideos } from '../../train/video-vae.js';
-import { VideoModel, type VideoModelConfig } from '../video-model.js';
+import { VideoModel, sincos3d, type VideoModelConfig } from '../video-model.js';
 import { XPrediction } from './x-prediction.js';
 import { checkVideo, summarize, type CheckRow, type CheckSummary } from './check.js';
 
@@ -102,6 +102,8 @@ export interface TinyModelOptions {
   trainText?: boolean;
   /** start from this saved model's weights (same sizes) instead of the seeded init */
   init?: string;
+  /** add the fixed 3D sin-cos absolute position embedding (video-model.ts `sincos3d`) to the tokens; default false */
+  absPos?: boolean;
 }
 
 export function tinyVideoModelConfig(space: 'pixel' | 'latent', channels: number, geometry: { frames: number; height: number; width: number },
@@ -114,7 +116,7 @@ export function tinyVideoModelConfig(space: 'pixel' | 'latent', channels: number
   });
   const text_encoder: SmallTextEncoderConfig = { vocab_size: 256, hidden_size: textHidden, num_hidden_layers: m.textLayers ?? 2,
     num_attention_heads: 2, intermediate_size: 2 * textHidden, max_position_embeddings: textLength };
-  return { space, dit, text_encoder, text_length: textLength, vae, ...geometry, sample_steps: 20, guidance: 3 };
+  return { space, dit, text_encoder, text_length: textLength, vae, ...geometry, sample_steps: 20, guidance: 3, ...(m.absPos ? { abs_pos_embed: true } : {}) };
 }
 
 /** What the DiT outputs: 'x' (clean clip, converted to velocity — x-prediction.ts) or 'v' (velocity); stored in config.json. */
@@ -122,9 +124,43 @@ export function predictionOf(model: VideoModel): 'x' | 'v' {
   return (model.config as VideoModelConfig & { prediction?: 'x' | 'v' }).prediction ?? 'v';
 }
 
-/** The denoiser the sampler runs: the DiT, wrapped for x-prediction when the model was trained that way. */
+/**
+ * A Single-DiT with the fixed 3D sin-cos absolute position embedding added to the patch embeddings (the same sum as
+ * video-model.ts `ditForward` with `absPos`), staged so the diffusion caches still work.
+ */
+export class AbsPosDit implements StagedDit {
+  constructor(readonly dit: SingleDit) {}
+  begin(inputs: DitInputs): DitPass {
+    const c = this.dit.config;
+    const [, , T, H, W] = inputs.latents.shape;
+    const [pt, ph, pw] = c.patch_size;
+    const pe = sincos3d({ t: T / pt, h: H / ph, w: W / pw }, c.num_attention_heads * c.attention_head_dim); // [N, D]
+    return withX(this.dit.begin(inputs), (x) => x.add(pe));
+  }
+  forward(inputs: DitInputs): Tensor {
+    const p = this.begin(inputs);
+    return p.head(p.blocks(p.x, 0, p.numBlocks));
+  }
+}
+
+/** `p` with its entry hidden states replaced by f(p.x) (and rows sliced from them). */
+function withX(p: DitPass, f: (x: Tensor) => Tensor): DitPass {
+  const x = f(p.x);
+  const at = (q: DitPass, xq: Tensor): DitPass => ({
+    x: xq, batch: q.batch, numBlocks: q.numBlocks,
+    modulatedInput: (h) => q.modulatedInput(h), blocks: (h, a, b) => q.blocks(h, a, b), head: (h) => q.head(h),
+    rows: (a, b) => at(q.rows(a, b), xq.slice(0, a, b)),
+  });
+  return at(p, x);
+}
+
+/**
+ * The denoiser the sampler runs: the DiT (with absolute positions when the model has `abs_pos_embed`), wrapped for
+ * x-prediction when the model was trained that way.
+ */
 export function denoiser(model: VideoModel): StagedDit {
-  return predictionOf(model) === 'x' ? new XPrediction(model.dit) : model.dit;
+  const net: StagedDit = model.config.abs_pos_embed ? new AbsPosDit(model.dit) : model.dit;
+  return predictionOf(model) === 'x' ? new XPrediction(net) : net;
 }
 
 /** Tokens of one latent clip for the σ shift. */
