@@ -7,14 +7,14 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DEEPSEEK_V3_PRESETS } from '../../src/models/deepseek-v3/config.js';
-import { DeepseekV3ForCausalLM } from '../../src/models/deepseek-v3/model.js';
-import { fusedDecode } from '../../src/models/deepseek-v3/decode.js';
-import { DeepseekMoE } from '../../src/models/deepseek-v3/moe.js';
-import { generate } from '../../src/infer/deepseek-v3.js';
-import { fromArray } from '../../src/tensor/creation.js';
-import { Generator } from '../../src/tensor/random.js';
-import { tidy } from '../../src/tensor/scope.js';
+import { DEEPSEEK_V3_PRESETS } from '../../../src/models/deepseek-v3/config.js';
+import { DeepseekV3ForCausalLM } from '../../../src/models/deepseek-v3/model.js';
+import { fusedDecode } from '../../../src/models/deepseek-v3/decode.js';
+import { DeepseekMoE } from '../../../src/models/deepseek-v3/moe.js';
+import { generate } from '../../../src/infer/deepseek-v3.js';
+import { fromArray } from '../../../src/tensor/creation.js';
+import { Generator } from '../../../src/tensor/random.js';
+import { tidy } from '../../../src/tensor/scope.js';
 
 function model(variant: Record<string, unknown>, seed: number): DeepseekV3ForCausalLM {
   const m = new DeepseekV3ForCausalLM({ ...DEEPSEEK_V3_PRESETS['deepseek-v3-tiny'], ...variant }, { generator: new Generator(seed) });

@@ -5,13 +5,13 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import '../../src/tensor/index.js';
-import { SwiGLU } from '../../src/nn/layers.js';
-import { expertsForward } from '../../src/models/deepseek-v3/moe.js';
-import { fromArray } from '../../src/tensor/creation.js';
-import { cat } from '../../src/tensor/ops/shape.js';
-import { Generator } from '../../src/tensor/random.js';
-import type { Tensor } from '../../src/tensor/tensor.js';
+import '../../../src/tensor/index.js';
+import { SwiGLU } from '../../../src/nn/layers.js';
+import { expertsForward } from '../../../src/models/deepseek-v3/moe.js';
+import { fromArray } from '../../../src/tensor/creation.js';
+import { cat } from '../../../src/tensor/ops/shape.js';
+import { Generator } from '../../../src/tensor/random.js';
+import type { Tensor } from '../../../src/tensor/tensor.js';
 
 const maxDiff = (a: Tensor, b: Tensor) => {
   const x = a.data() as Float32Array;

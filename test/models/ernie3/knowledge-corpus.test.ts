@@ -7,10 +7,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Generator } from '../../src/tensor/random.js';
-import { loadKnowledgeCorpus } from '../../src/models/ernie3/knowledge-corpus.js';
-import { IGNORE, knowledgeMaskedLm, universalKnowledgeText } from '../../src/models/ernie3/pretrain-data.js';
-import { MASK, SPECIALS, UNK } from '../../src/models/ernie3/synthetic-kg.js';
+import { Generator } from '../../../src/tensor/random.js';
+import { loadKnowledgeCorpus } from '../../../src/models/ernie3/knowledge-corpus.js';
+import { IGNORE, knowledgeMaskedLm, universalKnowledgeText } from '../../../src/models/ernie3/pretrain-data.js';
+import { MASK, SPECIALS, UNK } from '../../../src/models/ernie3/synthetic-kg.js';
 
 const c = loadKnowledgeCorpus();
 const V = c.vocab.length;

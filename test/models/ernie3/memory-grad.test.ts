@@ -8,9 +8,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import * as k from '../../src/index.js';
-import { gradcheck } from '../helpers/gradcheck.js';
-import { Ernie3Model, disposeMemory, type Ernie3Memory } from '../../src/models/ernie3/model.js';
+import * as k from '../../../src/index.js';
+import { gradcheck } from '../../helpers/gradcheck.js';
+import { Ernie3Model, disposeMemory, type Ernie3Memory } from '../../../src/models/ernie3/model.js';
 
 const f32 = (t: k.Tensor) => Array.from(t.data() as Float32Array);
 const maxAbs = (a: number[], b: number[]) => a.reduce((m, x, i) => Math.max(m, Math.abs(x - b[i])), 0);
