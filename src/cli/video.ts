@@ -2,7 +2,7 @@
  * Aquarius text-to-video commands (the lead wires `registerVideoCommands(program, train)` into main.ts):
  *   kiln video demo-data --out <dir> [--count N] [--seed s]              render captioned demo MP4s, curate to shards
  *   kiln train vae --data <shards|dir> --steps N --out <dir>             train the causal VAE on clips
- *   kiln train dit --data <shards|dir> [--vae <dir>] [--init <dir>] [--train-text] [--abs-pos] --steps N --out <dir>   DiT
+ *   kiln train dit --data <shards|dir> [--vae <dir>] [--init <dir>] [--train-text] [--no-abs-pos] --steps N --out <dir>   DiT
  *   kiln video generate --model <dir> --prompt "…" [--frames N] [--size WxH] [--steps S] [--cfg g] [--seed s]
  *                       [--cache none|teacache:<thr>|fbcache:<thr>] --out x.mp4|x.gif [--sheet x.png]
  *   kiln video check --model <dir> [--prompts N] | --data <shards|dir>  read colour/direction/shape back, accuracy
@@ -143,7 +143,7 @@ export function registerVideoCommands(program: Command, train: Command): void {
     .option('--layers <n>', 'DiT blocks', positiveInt, 4)
     .option('--patch <n>', 'spatial patch (pixel space default 8, latent 1)', positiveInt)
     .option('--init <dir>', 'start from a saved model (same sizes) instead of a fresh one')
-    .option('--abs-pos', 'add a fixed 3D sin-cos absolute position embedding to the tokens (on top of RoPE)')
+    .option('--no-abs-pos', 'leave out the fixed 3D sin-cos absolute position embedding (default: added to the tokens on top of RoPE)')
     .option('--train-text', 'train the text encoder jointly (default: frozen at its seeded init)')
     .option('--prediction <x|v>', 'network output: x (clean clip; pixel-space default) or v (velocity; latent-space default)')
     .option('--seed <n>', 'seed', (v) => Number(v), 0)

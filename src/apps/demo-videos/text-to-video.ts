@@ -10,7 +10,8 @@
  *   cannot carry 192-value noise patches) and the loss/sampler see the implied velocity. The text encoder stays
  *   frozen at its seeded init unless `trainText` (jointly trained it collapsed to constant states). Saved as one
  *   directory: config.json (DiT, text encoder, text length, VAE config and source, training geometry, prediction,
- *   sampler defaults) + model.safetensors (dit.*, text_encoder.*, vae.*);
+ *   sampler defaults) + model.safetensors (dit.*, text_encoder.*, vae.*). With `absPos` (`abs_pos_embed` in the config;
+ *   the CLI's default) the DiT adds the fixed 3D sin-cos position table (`AbsPosDit`) to its patch embeddings;
  * - `generateVideo(model, prompts, o)`: seeded rectified-flow sampling through src/infer/video-sampler.ts
  *   (Euler/Heun, CFG, optional TeaCache/FBCache `cache`), σ shift by token count, decoded to RGB frames;
  * - `checkPrompts(model, prompts, o)`: generates every prompt and scores it with check.ts.
