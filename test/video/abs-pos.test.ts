@@ -1,7 +1,7 @@
 /**
- * `kiln train dit --abs-pos`: the demo denoiser (text-to-video.ts `denoiser` → `AbsPosDit`) adds the same fixed 3D
- * sin-cos table as video-model.ts `ditForward`, its staged pass (the diffusion caches' path) equals its forward, and
- * the table changes the output.
+ * `kiln train dit` absolute positions (default; `--no-abs-pos` leaves them out): the demo denoiser (text-to-video.ts
+ * `denoiser` → `AbsPosDit`) adds the same fixed 3D sin-cos table as video-model.ts `ditForward`, its staged pass (the
+ * diffusion caches' path) equals its forward, and the table changes the output.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
