@@ -14,8 +14,8 @@ export function clipGradNorm(params: readonly Tensor[], maxNorm: number): number
   if (scale < 1)
     for (const p of params) {
       if (!p.grad) continue;
-      const g = p.grad.storage.data as Float32Array;
-      for (let i = p.grad.offset; i < p.grad.offset + p.grad.size; i++) g[i] *= scale;
+      const g = (p.grad.storage.data as Float32Array).subarray(p.grad.offset, p.grad.offset + p.grad.size);
+      backend().binaryScalar('mul', { data: g, shape: [g.length], strides: [1], offset: 0 }, scale, g, false); // in place
     }
   return norm;
 }
