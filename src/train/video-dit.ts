@@ -11,7 +11,8 @@
 import { AdamW } from '../optim/adamw.js';
 import { clipGradNorm } from '../optim/clip.js';
 import { linearWarmup } from '../optim/schedules.js';
-import { flowMatchingLoss, type Condition, type VelocityModel } from '../models/dit/flow.js';
+import type { Condition, VelocityModel } from '../models/dit/flow.js';
+import { flowMatchingLoss } from './flow-loss.js';
 import { noGrad } from '../tensor/autograd.js';
 import { cat } from '../tensor/ops/shape.js';
 import { Generator } from '../tensor/random.js';
