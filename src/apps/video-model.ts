@@ -31,7 +31,7 @@ import { resolutionShift, type Condition, type VelocityModel } from '../models/d
 import { velocityFromX0 } from './demo-videos/x-prediction.js';
 import { SingleDit, modulate } from '../models/dit/single-dit.js';
 import { SmallTextEncoder, type SmallTextEncoderConfig } from '../models/dit/text-encoder.js';
-import { tokenize } from '../models/dit/train-dit.js';
+import { tokenize } from '../models/dit/byte-tokens.js';
 import { vaeConfig, latentFrames, type VaeConfig } from '../models/dit/vae-config.js';
 import { CausalVae3d, DiagonalGaussian } from '../models/dit/vae.js';
 
