@@ -12,8 +12,12 @@
  *     held-out accuracy; it also prints the zero-shot cloze accuracy of the pre-trained NLG module (measured before
  *     fine-tuning; fine-tuning never touches the NLG path).
  *   kiln eval ernie --model <dir> --cloze [--shots k] [--data …] [--json]   zero-/few-shot cloze accuracy only.
- *   kiln ernie compare --steps N [--finetune-steps M] [--finetune-seeds K] [--config <preset>] [--seeds 1,2] [--data …] [--json]
+ *   kiln ernie compare --steps N [--finetune-steps M] [--finetune-seeds K] [--config <preset>] [--seeds 1,2] [--data …]
+ *                      [--knowledge-weights task=w,...] [--protocol strict|full-kg] [--json]
  *     knowledge vs no-knowledge pre-training on the same budget (src/train/ernie3-compare.ts).
+ * Knowledge-text options of train and compare (multitask.ts): --kt-sentences all|first, --no-kt-alone,
+ * --relation-mask-rate p; --protocol full-kg lets pre-training read the held-out triples too (the second,
+ * clearly labelled protocol; strict — the default — never shows pre-training a held-out pair's triple).
  */
 import { resolve } from 'node:path';
 import cliProgress from 'cli-progress';
@@ -21,7 +25,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { KilnError } from '../errors.js';
 import { ernie3Config, ERNIE3_PRESETS, type Ernie3Config } from '../models/ernie3/config.js';
 import { Ernie3ForPreTraining } from '../models/ernie3/heads.js';
-import { ERNIE3_TASKS, type Ernie3Task } from '../models/ernie3/multitask.js';
+import { ERNIE3_TASKS, type Ernie3Task, type KnowledgeTextOptions } from '../models/ernie3/multitask.js';
 import { Generator } from '../tensor/random.js';
 import { clozeAccuracy } from '../infer/ernie3-score.js';
 import { loadErnieData, type ErnieTaskData } from '../train/ernie3-data.js';
@@ -98,8 +102,42 @@ function withProgressive(c: Command): Command {
     .option('--data <dir>', "a prepared knowledge corpus directory, or 'synthetic' (default: the shipped data/ernie)");
 }
 
-function dataOf(source: string | undefined): ErnieTaskData {
-  return loadErnieData(source);
+function dataOf(source: string | undefined, protocol: Protocol = 'strict'): ErnieTaskData {
+  return loadErnieData(source, { pretrainTriples: protocol === 'full-kg' ? 'all' : 'train' });
+}
+
+type Protocol = 'strict' | 'full-kg';
+interface KnowledgeTextOpts {
+  ktSentences: 'all' | 'first';
+  ktAlone: boolean;
+  relationMaskRate: number;
+  protocol: Protocol;
+}
+
+function withKnowledgeText(c: Command): Command {
+  return c
+    .option('--kt-sentences <which>', "knowledge text: 'all' sentences of a triple or only its 'first'", (v) => {
+      if (v !== 'all' && v !== 'first') throw new InvalidArgumentError("expected 'all' or 'first'");
+      return v;
+    }, 'all')
+    .option('--no-kt-alone', 'knowledge text: skip triples no sentence expresses (default: use them alone, relation masked)')
+    .option('--relation-mask-rate <p>', 'knowledge text: probability of masking the relation (else sentence units)', (v) => {
+      const p = Number(v);
+      if (!(p >= 0 && p <= 1)) throw new InvalidArgumentError('expected a probability in [0, 1]');
+      return p;
+    }, 0.5)
+    .option('--protocol <p>', "'strict' (pre-training never sees a held-out pair's triple) or 'full-kg' (pre-training reads every triple; fine-tuning still never sees a test label)", (v) => {
+      if (v !== 'strict' && v !== 'full-kg') throw new InvalidArgumentError("expected 'strict' or 'full-kg'");
+      return v;
+    }, 'strict');
+}
+
+function knowledgeTextOf(o: KnowledgeTextOpts): KnowledgeTextOptions | undefined {
+  const kt: KnowledgeTextOptions = {};
+  if (o.ktSentences !== 'all') kt.sentences = o.ktSentences;
+  if (o.ktAlone === false) kt.alone = false;
+  if (o.relationMaskRate !== 0.5) kt.relationMaskRate = o.relationMaskRate;
+  return Object.keys(kt).length ? kt : undefined;
 }
 
 /** The model config of a preset, with the data's vocabulary size. */
@@ -132,7 +170,7 @@ const fmtStep = (s: Ernie3StepLog) =>
   `  step ${String(s.step).padStart(5)}  ${s.phase.padEnd(12)} ${String(s.batchSize).padStart(3)} × ${String(s.seqLen).padEnd(4)} lr ${s.lr.toExponential(2)}  dropout ${s.dropout.toFixed(3)}` +
   `  ${s.task.padEnd(17)} loss ${s.loss.toFixed(3)}  acc ${s.accuracy === null ? '-' : (100 * s.accuracy).toFixed(1) + '%'}  |g| ${s.gradNorm.toFixed(2)}  ${Math.round(s.tokensPerSecond)} tok/s`;
 
-interface TrainOpts extends ProgressiveOpts {
+interface TrainOpts extends ProgressiveOpts, KnowledgeTextOpts {
   config: string;
   steps: number;
   out: string;
@@ -147,7 +185,7 @@ interface TrainOpts extends ProgressiveOpts {
 }
 
 export function runTrainErnie(o: TrainOpts, log: (s: string) => void = console.log): Record<string, unknown> {
-  const data = dataOf(o.data);
+  const data = dataOf(o.data, o.protocol);
   let model: Ernie3ForPreTraining;
   let resume: Ernie3ResumePoint | undefined;
   if (o.resume) {
@@ -171,7 +209,7 @@ export function runTrainErnie(o: TrainOpts, log: (s: string) => void = console.l
   const lines: string[] = [];
   const schedule: Record<string, unknown>[] = [];
   const r = trainErnie3(model, data, {
-    steps: o.steps, progressive, weights: o.weights, knowledge: o.knowledge, seed: o.seed, maskRate: o.maskRate,
+    steps: o.steps, progressive, weights: o.weights, knowledge: o.knowledge, knowledgeText: knowledgeTextOf(o), seed: o.seed, maskRate: o.maskRate,
     out: o.out, checkpointEvery: o.checkpointEvery, dataSource: o.data ?? 'data/ernie',
     onStep: (s) => {
       bar?.update(s.step, { phase: s.phase, task: s.task, loss: s.loss.toFixed(3), tps: Math.round(s.tokensPerSecond) });
@@ -252,7 +290,9 @@ export function runEvalErnie(o: { model: string; data?: string; shots: number; j
   return out;
 }
 
-interface CompareOpts extends ProgressiveOpts {
+interface CompareOpts extends ProgressiveOpts, KnowledgeTextOpts {
+  knowledgeWeights?: Partial<Record<Ernie3Task, number>>;
+  models: ('knowledge' | 'baseline' | 'scratch')[];
   config: string;
   out?: string;
   steps: number;
@@ -266,21 +306,23 @@ interface CompareOpts extends ProgressiveOpts {
 }
 
 export function runCompareErnie(o: CompareOpts, log: (s: string) => void = console.log): Record<string, unknown> {
-  const data = dataOf(o.data);
+  const data = dataOf(o.data, o.protocol);
   const config = configFor(o.config, data);
   const progressive = progressiveOf(o, config, o.steps);
-  const total = o.seeds.length * 2 * o.steps;
+  const total = o.seeds.length * o.models.filter((m) => m !== 'scratch').length * o.steps;
   const bar = progressBar(o.json, 'compare');
   bar?.start(total, 0, { phase: '-', task: '-', loss: '-', tps: '-' });
   let done = 0;
   const r = compareKnowledge(data, {
-    config, steps: o.steps, finetuneSteps: o.finetuneSteps, finetuneSeeds: o.finetuneSeeds, seeds: o.seeds, train: { progressive, weights: o.weights, maskRate: o.maskRate, dataSource: o.data ?? 'data/ernie' }, out: o.out,
+    config, steps: o.steps, finetuneSteps: o.finetuneSteps, kinds: o.models, finetuneSeeds: o.finetuneSeeds, seeds: o.seeds, knowledgeWeights: o.knowledgeWeights,
+    train: { progressive, weights: o.weights, knowledgeText: knowledgeTextOf(o), maskRate: o.maskRate, dataSource: o.data ?? 'data/ernie' }, out: o.out,
     onStep: (run, s) => bar?.update(++done, { phase: `${run} ${s.phase}`, task: s.task, loss: s.loss.toFixed(3), tps: Math.round(s.tokensPerSecond) }),
   });
   bar?.stop();
   const runJson = (xs: typeof r.knowledge) => xs.map((x) => ({ seed: x.seed, relation_accuracy: x.relationAccuracy, relation_train_accuracy: x.relationTrainAccuracy, cloze_accuracy: x.clozeAccuracy, cloze_accuracy_per_token: x.clozePerTokenAccuracy, cloze_accuracy_pmi: x.clozePmiAccuracy, relation_accuracies: x.relationAccuracies, tokens: x.tokens, pretrain_s: x.pretrainSeconds, per_task: x.perTask ? taskJson(x.perTask) : null }));
   const out = {
     config: o.config, steps: o.steps, finetune_steps: o.finetuneSteps, finetune_seeds: o.finetuneSeeds, seeds: o.seeds, data: o.data ?? 'data/ernie',
+    protocol: o.protocol, weights: o.weights ?? null, knowledge_weights: o.knowledgeWeights ?? o.weights ?? null, knowledge_text: knowledgeTextOf(o) ?? null,
     knowledge: { relation_accuracy: r.mean.knowledge.relationAccuracy, cloze_accuracy: r.mean.knowledge.clozeAccuracy, cloze_accuracy_per_token: r.mean.knowledge.clozePerTokenAccuracy, cloze_accuracy_pmi: r.mean.knowledge.clozePmiAccuracy, relation_spread: r.mean.knowledge.relationSpread, tokens: r.mean.knowledge.tokens, runs: runJson(r.knowledge) },
     baseline: { relation_accuracy: r.mean.baseline.relationAccuracy, cloze_accuracy: r.mean.baseline.clozeAccuracy, cloze_accuracy_per_token: r.mean.baseline.clozePerTokenAccuracy, cloze_accuracy_pmi: r.mean.baseline.clozePmiAccuracy, relation_spread: r.mean.baseline.relationSpread, tokens: r.mean.baseline.tokens, runs: runJson(r.baseline) },
     scratch: { relation_accuracy: r.mean.scratch.relationAccuracy, cloze_accuracy: r.mean.scratch.clozeAccuracy, cloze_accuracy_per_token: r.mean.scratch.clozePerTokenAccuracy, cloze_accuracy_pmi: r.mean.scratch.clozePmiAccuracy, relation_spread: r.mean.scratch.relationSpread, runs: runJson(r.scratch) },
@@ -294,7 +336,7 @@ export function runCompareErnie(o: CompareOpts, log: (s: string) => void = conso
   if (o.json) console.log(JSON.stringify(out));
   else {
     const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
-    log(`knowledge vs no-knowledge, ${o.config}, ${o.steps} pre-training steps, ${o.finetuneSteps} fine-tuning steps, seeds ${o.seeds.join(',')}`);
+    log(`knowledge vs no-knowledge, ${o.config}, ${o.steps} pre-training steps, ${o.finetuneSteps} fine-tuning steps × ${o.finetuneSeeds}, seeds ${o.seeds.join(',')}, protocol ${o.protocol}${o.protocol === 'full-kg' ? ' (pre-training reads the held-out triples)' : ''}`);
     log(`  ${'model'.padEnd(28)} relation acc (held-out) ± s.d.  cloze acc (PMI)  (sum)  (per token)  pre-training tokens`);
     for (const [name, m] of [['with knowledge tasks', r.mean.knowledge], ['without knowledge tasks', r.mean.baseline], ['no pre-training', r.mean.scratch]] as const)
       log(`  ${name.padEnd(28)} ${`${pct(m.relationAccuracy)} ± ${pct(m.relationSpread)}`.padStart(30)}  ${pct(m.clozePmiAccuracy).padStart(15)}  ${pct(m.clozeAccuracy).padStart(5)}  ${pct(m.clozePerTokenAccuracy).padStart(11)}  ${Math.round(m.tokens).toLocaleString('en-US').padStart(19)}`);
@@ -309,7 +351,7 @@ function sub(parent: Command, name: string, description: string): Command {
 }
 
 export function registerErnieTrainCommands(program: Command, train: Command): void {
-  withProgressive(train.command('ernie').description('pre-train ERNIE 3.0 on the five tasks with progressive learning (WordNet knowledge corpus)'))
+  withKnowledgeText(withProgressive(train.command('ernie').description('pre-train ERNIE 3.0 on the five tasks with progressive learning (WordNet knowledge corpus)')))
     .option('--config <preset>', 'ERNIE 3.0 preset (the vocabulary size comes from the data)', 'ernie3-tiny')
     .requiredOption('--steps <n>', 'training steps', positiveInt)
     .requiredOption('--out <dir>', 'output directory (checkpoints, final model)')
@@ -351,8 +393,14 @@ export function registerErnieTrainCommands(program: Command, train: Command): vo
       runEvalErnie(o);
     });
 
-  withProgressive(sub(program, 'ernie', 'ERNIE commands').command('compare')
-    .description('knowledge vs no-knowledge pre-training on the same budget: held-out relation classification and zero-shot cloze'))
+  withKnowledgeText(withProgressive(sub(program, 'ernie', 'ERNIE commands').command('compare')
+    .description('knowledge vs no-knowledge pre-training on the same budget: held-out relation classification and zero-shot cloze')))
+    .option('--models <list>', 'which of knowledge, baseline, scratch to run', (v) => {
+      const xs = v.split(',');
+      if (xs.length === 0 || xs.some((x) => !['knowledge', 'baseline', 'scratch'].includes(x))) throw new InvalidArgumentError('expected a comma-separated subset of knowledge, baseline, scratch');
+      return xs;
+    }, ['knowledge', 'baseline', 'scratch'])
+    .option('--knowledge-weights <task=w,...>', 'task weights of the knowledge run (default: --weights; the baseline uses --weights)', weightsOf)
     .option('--config <preset>', 'ERNIE 3.0 preset', 'ernie3-tiny')
     .option('--steps <n>', 'pre-training steps of each model', positiveInt, 300)
     .option('--finetune-steps <n>', 'relation fine-tuning steps', positiveInt, 300)

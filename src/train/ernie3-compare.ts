@@ -10,6 +10,8 @@
  * seeds k = 0 … n−1: head init seed + 1000 + 100k, batch order seed + 2000 + 100k) and its relation accuracy is the
  * mean over them; `relationAccuracies` keeps each. The cloze is scored three ways (see ernie3-score.ts): summed
  * log-probability, per token, and domain-conditional PMI (the calibrated one, comparing like with like).
+ * `knowledgeWeights` gives the knowledge run its own task weights (default: `train.weights`), e.g. to split the
+ * masked-LM share between knowledge MLM and knowledge text so the other tasks get the baseline's draws.
  */
 import { join } from 'node:path';
 import type { Ernie3Config } from '../models/ernie3/config.js';
@@ -27,6 +29,10 @@ export interface CompareOptions {
   finetuneSteps: number;
   seeds: number[];
   train: Omit<Ernie3TrainOptions, 'steps' | 'knowledge' | 'seed' | 'onStep' | 'out' | 'checkpointEvery' | 'untilStep'>;
+  /** Task weights of the knowledge run (default `train.weights`; the baseline always uses `train.weights`). */
+  knowledgeWeights?: Partial<Record<Ernie3Task, number>>;
+  /** Which models to run (default all three; a mean over none is NaN). */
+  kinds?: ('knowledge' | 'baseline' | 'scratch')[];
   finetuneBatch?: number;
   finetuneLr?: number;
   /** Fine-tuning runs per pre-trained model (different head init and batch order). Default 1. */
@@ -80,7 +86,7 @@ export function compareKnowledge(data: ErnieTaskData, o: CompareOptions): Compar
   let majority = 0;
   let chance = 0;
   for (const seed of o.seeds)
-    for (const kind of ['knowledge', 'baseline', 'scratch'] as const) {
+    for (const kind of o.kinds ?? (['knowledge', 'baseline', 'scratch'] as const)) {
       const name = `${kind} seed ${seed}`;
       o.onRun?.(name);
       const model = new Ernie3ForPreTraining(o.config, { generator: new Generator(seed) });
@@ -89,7 +95,8 @@ export function compareKnowledge(data: ErnieTaskData, o: CompareOptions): Compar
       let perTask: Record<Ernie3Task, TaskStats> | null = null;
       if (kind !== 'scratch') {
         const out = o.out ? join(o.out, `${kind}-seed${seed}`) : undefined;
-        const r = trainErnie3(model, data, { ...o.train, steps: o.steps, seed, knowledge: kind === 'knowledge', out, onStep: (s) => o.onStep?.(name, s) });
+        const weights = kind === 'knowledge' ? (o.knowledgeWeights ?? o.train.weights) : o.train.weights;
+        const r = trainErnie3(model, data, { ...o.train, weights, steps: o.steps, seed, knowledge: kind === 'knowledge', out, onStep: (s) => o.onStep?.(name, s) });
         const last = r.logs[r.logs.length - 1];
         tokens = last?.tokens ?? 0;
         pretrainSeconds = last?.seconds ?? 0;

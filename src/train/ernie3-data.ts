@@ -5,7 +5,8 @@
  * zero-shot cloze ("a dog is a kind of ___": a context and candidate completions, one of them right).
  * `ErnieTaskData` is what of the WordNet knowledge corpus (src/models/ernie3/knowledge-corpus.ts,
  * `loadKnowledgeCorpus(dir)`, shipped in data/ernie/) these read; `syntheticTaskData` builds the same shape from the
- * tiny synthetic knowledge graph (tests). `loadErnieData(source)`: 'synthetic', or a prepared directory.
+ * tiny synthetic knowledge graph (tests). `loadErnieData(source)`: 'synthetic', or a prepared directory (with
+ * `pretrainTriples: 'all'`, the second, full-knowledge-graph protocol of knowledge-corpus.ts).
  */
 import { KilnError } from '../errors.js';
 import { loadKnowledgeCorpus, type ClozeItem, type RelationExample } from '../models/ernie3/knowledge-corpus.js';
@@ -26,7 +27,8 @@ export interface ErnieTaskData extends PretrainCorpus {
 
 /**
  * The synthetic knowledge graph as task data: relation examples from its triples (the pairs of every fourth distinct
- * (head, tail) pair held out, and every sentence that states a held-out triple dropped from the documents), and a
+ * (head, tail) pair held out: every sentence that states a held-out triple dropped from the documents, and the
+ * held-out triples left out of `triples`, which pre-training reads), and a
  * cloze from each held-out triple: "the <head> <relation words> the ___" over its true tail and up to 3 other
  * entities.
  */
@@ -47,7 +49,17 @@ export function syntheticTaskData({ seed = 0, nTriples = 40, nDocs = 24 }: { see
     (heldPairs.has(key(t)) ? test : train).push({ head: t.head, tail: t.tail, label: relIds.indexOf(t.relation.join(' ')) });
   });
   const heldTriple = new Set(kg.triples.map((t, i) => (heldPairs.has(key(t)) ? i : -1)).filter((i) => i >= 0));
-  const documents: AnnotatedSentence[][] = kg.documents.map((d) => d.filter((s) => !heldTriple.has(s.triple))).filter((d) => d.length >= 2);
+  // pre-training sees the train triples only (re-indexed; a sentence's `triple` follows)
+  const newIndex = new Map<number, number>();
+  const triples: Triple[] = [];
+  kg.triples.forEach((t, i) => {
+    if (heldTriple.has(i)) return;
+    newIndex.set(i, triples.length);
+    triples.push(t);
+  });
+  const documents: AnnotatedSentence[][] = kg.documents
+    .map((d) => d.filter((s) => !heldTriple.has(s.triple)).map((s) => ({ ...s, triple: s.triple < 0 ? -1 : newIndex.get(s.triple)! })))
+    .filter((d) => d.length >= 2);
   const entities = [...new Map(kg.triples.flatMap((t) => [t.head, t.tail]).map((e) => [e.join(' '), e])).values()];
   const the = kg.id('the');
   const cloze: ClozeItem[] = [];
@@ -63,7 +75,7 @@ export function syntheticTaskData({ seed = 0, nTriples = 40, nDocs = 24 }: { see
     cloze.push({ context: [the, ...t.head, ...phrase, the], candidates, answer });
   });
   return {
-    documents, triples: kg.triples, vocab: kg.vocab, id: kg.id, relations, relationDataset: { train, test }, cloze,
+    documents, triples, vocab: kg.vocab, id: kg.id, relations, relationDataset: { train, test }, cloze,
     textOf: (ids) => ids.map((i) => kg.vocab[i] ?? '[?]').join(' '),
   };
 }
@@ -76,7 +88,10 @@ export function checkTaskData(d: ErnieTaskData, vocabSize: number, source: strin
 }
 
 /** 'synthetic' (the synthetic knowledge graph) or a prepared knowledge-corpus directory (default data/ernie). */
-export function loadErnieData(source?: string): ErnieTaskData {
-  if (source === 'synthetic') return syntheticTaskData();
-  return loadKnowledgeCorpus(source);
+export function loadErnieData(source?: string, o: { pretrainTriples?: 'train' | 'all' } = {}): ErnieTaskData {
+  if (source === 'synthetic') {
+    if (o.pretrainTriples === 'all') throw new KilnError('E_ARG', "the synthetic data has no held-out triples to add (pretrainTriples: 'all' needs a prepared corpus directory)");
+    return syntheticTaskData();
+  }
+  return loadKnowledgeCorpus(source, { pretrainTriples: o.pretrainTriples });
 }

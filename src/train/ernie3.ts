@@ -23,7 +23,7 @@ import { loadModelWeights, readConfig, saveModel } from '../io/checkpoint.js';
 import { readSafetensors, writeSafetensors, type RawTensor } from '../io/safetensors.js';
 import { ernie3Config, type Ernie3Config } from '../models/ernie3/config.js';
 import { Ernie3ForPreTraining } from '../models/ernie3/heads.js';
-import { ERNIE3_TASKS, MultiTaskSampler, taskForward, type Ernie3Task } from '../models/ernie3/multitask.js';
+import { ERNIE3_TASKS, MultiTaskSampler, taskForward, type Ernie3Task, type KnowledgeTextOptions } from '../models/ernie3/multitask.js';
 import { AdamW } from '../optim/adamw.js';
 import { clipGradNorm } from '../optim/clip.js';
 import { Generator } from '../tensor/random.js';
@@ -40,6 +40,8 @@ export interface Ernie3TrainOptions {
   weights?: Partial<Record<Ernie3Task, number>>;
   /** false: the no-knowledge ablation. Default true. */
   knowledge?: boolean;
+  /** How knowledge-text examples are built (multitask.ts; default: all sentences of a triple, triples alone too). */
+  knowledgeText?: KnowledgeTextOptions;
   seed?: number;
   maskRate?: number;
   /** Document-LM segments per step (through the memory). Default 2. */
@@ -91,6 +93,8 @@ export interface Ernie3TrainerState {
   seed: number;
   knowledge: boolean;
   weights: Record<Ernie3Task, number>;
+  /** Absent when the defaults were used. */
+  knowledgeText?: KnowledgeTextOptions;
   progressive: Omit<ProgressiveSpec, 'totalSteps'>;
   maskRate: number;
   segments: number;
@@ -228,7 +232,7 @@ export function trainErnie3(model: Ernie3ForPreTraining, data: ErnieTaskData, o:
   const maskRate = o.maskRate ?? 0.15;
   const segments = o.segments ?? 2;
   const sampler = new MultiTaskSampler(data, {
-    vocabSize: model.config.vocab_size, weights: o.weights, seed, maskRate, segments, knowledge, reorderMaxSegments: model.config.reorder_max_segments,
+    vocabSize: model.config.vocab_size, weights: o.weights, seed, maskRate, segments, knowledge, knowledgeText: o.knowledgeText, reorderMaxSegments: model.config.reorder_max_segments,
   });
   const dropGen = new Generator(0);
   const opt = adamW(model, o);
@@ -237,14 +241,14 @@ export function trainErnie3(model: Ernie3ForPreTraining, data: ErnieTaskData, o:
   let tokens = 0;
   let perTask = emptyStats();
   const stateAt = (step: number): Ernie3TrainerState => ({
-    step, steps: o.steps, seed, knowledge, weights: sampler.weights, progressive: o.progressive, maskRate, segments,
+    step, steps: o.steps, seed, knowledge, weights: sampler.weights, knowledgeText: o.knowledgeText, progressive: o.progressive, maskRate, segments,
     optimizerStep: opt.stepCount, tokens, perTask, data: o.dataSource ?? null,
   });
   if (resume) {
     const s = resume.state;
     const want = stateAt(s.step);
     const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
-    for (const k of ['steps', 'seed', 'knowledge', 'weights', 'progressive', 'maskRate', 'segments'] as const)
+    for (const k of ['steps', 'seed', 'knowledge', 'weights', 'knowledgeText', 'progressive', 'maskRate', 'segments'] as const)
       if (!same(s[k], want[k]))
         throw new KilnError('E_ARG', `resume from ${resume.dir}: it was trained with ${k} = ${JSON.stringify(s[k])}, this run asks for ${JSON.stringify(want[k])}; pass the same options to continue bit-exactly`);
     restoreOptimizer(opt, model, resume.dir, s.optimizerStep);

@@ -13,13 +13,18 @@
  * - `relations`: relation names (WordNet pointer names: hypernym, part meronym, antonym, similar to, derivation,
  *   attribute); a relation's label is its index. A triple `(head, relation, tail)` reads "tail is the relation of
  *   head": (dog, hypernym, canine), (tree, part meronym, trunk).
- * - `triples`: the TRAIN triples only (pairs held out for evaluation never appear here), as id arrays; the relation
- *   ids are the relation name's words. `tripleRelation[i]` = the label of `triples[i]`.
+ * - `triples`: the pre-training triples, as id arrays; the relation ids are the relation name's words.
+ *   `tripleRelation[i]` = the label of `triples[i]`. By default (`pretrainTriples: 'train'`, the strict protocol)
+ *   the TRAIN triples only: pairs held out for evaluation never appear here. `pretrainTriples: 'all'` (the second,
+ *   "full knowledge graph" protocol — ERNIE 3.0 pre-trains on a whole KG) appends the held-out triples after the
+ *   train ones; the relation-classification and cloze splits do not change (fine-tuning never sees a test label).
  *   `heldOutTriples` (+ `heldOutRelation`): the triples of held-out pairs.
+ * - `tripleSentences[i]`: every sentence that expresses `triples[i]` (its `k` list names it; for the held-out triples
+ *   of the 'all' protocol, every sentence with both the head and the tail among its entity spans), in corpus order.
  * - `documents`: lists of `AnnotatedSentence`. `spans`: entity spans (tokens equal an entity lemma exactly) and
  *   phrase spans (multi-word WordNet expressions that are not entities, relation cue phrases like "a kind of"),
- *   never overlapping. `triple`: index into `triples` of a train triple whose head and tail are both entity spans of
- *   the sentence, else −1. Documents: WordNet gloss documents (definitions "<lemma> is a …" and example sentences
+ *   never overlapping. `triple`: index into `triples` of the first (pre-training) triple whose head and tail are both
+ *   entity spans of the sentence, else −1. Documents: WordNet gloss documents (definitions "<lemma> is a …" and example sentences
  *   of sibling synsets) and public-domain text (KJV) chunks that express at least one triple.
  * - `relationDataset`: relation classification of a word pair, `{ head, tail, label }` (label indexes `relations`);
  *   at most 300 pairs per relation; no unordered {head, tail} pair of `test` occurs in `train` (nor in `triples`).
@@ -57,6 +62,7 @@ export interface KnowledgeCorpus extends PretrainCorpus {
   tripleRelation: number[];
   heldOutTriples: Triple[];
   heldOutRelation: number[];
+  tripleSentences: AnnotatedSentence[][];
   relationDataset: { train: RelationExample[]; test: RelationExample[] };
   cloze: ClozeItem[];
   stats: Record<string, unknown>;
@@ -65,6 +71,8 @@ export interface KnowledgeCorpus extends PretrainCorpus {
 export interface LoadKnowledgeOptions {
   /** Cap the vocabulary (≥ the words the entities, relations and cloze items need); default: all of vocab.txt. */
   vocabSize?: number;
+  /** Which triples pre-training may use: 'train' (default, strict) or 'all' (held-out triples too; see the header). */
+  pretrainTriples?: 'train' | 'all';
 }
 
 /** The shipped prepared directory: `<repo>/data/ernie` (found upwards from this file, in src/ or dist/src/). */
@@ -119,7 +127,8 @@ export function loadKnowledgeCorpus(dir: string = defaultKnowledgeDir(), o: Load
 
   // Triples: train ones re-indexed; sentence k indices refer to triples.tsv rows.
   const triples: Triple[] = [], tripleRelation: number[] = [], heldOutTriples: Triple[] = [], heldOutRelation: number[] = [];
-  const trainIndex = new Map<number, number>();
+  const trainIndex = new Map<number, number>(); // triples.tsv row → index into `triples`
+  const heldRows: number[] = [];
   lines(read(dir, 'triples.tsv')).forEach((l, row) => {
     const [h, r, t, split] = l.split('\t');
     const tr: Triple = { head: ids(h), relation: ids(r), tail: ids(t) };
@@ -130,18 +139,47 @@ export function loadKnowledgeCorpus(dir: string = defaultKnowledgeDir(), o: Load
     } else {
       heldOutTriples.push(tr);
       heldOutRelation.push(label(r, 'triples.tsv'));
+      heldRows.push(row);
     }
   });
+  const protocol = o.pretrainTriples ?? 'train';
+  if (protocol !== 'train' && protocol !== 'all') throw new KilnError('E_ARG', `ERNIE knowledge corpus: pretrainTriples must be 'train' or 'all', got '${String(protocol)}'`);
+  if (protocol === 'all')
+    heldRows.forEach((row, i) => {
+      trainIndex.set(row, triples.length);
+      triples.push(heldOutTriples[i]);
+      tripleRelation.push(heldOutRelation[i]);
+    });
+  const tripleSentences: AnnotatedSentence[][] = triples.map(() => []);
 
   const documents: AnnotatedSentence[][] = lines(read(dir, 'documents.jsonl')).map((l) => {
     const d = JSON.parse(l) as DocRecord;
     return d.sentences.map((s) => {
       const spans: Span[] = [...s.e.map(([start, end]) => ({ start, end, kind: 'entity' as const })),
         ...s.p.map(([start, end]) => ({ start, end, kind: 'phrase' as const }))].sort((a, b) => a.start - b.start);
-      const k = s.k.map((x) => trainIndex.get(x)).find((x) => x !== undefined);
-      return { ids: ids(s.t), spans, triple: k ?? -1 };
+      const ks = s.k.map((x) => trainIndex.get(x)).filter((x): x is number => x !== undefined);
+      const sentence: AnnotatedSentence = { ids: ids(s.t), spans, triple: ks[0] ?? -1 };
+      for (const k of new Set(ks)) tripleSentences[k].push(sentence);
+      return sentence;
     });
   });
+  if (protocol === 'all') {
+    // documents.jsonl's k lists name train triples only: find the sentences whose entity spans include both the head
+    // and the tail of each held-out triple
+    const bySpan = new Map<string, Set<AnnotatedSentence>>();
+    for (const d of documents) for (const x of d) for (const sp of x.spans) {
+      if (sp.kind !== 'entity') continue;
+      const key = x.ids.slice(sp.start, sp.end).join(',');
+      let set = bySpan.get(key);
+      if (!set) bySpan.set(key, (set = new Set()));
+      set.add(x);
+    }
+    heldRows.forEach((_, i) => {
+      const t = heldOutTriples[i];
+      const tails = bySpan.get(t.tail.join(','));
+      for (const x of bySpan.get(t.head.join(',')) ?? []) if (tails?.has(x)) tripleSentences[triples.length - heldRows.length + i].push(x);
+    });
+  }
 
   const train: RelationExample[] = [], test: RelationExample[] = [];
   for (const l of lines(read(dir, 'relations.tsv'))) {
@@ -154,6 +192,6 @@ export function loadKnowledgeCorpus(dir: string = defaultKnowledgeDir(), o: Load
   });
   return {
     vocab, id, textOf, entities: entRows.map((r) => r[0]), entityPos: entRows.map((r) => r[2]), relations,
-    triples, tripleRelation, heldOutTriples, heldOutRelation, documents, relationDataset: { train, test }, cloze, stats,
+    triples, tripleRelation, heldOutTriples, heldOutRelation, documents, tripleSentences, relationDataset: { train, test }, cloze, stats,
   };
 }

@@ -10,6 +10,10 @@
  * the generator, so a trainer can make the draws of step s a function of (seed, s) alone (bit-exact resume).
  * `knowledge: false` is the ablation without knowledge: the knowledge-masked LM masks single tokens (entity/phrase
  * spans ignored) and the universal knowledge-text task is never drawn (its weight is taken as 0).
+ * Knowledge-text examples (`knowledgeText` options): a triple is drawn uniformly from the usable ones, then one of
+ * the sentences that express it uniformly (`sentences: 'all'`, the default; the corpus's `tripleSentences`, else
+ * every sentence whose `triple` is it) or its first one (`'first'`); a triple no sentence expresses is used alone
+ * (relation masked) unless `alone: false` (then it is not usable).
  */
 import { KilnError } from '../../errors.js';
 import { fromArray } from '../../tensor/creation.js';
@@ -29,6 +33,18 @@ export type Ernie3Task = (typeof ERNIE3_TASKS)[number];
 export interface PretrainCorpus {
   documents: AnnotatedSentence[][];
   triples: Triple[];
+  /** Per triple, every sentence that expresses it (head and tail both mentioned); default: from `sentence.triple`. */
+  tripleSentences?: AnnotatedSentence[][];
+}
+
+/** How universal knowledge-text examples are built (see the header). */
+export interface KnowledgeTextOptions {
+  /** 'all' sentences of a triple (default) or only its 'first'. */
+  sentences?: 'all' | 'first';
+  /** Use triples no sentence expresses, alone with their relation masked (default true). */
+  alone?: boolean;
+  /** Probability that a triple + sentence example masks the relation rather than sentence units (default 0.5). */
+  relationMaskRate?: number;
 }
 
 export interface SamplerOptions {
@@ -48,6 +64,7 @@ export interface SamplerOptions {
   maxLen?: number;
   /** false: no knowledge (plain token masking, no knowledge-text task). Default true. */
   knowledge?: boolean;
+  knowledgeText?: KnowledgeTextOptions;
 }
 
 /** A step's batch shape (progressive learning changes it between steps). */
@@ -68,7 +85,8 @@ export interface TaskBatch {
 export class MultiTaskSampler {
   readonly weights: Record<Ernie3Task, number>;
   private readonly gen: Generator;
-  private readonly tripleSentences: [Triple, AnnotatedSentence][];
+  /** The usable triples of knowledge-text prediction, each with its sentences (empty: used alone). */
+  readonly tripleSentences: [Triple, AnnotatedSentence[]][];
 
   constructor(readonly corpus: PretrainCorpus, readonly o: SamplerOptions) {
     const w = o.weights ?? Object.fromEntries(ERNIE3_TASKS.map((t) => [t, 1]));
@@ -79,12 +97,18 @@ export class MultiTaskSampler {
     if (ERNIE3_TASKS.some((t) => !(this.weights[t] >= 0)) || !(total > 0))
       throw new KilnError('E_CONFIG', `multi-task sampler: weights must be ≥ 0 with a positive sum, got ${JSON.stringify(w)}`);
     this.gen = new Generator(o.seed ?? 0);
+    const kt = o.knowledgeText ?? {};
+    let per = corpus.tripleSentences;
+    if (per && per.length !== corpus.triples.length)
+      throw new KilnError('E_ARG', `multi-task sampler: tripleSentences has ${per.length} entries for ${corpus.triples.length} triples; it must have one list per triple`);
+    if (!per) {
+      per = corpus.triples.map(() => []);
+      for (const d of corpus.documents) for (const s of d) if (s.triple >= 0 && s.triple < per.length) per[s.triple].push(s);
+    }
     this.tripleSentences = [];
-    const first = new Map<number, AnnotatedSentence>(); // triple → the first sentence that expresses it
-    for (const d of corpus.documents) for (const s of d) if (s.triple >= 0 && !first.has(s.triple)) first.set(s.triple, s);
     corpus.triples.forEach((t, i) => {
-      const s = first.get(i);
-      if (s) this.tripleSentences.push([t, s]);
+      const ss = kt.sentences === 'first' ? per![i].slice(0, 1) : per![i];
+      if (ss.length > 0 || kt.alone !== false) this.tripleSentences.push([t, ss]);
     });
   }
 
@@ -126,8 +150,15 @@ export class MultiTaskSampler {
       }
       case 'knowledge_text': {
         if (this.o.knowledge === false) throw new KilnError('E_ARG', 'multi-task sampler: knowledge-text prediction was asked for with knowledge: false (the no-knowledge ablation has no such task)');
-        if (this.tripleSentences.length === 0) throw new KilnError('E_ARG', 'knowledge-text prediction needs triples with a sentence that mentions them');
-        return { task, batch: batch(() => { const [t, s] = this.pick(this.tripleSentences); return universalKnowledgeText(t, s, this.gen, mask); }), segments: [] };
+        if (this.tripleSentences.length === 0) throw new KilnError('E_ARG', 'knowledge-text prediction needs triples (with a sentence that mentions them, when alone: false)');
+        const rate = this.o.knowledgeText?.relationMaskRate;
+        return {
+          task, batch: batch(() => {
+            const [t, ss] = this.pick(this.tripleSentences);
+            const s = ss.length === 0 ? null : ss.length === 1 ? ss[0] : this.pick(ss);
+            return universalKnowledgeText(t, s, this.gen, { ...mask, relationMaskRate: rate });
+          }), segments: [],
+        };
       }
       case 'sentence_reorder':
         return { task, batch: batch(() => sentenceReordering(this.pick(docs).map((s) => s.ids), this.o.reorderMaxSegments ?? 3, this.gen)), segments: [] };

@@ -12,7 +12,9 @@
  *   from different documents (2).
  * - universal knowledge-text prediction (§3.2.3): [CLS] head relation tail [SEP] sentence [SEP] for a sentence that
  *   mentions the triple's head and tail; either the relation of the triple is masked, or words (whole entities,
- *   phrases, tokens) of the sentence — the model must use both parts to fill them in.
+ *   phrases, tokens) of the sentence — the model must use both parts to fill them in. A triple no sentence mentions
+ *   is used alone, [CLS] head relation tail [SEP], with its relation masked (the knowledge-graph half of the input;
+ *   there is no text half to mask).
  */
 import { KilnError } from '../../errors.js';
 import { fromArray } from '../../tensor/creation.js';
@@ -191,15 +193,18 @@ export function sentenceDistance(docs: number[][][], gen: Generator): Example & 
 
 /**
  * Universal knowledge-text prediction: [CLS] head relation tail [SEP] sentence [SEP] (types 0 | 1). With
- * probability ½ the relation is masked (all of it), else the sentence is knowledge-masked. The sentence must
- * mention the head and the tail (checked).
+ * probability `relationMaskRate` (default ½) the relation is masked (all of it), else the sentence is
+ * knowledge-masked. The sentence must mention the head and the tail (checked). `s` null: the triple alone,
+ * [CLS] head relation tail [SEP] (all type 0), always with its relation masked.
  */
-export function universalKnowledgeText(t: Triple, s: AnnotatedSentence, gen: Generator, o: MaskOptions): Example & { maskedPart: 'relation' | 'sentence' } {
-  const has = (xs: number[]) => s.ids.some((_, i) => xs.every((x, k) => s.ids[i + k] === x));
-  if (!has(t.head) || !has(t.tail)) throw new KilnError('E_ARG', 'universal knowledge-text prediction: the sentence must mention the triple\'s head and tail');
+export function universalKnowledgeText(t: Triple, s: AnnotatedSentence | null, gen: Generator, o: MaskOptions & { relationMaskRate?: number }): Example & { maskedPart: 'relation' | 'sentence' } {
+  const sIds = s?.ids ?? [];
+  const has = (xs: number[]) => sIds.some((_, i) => xs.every((x, k) => sIds[i + k] === x));
+  if (s && (!has(t.head) || !has(t.tail))) throw new KilnError('E_ARG', 'universal knowledge-text prediction: the sentence must mention the triple\'s head and tail');
   const triple = [...t.head, ...t.relation, ...t.tail];
-  const tt = [...new Array<number>(triple.length + 2).fill(0), ...new Array<number>(s.ids.length + 1).fill(1)];
-  if (gen.uniform() < 0.5) {
+  const text = s ? [...sIds, SEP] : [];
+  const tt = [...new Array<number>(triple.length + 2).fill(0), ...new Array<number>(text.length).fill(1)];
+  if (!s || gen.uniform() < (o.relationMaskRate ?? 0.5)) {
     const r0 = t.head.length;
     const ids = triple.slice();
     const labels = new Array<number>(triple.length).fill(IGNORE);
@@ -208,11 +213,11 @@ export function universalKnowledgeText(t: Triple, s: AnnotatedSentence, gen: Gen
       ids[i] = MASK;
     }
     return {
-      inputIds: [CLS, ...ids, SEP, ...s.ids, SEP], tokenTypeIds: tt,
-      labels: [IGNORE, ...labels, IGNORE, ...new Array<number>(s.ids.length + 1).fill(IGNORE)], maskedPart: 'relation',
+      inputIds: [CLS, ...ids, SEP, ...text], tokenTypeIds: tt,
+      labels: [IGNORE, ...labels, IGNORE, ...new Array<number>(text.length).fill(IGNORE)], maskedPart: 'relation',
     };
   }
-  const m = maskUnits(s.ids, s.spans, gen, o);
+  const m = maskUnits(sIds, s.spans, gen, o);
   return {
     inputIds: [CLS, ...triple, SEP, ...m.ids, SEP], tokenTypeIds: tt,
     labels: [IGNORE, ...new Array<number>(triple.length + 1).fill(IGNORE), ...m.labels, IGNORE], maskedPart: 'sentence',

@@ -115,3 +115,29 @@ test('generators on the corpus: knowledge masking masks whole entities; knowledg
     assert.equal(ex.inputIds.length, ex.labels!.length);
   }
 });
+
+test('tripleSentences: every sentence expressing a triple (all mention head and tail); full-KG protocol appends the held-out triples', () => {
+  assert.equal(c.tripleSentences.length, c.triples.length);
+  const has = (s: number[], xs: number[]) => s.some((_, i) => xs.every((x, j) => s[i + j] === x));
+  let withSentence = 0, total = 0;
+  c.tripleSentences.forEach((ss, i) => {
+    if (ss.length) withSentence++;
+    total += ss.length;
+    for (const s of ss) assert.ok(has(s.ids, c.triples[i].head) && has(s.ids, c.triples[i].tail), c.textOf(s.ids));
+  });
+  // measured on the shipped data: 1,236 of 2,415 train triples have a sentence, 1,428 (triple, sentence) pairs; the
+  // first-sentence index (`triple`) reaches fewer triples
+  assert.equal(c.triples.length, 2415);
+  assert.equal(withSentence, 1236);
+  assert.equal(total, 1428);
+  assert.equal(new Set(sentences.filter((s) => s.triple >= 0).map((s) => s.triple)).size, 1067);
+  const full = loadKnowledgeCorpus(undefined, { pretrainTriples: 'all' });
+  assert.equal(full.triples.length, c.triples.length + c.heldOutTriples.length);
+  assert.deepEqual(full.triples.slice(0, c.triples.length), c.triples);
+  assert.deepEqual(full.triples.slice(c.triples.length), c.heldOutTriples);
+  assert.deepEqual(full.tripleRelation.slice(c.triples.length), c.heldOutRelation);
+  assert.deepEqual(full.relationDataset, c.relationDataset, 'the evaluation splits do not change');
+  full.tripleSentences.forEach((ss, i) => { for (const s of ss) assert.ok(has(s.ids, full.triples[i].head) && has(s.ids, full.triples[i].tail)); });
+  assert.ok(full.tripleSentences.slice(c.triples.length).some((ss) => ss.length > 0), 'held-out triples have sentences in the corpus');
+  assert.throws(() => loadKnowledgeCorpus(undefined, { pretrainTriples: 'some' as never }), /pretrainTriples must be/);
+});

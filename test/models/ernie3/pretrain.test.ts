@@ -200,3 +200,18 @@ test('loss: document LM over consecutive segments with the recurrence memory fal
   assert.ok(last < 0.6 * first, `document LM loss ${first} → ${last}`);
   m.dispose();
 });
+
+test('universal knowledge-text prediction: a triple alone is [CLS] head [MASK]… tail [SEP] labelled with its relation; relationMaskRate 0/1', () => {
+  const tr = kg.triples[0];
+  const ex = universalKnowledgeText(tr, null, new k.Generator(0), { vocabSize: V });
+  const r0 = 1 + tr.head.length;
+  assert.equal(ex.maskedPart, 'relation');
+  assert.deepEqual(ex.inputIds, [CLS, ...tr.head, ...tr.relation.map(() => MASK), ...tr.tail, SEP]);
+  assert.deepEqual(ex.tokenTypeIds, new Array(ex.inputIds.length).fill(0));
+  assert.deepEqual(ex.labels, ex.inputIds.map((_, i) => (i >= r0 && i < r0 + tr.relation.length ? tr.relation[i - r0] : IGNORE)));
+  const s = sentenceForTriple(kg, 0)!;
+  for (let seed = 0; seed < 5; seed++) {
+    assert.equal(universalKnowledgeText(tr, s, new k.Generator(seed), { vocabSize: V, relationMaskRate: 1 }).maskedPart, 'relation');
+    assert.equal(universalKnowledgeText(tr, s, new k.Generator(seed), { vocabSize: V, relationMaskRate: 0 }).maskedPart, 'sentence');
+  }
+});
