@@ -1,7 +1,8 @@
 /**
  * The ERNIE 3.0 trainer: a run interrupted at a checkpoint and resumed ends bit-identical to the straight run (model,
  * optimizer moments, logs); the no-knowledge ablation never draws the knowledge-text task and masks single tokens
- * only (never a multi-token entity span as a whole); per-task losses and accuracies are logged.
+ * only (never a multi-token entity span as a whole); per-task losses and accuracies are logged; the comparison runs
+ * the asked models, gives the knowledge run its own weights, and fine-tunes each backbone once per fine-tuning seed.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,6 +14,7 @@ import { Ernie3ForPreTraining } from '../../src/models/ernie3/heads.js';
 import { MultiTaskSampler } from '../../src/models/ernie3/multitask.js';
 import { syntheticTaskData } from '../../src/train/ernie3-data.js';
 import { loadErnie3Checkpoint, trainErnie3, type Ernie3TrainOptions } from '../../src/train/ernie3.js';
+import { compareKnowledge, std } from '../../src/train/ernie3-compare.js';
 
 const data = syntheticTaskData();
 const config = { vocab_size: 80, universal: { num_layers: 1, hidden_size: 16, num_heads: 2, intermediate_size: 32 }, nlu: { num_layers: 1, hidden_size: 8, num_heads: 2, intermediate_size: 16 }, nlg: { num_layers: 1, hidden_size: 8, num_heads: 2, intermediate_size: 16 }, max_seq_len: 32, mem_len: 8, hidden_dropout_prob: 0.1 };
@@ -78,4 +80,30 @@ test('no-knowledge ablation: no knowledge-text task, masking ignores entity span
   };
   assert.equal(partial(true), 0);
   assert.ok(partial(false) > 0, 'plain token masking cuts through spans');
+});
+
+test('compareKnowledge: --models subset, knowledge run weights, fine-tuning seeds; synthetic held-out triples stay out of pre-training', () => {
+  // syntheticTaskData: pre-training triples exclude the held-out pairs
+  const pk = (h: number[], t: number[]) => `${h.join(',')}|${t.join(',')}`;
+  const pre = new Set(data.triples.map((t) => pk(t.head, t.tail)));
+  for (const e of data.relationDataset.test) assert.ok(!pre.has(pk(e.head, e.tail)));
+  for (const d of data.documents) for (const x of d) if (x.triple >= 0) assert.ok(x.triple < data.triples.length);
+  const r = compareKnowledge(data, {
+    config: { ...config, hidden_dropout_prob: 0 }, steps: 10, finetuneSteps: 2, finetuneSeeds: 2, seeds: [3], kinds: ['knowledge', 'baseline'],
+    knowledgeWeights: { knowledge_text: 1 },
+    train: { progressive: { warmupSteps: 2, mode: 'linear', seqLen: [8, 32], batchSize: [2, 4], lr: [1e-3, 1e-3], dropout: [0, 0] }, weights: { knowledge_mlm: 1, document_lm: 1 } },
+  });
+  assert.equal(r.scratch.length, 0);
+  assert.ok(Number.isNaN(r.mean.scratch.relationAccuracy));
+  const kt = r.knowledge[0].perTask!;
+  assert.equal(kt.knowledge_text.draws, 10, 'the knowledge run draws only knowledge text');
+  const bt = r.baseline[0].perTask!;
+  assert.equal(bt.knowledge_text.draws, 0);
+  assert.equal(bt.knowledge_mlm.draws + bt.document_lm.draws, 10);
+  for (const run of [r.knowledge[0], r.baseline[0]]) {
+    assert.equal(run.relationAccuracies.length, 2);
+    assert.ok(Math.abs(run.relationAccuracy - (run.relationAccuracies[0] + run.relationAccuracies[1]) / 2) < 1e-12);
+  }
+  assert.ok(Math.abs(r.mean.knowledge.relationSpread - std(r.knowledge[0].relationAccuracies)) < 1e-12);
+  assert.equal(std([1, 2, 3]), 1);
 });
