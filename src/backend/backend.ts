@@ -208,6 +208,41 @@ export interface Backend {
    * w must be finite.
    */
   headArgmax(h: Float32Array, T: number, K: number, w: Float32Array, wb: Uint16Array, wNorm: Float32Array, N: number, ids: Int32Array): void;
+
+  // ── relative-position attention (Transformer-XL / ERNIE 3.0; src/backend/ts/relattn.ts has the full contract) ──
+  /**
+   * q [B, T, H, Dh], k/v [B, K, H, Dh] (K = M + T keys: memory then new), rk [P, H, Dh] (row p ↔ distance
+   * M + T − 1 − p, P ≥ K + T − 1), u/vb [H, Dh], keyMask [B, K] keep (nonzero = attend) or null →
+   * out [B, T, H, Dh] = softmax(scale·((q + u)·k + (q + vb)·rk_{T−1−i+j}) over visible keys, seeded dropout) · v,
+   * lse [B, H, T] (−Infinity with output 0 for a fully blocked row).
+   */
+  relAttentionForward(
+    q: Float32Array, k: Float32Array, v: Float32Array, rk: Float32Array, u: Float32Array, vb: Float32Array,
+    keyMask: Float32Array | null, dims: RelAttentionDims, out: Float32Array, lse: Float32Array,
+  ): void;
+  /** Its backward: recomputes the scores; writes dq, dk, dv, drk [P, H, Dh], du, dvb [H, Dh] (all overwritten). */
+  relAttentionBackward(
+    q: Float32Array, k: Float32Array, v: Float32Array, rk: Float32Array, u: Float32Array, vb: Float32Array,
+    keyMask: Float32Array | null, dims: RelAttentionDims, out: Float32Array, lse: Float32Array, dout: Float32Array,
+    dq: Float32Array, dk: Float32Array, dv: Float32Array, drk: Float32Array, du: Float32Array, dvb: Float32Array,
+  ): void;
+  /** Seeded inverted-dropout mask: out[x] = 1/(1 − p) where the counter-based uniform of (seed0, seed1, x) ≥ p, else 0, x < n. */
+  dropoutMask(out: Float32Array, n: number, p: number, seed0: number, seed1: number): void;
+}
+
+/** Sizes and flags of the relative-position attention kernels (seeds: u32; dropP in [0, 1), 0 = no dropout). */
+export interface RelAttentionDims {
+  B: number;
+  H: number;
+  T: number;
+  M: number;
+  Dh: number;
+  P: number;
+  scale: number;
+  causal: boolean;
+  dropP: number;
+  seed0: number;
+  seed1: number;
 }
 
 /** Positions in `mlaDecode`'s dims array. */

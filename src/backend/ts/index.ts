@@ -10,6 +10,7 @@ import { ropeKernels } from './rope.js';
 import { convKernels } from './conv.js';
 import { deepseekKernels } from './deepseek.js';
 import { optimKernels } from './optim.js';
+import { relAttentionKernels } from './relattn.js';
 
 export const tsBackend: Backend = {
   name: 'ts',
@@ -23,4 +24,5 @@ export const tsBackend: Backend = {
   ...convKernels,
   ...deepseekKernels,
   ...optimKernels,
+  ...relAttentionKernels,
 };

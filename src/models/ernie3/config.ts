@@ -46,6 +46,11 @@ export interface Ernie3Config {
   hidden_act: 'gelu';
   layer_norm_eps: number;
   hidden_dropout_prob: number;
+  /**
+   * Dropout of the attention probabilities (seeded, training mode only; setDropout sets it with the hidden rate).
+   * A config that leaves it out gets its hidden_dropout_prob (BERT/ERNIE configs have the two equal).
+   */
+  attention_probs_dropout_prob: number;
   initializer_range: number;
   /** Most segments shuffled by the sentence-reordering task (Σ_{n=1..m} n! classes; ERNIE 2.0 §4.2.2). Assumed 3. */
   reorder_max_segments: number;
@@ -67,6 +72,7 @@ export const ERNIE3_DEFAULTS: Ernie3Config = {
   hidden_act: 'gelu',
   layer_norm_eps: 1e-5,
   hidden_dropout_prob: 0.1,
+  attention_probs_dropout_prob: 0.1,
   initializer_range: 0.02,
   reorder_max_segments: 3,
 };
@@ -103,10 +109,13 @@ export function ernie3Config(src: string | Partial<Ernie3Config> = {}): Ernie3Co
     o = p;
   } else o = src;
   const c: Ernie3Config = { ...ERNIE3_DEFAULTS, ...o };
+  if (o.attention_probs_dropout_prob === undefined) c.attention_probs_dropout_prob = c.hidden_dropout_prob;
   for (const k of ['vocab_size', 'type_vocab_size', 'max_seq_len'] as const)
     if (!Number.isInteger(c[k]) || c[k] <= 0) fail(`${k} must be a positive integer, got ${JSON.stringify(c[k])}`);
   if (!Number.isInteger(c.reorder_max_segments) || c.reorder_max_segments < 1 || c.reorder_max_segments > 6)
     fail(`reorder_max_segments must be an integer in 1..6, got ${c.reorder_max_segments}`);
+  for (const k of ['hidden_dropout_prob', 'attention_probs_dropout_prob'] as const)
+    if (!(c[k] >= 0 && c[k] < 1)) fail(`${k} must be in [0, 1), got ${JSON.stringify(c[k])}`);
   if (!Number.isInteger(c.mem_len) || c.mem_len < 0) fail(`mem_len must be a non-negative integer, got ${c.mem_len}`);
   for (const m of ['universal', 'nlu', 'nlg'] as const) {
     const d = c[m];

@@ -38,7 +38,7 @@ export class Ernie3Layer extends Module {
   constructor(m: Ernie3ModuleDims, c: Ernie3Config, generator?: Generator) {
     super();
     const init = { std: c.initializer_range, generator };
-    this.self_attn = new RelativeMultiHeadAttention(m.hidden_size, m.num_heads, init);
+    this.self_attn = new RelativeMultiHeadAttention(m.hidden_size, m.num_heads, { ...init, attnDropout: c.attention_probs_dropout_prob });
     this.self_attn_layer_norm = new LayerNorm(m.hidden_size, c.layer_norm_eps);
     this.fc1 = new Linear(m.hidden_size, m.intermediate_size, init);
     this.fc2 = new Linear(m.intermediate_size, m.hidden_size, init);
@@ -151,19 +151,21 @@ export class Ernie3Model extends Module {
   }
 
   /**
-   * Sets the rate (and, when given, the generator) of every dropout of the model: embeddings and each layer's
-   * attention and FFN outputs. Progressive learning calls this each step; dropout acts only in training mode.
+   * Sets the rate (and, when given, the generator) of every dropout of the model: embeddings, each layer's
+   * attention and FFN outputs, and the attention probabilities (at `attnP`, default the same rate). Progressive
+   * learning calls this each step; dropout acts only in training mode.
    */
-  setDropout(p: number, generator?: Generator): void {
+  setDropout(p: number, generator?: Generator, attnP = p): void {
     ScheduledDropout.check(p);
-    const visit = (m: Module): void => {
+    ScheduledDropout.check(attnP);
+    const visit = (m: Module, rate: number): void => {
       if (m instanceof ScheduledDropout) {
-        m.p = p;
+        m.p = rate;
         if (generator) m.generator = generator;
       }
-      for (const [, c] of m.namedChildren()) visit(c);
+      for (const [name, c] of m.namedChildren()) visit(c, m instanceof RelativeMultiHeadAttention && name === 'attn_dropout' ? attnP : rate);
     };
-    visit(this);
+    visit(this, p);
   }
 
   private checkIds(ids: Tensor): void {
