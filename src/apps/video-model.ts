@@ -13,6 +13,10 @@
  * latent frame 0 when an image is given) — and predicts C. Without an image the extra channels are zero, so the same
  * model still does text-to-video; `trainWorld` gives the first frame on half of its batches.
  *
+ * Text: prompts are tokenized by UTF-8 bytes (vocabulary 256; the default) or, when the config has `text_tokenizer`
+ * (a saved `WordLevelTokenizer` vocabulary), one id per word; with `pooled_text` the text encoder's pooled vector is
+ * also added to the DiT's timestep embedding (SingleDit `pooledTextDim`), so it drives every block's adaLN.
+ *
  * A saved model is a directory: `config.json` (`VideoModelConfig`, `model_type: 'kiln_video_model'`) +
  * `model.safetensors` (names `dit.…`, `text_encoder.…`, `vae.…`).
  */
@@ -32,6 +36,7 @@ import { velocityFromX0 } from './demo-videos/x-prediction.js';
 import { SingleDit, modulate } from '../models/dit/single-dit.js';
 import { SmallTextEncoder, type SmallTextEncoderConfig } from '../models/dit/text-encoder.js';
 import { tokenize } from '../models/dit/byte-tokens.js';
+import { WordLevelTokenizer, type WordLevelJson } from '../tokenizers/word-level.js';
 import { vaeConfig, latentFrames, type VaeConfig } from '../models/dit/vae-config.js';
 import { CausalVae3d, DiagonalGaussian } from '../models/dit/vae.js';
 
@@ -42,8 +47,12 @@ export interface VideoModelConfig {
   space: 'pixel' | 'latent';
   dit: SingleDitConfig;
   text_encoder: SmallTextEncoderConfig;
-  /** prompt length in byte tokens (longer prompts are cut) */
+  /** prompt length in tokens (longer prompts are cut) */
   text_length: number;
+  /** the prompt tokenizer: a word-level vocabulary (tokenizers/word-level.ts); absent = UTF-8 bytes (vocab 256) */
+  text_tokenizer?: WordLevelJson;
+  /** add the pooled text vector to the DiT's timestep embedding (adaLN), as HunyuanVideo does with pooled CLIP */
+  pooled_text?: boolean;
   vae?: VaeConfig;
   /** the clip geometry the model was trained on (defaults for generation) */
   frames: number;
@@ -73,11 +82,17 @@ export class VideoModel extends Module {
   dit: SingleDit;
   text_encoder: SmallTextEncoder;
   vae: CausalVae3d | null;
+  /** word-level prompt tokenizer (config.text_tokenizer), or null for UTF-8 bytes */
+  readonly tokenizer: WordLevelTokenizer | null;
 
   constructor(readonly config: VideoModelConfig, { seed = 0 } = {}) {
     super();
     const g = new Generator(seed);
-    this.dit = new SingleDit(config.dit, { generator: g });
+    this.tokenizer = config.text_tokenizer ? WordLevelTokenizer.fromJSON(config.text_tokenizer) : null;
+    const vocab = this.tokenizer ? this.tokenizer.vocabSize : 256;
+    if (config.text_encoder.vocab_size !== vocab)
+      throw new KilnError('E_CONFIG', `VideoModel: text_encoder.vocab_size ${config.text_encoder.vocab_size} does not match the ${this.tokenizer ? 'word-level' : 'byte'} tokenizer's ${vocab} ids`);
+    this.dit = new SingleDit(config.dit, { generator: g, pooledTextDim: config.pooled_text ? config.text_encoder.hidden_size : 0 });
     this.text_encoder = new SmallTextEncoder(config.text_encoder, { generator: g });
     if (config.space === 'latent' && !config.vae) throw new KilnError('E_CONFIG', `VideoModel: space 'latent' needs a vae config`);
     this.vae = config.space === 'latent' ? new CausalVae3d(config.vae!, { generator: g }) : null;
@@ -122,9 +137,23 @@ export class VideoModel extends Module {
     return resolutionShift((latentShape[2] / pt) * (latentShape[3] / ph) * (latentShape[4] / pw));
   }
 
+  /** Token ids [B, L] (i32) and keep mask [B, L] of prompts: word-level when the model has a vocabulary, else bytes. */
+  tokenize(prompts: readonly string[]): { ids: Tensor; mask: Tensor } {
+    const L = this.config.text_length;
+    if (!this.tokenizer) return tokenize(prompts, L);
+    const ids = new Int32Array(prompts.length * L);
+    const mask = new Float32Array(prompts.length * L);
+    prompts.forEach((p, b) => {
+      const t = this.tokenizer!.encode(p).subarray(0, L);
+      ids.set(t, b * L);
+      mask.fill(1, b * L, b * L + t.length);
+    });
+    return { ids: fromArray(ids, [prompts.length, L], { dtype: 'i32' }), mask: fromArray(mask, [prompts.length, L]) };
+  }
+
   /** Text condition for prompts. */
   condition(prompts: readonly string[]): Condition {
-    const { ids, mask } = tokenize(prompts, this.config.text_length);
+    const { ids, mask } = this.tokenize(prompts);
     const { states, pooled } = this.text_encoder.encode(ids, mask);
     return { text: states, pooled, textMask: mask };
   }
@@ -155,7 +184,7 @@ export class VideoModel extends Module {
  * has one sample (CFG doubles the batch).
  */
 export function ditForward(dit: SingleDit, latents: Tensor, timestep: Tensor, cond: Condition, reference: Tensor | null, { absPos = false } = {}): Tensor {
-  if (!reference && !absPos) return dit.forward({ latents, timestep, text: cond.text, textMask: cond.textMask });
+  if (!reference && !absPos) return dit.forward({ latents, timestep, text: cond.text, textMask: cond.textMask, pooled: cond.pooled });
   const c = dit.config;
   const D = c.num_attention_heads * c.attention_head_dim;
   const B = latents.shape[0];
@@ -176,7 +205,7 @@ export function ditForward(dit: SingleDit, latents: Tensor, timestep: Tensor, co
     x = x.add(pe);
   }
   const ce = dit.condition_embedder;
-  const temb = ce.time_embedder.forward(timestepEmbedding(timestep, c.freq_dim));
+  const temb = ce.temb(timestep, cond.pooled); // [B, D] (+ pooled text when the DiT has the embedder)
   const e = ce.time_proj.forward(temb.silu()).reshape([-1, 6, D]);
   const ctx = ce.text_embedder.forward(cond.text);
   const rVid = rope3d(grid, c.rope_axes_dim!, c.rope_theta);

@@ -36,6 +36,7 @@ import { trainVideoDit } from '../../train/video-dit.js';
 import { evaluateVaeOn, trainVaeOnVideos } from '../../train/video-vae.js';
 import { VideoModel, sincos3d, type VideoModelConfig } from '../video-model.js';
 import { XPrediction } from './x-prediction.js';
+import { WordLevelTokenizer, type WordLevelJson } from '../../tokenizers/word-level.js';
 import { checkVideo, summarize, type CheckRow, type CheckSummary } from './check.js';
 
 export interface LoadProgress {
@@ -105,19 +106,30 @@ export interface TinyModelOptions {
   init?: string;
   /** add the fixed 3D sin-cos absolute position embedding (video-model.ts `sincos3d`) to the tokens; default false */
   absPos?: boolean;
+  /** prompt tokens: 'byte' (UTF-8, vocab 256; default) or 'word' (a word-level vocabulary built from the training captions) */
+  tokenizer?: 'byte' | 'word';
+  /** add the text encoder's pooled vector to the DiT's timestep embedding (adaLN); default false */
+  pooledText?: boolean;
 }
 
+/**
+ * The tiny model's config. A word-level model (`m.tokenizer === 'word'`) needs `vocab` (e.g.
+ * `WordLevelTokenizer.fromCorpus(captions).toJSON()`); its prompts are 16 tokens unless `textLength` says otherwise.
+ */
 export function tinyVideoModelConfig(space: 'pixel' | 'latent', channels: number, geometry: { frames: number; height: number; width: number },
-    m: TinyModelOptions = {}, vae?: VideoModelConfig['vae']): VideoModelConfig {
-  const hidden = m.hidden ?? 64, heads = m.heads ?? 4, textHidden = m.textHidden ?? 32, textLength = m.textLength ?? 64;
+    m: TinyModelOptions = {}, vae?: VideoModelConfig['vae'], vocab?: WordLevelJson): VideoModelConfig {
+  const word = m.tokenizer === 'word';
+  if (word && !vocab) throw new KilnError('E_ARG', 'tinyVideoModelConfig: a word-level model needs its vocabulary (WordLevelTokenizer.fromCorpus(captions).toJSON())');
+  const hidden = m.hidden ?? 64, heads = m.heads ?? 4, textHidden = m.textHidden ?? 32, textLength = m.textLength ?? (word ? 16 : 64);
   if (hidden % heads !== 0) throw new KilnError('E_CONFIG', `tiny video model: hidden ${hidden} must divide into ${heads} heads`);
   const dit: SingleDitConfig = singleDitConfig({
     patch_size: [1, m.patch ?? (space === 'pixel' ? 8 : 1), m.patch ?? (space === 'pixel' ? 8 : 1)], num_attention_heads: heads, attention_head_dim: hidden / heads,
     in_channels: channels, out_channels: channels, text_dim: textHidden, freq_dim: 64, ffn_dim: 4 * hidden, num_layers: m.layers ?? 4,
   });
-  const text_encoder: SmallTextEncoderConfig = { vocab_size: 256, hidden_size: textHidden, num_hidden_layers: m.textLayers ?? 2,
+  const text_encoder: SmallTextEncoderConfig = { vocab_size: word ? vocab!.vocab.length : 256, hidden_size: textHidden, num_hidden_layers: m.textLayers ?? 2,
     num_attention_heads: 2, intermediate_size: 2 * textHidden, max_position_embeddings: textLength };
-  return { space, dit, text_encoder, text_length: textLength, vae, ...geometry, sample_steps: 20, guidance: 3, ...(m.absPos ? { abs_pos_embed: true } : {}) };
+  return { space, dit, text_encoder, text_length: textLength, ...(word ? { text_tokenizer: vocab } : {}), ...(m.pooledText ? { pooled_text: true } : {}),
+    vae, ...geometry, sample_steps: 20, guidance: 3, ...(m.absPos ? { abs_pos_embed: true } : {}) };
 }
 
 /** What the DiT outputs: 'x' (clean clip, converted to velocity — x-prediction.ts) or 'v' (velocity); stored in config.json. */
@@ -200,7 +212,8 @@ export async function trainDitFromData(data: string, o: DitRunOptions): Promise<
     const spatial = (vae ? vae.config.spatial_compression_ratio : 1) * (o.patch ?? (vae ? 1 : 8));
     const samples = await loadVideoSamples(data, { spatialMultiple: spatial, temporalMultiple: vae ? vae.config.temporal_compression_ratio : 1, onSample: o.onLoad });
     const f0 = samples[0].frames;
-    const cfg = tinyVideoModelConfig(space, vae ? vae.config.latent_channels : 3, { frames: f0.frames, height: f0.height, width: f0.width }, o, vae?.config);
+    const vocab = o.tokenizer === 'word' ? WordLevelTokenizer.fromCorpus(samples.map((s) => s.caption)).toJSON() : undefined;
+    const cfg = tinyVideoModelConfig(space, vae ? vae.config.latent_channels : 3, { frames: f0.frames, height: f0.height, width: f0.width }, o, vae?.config, vocab);
     const prediction = o.prediction ?? (vae ? 'v' : 'x');
     const model = new VideoModel({ ...cfg, prediction, ...(vae ? { vae_source: o.vaeDir } : {}) } as VideoModelConfig, { seed: o.seed ?? 0 });
     try {
@@ -213,7 +226,7 @@ export async function trainDitFromData(data: string, o: DitRunOptions): Promise<
       const params = [...model.dit.parameters(), ...(o.trainText ? model.text_encoder.parameters() : [])];
       const net = denoiser(model);
       const trainable = { encode: (v: Tensor) => model.encode(v), condition: (p: readonly string[]) => (o.trainText ? model.condition(p) : noGrad(() => model.condition(p))),
-        velocity: (): VelocityModel => (x, t, c) => net.forward({ latents: x, timestep: t, text: c.text, textMask: c.textMask }) };
+        velocity: (): VelocityModel => (x, t, c) => net.forward({ latents: x, timestep: t, text: c.text, textMask: c.textMask, pooled: c.pooled }) };
       const r = trainVideoDit(trainable, samples, { params, steps: o.steps, batchSize: o.batchSize, lr: o.lr, seed: o.seed,
         tokensOf: (s) => tokenCount(model, s), onStep: o.onStep });
       model.save(o.out);

@@ -2,6 +2,7 @@
  * Single-DiT (the Aquarius 2B denoiser; Wan2.1's design), written top-down:
  *   tokens = patch_embedding(patchify(latents))                              // [B, N, D], N = t·h·w
  *   temb   = time_embedder(sinusoid(1000·σ))                                 // [B, D]
+ *            (+ pooled_text_embedder(pooled text) with the `pooledTextDim` option) // HunyuanVideo-style global text
  *   e      = time_proj(SiLU(temb))                                          // [B, 6D]: the shared adaLN projection
  *   ctx    = text_embedder(text states)                                     // [B, L, D]
  *   per block (mod = e + scale_shift_table → shift/scale/gate for attention and FFN):
@@ -99,13 +100,24 @@ export class ConditionEmbedder extends Module {
   time_embedder: MlpEmbedder;
   time_proj: Linear;
   text_embedder: MlpEmbedder;
-  constructor(readonly freqDim: number, dim: number, textDim: number, generator?: Generator) {
+  /** pooled text vector [B, Dp] → [B, D], added to temb (so it drives every adaLN); null unless `pooledDim` */
+  pooled_text_embedder: MlpEmbedder | null;
+  constructor(readonly freqDim: number, dim: number, textDim: number, generator?: Generator, pooledDim = 0) {
     super();
     this.time_embedder = new MlpEmbedder(freqDim, dim, generator);
     this.time_proj = new Linear(dim, 6 * dim, { generator });
     constant_(this.time_proj.weight, 0);
     constant_(this.time_proj.bias!, 0);
     this.text_embedder = new MlpEmbedder(textDim, dim, generator, 'gelu_tanh');
+    this.pooled_text_embedder = pooledDim > 0 ? new MlpEmbedder(pooledDim, dim, generator) : null;
+  }
+
+  /** temb [B, D] = time_embedder(sinusoid(timestep)) (+ pooled_text_embedder(pooled)). */
+  temb(timestep: Tensor, pooled: Tensor | undefined): Tensor {
+    const t = this.time_embedder.forward(timestepEmbedding(timestep, this.freqDim));
+    if (!this.pooled_text_embedder) return t;
+    if (!pooled) throw new KilnError('E_ARG', 'SingleDit: this DiT was built with a pooled-text embedder (pooledTextDim); pass inputs.pooled [B, Dp]');
+    return t.add(this.pooled_text_embedder.forward(pooled));
   }
 }
 
@@ -118,7 +130,7 @@ export interface DitInputs {
   text: Tensor;
   /** text keep mask [B, L] (1 = real token), optional */
   textMask?: Tensor | null;
-  /** pooled text vector [B, Dp] (MM-DiT) */
+  /** pooled text vector [B, Dp] (MM-DiT; Single-DiT built with `pooledTextDim`) */
   pooled?: Tensor;
   /** guidance scale [B] (MM-DiT with guidance_embeds) */
   guidance?: Tensor;
@@ -173,14 +185,20 @@ export class SingleDit extends Module implements StagedDit {
   /** Sliding-tile sparse self-attention in every block (null = full attention). */
   attentionWindow: TileWindow | null;
 
-  constructor(config: Partial<SingleDitConfig> | string = {}, { generator, attention = null }: { generator?: Generator; attention?: TileWindow | null } = {}) {
+  /**
+   * `pooledTextDim` > 0 adds `condition_embedder.pooled_text_embedder` (Dp → D): the pooled text vector joins the
+   * timestep embedding that drives every block's adaLN (HunyuanVideo's pooled-CLIP path); `inputs.pooled` is then
+   * required. 0 (default) = Wan's design, text through cross-attention only.
+   */
+  constructor(config: Partial<SingleDitConfig> | string = {},
+      { generator, attention = null, pooledTextDim = 0 }: { generator?: Generator; attention?: TileWindow | null; pooledTextDim?: number } = {}) {
     super();
     this.attentionWindow = attention;
     const c = (this.config = singleDitConfig(config));
     const D = c.num_attention_heads * c.attention_head_dim;
     const [pt, ph, pw] = c.patch_size;
     this.patch_embedding = new Linear(c.in_channels * pt * ph * pw, D, { generator });
-    this.condition_embedder = new ConditionEmbedder(c.freq_dim, D, c.text_dim, generator);
+    this.condition_embedder = new ConditionEmbedder(c.freq_dim, D, c.text_dim, generator, pooledTextDim);
     this.blocks = Array.from({ length: c.num_layers }, () => new SingleDitBlock(c, generator));
     this.norm_out = new LayerNorm(D, c.eps, { affine: false });
     this.proj_out = new Linear(D, c.out_channels * pt * ph * pw, { generator });
@@ -196,14 +214,14 @@ export class SingleDit extends Module implements StagedDit {
   }
 
   /** Runs the embeddings; returns the staged pass (see `DitPass`). */
-  begin({ latents, timestep, text, textMask }: DitInputs): DitPass {
+  begin({ latents, timestep, text, textMask, pooled }: DitInputs): DitPass {
     const c = this.config;
     if (latents.shape[1] !== c.in_channels) throw new KilnError('E_SHAPE', `SingleDit: latents [${latents.shape}] must have ${c.in_channels} channels`);
     const D = c.num_attention_heads * c.attention_head_dim;
     const { tokens, grid } = patchify(latents, c.patch_size);
     const x = this.patch_embedding.forward(tokens); // [B, N, D]
     const ce = this.condition_embedder;
-    const temb = ce.time_embedder.forward(timestepEmbedding(timestep, c.freq_dim)); // [B, D]
+    const temb = ce.temb(timestep, pooled); // [B, D]
     const e = ce.time_proj.forward(temb.silu()).reshape([-1, 6, D]); // [B, 6, D]
     const ctx = ce.text_embedder.forward(text); // [B, L, D]
     const rope = rope3d(grid, c.rope_axes_dim!, c.rope_theta);
