@@ -17,7 +17,7 @@ import { keep, tidy } from '../tensor/scope.js';
 import { noGrad } from '../tensor/autograd.js';
 import { cat } from '../tensor/ops/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { flowMatchingLoss } from '../models/dit/flow.js';
+import { flowMatchingLoss } from '../train/flow-loss.js';
 import { SKS_COLOUR, startFor, subjectVideos, type SubjectClip } from './subjects.js';
 import { guidedSample } from './sampler.js';
 import type { VideoModel } from './video-model.js';

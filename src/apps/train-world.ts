@@ -17,7 +17,7 @@ import { clipGradNorm } from '../optim/clip.js';
 import { cosine } from '../optim/schedules.js';
 import { Generator } from '../tensor/random.js';
 import { tidy } from '../tensor/scope.js';
-import { flowMatchingLoss } from '../models/dit/flow.js';
+import { flowMatchingLoss } from '../train/flow-loss.js';
 import { VideoModel, VIDEO_MODEL_TYPE, type VideoModelConfig } from './video-model.js';
 import { DIRECTIONS, NAMED_COLOURS, randomColour, referenceImages, startFor, subjectVideos, type Rgb, type SubjectClip } from './subjects.js';
 import { singleDitConfig } from '../models/dit/dit-config.js';

@@ -2,7 +2,7 @@
  * `kiln bench video-cache`: diffusion-cache speed-up vs quality for the tiny Aquarius demo model (issue item 6).
  *
  * 1. Trains a tiny Single-DiT + SmallTextEncoder jointly with rectified flow on the synthetic prompt-conditioned
- *    moving-block latents of src/models/dit/train-dit.ts (a colour word picks the channel; the block moves one step
+ *    moving-block latents of src/train/tiny-dit.ts (a colour word picks the channel; the block moves one step
  *    per latent frame), 300 AdamW steps, seeded, ~30–60 s on 2 shared cores (a better-trained model has straighter
  *    trajectories, which is what makes caching work: at 150 steps the same settings lose ~10 dB).
  * 2. Calibrates TeaCache's rescaling polynomial on the model's own trajectories (a threshold-0 run on a calibration
@@ -23,7 +23,7 @@ import { describeCacheSetting, fitTeaCache, parseCacheSetting, type CacheSetting
 import { psnr, ssim } from '../models/dit/metrics.js';
 import { SingleDit } from '../models/dit/single-dit.js';
 import { SmallTextEncoder } from '../models/dit/text-encoder.js';
-import { DEMO_WORDS, encodeCondition, trainTinyDit } from '../models/dit/train-dit.js';
+import { DEMO_WORDS, encodeCondition, trainTinyDit } from '../train/tiny-dit.js';
 import type { SingleDitConfig } from '../models/dit/dit-config.js';
 import { noGrad } from '../tensor/autograd.js';
 import { Generator } from '../tensor/random.js';

@@ -17,7 +17,7 @@
  */
 import type { Command } from 'commander';
 import { getBackendName } from '../backend/index.js';
-import { flowMatchingLoss } from '../models/dit/flow.js';
+import { flowMatchingLoss } from '../train/flow-loss.js';
 import { singleDitConfig, type SingleDitConfig } from '../models/dit/dit-config.js';
 import { SingleDit } from '../models/dit/single-dit.js';
 import { parseTileWindow, type TileWindow } from '../models/dit/attention.js';

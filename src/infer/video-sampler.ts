@@ -8,7 +8,7 @@
  *
  * `cond` is the text conditioning (flow.ts `Condition`: token states [B, L, Dt], optional mask [B, L] and pooled
  * vector). With cfg ≠ 1 every call is ONE batched denoiser pass over [cond; null] rows (null = zero states, all-real
- * mask), as flow.ts `sampleFlow`; the cache treats the two halves as two streams, each with its own cache state.
+ * mask), as flow-sampler.ts `sampleFlow`; the cache treats the two halves as two streams, each with its own cache state.
  * Calls are numbered over the whole run (Euler: S calls; Heun: 2S − 1), and the cache always computes the first
  * and the last call. With cache 'none' the result equals `sampleFlow` bit for bit.
  */
@@ -67,7 +67,7 @@ export function sampleVideo(model: StagedDit, cond: Condition, o: VideoSampleOpt
   const totalCalls = sampler === 'heun' ? sig.slice(1).filter((s) => s !== 0).length + o.steps : o.steps;
   const useCfg = g !== 1;
   const cache = new DiffusionCache(o.cache ?? null, useCfg ? 2 : 1, o.trace);
-  // the batched [cond; null] condition (flow.ts sampleFlow's layout); its tensors are freed when the run ends
+  // the batched [cond; null] condition (flow-sampler.ts sampleFlow's layout); its tensors are freed when the run ends
   const both: Condition = !useCfg
     ? cond
     : noGrad(() => tidy(() => withUnconditional(cond)));

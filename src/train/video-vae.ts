@@ -1,8 +1,13 @@
 /**
- * Trains the causal VAE on real clips (VideoSample, src/train/video-data.ts) with bucketed batches — each step one
- * single-bucket batch, so clips of every aspect ratio and length train the same model — minimising the VAE's own
- * loss (`CausalVae3d.loss`: reconstruction MSE + β·KL), AdamW with gradient clipping. `evaluateVaeOn` reports
- * PSNR/SSIM of the posterior-mean reconstruction on given samples.
+ * Training and evaluating the Aquarius causal VAE (src/models/dit/vae.ts).
+ * - `trainVae(vae, batch, o)`: minimises the VAE's own loss (`CausalVae3d.loss`: reconstruction + β·KL) on clips
+ *   [N, 3, T, H, W] in [−1, 1] that `batch(step)` supplies, with AdamW, gradient-norm clipping and a learning-rate
+ *   schedule (`vaeLr`: linear warmup, then constant or cosine decay to `minLrRatio`·lr); optionally every `evalEvery`
+ *   steps `onEval` with held-out PSNR/SSIM (the training curve; evaluation time is excluded from `seconds`).
+ * - `evaluateVae(vae, count, clip)`: mean PSNR (dB) / SSIM of decode(mean of q(z|x)), clamped to [−1, 1], over batches.
+ * - `trainVaeOnVideos` / `evaluateVaeOn`: the same on real clips (VideoSample, src/train/video-data.ts) with
+ *   bucketed batches — each step one single-bucket batch, so clips of every aspect ratio and length train the same
+ *   model; held-out clips are evaluated one at a time. This is what `kiln train vae` runs.
  */
 import { AdamW } from '../optim/adamw.js';
 import { clipGradNorm } from '../optim/clip.js';
@@ -11,53 +16,110 @@ import type { CausalVae3d } from '../models/dit/vae.js';
 import { noGrad } from '../tensor/autograd.js';
 import { Generator } from '../tensor/random.js';
 import { tidy } from '../tensor/scope.js';
+import type { Tensor } from '../tensor/tensor.js';
 import { batchVideo, BucketBatcher, type VideoSample } from './video-data.js';
 
-export interface VideoVaeTrainOptions {
-  steps: number;
-  batchSize?: number;
+export interface VaeScheduleOptions {
+  /** peak learning rate */
   lr?: number;
-  klWeight?: number;
-  seed?: number;
-  onStep?: (step: number, recon: number, bucket: string) => void;
+  /** linear warmup steps (default 0) */
+  warmup?: number;
+  /** after warmup: 'constant' (default) or 'cosine' decay to minLrRatio·lr at the last step */
+  schedule?: 'constant' | 'cosine';
+  /** default 0.05 */
+  minLrRatio?: number;
 }
 
-export function trainVaeOnVideos(vae: CausalVae3d, samples: readonly VideoSample[], o: VideoVaeTrainOptions): { losses: number[]; seconds: number } {
-  const { steps, batchSize = 2, lr = 3e-3, klWeight = 1e-6, seed = 0 } = o;
+export interface VaeTrainOptions extends VaeScheduleOptions {
+  steps: number;
+  /** KL weight β (default 1e-6) */
+  klWeight?: number;
+  /** seed of the posterior samples (default 0) */
+  seed?: number;
+  /** gradient-norm clip (default 1) */
+  clip?: number;
+  /** AdamW betas (default [0.9, 0.999]) */
+  betas?: [number, number];
+  onStep?: (step: number, recon: number) => void;
+  /** every `evalEvery` steps and after the last, `onEval(step, evaluate(), seconds of training so far)` */
+  evalEvery?: number;
+  evaluate?: () => { psnr: number; ssim: number };
+  onEval?: (step: number, metrics: { psnr: number; ssim: number }, seconds: number) => void;
+}
+
+/** The learning rate at `step` of `steps`. */
+export function vaeLr(step: number, steps: number, { lr = 5e-4, warmup = 0, schedule = 'constant', minLrRatio = 0.05 }: VaeScheduleOptions = {}): number {
+  if (step < warmup) return (lr * (step + 1)) / warmup;
+  if (schedule === 'constant' || steps <= warmup) return lr;
+  const p = (step - warmup) / Math.max(1, steps - warmup - 1);
+  return lr * (minLrRatio + (1 - minLrRatio) * 0.5 * (1 + Math.cos(Math.PI * Math.min(1, p))));
+}
+
+/** Trains `vae` for `o.steps` steps on `batch(step)` → clips [N, 3, T, H, W]; returns the reconstruction losses. */
+export function trainVae(vae: CausalVae3d, batch: (step: number) => Tensor, o: VaeTrainOptions): { losses: number[]; seconds: number } {
+  const { steps, klWeight = 1e-6, seed = 0, clip = 1 } = o;
   const noise = new Generator(seed + 1);
-  const opt = new AdamW(vae.parameters(), { lr, weightDecay: 0 });
-  const batches = new BucketBatcher(samples, { batchSize, seed }).batches();
+  const opt = new AdamW(vae.parameters(), { lr: vaeLr(0, steps, o), weightDecay: 0, betas: o.betas ?? [0.9, 0.999] });
   const losses: number[] = [];
-  const t0 = Date.now();
+  let trainMs = 0;
   vae.train();
   for (let s = 0; s < steps; s++) {
-    const idx = batches.next().value;
+    const t0 = Date.now();
+    opt.setLr(vaeLr(s, steps, o));
     const recon = tidy(() => {
-      const l = vae.loss(batchVideo(idx.map((i) => samples[i])).video, { klWeight, generator: noise });
+      const l = vae.loss(batch(s), { klWeight, generator: noise });
       l.loss.backward();
       return l.recon.item();
     });
-    clipGradNorm(vae.parameters(), 1.0);
+    clipGradNorm(vae.parameters(), clip);
     opt.step();
     opt.zeroGrad();
+    trainMs += Date.now() - t0;
     losses.push(recon);
-    o.onStep?.(s, recon, samples[idx[0]].bucket);
+    o.onStep?.(s, recon);
+    if (o.evaluate && o.onEval && o.evalEvery && ((s + 1) % o.evalEvery === 0 || s === steps - 1)) {
+      o.onEval(s + 1, o.evaluate(), trainMs / 1000);
+      vae.train();
+    }
   }
   vae.eval();
-  return { losses, seconds: (Date.now() - t0) / 1000 };
+  return { losses, seconds: trainMs / 1000 };
 }
 
-/** Mean PSNR (dB) / SSIM of decode(mean of q(z|x)) over `samples`, one clip at a time. */
-export function evaluateVaeOn(vae: CausalVae3d, samples: readonly VideoSample[]): { psnr: number; ssim: number } {
+/** Mean PSNR (dB) / SSIM of decode(mean of q(z|x)) over `count` batches `clip(i)` → [N, 3, T, H, W] (made in scope). */
+export function evaluateVae(vae: CausalVae3d, count: number, clip: (i: number) => Tensor): { psnr: number; ssim: number } {
   let p = 0, s = 0;
   noGrad(() => {
-    for (const smp of samples)
+    for (let i = 0; i < count; i++)
       tidy(() => {
-        const x = batchVideo([smp]).video;
+        const x = clip(i);
         const y = vae.decode(vae.encode(x).mean).clamp(-1, 1);
         p += psnr(y, x);
         s += ssim(y, x);
       });
   });
-  return { psnr: p / samples.length, ssim: s / samples.length };
+  return { psnr: p / count, ssim: s / count };
+}
+
+export interface VideoVaeTrainOptions extends Omit<VaeTrainOptions, 'onStep'> {
+  /** clips per step (default 2) */
+  batchSize?: number;
+  onStep?: (step: number, recon: number, bucket: string) => void;
+}
+
+/** `trainVae` on real clips with bucketed batches; default schedule: warmup min(20, steps), cosine to 5 %. */
+export function trainVaeOnVideos(vae: CausalVae3d, samples: readonly VideoSample[], o: VideoVaeTrainOptions): { losses: number[]; seconds: number } {
+  const { batchSize = 2, seed = 0 } = o;
+  const batches = new BucketBatcher(samples, { batchSize, seed }).batches();
+  let bucket = '';
+  return trainVae(vae, () => {
+    const idx = batches.next().value;
+    bucket = samples[idx[0]].bucket;
+    return batchVideo(idx.map((i) => samples[i])).video;
+  }, { warmup: Math.min(20, o.steps), schedule: 'cosine', ...o, onStep: (s, recon) => o.onStep?.(s, recon, bucket) });
+}
+
+/** Mean PSNR (dB) / SSIM over `samples`, one clip at a time. */
+export function evaluateVaeOn(vae: CausalVae3d, samples: readonly VideoSample[]): { psnr: number; ssim: number } {
+  return evaluateVae(vae, samples.length, (i) => batchVideo([samples[i]]).video);
 }

@@ -1,10 +1,11 @@
-/** The Aquarius video family: 3D causal VAE, Single-DiT, MM-DiT, text encoder, rectified flow, diffusers mapping. */
+/**
+ * The Aquarius video family: 3D causal VAE, Single-DiT, MM-DiT, text encoder, the rectified-flow formulation, diffusers
+ * mapping. Training lives in src/train (flow-loss, video-vae, video-dit, tiny-dit), sampling in src/infer.
+ */
 export { VAE_DEFAULTS, VAE_PRESETS, vaeConfig, vaeParamCount, latentFrames, temporalDown, type VaeConfig } from './vae-config.js';
 export { groupNorm, GroupNorm, type GroupNormStats } from './group-norm.js';
 export { CausalVae3d, CausalConv3d, CausalCache, DiagonalGaussian, Encoder3d, Decoder3d, ResnetBlock3d, type VaeLoss } from './vae.js';
 export { psnr, ssim, ssimPlane } from './metrics.js';
-export { movingShapes, randomClipSpec, renderClip, type ClipSpec } from './synthetic.js';
-export { trainVae, evaluateVae, type VaeTrainOptions } from './train-vae.js';
 export { saveVae, loadVae, readVaeConfig } from './vae-io.js';
 export { tileGrid, TileBlender, type SpatialTile } from './vae-tiling.js';
 export {
@@ -17,11 +18,9 @@ export { SingleDit, SingleDitBlock, FeedForward, modulate, type DitInputs } from
 export { MmDit, DualStreamBlock, SingleStreamBlock, JointAttention } from './mm-dit.js';
 export { SmallTextEncoder, type TextEncoder, type TextEncoding, type SmallTextEncoderConfig } from './text-encoder.js';
 export {
-  flowMatchingLoss, sampleFlow, sampleSigmas, sigmaSchedule, resolutionShift, shiftSigma, dropText, nullCondition,
-  type Condition, type VelocityModel, type SampleOptions, type FlowLossOptions,
+  sigmaSchedule, resolutionShift, shiftSigma, nullCondition, withUnconditional, flowTimesteps, guidedVelocity,
+  type Condition, type VelocityModel, type ShiftOptions,
 } from './flow.js';
-export { trainTinyDit, tokenize, demoLatents, encodeCondition, DEMO_WORDS } from './train-dit.js';
+export { tokenize } from './byte-tokens.js';
 export { sanitizeWan, toWan, sanitizeHunyuan, type Sanitized } from './hf.js';
 export { singleDitFamily, mmDitFamily, causalVaeFamily } from './family.js';
-export { runVaeDemo, runFlowDemo } from './demo.js';
-export { registerDitCommands } from './cli.js';

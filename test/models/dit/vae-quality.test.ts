@@ -8,8 +8,8 @@ import * as k from '../../../src/index.js';
 import { CausalVae3d } from '../../../src/models/dit/vae.js';
 import { vaeConfig, vaeParamCount } from '../../../src/models/dit/vae-config.js';
 import { psnr } from '../../../src/models/dit/metrics.js';
-import { movingShapes } from '../../../src/models/dit/synthetic.js';
-import { evaluateVae, trainVae, vaeLr } from '../../../src/models/dit/train-vae.js';
+import { evaluateVae, trainVae, vaeLr } from '../../../src/train/video-vae.js';
+import { movingShapes } from '../../helpers/moving-shapes.js';
 
 test('norm_type none: no GroupNorm parameters, count formula exact, fresh residual blocks are the identity', () => {
   const v = new CausalVae3d('vae-small', { generator: new k.Generator(1) });
@@ -42,10 +42,11 @@ test('residual autoencoding + no norm stay causal and chunk-exact: frame 0 alone
 
 test('vae-small trains to a held-out PSNR threshold; tiled decode/encode == untiled within tolerance', () => {
   const v = new CausalVae3d('vae-small', { generator: new k.Generator(1) });
-  const ev = { clips: 4, frames: 5, size: 16, seed: 12345 };
-  const before = evaluateVae(v, ev);
-  trainVae(v, { steps: STEPS, batchSize: 4, frames: 5, size: 16, lr: 5e-4, warmup: 10, schedule: 'cosine', seed: 1 });
-  const after = evaluateVae(v, ev);
+  const held = movingShapes(4, 5, 16, 16, new k.Generator(12345));
+  const before = evaluateVae(v, 1, () => held);
+  const data = new k.Generator(1);
+  trainVae(v, () => movingShapes(4, 5, 16, 16, data), { steps: STEPS, lr: 5e-4, warmup: 10, schedule: 'cosine', seed: 1 });
+  const after = evaluateVae(v, 1, () => held);
   console.log(`vae-small, ${STEPS} steps: held-out PSNR ${before.psnr.toFixed(2)} → ${after.psnr.toFixed(2)} dB, SSIM ${before.ssim.toFixed(3)} → ${after.ssim.toFixed(3)}`);
   assert.ok(after.psnr >= PSNR_MIN && after.psnr > before.psnr + 1, `held-out PSNR ${before.psnr.toFixed(2)} → ${after.psnr.toFixed(2)} dB (want ≥ ${PSNR_MIN})`);
   // tiling on the trained (fully convolutional) model: 64×64 frames, 40-px tiles overlapping by 24 px

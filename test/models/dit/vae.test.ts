@@ -7,8 +7,8 @@ import { CausalVae3d, CausalConv3d, CausalCache } from '../../../src/models/dit/
 import { vaeConfig, vaeParamCount, latentFrames } from '../../../src/models/dit/vae-config.js';
 import { groupNorm } from '../../../src/models/dit/group-norm.js';
 import { psnr, ssim, ssimPlane } from '../../../src/models/dit/metrics.js';
-import { movingShapes } from '../../../src/models/dit/synthetic.js';
-import { trainVae, evaluateVae } from '../../../src/models/dit/train-vae.js';
+import { trainVae, evaluateVae } from '../../../src/train/video-vae.js';
+import { movingShapes } from '../../helpers/moving-shapes.js';
 import { gradcheck } from '../../helpers/gradcheck.js';
 
 const micro = { latent_channels: 2, block_out_channels: [4, 4, 4, 4], layers_per_block: 1, norm_num_groups: 2 };
@@ -119,9 +119,11 @@ test('PSNR and SSIM on known cases', () => {
 
 test('the tiny VAE learns moving shapes: reconstruction loss falls and held-out PSNR rises', () => {
   const v = new CausalVae3d('vae-tiny', { generator: new k.Generator(1) });
-  const before = evaluateVae(v, { clips: 2 });
-  const { losses } = trainVae(v, { steps: 30, batchSize: 2, frames: 5, size: 16, lr: 5e-3, seed: 1 });
-  const after = evaluateVae(v, { clips: 2 });
+  const held = movingShapes(2, 5, 16, 16, new k.Generator(12345));
+  const before = evaluateVae(v, 1, () => held);
+  const data = new k.Generator(1);
+  const { losses } = trainVae(v, () => movingShapes(2, 5, 16, 16, data), { steps: 30, lr: 5e-3, seed: 1 });
+  const after = evaluateVae(v, 1, () => held);
   const first = losses.slice(0, 3).reduce((a, b) => a + b) / 3;
   const last = losses.slice(-5).reduce((a, b) => a + b) / 5;
   assert.ok(last < 0.7 * first, `recon loss ${first} → ${last}`);

@@ -1,13 +1,13 @@
 /**
- * Synthetic training clips for the tiny video models: a coloured square or disc moving in a straight line over a
- * flat background, rendered as [N, 3, T, H, W] in [−1, 1]. Seeded (every clip is a function of the generator state),
- * so train/held-out splits are two seeds.
+ * Synthetic clips for the VAE tests: a coloured square or disc moving in a straight line over a flat background,
+ * rendered as [N, 3, T, H, W] in [−1, 1]. Seeded (every clip is a function of the generator state), so train and
+ * held-out sets are two seeds. (`kiln train vae` trains on the captioned demo clips instead.)
  */
-import { fromArray } from '../../tensor/creation.js';
-import type { Generator } from '../../tensor/random.js';
-import type { Tensor } from '../../tensor/tensor.js';
+import { fromArray } from '../../src/tensor/creation.js';
+import type { Generator } from '../../src/tensor/random.js';
+import type { Tensor } from '../../src/tensor/tensor.js';
 
-export interface ClipSpec {
+interface ClipSpec {
   shape: 'square' | 'disc';
   /** RGB in [−1, 1]. */
   color: [number, number, number];
@@ -20,7 +20,7 @@ export interface ClipSpec {
   radius: number;
 }
 
-export function randomClipSpec(H: number, W: number, gen: Generator): ClipSpec {
+function randomClipSpec(H: number, W: number, gen: Generator): ClipSpec {
   const col = (): [number, number, number] => [gen.uniform() * 2 - 1, gen.uniform() * 2 - 1, gen.uniform() * 2 - 1];
   const radius = Math.max(2, Math.min(H, W) * (0.15 + 0.15 * gen.uniform()));
   return {
@@ -36,7 +36,7 @@ export function randomClipSpec(H: number, W: number, gen: Generator): ClipSpec {
 }
 
 /** Renders one clip into out (offset of a [3, T, H, W] block). */
-export function renderClip(spec: ClipSpec, T: number, H: number, W: number, out: Float32Array, offset = 0): void {
+function renderClip(spec: ClipSpec, T: number, H: number, W: number, out: Float32Array, offset = 0): void {
   for (let t = 0; t < T; t++) {
     const cx = spec.x0 + spec.vx * t;
     const cy = spec.y0 + spec.vy * t;

@@ -1,15 +1,16 @@
 /** Diffusion caches (TeaCache, FBCache) and the video sampler: exactness at threshold 0, skip behaviour, CFG streams. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import * as k from '../../../src/index.js';
-import { SingleDit } from '../../../src/models/dit/single-dit.js';
-import { MmDit } from '../../../src/models/dit/mm-dit.js';
-import { sampleFlow, type Condition } from '../../../src/models/dit/flow.js';
-import { normal_ } from '../../../src/nn/init.js';
-import type { Module } from '../../../src/nn/module.js';
-import { sampleVideo } from '../../../src/infer/video-sampler.js';
-import { psnr } from '../../../src/models/dit/metrics.js';
-import { DiffusionCache, fitTeaCache, parseCacheSetting, polyfit, polyval, type CacheTraceEntry } from '../../../src/infer/diffusion-cache.js';
+import * as k from '../../src/index.js';
+import { SingleDit } from '../../src/models/dit/single-dit.js';
+import { MmDit } from '../../src/models/dit/mm-dit.js';
+import type { Condition } from '../../src/models/dit/flow.js';
+import { sampleFlow } from '../../src/infer/flow-sampler.js';
+import { normal_ } from '../../src/nn/init.js';
+import type { Module } from '../../src/nn/module.js';
+import { sampleVideo } from '../../src/infer/video-sampler.js';
+import { psnr } from '../../src/models/dit/metrics.js';
+import { DiffusionCache, fitTeaCache, parseCacheSetting, polyfit, polyval, type CacheTraceEntry } from '../../src/infer/diffusion-cache.js';
 
 function randomize(m: Module, seed: number, std = 0.2): void {
   const g = new k.Generator(seed);
@@ -43,7 +44,7 @@ test('parseCacheSetting: none / teacache / fbcache, errors say what to write', (
   assert.throws(() => parseCacheSetting({ kind: 'teacache', threshold: -1 }), (e: k.KilnError) => e.code === 'E_ARG');
 });
 
-test('sampleVideo with cache none equals flow.ts sampleFlow bit for bit (Euler + CFG, Heun)', () => {
+test('sampleVideo with cache none equals flow-sampler.ts sampleFlow bit for bit (Euler + CFG, Heun)', () => {
   const { dit, cond } = setup();
   k.noGrad(() => {
     const model = (x: k.Tensor, t: k.Tensor, c: Condition) => dit.forward({ latents: x, timestep: t, text: c.text, textMask: c.textMask });
