@@ -84,6 +84,10 @@ export const ERNIE3_PRESETS: Record<string, Partial<Ernie3Config>> = {
   'ernie3-tiny': {
     vocab_size: 512, universal: dims(2, 64, 4), nlu: dims(2, 32, 2), nlg: dims(2, 32, 2), max_seq_len: 64, mem_len: 32, hidden_dropout_prob: 0,
   },
+  /** ernie3-tiny twice as wide (universal 2 × 128, task modules 2 × 64): the knowledge ablation at a second width. */
+  'ernie3-small': {
+    vocab_size: 512, universal: dims(2, 128, 4), nlu: dims(2, 64, 2), nlg: dims(2, 64, 2), max_seq_len: 64, mem_len: 32, hidden_dropout_prob: 0,
+  },
   /**
    * The benchmark model (`kiln bench ernie-step --config ernie3-bench`): wide enough that GEMMs dominate the step
    * (like gpt-small for the GPT bench); universal 4 × 512, task modules 2 × 256, vocab 8192, segment 128, memory 64.
