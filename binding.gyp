@@ -26,7 +26,8 @@
         "native/kernels-avx2.cc",
         "native/kernels-scalar.cc",
         "native/kernels-deepseek.cc",
-        "native/kernels-optim.cc"
+        "native/kernels-optim.cc",
+        "native/kernels-relattn.cc"
       ],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions", "-std=gnu++17", "-std=gnu++20", "-std=c++20"],

@@ -14,6 +14,7 @@
 #include "kernels-rope.h"
 #include "kernels-bindings.h"
 #include "kernels-deepseek.h"
+#include "kernels-relattn.h"
 
 namespace kiln {
 
@@ -163,6 +164,9 @@ const Export kExports[] = {
     {"headArgmax", HeadArgmaxBinding},
     {"adamwStep", AdamwStepBinding},
     {"sumSquares", SumSquaresBinding},
+    {"relAttentionForward", RelAttentionForwardBinding},
+    {"relAttentionBackward", RelAttentionBackwardBinding},
+    {"dropoutMask", DropoutMaskBinding},
 };
 
 }  // namespace

@@ -169,6 +169,22 @@ export interface NativeAddon {
   sumSquares(x: Float32Array): number;
   /** The Backend's `headArgmax` (T ≤ 64; wb a Uint16Array of bf16 bits). */
   headArgmax(h: Float32Array, T: number, K: number, w: Float32Array, wb: Uint16Array, wNorm: Float32Array, N: number, ids: Int32Array): void;
+  /** The Backend's DeepSeek-V3 training kernels (native/kernels-deepseek-train.h): `crossEntropyInPlace`, `moeCombine`, `moeCombineBackward`. */
+  crossEntropyInPlace(x: Float32Array, rows: number, cols: number, targets: Int32Array, ignoreIndex: number, loss: Float32Array): void;
+  moeCombine(src: Float32Array, R: number, d: number, pos: Int32Array, gates: Float32Array | null, N: number, K: number, out: Float32Array): void;
+  moeCombineBackward(dy: Float32Array, src: Float32Array, R: number, d: number, pos: Int32Array, gates: Float32Array | null, N: number, K: number, dsrc: Float32Array, dgates: Float32Array | null): void;
+  /**
+   * Relative-position attention (native/kernels-relattn.h): dims = Float64Array [B, H, T, M, Dh, P, scale, causal,
+   * dropP, seed0, seed1]; keyMask null for none. Same semantics as the Backend's relAttentionForward/Backward.
+   * Optional (not in REQUIRED): a binary built before them still loads, and the reference serves these kernels.
+   */
+  relAttentionForward?(q: Float32Array, k: Float32Array, v: Float32Array, rk: Float32Array, u: Float32Array, vb: Float32Array, keyMask: Float32Array | null, dims: Float64Array, out: Float32Array, lse: Float32Array): void;
+  relAttentionBackward?(
+    q: Float32Array, k: Float32Array, v: Float32Array, rk: Float32Array, u: Float32Array, vb: Float32Array, keyMask: Float32Array | null, dims: Float64Array,
+    out: Float32Array, lse: Float32Array, dout: Float32Array, dq: Float32Array, dk: Float32Array, dv: Float32Array, drk: Float32Array, du: Float32Array, dvb: Float32Array,
+  ): void;
+  /** The Backend's `dropoutMask` (seeds u32). */
+  dropoutMask?(out: Float32Array, n: number, p: number, seed0: number, seed1: number): void;
 }
 
 /** Functions the loaded binary must export; a build missing any of them is treated as absent. */
@@ -412,6 +428,31 @@ function wrap(raw: NativeAddon): NativeAddon {
         throw asKilnError(e);
       }
     },
+    ...(raw.relAttentionForward && raw.relAttentionBackward && raw.dropoutMask
+      ? {
+          relAttentionForward(...args: Parameters<NonNullable<NativeAddon['relAttentionForward']>>) {
+            try {
+              raw.relAttentionForward!(...args);
+            } catch (e) {
+              throw asKilnError(e);
+            }
+          },
+          relAttentionBackward(...args: Parameters<NonNullable<NativeAddon['relAttentionBackward']>>) {
+            try {
+              raw.relAttentionBackward!(...args);
+            } catch (e) {
+              throw asKilnError(e);
+            }
+          },
+          dropoutMask(...args: Parameters<NonNullable<NativeAddon['dropoutMask']>>) {
+            try {
+              raw.dropoutMask!(...args);
+            } catch (e) {
+              throw asKilnError(e);
+            }
+          },
+        }
+      : {}),
     scatterAdd(...args) {
       try {
         raw.scatterAdd(...args);
@@ -450,6 +491,27 @@ function wrap(raw: NativeAddon): NativeAddon {
     headArgmax(...args) {
       try {
         raw.headArgmax(...args);
+      } catch (e) {
+        throw asKilnError(e);
+      }
+    },
+    crossEntropyInPlace(...args) {
+      try {
+        raw.crossEntropyInPlace(...args);
+      } catch (e) {
+        throw asKilnError(e);
+      }
+    },
+    moeCombine(...args) {
+      try {
+        raw.moeCombine(...args);
+      } catch (e) {
+        throw asKilnError(e);
+      }
+    },
+    moeCombineBackward(...args) {
+      try {
+        raw.moeCombineBackward(...args);
       } catch (e) {
         throw asKilnError(e);
       }

@@ -15,6 +15,7 @@ import { nnKernels } from './native/nn.js';
 import { indexKernels } from './native/indexing.js';
 import { deepseekKernels } from './native/deepseek.js';
 import { optimKernels } from './native/optim.js';
+import { relAttentionKernels } from './native/relattn.js';
 
 export function createNativeBackend(reference: Backend): Backend | null {
   const addon = loadNativeAddon();
@@ -32,5 +33,6 @@ export function createNativeBackend(reference: Backend): Backend | null {
     ...indexKernels(addon),
     ...deepseekKernels(addon),
     ...optimKernels(addon),
+    ...relAttentionKernels(addon),
   };
 }

@@ -67,6 +67,17 @@ test('kiln train ernie / finetune ernie / eval ernie --cloze / ernie compare --j
       assert.equal(r.runs.length, 1);
     }
     assert.ok(((c.knowledge as { tokens: number }).tokens) > 0);
+    // the knowledge run alone, its own weights (knowledge text only), 2 fine-tuning seeds, first sentences only
+    const c2 = await kiln(['ernie', 'compare', ...common, '--steps', '3', '--finetune-steps', '2', '--finetune-seeds', '2', '--models', 'knowledge',
+      '--knowledge-weights', 'knowledge_text=1', '--kt-sentences', 'first', '--no-kt-alone', '--relation-mask-rate', '1', '--json']);
+    const kr = (c2.knowledge as { runs: { relation_accuracies: number[]; per_task: Record<string, { draws: number }> }[] }).runs;
+    assert.equal(kr.length, 1);
+    assert.equal(kr[0].relation_accuracies.length, 2);
+    assert.equal(kr[0].per_task.knowledge_text.draws, 3);
+    assert.deepEqual(c2.knowledge_text, { sentences: 'first', alone: false, relationMaskRate: 1 });
+    assert.equal(c2.protocol, 'strict');
+    assert.deepEqual((c2.baseline as { runs: unknown[] }).runs, []);
+    await assert.rejects(kiln(['ernie', 'compare', ...common, '--steps', '2', '--protocol', 'full-kg', '--json']), /synthetic data has no held-out triples/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
