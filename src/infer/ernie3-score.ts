@@ -14,14 +14,21 @@
  * where x_last is the context's last token alone (the "domain premise": "is" for "<head> is"). It divides out how
  * likely the candidate's surface form is on its own — its length, the frequency of its words, a/an — so what is
  * left is what the head contributes; candidates of different token lengths compare like with like.
+ *
+ * `relationProbe` asks the NLU module's MLM head, zero-shot, the question universal knowledge-text prediction
+ * trains on a triple alone: "[CLS] head [MASK]… tail [SEP]" — which relation links the two words? Each relation name
+ * r (its word ids) is scored as the mean log-probability of its tokens at |r| masks between head and tail; the best
+ * is the answer. Only a model pre-trained with knowledge text has seen this format; it tells whether what that task
+ * taught reaches pairs it never saw (the held-out split).
  */
 import { KilnError } from '../errors.js';
 import type { Ernie3ForPreTraining } from '../models/ernie3/heads.js';
-import { PAD } from '../models/ernie3/synthetic-kg.js';
+import { collate } from '../models/ernie3/pretrain-data.js';
+import { CLS, MASK, PAD, SEP } from '../models/ernie3/synthetic-kg.js';
 import { noGrad } from '../tensor/autograd.js';
 import { fromArray } from '../tensor/creation.js';
 import { tidy } from '../tensor/scope.js';
-import type { ClozeItem } from '../train/ernie3-data.js';
+import type { ClozeItem, RelationExample } from '../train/ernie3-data.js';
 
 /** log p(candidate | context) of each candidate (sum over its tokens). */
 export function scoreCandidates(model: Ernie3ForPreTraining, context: number[], candidates: number[][]): number[] {
@@ -94,4 +101,29 @@ export function clozeAccuracy(model: Ernie3ForPreTraining, items: ClozeItem[], o
     accuracyPmi: pmi.filter((p, i) => p === items[i].answer).length / items.length,
     chance: items.reduce((a, it) => a + 1 / it.candidates.length, 0) / items.length,
   };
+}
+
+/** Zero-shot relation classification through the knowledge-text format (see the header): accuracy and predictions. */
+export function relationProbe(model: Ernie3ForPreTraining, pairs: RelationExample[], relations: number[][]): { accuracy: number; predictions: number[] } {
+  if (pairs.length === 0 || relations.length === 0 || relations.some((r) => r.length === 0)) throw new KilnError('E_ARG', 'relation probe: needs pairs and non-empty relation names');
+  const V = model.config.vocab_size;
+  const was = model.training;
+  model.eval();
+  try {
+    const predictions = pairs.map((e) => noGrad(() => tidy(() => {
+      const lengths = [...new Set(relations.map((r) => r.length))];
+      const rows = lengths.map((n) => ({ inputIds: [CLS, ...e.head, ...new Array<number>(n).fill(MASK), ...e.tail, SEP], tokenTypeIds: new Array<number>(e.head.length + e.tail.length + n + 2).fill(0) }));
+      const b = collate(rows);
+      const T = b.inputIds.shape[1];
+      const lp = model.mlm_head.forward(model.ernie.forwardNlu(b.inputIds, { tokenTypeIds: b.tokenTypeIds, attentionMask: b.attentionMask })).logSoftmax(-1).contiguous().data() as Float32Array;
+      const scores = relations.map((r) => {
+        const row = lengths.indexOf(r.length);
+        return r.reduce((acc, tok, k) => acc + lp[(row * T + 1 + e.head.length + k) * V + tok], 0) / r.length;
+      });
+      return scores.indexOf(Math.max(...scores));
+    })));
+    return { accuracy: predictions.filter((p, i) => p === pairs[i].label).length / pairs.length, predictions };
+  } finally {
+    model.train(was);
+  }
 }

@@ -9,7 +9,9 @@
  * fine-tuning seeds of one backbone), so each pre-trained model is fine-tuned `finetuneSeeds` times (fine-tuning
  * seeds k = 0 … n−1: head init seed + 1000 + 100k, batch order seed + 2000 + 100k) and its relation accuracy is the
  * mean over them; `relationAccuracies` keeps each. The cloze is scored three ways (see ernie3-score.ts): summed
- * log-probability, per token, and domain-conditional PMI (the calibrated one, comparing like with like).
+ * log-probability, per token, and domain-conditional PMI (the calibrated one, comparing like with like). Before
+ * fine-tuning, `relationProbe` (ernie3-score.ts) also asks each backbone zero-shot, in the knowledge-text format,
+ * which relation links each held-out pair (`relationProbeAccuracy`).
  * `knowledgeWeights` gives the knowledge run its own task weights (default: `train.weights`), e.g. to split the
  * masked-LM share between knowledge MLM and knowledge text so the other tasks get the baseline's draws.
  */
@@ -18,7 +20,7 @@ import type { Ernie3Config } from '../models/ernie3/config.js';
 import { Ernie3ForPreTraining } from '../models/ernie3/heads.js';
 import type { Ernie3Task } from '../models/ernie3/multitask.js';
 import { Generator } from '../tensor/random.js';
-import { clozeAccuracy } from '../infer/ernie3-score.js';
+import { clozeAccuracy, relationProbe } from '../infer/ernie3-score.js';
 import type { ErnieTaskData } from './ernie3-data.js';
 import { finetuneRelations, relationClassifier } from './ernie3-finetune.js';
 import { trainErnie3, type Ernie3StepLog, type Ernie3TrainOptions, type TaskStats } from './ernie3.js';
@@ -55,6 +57,8 @@ export interface CompareRun {
   clozePerTokenAccuracy: number;
   /** Cloze accuracy of the domain-conditional PMI score. */
   clozePmiAccuracy: number;
+  /** Zero-shot relation accuracy on the held-out pairs through the MLM head ("[CLS] head [MASK] tail [SEP]"). */
+  relationProbeAccuracy: number;
   tokens: number;
   pretrainSeconds: number;
   perTask: Record<Ernie3Task, TaskStats> | null;
@@ -66,7 +70,7 @@ export interface CompareResult {
   knowledge: CompareRun[];
   baseline: CompareRun[];
   scratch: CompareRun[];
-  mean: Record<'knowledge' | 'baseline' | 'scratch', { relationAccuracy: number; relationSpread: number; clozeAccuracy: number; clozePerTokenAccuracy: number; clozePmiAccuracy: number; tokens: number }>;
+  mean: Record<'knowledge' | 'baseline' | 'scratch', { relationAccuracy: number; relationSpread: number; clozeAccuracy: number; clozePerTokenAccuracy: number; clozePmiAccuracy: number; relationProbeAccuracy: number; tokens: number }>;
   relationMajority: number;
   clozeChance: number;
   testPairs: number;
@@ -103,6 +107,7 @@ export function compareKnowledge(data: ErnieTaskData, o: CompareOptions): Compar
         perTask = r.perTask;
       }
       const cloze = clozeAccuracy(model, data.cloze);
+      const probe = relationProbe(model, data.relationDataset.test, data.relations.map((r) => r.split(' ').map(data.id)));
       chance = cloze.chance;
       const accs: number[] = [];
       const trainAccs: number[] = [];
@@ -116,7 +121,7 @@ export function compareKnowledge(data: ErnieTaskData, o: CompareOptions): Compar
       }
       runs[kind].push({
         seed, relationAccuracy: avg(accs), relationAccuracies: accs, relationTrainAccuracy: avg(trainAccs), clozeAccuracy: cloze.accuracy,
-        clozePerTokenAccuracy: cloze.accuracyPerToken, clozePmiAccuracy: cloze.accuracyPmi, tokens, pretrainSeconds, perTask,
+        clozePerTokenAccuracy: cloze.accuracyPerToken, clozePmiAccuracy: cloze.accuracyPmi, relationProbeAccuracy: probe.accuracy, tokens, pretrainSeconds, perTask,
       });
       model.dispose();
     }
@@ -124,6 +129,7 @@ export function compareKnowledge(data: ErnieTaskData, o: CompareOptions): Compar
     relationAccuracy: xs.reduce((a, r) => a + r.relationAccuracy, 0) / xs.length,
     relationSpread: std(xs.flatMap((r) => r.relationAccuracies)),
     clozePmiAccuracy: xs.reduce((a, r) => a + r.clozePmiAccuracy, 0) / xs.length,
+    relationProbeAccuracy: xs.reduce((a, r) => a + r.relationProbeAccuracy, 0) / xs.length,
     clozeAccuracy: xs.reduce((a, r) => a + r.clozeAccuracy, 0) / xs.length,
     clozePerTokenAccuracy: xs.reduce((a, r) => a + r.clozePerTokenAccuracy, 0) / xs.length,
     tokens: xs.reduce((a, r) => a + r.tokens, 0) / xs.length,
