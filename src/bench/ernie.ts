@@ -20,6 +20,11 @@
  *                          independent)
  * Not counted: embeddings, LayerNorms, softmax, GELU, the relative shift, dropout, the loss, clip, AdamW.
  * MFU = achieved FLOP/s ÷ the measured fp32 FMA peak at the same thread count.
+ *
+ * The default model is `ernie3-bench` (universal 4 × 512, task modules 2 × 256, vocab 8192, T 128, memory 64; batch
+ * 16): wide enough that the step is GEMM-bound, as the ≥ 35 % MFU target presumes. `ernie3-tiny` (64 wide) cannot
+ * get there (its GEMMs are [B·T, 64] × [64, 64]; see docs/ernie3.md §9); `--quick` runs ernie3-micro for tests.
+ * `--profile` adds a per-kernel breakdown of a few extra steps per path (src/bench/kernel-profile.ts).
  */
 import os from 'node:os';
 import type { Command } from 'commander';
@@ -35,12 +40,13 @@ import { clipGradNorm } from '../optim/clip.js';
 import { fromArray } from '../tensor/creation.js';
 import { Generator } from '../tensor/random.js';
 import { tidy } from '../tensor/scope.js';
+import { kernelProfileLines, startKernelProfile, type KernelRow } from './kernel-profile.js';
 import { setKilnThreads } from './kiln-threads.js';
 import { measurePeak } from './peak.js';
 import { measureSteps, type StepMetrics } from './train-step.js';
 import { timingOptions, type TimingOptions } from './timing.js';
 
-export const ERNIE_BENCH_PRESET = 'ernie3-tiny';
+export const ERNIE_BENCH_PRESET = 'ernie3-bench';
 
 export type ErniePath = 'nlu' | 'nlg';
 
@@ -59,6 +65,8 @@ export interface ErnieStepWorkload {
 export interface PathMetrics extends StepMetrics {
   cpuMsPerStep: number;
   cpuMfu: number | null;
+  /** With `profile`: per-kernel wall time over `profileSteps` extra steps taking `profileMs`. */
+  profile?: { steps: number; totalMs: number; rows: KernelRow[] };
 }
 
 export interface ErnieStepResult {
@@ -72,7 +80,7 @@ export interface ErnieStepResult {
   /** fp32 FMA peak of ONE thread (for the CPU-time MFU). */
   peak1Gflops: number | null;
   /** Both paths together: (FLOPs nlu + nlg) ÷ (best step nlu + nlg). */
-  mixed: { tokensPerSecond: number; achievedGflops: number; mfu: number | null; medianMfu: number | null; stepMs: number };
+  mixed: { tokensPerSecond: number; achievedGflops: number; mfu: number | null; medianMfu: number | null; stepMs: number; cpuMfu: number | null };
   peakGflops: number | null;
 }
 
@@ -124,7 +132,7 @@ function batchOf(path: ErniePath, c: Ernie3Config, B: number, T: number, gen: Ge
   return { task: 'document_lm', batch: null, segments };
 }
 
-function runPath(model: Ernie3ForPreTraining, path: ErniePath, w: ErnieStepWorkload, timing: TimingOptions, peak: number | null, peak1: number | null): PathMetrics {
+function runPath(model: Ernie3ForPreTraining, path: ErniePath, w: ErnieStepWorkload, timing: TimingOptions, peak: number | null, peak1: number | null, profileSteps: number): PathMetrics {
   const params = model.parameters();
   const opt = new AdamW(
     [{ params: params.filter((p) => p.ndim >= 2) }, { params: params.filter((p) => p.ndim < 2), weightDecay: 0 }],
@@ -160,19 +168,29 @@ function runPath(model: Ernie3ForPreTraining, path: ErniePath, w: ErnieStepWorkl
     const m = measureSteps(run, timing, tokens, ernieStepFlops(w.config, path, w.batchSize, w.seqLen) / tokens, peak);
     const sorted = cpu.slice(1).sort((a, b) => a - b);
     const cpuSec = sorted.length ? sorted[Math.floor((sorted.length - 1) / 2)] : cpu[0];
-    return { ...m, cpuMsPerStep: cpuSec * 1e3, cpuMfu: peak1 ? m.flopPerStep / cpuSec / 1e9 / peak1 : null };
+    const r: PathMetrics = { ...m, cpuMsPerStep: cpuSec * 1e3, cpuMfu: peak1 ? m.flopPerStep / cpuSec / 1e9 / peak1 : null };
+    if (profileSteps > 0) {
+      const prof = startKernelProfile({ gemmShapes: true });
+      let totalMs = 0;
+      try {
+        totalMs = run(profileSteps).durations.reduce((a, b) => a + b, 0) * 1e3;
+      } finally {
+        r.profile = { steps: profileSteps, totalMs, rows: prof.stop() };
+      }
+    }
+    return r;
   } finally {
     opt.dispose();
     model.eval();
   }
 }
 
-export async function benchErnieStep(w: ErnieStepWorkload, threads: number, timing: TimingOptions, peakGflops: number | null, peak1Gflops: number | null = null): Promise<ErnieStepResult> {
+export async function benchErnieStep(w: ErnieStepWorkload, threads: number, timing: TimingOptions, peakGflops: number | null, peak1Gflops: number | null = null, profileSteps = 0): Promise<ErnieStepResult> {
   const th = await setKilnThreads(threads);
   const model = new Ernie3ForPreTraining(w.config, { generator: new Generator(42) });
   try {
-    const nlu = runPath(model, 'nlu', w, timing, peakGflops, peak1Gflops);
-    const nlg = runPath(model, 'nlg', w, timing, peakGflops, peak1Gflops);
+    const nlu = runPath(model, 'nlu', w, timing, peakGflops, peak1Gflops, profileSteps);
+    const nlg = runPath(model, 'nlg', w, timing, peakGflops, peak1Gflops, profileSteps);
     const flop = nlu.flopPerStep + nlg.flopPerStep;
     const sec = (nlu.stepMs + nlg.stepMs) / 1000;
     const medSec = (nlu.medianStepMs + nlg.medianStepMs) / 1000;
@@ -182,6 +200,7 @@ export async function benchErnieStep(w: ErnieStepWorkload, threads: number, timi
       mixed: {
         tokensPerSecond: (nlu.tokensPerStep + nlg.tokensPerStep) / sec, achievedGflops: achieved, stepMs: sec * 1e3,
         mfu: peakGflops ? achieved / peakGflops : null, medianMfu: peakGflops ? flop / medSec / 1e9 / peakGflops : null,
+        cpuMfu: peak1Gflops ? flop / ((nlu.cpuMsPerStep + nlg.cpuMsPerStep) / 1e3) / 1e9 / peak1Gflops : null,
       },
     };
   } finally {
@@ -202,8 +221,12 @@ export function ernieStepLines(r: ErnieStepResult): string[] {
     `  path    step ms  median ms  tokens/s  GFLOP/step  GFLOP/s     MFU  median MFU   cpu ms  cpu MFU`,
     row('nlu', r.nlu),
     row('nlg', r.nlg),
-    `  mixed  ${f(r.mixed.stepMs).padStart(8)} ${''.padStart(10)} ${Math.round(r.mixed.tokensPerSecond).toString().padStart(9)} ${''.padStart(10)} ${f(r.mixed.achievedGflops).padStart(8)} ${pct(r.mixed.mfu).padStart(7)} ${pct(r.mixed.medianMfu).padStart(10)}`,
+    `  mixed  ${f(r.mixed.stepMs).padStart(8)} ${''.padStart(10)} ${Math.round(r.mixed.tokensPerSecond).toString().padStart(9)} ${''.padStart(10)} ${f(r.mixed.achievedGflops).padStart(8)} ${pct(r.mixed.mfu).padStart(7)} ${pct(r.mixed.medianMfu).padStart(10)} ${''.padStart(8)} ${pct(r.mixed.cpuMfu).padStart(8)}`,
     `  nlu = knowledge-masked LM (bidirectional), nlg = document LM (2 segments through the memory); FLOPs = 3 × forward model FLOPs (see src/bench/ernie.ts); peak ${r.peakGflops === null ? 'n/a' : r.peakGflops.toFixed(0)} GFLOP/s (1 thread: ${r.peak1Gflops === null ? 'n/a' : r.peak1Gflops.toFixed(0)}); cpu MFU = FLOPs ÷ median CPU s per step ÷ 1-thread peak`,
+    ...(['nlu', 'nlg'] as const).flatMap((p) => {
+      const pr = r[p].profile;
+      return pr ? [`  ${p}: per-kernel wall time over ${pr.steps} extra steps (${(pr.totalMs / pr.steps).toFixed(1)} ms/step)`, ...kernelProfileLines(pr.rows, pr.totalMs, pr.steps, 30)] : [];
+    }),
   ];
 }
 
@@ -216,8 +239,9 @@ export function registerErnieBenchCommand(bench: Command): void {
     .option('--seq <T>', 'tokens per sequence / segment (default max_seq_len)', positiveInt)
     .option('--threads <t>', 'threads (default: all hardware threads)', positiveInt)
     .option('--quick', 'short measurement on ernie3-micro (tests)')
+    .option('--profile [steps]', 'per-kernel time breakdown over extra steps per path (default 2)')
     .option('--json', 'print one JSON object')
-    .action(async (o: { config?: string; batch?: number; seq?: number; threads?: number; quick?: boolean; json?: boolean }) => {
+    .action(async (o: { config?: string; batch?: number; seq?: number; threads?: number; quick?: boolean; profile?: boolean | string; json?: boolean }) => {
       const quick = o.quick ?? false;
       const threads = o.threads ?? (typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length);
       const w = ernieStepWorkload({ preset: o.config, batch: o.batch, seq: o.seq, quick });
@@ -225,11 +249,16 @@ export function registerErnieBenchCommand(bench: Command): void {
       // a probe can only read low on a busy machine, and one thread's peak is at least the n-thread peak ÷ n
       const peak1 = threads === 1 ? peak : await measurePeak(1, quick);
       const perThread = peak1.gflops === null ? null : Math.max(peak1.gflops, (peak.gflops ?? 0) / threads);
-      const r = await benchErnieStep(w, threads, timingOptions(quick), peak.gflops, perThread);
+      const profileSteps = o.profile === undefined || o.profile === false ? 0 : o.profile === true ? 2 : positiveInt(o.profile);
+      const r = await benchErnieStep(w, threads, timingOptions(quick), peak.gflops, perThread, profileSteps);
       if (o.json) {
-        const m = (x: PathMetrics) => ({ tokens_per_s: x.tokensPerSecond, mfu: x.mfu, step_ms: x.stepMs, median_step_ms: x.medianStepMs, flop_per_step: x.flopPerStep, achieved_gflops: x.achievedGflops, measured_steps: x.measuredSteps, cpu_ms_per_step: x.cpuMsPerStep, cpu_mfu: x.cpuMfu, loss: [x.firstLoss, x.lastLoss] });
+        const m = (x: PathMetrics) => ({
+          tokens_per_s: x.tokensPerSecond, mfu: x.mfu, step_ms: x.stepMs, median_step_ms: x.medianStepMs, flop_per_step: x.flopPerStep, achieved_gflops: x.achievedGflops,
+          measured_steps: x.measuredSteps, cpu_ms_per_step: x.cpuMsPerStep, cpu_mfu: x.cpuMfu, loss: [x.firstLoss, x.lastLoss],
+          ...(x.profile ? { profile: { steps: x.profile.steps, total_ms: x.profile.totalMs, kernels: x.profile.rows } } : {}),
+        });
         process.stdout.write(`${JSON.stringify({
-          bench: 'ernie-step', value: r.mixed.tokensPerSecond, unit: 'tokens/s', mfu: r.mixed.mfu, median_mfu: r.mixed.medianMfu, peak_gflops: r.peakGflops,
+          bench: 'ernie-step', value: r.mixed.tokensPerSecond, unit: 'tokens/s', mfu: r.mixed.mfu, median_mfu: r.mixed.medianMfu, cpu_mfu: r.mixed.cpuMfu, peak_gflops: r.peakGflops,
           peak1_gflops: r.peak1Gflops, model: w.preset, params: r.params, batch_size: w.batchSize, seq_len: w.seqLen, threads, threads_used: r.threadsUsed, backend: r.backend,
           nlu: m(r.nlu), nlg: m(r.nlg), target_mfu: 0.35, target_met: quick ? null : (r.mixed.mfu ?? 0) >= 0.35,
         })}\n`);

@@ -1,12 +1,21 @@
 /**
- * `kiln bench ernie-step`: the FLOP count on a config small enough to add up by hand, and the command's --quick
- * --json output (through commander, registerErnieBenchCommand).
+ * `kiln bench ernie-step`: the FLOP count on a config small enough to add up by hand, the default workload (the
+ * GEMM-bound ernie3-bench preset, ernie3-micro with --quick), and the command's --quick --json --profile output
+ * (through commander, registerErnieBenchCommand).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Command } from 'commander';
-import { ernieStepFlops, registerErnieBenchCommand } from '../../src/bench/ernie.js';
-import { ernie3Config } from '../../src/models/ernie3/config.js';
+import { ernieStepFlops, ernieStepWorkload, registerErnieBenchCommand } from '../../src/bench/ernie.js';
+import { ernie3Config, ernie3ParamCounts } from '../../src/models/ernie3/config.js';
+
+test('default workload: ernie3-bench, batch 16 × its 128-token segments; --quick: ernie3-micro', () => {
+  const w = ernieStepWorkload({ quick: false });
+  assert.equal(w.preset, 'ernie3-bench');
+  assert.deepEqual([w.batchSize, w.seqLen], [16, 128]);
+  assert.equal(ernie3ParamCounts(w.config).params_total, 21_545_472);
+  assert.equal(ernieStepWorkload({ quick: true }).preset, 'ernie3-micro');
+});
 
 test('FLOPs of a step, added up by hand', () => {
   const c = ernie3Config({
@@ -30,7 +39,7 @@ test('kiln bench ernie-step --quick --json', async () => {
   const write = process.stdout.write.bind(process.stdout);
   process.stdout.write = ((s: string) => (out.push(s), true)) as typeof process.stdout.write;
   try {
-    await program.parseAsync(['node', 'kiln', 'bench', 'ernie-step', '--quick', '--json', '--threads', '1']);
+    await program.parseAsync(['node', 'kiln', 'bench', 'ernie-step', '--quick', '--json', '--threads', '1', '--profile', '1']);
   } finally {
     process.stdout.write = write;
   }
@@ -44,6 +53,11 @@ test('kiln bench ernie-step --quick --json', async () => {
     assert.ok(r[p].tokens_per_s > 0 && r[p].step_ms > 0 && r[p].cpu_ms_per_step > 0, p);
     assert.ok(r[p].loss.every((x: number) => Number.isFinite(x) && x > 0), p);
     if (r.peak_gflops !== null) assert.ok(r[p].mfu > 0 && r[p].mfu < 1, p);
+    // the profile: one extra step, its kernels by name; the fused relative attention ran forward and backward
+    assert.equal(r[p].profile.steps, 1);
+    const names = r[p].profile.kernels.map((k: { name: string }) => k.name);
+    for (const k of ['gemm', 'relAttentionForward', 'relAttentionBackward']) assert.ok(names.includes(k), `${p}: ${k} in [${names}]`);
+    assert.ok(r[p].profile.kernels.every((k: { ms: number; calls: number }) => k.ms >= 0 && k.calls > 0));
   }
   assert.equal(r.target_met, null);
 });
