@@ -12,7 +12,9 @@ import { AdamW } from '../optim/adamw.js';
 import { clipGradNorm } from '../optim/clip.js';
 import { linearWarmup } from '../optim/schedules.js';
 import type { Condition, VelocityModel } from '../models/dit/flow.js';
-import { flowMatchingLoss } from './flow-loss.js';
+import { dropText, flowMatchingLoss, sampleSigmas } from './flow-loss.js';
+import { resolutionShift } from '../models/dit/flow.js';
+import { fromArray, randn } from '../tensor/creation.js';
 import { noGrad } from '../tensor/autograd.js';
 import { cat } from '../tensor/ops/shape.js';
 import { Generator } from '../tensor/random.js';
@@ -38,6 +40,12 @@ export interface VideoDitTrainOptions {
   seed?: number;
   /** tokens per latent clip, for the σ shift (flow.ts resolutionShift); omitted = no shift */
   tokensOf?: (latentShape: readonly number[]) => number;
+  /**
+   * per-sample weight w(σ) of the velocity loss (omitted = 1, flow-loss.ts `flowMatchingLoss`). For an x-predicting
+   * model ‖v̂ − v‖² = ‖x̂₀ − x₀‖²/σ², so w(σ) = min(1, (σ/σ_c)²) caps the weight of the clean-clip error at 1/σ_c²
+   * (see `cappedXWeight`)
+   */
+  lossWeight?: (sigma: number) => number;
   onStep?: (step: number, loss: number, bucket: string) => void;
 }
 
@@ -61,6 +69,29 @@ export function encodeSamples(model: TrainableVideoModel, samples: readonly Vide
   return out;
 }
 
+/**
+ * w(σ) = min(1, (σ/σ_c)²): on an x-predicting model the clean-clip error is weighted 1/max(σ, σ_c)² instead of
+ * 1/σ² — the low-noise steps (weights up to 400 at σ = 0.05) no longer drown the high-noise ones, where the layout
+ * the prompt asks for is decided.
+ */
+export function cappedXWeight(sigmaC: number): (sigma: number) => number {
+  return (s) => Math.min(1, (s / sigmaC) ** 2);
+}
+
+/** flow-loss.ts `flowMatchingLoss` with a per-sample weight w(σ) (same draws in the same order). */
+function weightedFlowLoss(model: VelocityModel, x0: Tensor, cond: Condition, w: (sigma: number) => number, gen: Generator, textDropout: number,
+    tokens: number | undefined): { loss: Tensor } {
+  const B = x0.shape[0];
+  const sigmas = sampleSigmas(B, gen, { shift: tokens !== undefined ? resolutionShift(tokens) : 1 });
+  const s = fromArray(sigmas, [B, 1, 1, 1, 1]);
+  const eps = randn(x0.shape, { generator: gen });
+  const xt = x0.mul(s.neg().add(1)).add(eps.mul(s));
+  const c = textDropout ? dropText(cond, textDropout, gen) : cond;
+  const v = model(xt, fromArray(sigmas.map((x) => 1000 * x), [B]), c);
+  const wb = fromArray(sigmas.map((x) => w(x) / B), [B, 1, 1, 1, 1]);
+  return { loss: v.sub(eps.sub(x0)).square().mean([1, 2, 3, 4], true).mul(wb).sum() };
+}
+
 export function trainVideoDit(model: TrainableVideoModel, samples: readonly VideoSample[], o: VideoDitTrainOptions): VideoDitTrainResult {
   const { steps, batchSize = 8, lr = 2e-3, warmup = 20, textDropout = 0.1, seed = 0 } = o;
   const latents = encodeSamples(model, samples);
@@ -79,7 +110,9 @@ export function trainVideoDit(model: TrainableVideoModel, samples: readonly Vide
       const loss = tidy(() => {
         const x0 = cat(idx.map((i) => latents[i]), 0);
         const cond = model.condition(idx.map((i) => samples[i].caption));
-        const { loss } = flowMatchingLoss(model.velocity(), x0, cond, { generator: gen, textDropout, tokens: o.tokensOf?.(x0.shape) });
+        const tokens = o.tokensOf?.(x0.shape);
+        const { loss } = o.lossWeight ? weightedFlowLoss(model.velocity(), x0, cond, o.lossWeight, gen, textDropout, tokens)
+          : flowMatchingLoss(model.velocity(), x0, cond, { generator: gen, textDropout, tokens });
         loss.backward();
         return loss.item();
       });
