@@ -27,6 +27,7 @@
         "native/kernels-scalar.cc",
         "native/kernels-deepseek.cc",
         "native/kernels-optim.cc",
+        "native/kernels-deepseek-train.cc",
         "native/kernels-relattn.cc"
       ],
       "cflags!": ["-fno-exceptions"],

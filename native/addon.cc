@@ -15,6 +15,7 @@
 #include "kernels-bindings.h"
 #include "kernels-deepseek.h"
 #include "kernels-relattn.h"
+#include "kernels-deepseek-train.h"
 
 namespace kiln {
 
@@ -167,6 +168,9 @@ const Export kExports[] = {
     {"relAttentionForward", RelAttentionForwardBinding},
     {"relAttentionBackward", RelAttentionBackwardBinding},
     {"dropoutMask", DropoutMaskBinding},
+    {"crossEntropyInPlace", CrossEntropyInPlaceBinding},
+    {"moeCombine", MoeCombineBinding},
+    {"moeCombineBackward", MoeCombineBackwardBinding},
 };
 
 }  // namespace

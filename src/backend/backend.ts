@@ -209,6 +209,24 @@ export interface Backend {
    */
   headArgmax(h: Float32Array, T: number, K: number, w: Float32Array, wb: Uint16Array, wNorm: Float32Array, N: number, ids: Int32Array): void;
 
+  // ── DeepSeek-V3 training (src/backend/ts/deepseek-train.ts) ──
+  /**
+   * Cross-entropy over contiguous logits x [rows, cols] that overwrites them with their gradient: loss[r] =
+   * logsumexp(x_r) − x_r[t] and x_r ← softmax(x_r) − onehot(t), t = targets[r]; a row whose target is ignoreIndex
+   * gets loss 0 and a zero row (the fused LM-head loss: the logits buffer becomes its own gradient).
+   */
+  crossEntropyInPlace(x: Float32Array, rows: number, cols: number, targets: Int32Array, ignoreIndex: number, loss: Float32Array): void;
+  /**
+   * MoE combine: out[n, :] = Σ_{k<K} g[n, k]·src[pos[n, k], :] for n < N (k ascending; g = 1 when gates is null, the
+   * backward of a row gather). src [R, d]; pos [N, K] distinct rows of src.
+   */
+  moeCombine(src: Float32Array, R: number, d: number, pos: Int32Array, gates: Float32Array | null, N: number, K: number, out: Float32Array): void;
+  /** Its backward: dsrc[pos[n, k], :] = g[n, k]·dy[n, :] (rows not in pos untouched); dgates[n, k] = dy[n, :]·src[pos[n, k], :]. */
+  moeCombineBackward(
+    dy: Float32Array, src: Float32Array, R: number, d: number, pos: Int32Array, gates: Float32Array | null, N: number, K: number,
+    dsrc: Float32Array, dgates: Float32Array | null,
+  ): void;
+
   // ── relative-position attention (Transformer-XL / ERNIE 3.0; src/backend/ts/relattn.ts has the full contract) ──
   /**
    * q [B, T, H, Dh], k/v [B, K, H, Dh] (K = M + T keys: memory then new), rk [P, H, Dh] (row p ↔ distance

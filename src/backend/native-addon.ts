@@ -189,7 +189,7 @@ export interface NativeAddon {
 
 /** Functions the loaded binary must export; a build missing any of them is treated as absent. */
 const REQUIRED: readonly (keyof NativeAddon)[] = ['gemm', 'peakGflops', 'setNumThreads', 'numThreads', 'isa', 'bestIsa', 'setIsa', 'attentionForward', 'attentionBackward', 'rotary', 'im2col', 'col2im',
-  'unary', 'binary', 'binaryScalar', 'where', 'copy', 'fill', 'reduce', 'argReduce', 'softmax', 'softmaxBackward', 'crossEntropy', 'rmsNorm', 'rmsNormBackward', 'layerNorm', 'layerNormBackward', 'indexSelect', 'indexAdd', 'gather', 'scatterAdd', 'mlaDecode', 'moeDecode', 'linearRows', 'moeSelect', 'headArgmax', 'adamwStep', 'sumSquares'];
+  'unary', 'binary', 'binaryScalar', 'where', 'copy', 'fill', 'reduce', 'argReduce', 'softmax', 'softmaxBackward', 'crossEntropy', 'rmsNorm', 'rmsNormBackward', 'layerNorm', 'layerNormBackward', 'indexSelect', 'indexAdd', 'gather', 'scatterAdd', 'mlaDecode', 'moeDecode', 'linearRows', 'moeSelect', 'headArgmax', 'adamwStep', 'sumSquares', 'crossEntropyInPlace', 'moeCombine', 'moeCombineBackward'];
 
 let cached: { addon: NativeAddon | null; reason: string | null } | undefined;
 

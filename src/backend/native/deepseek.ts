@@ -6,6 +6,12 @@
 import type { Backend } from '../backend.js';
 import type { NativeAddon } from '../native-addon.js';
 
-export function deepseekKernels(addon: NativeAddon): Pick<Backend, 'mlaDecode' | 'moeDecode' | 'linearRows' | 'moeSelect' | 'headArgmax'> {
-  return { mlaDecode: addon.mlaDecode, moeDecode: addon.moeDecode, linearRows: addon.linearRows, moeSelect: addon.moeSelect, headArgmax: addon.headArgmax };
+export function deepseekKernels(
+  addon: NativeAddon,
+): Pick<Backend, 'mlaDecode' | 'moeDecode' | 'linearRows' | 'moeSelect' | 'headArgmax' | 'crossEntropyInPlace' | 'moeCombine' | 'moeCombineBackward'> {
+  return {
+    mlaDecode: addon.mlaDecode, moeDecode: addon.moeDecode, linearRows: addon.linearRows, moeSelect: addon.moeSelect, headArgmax: addon.headArgmax,
+    // training (native/kernels-deepseek-train.cc)
+    crossEntropyInPlace: addon.crossEntropyInPlace, moeCombine: addon.moeCombine, moeCombineBackward: addon.moeCombineBackward,
+  };
 }

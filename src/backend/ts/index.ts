@@ -9,6 +9,7 @@ import { attentionKernels } from './attention.js';
 import { ropeKernels } from './rope.js';
 import { convKernels } from './conv.js';
 import { deepseekKernels } from './deepseek.js';
+import { deepseekTrainKernels } from './deepseek-train.js';
 import { optimKernels } from './optim.js';
 import { relAttentionKernels } from './relattn.js';
 
@@ -23,6 +24,7 @@ export const tsBackend: Backend = {
   ...ropeKernels,
   ...convKernels,
   ...deepseekKernels,
+  ...deepseekTrainKernels,
   ...optimKernels,
   ...relAttentionKernels,
 };

@@ -30,6 +30,7 @@ import { canDecodeFused, decodeLayerFused, FUSED_MAX_ROWS, greedyHead, type Gree
 import { backend } from '../../backend/index.js';
 import { fromArray } from '../../tensor/creation.js';
 import { dataOf } from '../../tensor/ops/util.js';
+import { headCrossEntropy } from './train-ops.js';
 
 interface LayerAux {
   balance: Tensor | null;
@@ -178,6 +179,18 @@ export class DeepseekV3ForCausalLM extends Module {
    * `mtp` (default true) runs the MTP modules.
    */
   forward(ids: Tensor, { balance = this.training, mtp = true }: { balance?: boolean; mtp?: boolean } = {}): DeepseekV3Output {
+    const r = this.hiddenStates(ids, { balance, mtp });
+    return { logits: this.head(r.hidden), mtpLogits: r.mtpHidden.map((h) => this.head(h)), balanceLoss: r.balanceLoss, load: r.load };
+  }
+
+  /**
+   * The forward up to the head: the final hidden states h⁰ [B, T, d] (after the final norm) and each MTP depth's
+   * [B, T − k, d] (after its shared_head.norm), with the balance term and loads. `forward` applies the head to them;
+   * `loss` fuses the head with the cross-entropy.
+   */
+  hiddenStates(ids: Tensor, { balance = this.training, mtp = true }: { balance?: boolean; mtp?: boolean } = {}): {
+    hidden: Tensor; mtpHidden: Tensor[]; balanceLoss: Tensor | null; load: Int32Array[];
+  } {
     this.checkIds(ids);
     const T = ids.shape[1];
     const { cos, sin } = this.rope.tables(0, T);
@@ -193,9 +206,9 @@ export class DeepseekV3ForCausalLM extends Module {
       collect(r);
       x = r.h;
     }
-    let prev = this.model.norm.forward(x); // h⁰ [B, T, d]
-    const logits = this.head(prev);
-    const mtpLogits: Tensor[] = [];
+    const hidden = this.model.norm.forward(x); // h⁰ [B, T, d]
+    let prev = hidden;
+    const mtpHidden: Tensor[] = [];
     if (mtp) {
       this.mtpLayers.forEach((layer, i) => {
         const k = i + 1;
@@ -206,26 +219,46 @@ export class DeepseekV3ForCausalLM extends Module {
         const r = layer.predict(emb, prev.slice(1, 0, Tk), t.cos, t.sin, balance);
         collect(r);
         prev = r.h;
-        mtpLogits.push(this.head(prev));
+        mtpHidden.push(prev);
       });
     }
     const balanceLoss = balances.length ? balances.reduce((a, b) => a.add(b)) : null;
-    return { logits, mtpLogits, balanceLoss, load: loads };
+    return { hidden, mtpHidden, balanceLoss, load: loads };
+  }
+
+  /** The head's weight when the head is a plain f32 matrix product (no bias, no simulated precision), else null. */
+  private plainHeadWeight(): Tensor | null {
+    const lin = this.lm_head;
+    if (lin && (lin.bias !== null || Object.prototype.hasOwnProperty.call(lin, 'forward'))) return null;
+    const w = (lin ?? this.model.embed_tokens).weight;
+    return w.dtype === 'f32' ? w : null;
+  }
+
+  /** Mean CE of head(h) [.., V] against targets [..] — the fused `headCrossEntropy` when the head is plain. */
+  private headLoss(h: Tensor, targets: Tensor): Tensor {
+    const V = this.config.vocab_size;
+    const w = this.plainHeadWeight();
+    if (!w) return crossEntropy(this.head(h).reshape(-1, V), targets.reshape(-1));
+    const d = this.config.hidden_size;
+    const t = targets.contiguous();
+    const raw = t.data();
+    const ids = raw instanceof Int32Array ? raw : Int32Array.from(raw as ArrayLike<number>);
+    return headCrossEntropy(h.reshape(-1, d), w, ids);
   }
 
   /**
    * Training loss for ids [B, T] and next-token targets [B, T] (targets[:, i] = ids[:, i + 1] in a language model):
-   * CE(main) + λ/D·Σ_k CE(mtpLogits[k − 1], targets[:, k:]) + α·balance.
+   * CE(main) + λ/D·Σ_k CE(mtpLogits[k − 1], targets[:, k:]) + α·balance. The head and each CE run as one fused op
+   * (`headCrossEntropy`: the [N, V] logits are never a tensor of the graph).
    */
   loss(ids: Tensor, targets: Tensor, { mtpWeight = 0.3, balanceAlpha = 1e-4 }: LossOptions = {}): LossParts {
-    const V = this.config.vocab_size;
-    const out = this.forward(ids, { balance: balanceAlpha > 0 });
-    const main = crossEntropy(out.logits.reshape(-1, V), targets.reshape(-1));
+    const out = this.hiddenStates(ids, { balance: balanceAlpha > 0 });
+    const main = this.headLoss(out.hidden, targets);
     let loss = main;
     let mtp: Tensor | null = null;
-    if (out.mtpLogits.length > 0) {
+    if (out.mtpHidden.length > 0) {
       const T = ids.shape[1];
-      const parts = out.mtpLogits.map((l, i) => crossEntropy(l.reshape(-1, V), targets.slice(1, i + 1, T).contiguous().reshape(-1)));
+      const parts = out.mtpHidden.map((h, i) => this.headLoss(h, targets.slice(1, i + 1, T)));
       mtp = parts.reduce((a, b) => a.add(b)).div(parts.length);
       if (mtpWeight !== 0) loss = loss.add(mtp.mul(mtpWeight));
     }

@@ -9,9 +9,10 @@
  *     reference and HF transformers ≥ 5 do).
  *   gates g = s[chosen] / (Σ s[chosen] + 1e−20) · routed_scaling_factor   (unbiased affinities; norm_topk_prob)
  *   y = Σ_k g_k · expert_k(x) + shared_experts(x)
- * Dispatch is batched: a stable counting argsort of the N·K flat expert ids groups the assignments by expert, one
- * indexSelect gathers their rows, `expertsForward` runs every expert's SwiGLU (three GEMMs) on its row block as one
- * recorded op, the outputs are scaled by their gates and scattered back with one indexAdd. No per-token tensor ops.
+ * Dispatch is batched: a stable counting argsort of the N·K flat expert ids groups the assignments by expert,
+ * `gatherRows` (train-ops.ts) copies each token's row to its K places, `expertsForward` runs every expert's SwiGLU
+ * (three GEMMs) on its row block as one recorded op, and `combineRows` sums each token's K rows weighted by its gates
+ * (no zero fill, no scatter; its backward gives the gate gradients in the same pass). No per-token tensor ops.
  * The selection is the backend's `moeSelect` kernel.
  *
  * Balancing (§2.1.2, eqs. 16–20): per-step expert loads are returned (and accumulated) for the auxiliary-loss-free
@@ -25,11 +26,11 @@ import { normal_ } from '../../nn/init.js';
 import { noGrad, record } from '../../tensor/autograd.js';
 import { dataOf } from '../../tensor/ops/util.js';
 import { empty, fromArray, zeros } from '../../tensor/creation.js';
-import { indexAdd } from '../../tensor/ops/indexing.js';
 import { cat } from '../../tensor/ops/shape.js';
 import type { Generator } from '../../tensor/random.js';
 import { Tensor } from '../../tensor/tensor.js';
 import type { DeepseekV3Config } from './config.js';
+import { combineRows, gatherRows } from './train-ops.js';
 
 /** The router: weight [E, d] (trained) and the selection bias [E] (a buffer, moved by `updateBias`). */
 export class MoeGate extends Module {
@@ -222,10 +223,9 @@ export class DeepseekMoE extends Module {
     const gates = gateValues(scores, ids, this.cfg); // [N, K]
     const flatIds = ids.data() as Int32Array;
     const { order, counts } = sortByExpert(flatIds, E);
-    const tok = new Int32Array(order.length);
-    for (let i = 0; i < order.length; i++) tok[i] = (order[i] / K) | 0;
-    const tokIdx = fromArray(tok, [tok.length], { dtype: 'i32' });
-    const xs = flat.indexSelect(0, tokIdx); // [N·K, d] rows grouped by expert
+    const pos = new Int32Array(order.length); // row of assignment (n, k) in the expert-grouped order
+    for (let r = 0; r < order.length; r++) pos[order[r]] = r;
+    const xs = gatherRows(flat, pos, K); // [N·K, d] rows grouped by expert
     let expertOut: Tensor; // [N·K, d]
     if (groupedExperts.enabled && plainExperts(this.experts)) expertOut = expertsForward(xs, counts, this.experts);
     else {
@@ -239,9 +239,7 @@ export class DeepseekMoE extends Module {
       }
       expertOut = cat(outs, 0);
     }
-    const g = gates.reshape(N * K).indexSelect(0, fromArray(order, [order.length], { dtype: 'i32' })); // [N·K]
-    const ys = expertOut.mul(g.unsqueeze(1)); // [N·K, d]
-    let y = indexAdd(zeros([N, d]), 0, tokIdx, ys); // [N, d]
+    let y = combineRows(expertOut, gates, pos); // [N, d] = Σ_k g_k · expert_k rows
     if (this.shared_experts) y = y.add(swigluForward(this.shared_experts, flat));
     if (this.training) for (let e = 0; e < E; e++) this.loadSinceUpdate[e] += counts[e];
     const bal = balance ? sequenceBalanceTerm(scores.reshape(B, T, E), flatIds, B, T, this.cfg) : null;

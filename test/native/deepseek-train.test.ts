@@ -1,0 +1,107 @@
+/**
+ * Parity of the native DeepSeek-V3 training kernels (native/kernels-deepseek-train.cc) with the reference
+ * (src/backend/ts/deepseek-train.ts): `crossEntropyInPlace` (odd widths, ignored rows, large logits, a NaN row) and
+ * `moeCombine` / `moeCombineBackward` (with and without gates, odd d and K, permuted rows), on every ISA this CPU has
+ * and at 1 and 2 threads; bad arguments throw E_ARG. Skips when the addon is absent unless KILN_REQUIRE_NATIVE=1.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { tsBackend } from '../../src/backend/index.js';
+import { KilnError } from '../../src/errors.js';
+import { assertClose, eachConfig, nativeSetup, randn, rng, skip } from './kernel-parity.js';
+
+function permutation(g: () => number, n: number): Int32Array {
+  const p = Int32Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(g() * (i + 1));
+    [p[i], p[j]] = [p[j], p[i]];
+  }
+  return p;
+}
+
+test('crossEntropyInPlace matches the reference: widths, ignored rows, large logits, NaN, ISAs, threads', { skip }, () => {
+  const { be } = nativeSetup();
+  for (const [rows, cols] of [[1, 1], [3, 17], [5, 63], [9, 129], [33, 1000], [7, 8192]] as const) {
+    const g = rng(rows * 1000 + cols);
+    const x = randn(g, rows * cols, 8);
+    if (rows > 2) for (let c = 0; c < cols; c++) x[cols + c] += 60; // a row of large logits (max subtraction)
+    const targets = Int32Array.from({ length: rows }, () => Math.floor(g() * cols));
+    if (rows > 3) targets[3] = -100; // an ignored row
+    const refX = x.slice();
+    const refLoss = new Float32Array(rows);
+    tsBackend.crossEntropyInPlace(refX, rows, cols, targets, -100, refLoss);
+    eachConfig((label) => {
+      const nx = x.slice();
+      const nl = new Float32Array(rows).fill(7);
+      be.crossEntropyInPlace(nx, rows, cols, targets, -100, nl);
+      assertClose(nl, refLoss, `${label} ${rows}x${cols} loss`, { rtol: 1e-5, atol: 1e-5 });
+      assertClose(nx, refX, `${label} ${rows}x${cols} grad`, { rtol: 1e-5, atol: 1e-7 });
+    });
+    // each gradient row sums to 0 (softmax − onehot); the loss is ≥ 0
+    for (let r = 0; r < rows; r++) {
+      let s = 0;
+      for (let c = 0; c < cols; c++) s += refX[r * cols + c];
+      assert.ok(Math.abs(s) < 1e-5, `row ${r} sums to ${s}`);
+      assert.ok(refLoss[r] >= 0);
+    }
+  }
+  // a NaN logit makes its row's loss and gradient NaN in both
+  const x = Float32Array.of(1, NaN, 2, 0.5, 0.25, 3);
+  const t = Int32Array.of(0, 2);
+  const rl = new Float32Array(2);
+  const rx = x.slice();
+  tsBackend.crossEntropyInPlace(rx, 2, 3, t, -100, rl);
+  eachConfig((label) => {
+    const nx = x.slice();
+    const nl = new Float32Array(2);
+    be.crossEntropyInPlace(nx, 2, 3, t, -100, nl);
+    assert.ok(Number.isNaN(nl[0]) && Number.isNaN(rl[0]), `${label}: NaN row loss`);
+    assertClose(nl.subarray(1), rl.subarray(1), `${label} finite row loss`, { rtol: 1e-6, atol: 1e-6 });
+    assertClose(nx.subarray(3), rx.subarray(3), `${label} finite row grad`, { rtol: 1e-6, atol: 1e-7 });
+  });
+});
+
+test('moeCombine / moeCombineBackward match the reference: gates or none, odd d and K, ISAs, threads', { skip }, () => {
+  const { be } = nativeSetup();
+  for (const [N, K, d] of [[1, 1, 1], [3, 2, 17], [17, 4, 33], [129, 3, 256], [64, 8, 15]] as const) {
+    const g = rng(N * 97 + K * 13 + d);
+    const R = N * K;
+    const src = randn(g, R * d, 2);
+    const pos = permutation(g, R);
+    const gates = randn(g, N * K, 1.5);
+    const dy = randn(g, N * d, 1);
+    for (const gt of [gates, null]) {
+      const refOut = new Float32Array(N * d);
+      tsBackend.moeCombine(src, R, d, pos, gt, N, K, refOut);
+      const refDs = new Float32Array(R * d);
+      const refDg = new Float32Array(N * K);
+      tsBackend.moeCombineBackward(dy, src, R, d, pos, gt, N, K, refDs, refDg);
+      eachConfig((label) => {
+        const out = new Float32Array(N * d).fill(NaN);
+        be.moeCombine(src, R, d, pos, gt, N, K, out);
+        assertClose(out, refOut, `${label} N${N} K${K} d${d} ${gt ? 'gates' : 'no gates'} out`, { rtol: 1e-5, atol: 1e-5 });
+        const ds = new Float32Array(R * d).fill(NaN);
+        const dg = new Float32Array(N * K).fill(NaN);
+        be.moeCombineBackward(dy, src, R, d, pos, gt, N, K, ds, dg);
+        assertClose(ds, refDs, `${label} dsrc`, { rtol: 1e-6, atol: 1e-7 });
+        assertClose(dg, refDg, `${label} dgates`, { rtol: 1e-5, atol: 1e-5 });
+      });
+    }
+  }
+  // by hand (N = 1, K = 2, d = 2): out = 2·src[1] + 0.5·src[0] = 2·[100, 1000] + 0.5·[1, 10]
+  const src = Float32Array.of(1, 10, 100, 1000);
+  const out = new Float32Array(2);
+  be.moeCombine(src, 2, 2, Int32Array.of(1, 0), Float32Array.of(2, 0.5), 1, 2, out);
+  assert.deepEqual(Array.from(out), [200.5, 2005]);
+});
+
+test('the training kernels reject bad arguments with E_ARG (native and reference)', { skip }, () => {
+  const { be } = nativeSetup();
+  for (const b of [be, tsBackend]) {
+    const isArg = (e: unknown) => e instanceof KilnError && e.code === 'E_ARG';
+    assert.throws(() => b.crossEntropyInPlace(new Float32Array(6), 2, 3, Int32Array.of(0, 3), -100, new Float32Array(2)), isArg);
+    assert.throws(() => b.moeCombine(new Float32Array(4), 2, 2, Int32Array.of(0, 2), null, 1, 2, new Float32Array(2)), isArg);
+    assert.throws(() => b.moeCombine(new Float32Array(4), 2, 2, Int32Array.of(1, 1), null, 1, 2, new Float32Array(2)), isArg);
+    assert.throws(() => b.moeCombineBackward(new Float32Array(2), new Float32Array(4), 2, 2, Int32Array.of(0, -1), null, 1, 2, new Float32Array(4), null), isArg);
+  }
+});
