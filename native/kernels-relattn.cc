@@ -275,7 +275,8 @@ Tile tileOf(const RelAttnArgs& a, int64_t t) {
   g.i0 = t * kTile;
   g.n = std::min(kTile, a.T - g.i0);
   g.kEnd = a.causal ? std::min(K, a.M + g.i0 + g.n) : K;
-  g.W = g.kEnd + g.n - 1;
+  // window of distances: causal rows never read the columns past kEnd (they are future keys), so W = kEnd there
+  g.W = a.causal ? g.kEnd : g.kEnd + g.n - 1;
   g.p0 = a.T - g.n - g.i0;
   return g;
 }
@@ -395,11 +396,12 @@ void relAttentionBackward(const RelAttnArgs& a, const float* out, const float* l
     accOf(tid, &gr, &gu, &gvb);
     const Tile g0 = tileOf(a, 0);
     const int64_t nMax = g0.n, kMax = K, wMax = K + nMax - 1;
-    float* base = tlsRel.get(3 * pad16(nMax * Dh) + 2 * pad16(nMax * kMax) + 2 * pad16(nMax * wMax) + pad16(kMax));
+    float* base = tlsRel.get(2 * pad16(nMax * Dh) + pad16(nMax) + pad16(wMax) + 2 * pad16(nMax * kMax) + 2 * pad16(nMax * wMax) + pad16(kMax));
     float* Qu = base;
     float* Qv = Qu + pad16(nMax * Dh);
-    float* tmp = Qv + pad16(nMax * Dh);
-    float* s = tmp + pad16(nMax * Dh);
+    float* ones = Qv + pad16(nMax * Dh);
+    float* colSum = ones + pad16(nMax);
+    float* s = colSum + pad16(wMax);
     float* dp = s + pad16(nMax * kMax);
     float* bd = dp + pad16(nMax * kMax);  // position scores, then dBD
     float* ac = bd + pad16(nMax * wMax);  // content scores
@@ -408,6 +410,7 @@ void relAttentionBackward(const RelAttnArgs& a, const float* out, const float* l
     const float* vbp = a.v + (b * K * a.H + h) * Dh;
     float* dkb = dk + (b * K * a.H + h) * Dh;
     float* dvp = dv + (b * K * a.H + h) * Dh;
+    for (int64_t r = 0; r < nMax; ++r) ones[r] = 1.0f;
     for (int64_t t = 0; t < tiles; ++t) {
       const Tile g = tileOf(a, t);
       tileScores(a, ops, b, h, g, Qu, Qv, ac, bd, s, nullptr);
@@ -433,23 +436,20 @@ void relAttentionBackward(const RelAttnArgs& a, const float* out, const float* l
       mm(true, false, g.kEnd, Dh, g.n, s, g.kEnd, dO, d, 1.0f, dvp, d);   // dV += P̃ᵀ·dO
       mm(true, false, g.kEnd, Dh, g.n, dp, g.kEnd, Qu, Dh, 1.0f, dkb, d);  // dK += dSᵀ·(Q + u)
       float* dqt = dq + ((b * a.T + g.i0) * a.H + h) * Dh;
-      mm(false, false, g.n, Dh, g.kEnd, dp, g.kEnd, kb, d, 0.0f, tmp, Dh);  // content part of dQ
-      for (int64_t r = 0; r < g.n; ++r)
-        for (int64_t e = 0; e < Dh; ++e) {
-          dqt[r * d + e] = tmp[r * Dh + e];
-          gu[h * Dh + e] += tmp[r * Dh + e];
-        }
+      mm(false, false, g.n, Dh, g.kEnd, dp, g.kEnd, kb, d, 0.0f, dqt, d);  // dQ = dS·K (content part)
+      // du += Σ_rows dS·K = (1ᵀ·dS)·K
+      mm(false, false, 1, g.kEnd, g.n, ones, g.n, dp, g.kEnd, 0.0f, colSum, g.kEnd);
+      mm(false, false, 1, Dh, g.kEnd, colSum, g.kEnd, kb, d, 1.0f, gu + h * Dh, Dh);
       // dBD: row r's dS shifted right by n − 1 − r in the window
       std::memset(bd, 0, static_cast<size_t>(g.n * g.W) * sizeof(float));
       for (int64_t r = 0; r < g.n; ++r)
-        std::memcpy(bd + r * g.W + (g.n - 1 - r), dp + r * g.kEnd, static_cast<size_t>(g.kEnd) * sizeof(float));
+        std::memcpy(bd + r * g.W + (g.n - 1 - r), dp + r * g.kEnd,
+                    static_cast<size_t>(std::min(g.kEnd, g.W - (g.n - 1 - r))) * sizeof(float));
       const float* rkw = a.rk + (g.p0 * a.H + h) * Dh;
-      mm(false, false, g.n, Dh, g.W, bd, g.W, rkw, d, 0.0f, tmp, Dh);  // position part of dQ
-      for (int64_t r = 0; r < g.n; ++r)
-        for (int64_t e = 0; e < Dh; ++e) {
-          dqt[r * d + e] += tmp[r * Dh + e];
-          gvb[h * Dh + e] += tmp[r * Dh + e];
-        }
+      mm(false, false, g.n, Dh, g.W, bd, g.W, rkw, d, 1.0f, dqt, d);  // dQ += dBD·RK (position part)
+      // dvb += Σ_rows dBD·RK = (1ᵀ·dBD)·RK
+      mm(false, false, 1, g.W, g.n, ones, g.n, bd, g.W, 0.0f, colSum, g.W);
+      mm(false, false, 1, Dh, g.W, colSum, g.W, rkw, d, 1.0f, gvb + h * Dh, Dh);
       mm(true, false, g.W, Dh, g.n, bd, g.W, Qv, Dh, 1.0f, gr + (g.p0 * a.H + h) * Dh, d);  // dRK += dBDᵀ·(Q + vb)
     }
   });

@@ -7,7 +7,8 @@
 //   s_ij = scale·((q_i + u)·k_j + (q_i + vb)·rk_{T-1-i+j}); causal: j <= M + i; softmax over visible keys;
 //   attention dropout with the counter-based hash of element ((b·H + h)·T + i)·K + j (seeds seed0, seed1).
 // Algorithm: per (batch, head, tile of up to 64 queries) the content scores [n, kEnd] and the position scores of the
-// tile's sliding window of W = kEnd + n - 1 distances [n, W] are two GEMMs on the tile (gemm.h on the calling
+// tile's sliding window of W = kEnd + n - 1 distances [n, W] (W = kEnd when causal: later columns are future keys)
+// are two GEMMs on the tile (gemm.h on the calling
 // thread, operands read in place with leading dimension d); row r of the window, shifted by n - 1 - r, gives the
 // row's position scores (the relative shift without copies). Softmax, masks and dropout run on the tile rows
 // (vectorised per ISA); P·V is a third GEMM written straight into out. Only the tile's scores live (O(64 × (K + W))
