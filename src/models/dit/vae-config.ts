@@ -29,6 +29,12 @@ export interface VaeConfig {
    * residuals. No parameters change (same names and shapes). Needs the last block width divisible by latent_channels.
    */
   residual_autoencoding: boolean;
+  /**
+   * A causal spatio-temporal self-attention between the mid block's two ResNets, in encoder and decoder
+   * (diffusers' `mid_block_add_attention`; HunyuanVideo's VAE has it). Default false here, so Kiln's own saved
+   * configs without the key keep loading; the full-size presets set it.
+   */
+  mid_block_add_attention: boolean;
   temporal_compression_ratio: number;
   spatial_compression_ratio: number;
   /** Multiplies latents before the DiT sees them (diffusers' `scaling_factor`). */
@@ -44,14 +50,15 @@ export const VAE_DEFAULTS: VaeConfig = {
   norm_num_groups: 32,
   norm_type: 'group',
   residual_autoencoding: false,
+  mid_block_add_attention: false,
   temporal_compression_ratio: 4,
   spatial_compression_ratio: 8,
   scaling_factor: 0.476986,
 };
 
 export const VAE_PRESETS: Record<string, Partial<VaeConfig>> = {
-  /** HunyuanVideo-like full size (without the mid-block attention; see docs/aquarius.md). */
-  'vae-16c': {},
+  /** HunyuanVideo-like full size, with its mid-block attention (causal in time here; see docs/aquarius.md). */
+  'vae-16c': { mid_block_add_attention: true },
   /** Trains on 2 cores in a couple of minutes on synthetic moving shapes. */
   'vae-tiny': { latent_channels: 4, block_out_channels: [8, 16, 16, 16], layers_per_block: 1, norm_num_groups: 4, scaling_factor: 1 },
   /**
@@ -61,7 +68,7 @@ export const VAE_PRESETS: Record<string, Partial<VaeConfig>> = {
    */
   'vae-small': { latent_channels: 16, block_out_channels: [8, 16, 32, 32], layers_per_block: 1, norm_type: 'none', residual_autoencoding: true, scaling_factor: 1 },
   /** Benchmark size (`kiln bench vae`): vae-16c at a quarter of its width, every layer of the real design. */
-  'vae-bench': { block_out_channels: [32, 64, 128, 128], norm_num_groups: 8, scaling_factor: 1 },
+  'vae-bench': { block_out_channels: [32, 64, 128, 128], norm_num_groups: 8, mid_block_add_attention: true, scaling_factor: 1 },
 };
 
 export function vaeConfig(overrides: Partial<VaeConfig> | string = {}): VaeConfig {
@@ -80,6 +87,8 @@ export function vaeConfig(overrides: Partial<VaeConfig> | string = {}): VaeConfi
     throw new KilnError('E_CONFIG', `VAE config: temporal_compression_ratio ${c.temporal_compression_ratio} must be a power of 2 at most ${c.spatial_compression_ratio}`);
   for (const ch of c.block_out_channels)
     if (c.norm_type === 'group' && ch % c.norm_num_groups !== 0) throw new KilnError('E_CONFIG', `VAE config: block channels ${ch} are not divisible by norm_num_groups ${c.norm_num_groups}`);
+  if (c.mid_block_add_attention && c.block_out_channels[levels - 1] % c.norm_num_groups !== 0)
+    throw new KilnError('E_CONFIG', `VAE config: the mid-block attention's GroupNorm needs the last block width ${c.block_out_channels[levels - 1]} divisible by norm_num_groups ${c.norm_num_groups}`);
   return c;
 }
 
@@ -97,7 +106,10 @@ export function latentFrames(c: VaeConfig, T: number): number {
   return 1 + (T - 1) / r;
 }
 
-/** Exact parameter count: every conv is k³·cin·cout + cout, every GroupNorm 2·C (none with norm_type 'none'). */
+/**
+ * Exact parameter count: every conv is k³·cin·cout + cout, every GroupNorm 2·C (none with norm_type 'none'), each
+ * mid-block attention 2·C (its GroupNorm) + 4·(C² + C) (q, k, v, out).
+ */
 export function vaeParamCount(c: VaeConfig): number {
   const conv = (cin: number, cout: number, k = 3) => k * k * k * cin * cout + cout;
   const gn = c.norm_type === 'none' ? 0 : 2;
@@ -115,9 +127,10 @@ export function vaeParamCount(c: VaeConfig): number {
     if (i < L - 1) n += conv(ch[i], ch[i]);
   }
   const top = ch[L - 1];
-  n += 2 * res(top, top) + gn * top + conv(top, 2 * c.latent_channels);
+  const attn = c.mid_block_add_attention ? 2 * top + 4 * (top * top + top) : 0;
+  n += 2 * res(top, top) + attn + gn * top + conv(top, 2 * c.latent_channels);
   // decoder
-  n += conv(c.latent_channels, top) + 2 * res(top, top);
+  n += conv(c.latent_channels, top) + 2 * res(top, top) + attn;
   cin = top;
   for (let i = L - 1; i >= 0; i--) {
     for (let j = 0; j < c.layers_per_block + 1; j++) {

@@ -5,8 +5,10 @@
  *                                         (so `kiln info <dir>` finds the family);
  *   diffusion_pytorch_model.safetensors   every parameter, f32, named by the module tree
  *                                         (`encoder.down_blocks.0.resnets.0.conv1.conv.weight`, …).
- * The class name is Kiln's own on purpose: the layout follows diffusers' HunyuanVideo VAE names but the model has
- * no mid-block attention, so claiming `AutoencoderKLHunyuanVideo` would make diffusers fail on missing keys.
+ * The class name is Kiln's own on purpose: the names follow diffusers' HunyuanVideo VAE (the mid-block attention's
+ * too, with `mid_block_add_attention`), but the computation differs — GroupNorm statistics per frame, a frame-causal
+ * attention mask, optionally no normalisation and residual shortcuts — so claiming `AutoencoderKLHunyuanVideo`
+ * would load into a model that computes something else.
  * Round trip is bit-exact (f32 in, f32 out). Both files are written to a temporary name and renamed into place.
  */
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';

@@ -3,14 +3,15 @@
  * x [N, 3, T, H, W] in [−1, 1] ↔ latents z [N, Cz, 1 + (T−1)/r_t, H/r_s, W/r_s], with a diagonal-Gaussian posterior.
  *
  *   encoder: conv_in → per level (layers_per_block ResNet blocks, then a downsampler except at the last level)
- *            → mid ResNet ×2 → GroupNorm → SiLU → conv_out (2·Cz channels: mean ‖ log-variance)
- *   decoder: conv_in → mid ResNet ×2 → per level from the top (layers_per_block + 1 ResNet blocks, then an
+ *            → mid block → GroupNorm → SiLU → conv_out (2·Cz channels: mean ‖ log-variance)
+ *   decoder: conv_in → mid block → per level from the top (layers_per_block + 1 ResNet blocks, then an
  *            upsampler except at level 0) → GroupNorm → SiLU → conv_out
+ *   mid block: ResNet → [causal spatio-temporal self-attention (vae-attention.ts) when mid_block_add_attention] → ResNet
  *   ResNet block: x + conv2(SiLU(GN(conv1(SiLU(GN(x))))))  (a 1×1×1 conv_shortcut when the channels change)
  *
  * Causality. Every temporal kernel is a `CausalConv3d`: time is padded on the LEFT only, by replicating the first
  * frame (k_t − 1 copies), so output frame i sees input frames ≤ i. GroupNorm takes statistics per frame
- * (group-norm.ts, 'frame'), and every other op is per frame. Hence frame 0 encodes alone: an image (T = 1) and the
+ * (group-norm.ts, 'frame'), the mid-block attention masks later frames, and every other op is per frame. Hence frame 0 encodes alone: an image (T = 1) and the
  * first frame of a video share the latent space.
  * Temporal downsampling is a causal conv with stride 2 in time (T → 1 + (T−1)/2); temporal upsampling repeats
  * every latent frame twice and drops the very first copy (T → 2T − 1), the exact inverse geometry.
@@ -31,6 +32,7 @@ import { cat } from '../../tensor/ops/shape.js';
 import { padMode, upsampleNearest } from '../../tensor/ops/resample.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { GroupNorm } from './group-norm.js';
+import { CausalAttention3d } from './vae-attention.js';
 import { rampWeights, tileGrid, TileBlender, type SpatialTile } from './vae-tiling.js';
 import { latentFrames, temporalDown, vaeConfig, type VaeConfig } from './vae-config.js';
 
@@ -216,19 +218,28 @@ export class UpBlock3d extends Module {
 
 export class MidBlock3d extends Module {
   resnets: ResnetBlock3d[];
-  constructor(ch: number, groups: number, generator?: Generator) {
+  attentions: CausalAttention3d[];
+  /** `attentionGroups` > 0: a causal self-attention between the two ResNets, its GroupNorm with that many groups. */
+  constructor(ch: number, groups: number, generator?: Generator, attentionGroups = 0) {
     super();
     this.resnets = [new ResnetBlock3d(ch, ch, groups, generator), new ResnetBlock3d(ch, ch, groups, generator)];
+    this.attentions = attentionGroups > 0 ? [new CausalAttention3d(ch, attentionGroups, generator)] : [];
   }
   forward(x: Tensor, cache?: CausalCache): Tensor {
-    for (const r of this.resnets) x = r.forward(x, cache);
-    return x;
+    x = this.resnets[0].forward(x, cache);
+    for (const a of this.attentions) x = a.forward(x, cache);
+    return this.resnets[1].forward(x, cache);
   }
 }
 
 /** GroupNorm groups of a config: norm_num_groups, or 0 (no normalisation) for norm_type 'none'. */
 function normGroups(c: VaeConfig): number {
   return c.norm_type === 'none' ? 0 : c.norm_num_groups;
+}
+
+/** The mid-block attention's GroupNorm groups (norm_num_groups, whatever norm_type), or 0 without attention. */
+function attentionGroups(c: VaeConfig): number {
+  return c.mid_block_add_attention ? c.norm_num_groups : 0;
 }
 
 export class Encoder3d extends Module {
@@ -248,7 +259,7 @@ export class Encoder3d extends Module {
     this.down_blocks = ch.map((cout, i) =>
       new DownBlock3d(i === 0 ? ch[0] : ch[i - 1], cout, c.layers_per_block, groups,
         i === L - 1 ? 'none' : temporalDown(c, i) ? 'spatiotemporal' : 'spatial', generator, c.residual_autoencoding));
-    this.mid_block = new MidBlock3d(ch[L - 1], groups, generator);
+    this.mid_block = new MidBlock3d(ch[L - 1], groups, generator, attentionGroups(c));
     this.conv_norm_out = groupNormOrNone(groups, ch[L - 1]);
     this.residual = c.residual_autoencoding;
     this.latent = c.latent_channels;
@@ -276,7 +287,7 @@ export class Decoder3d extends Module {
     const L = ch.length;
     const groups = normGroups(c);
     this.conv_in = new CausalConv3d(c.latent_channels, ch[L - 1], 3, 1, generator);
-    this.mid_block = new MidBlock3d(ch[L - 1], groups, generator);
+    this.mid_block = new MidBlock3d(ch[L - 1], groups, generator, attentionGroups(c));
     this.up_blocks = [];
     for (let i = L - 1; i >= 0; i--)
       this.up_blocks.push(new UpBlock3d(i === L - 1 ? ch[L - 1] : ch[i + 1], ch[i], c.layers_per_block + 1, groups,
@@ -353,7 +364,8 @@ export class CausalVae3d extends Module {
    * The initialisation a VAE without normalisation trains from (Fixup, Zhang et al. 2019, in its simplest form):
    * every conv variance-preserving N(0, 1/fan_in) with zero bias — the convs on the main path (conv_in, shortcuts,
    * down/upsamplers, conv_out) are linear maps of the stream, so a larger gain would compound level by level —, the
-   * last conv of every residual branch zero (a fresh block is the identity), and the log-variance half of the
+   * last layer of every residual branch zero (ResNet conv2, the attention's to_out: a fresh block is the identity),
+   * and the log-variance half of the
    * encoder's conv_out biased to −6 (σ ≈ 0.05: the decoder sees the posterior mean, not noise, from the first step).
    */
   private fixupInit(generator?: Generator): void {
@@ -369,6 +381,7 @@ export class CausalVae3d extends Module {
             if (c.conv.bias) (c.conv.bias.data() as Float32Array).fill(0);
           } else visit(c);
           if (c instanceof ResnetBlock3d) (c.conv2.conv.weight.data() as Float32Array).fill(0);
+          if (c instanceof CausalAttention3d) for (const t of [c.to_out[0].weight, c.to_out[0].bias]) if (t) (t.data() as Float32Array).fill(0);
         }
       };
       visit(this);

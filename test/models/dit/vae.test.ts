@@ -21,7 +21,7 @@ test('parameter count formula equals the module tree; latent geometry 1 + 4k →
     v.dispose();
   }
   // the full-size preset is only counted
-  assert.equal(vaeParamCount(vaeConfig('vae-16c')), 244_374_179);
+  assert.equal(vaeParamCount(vaeConfig('vae-16c')), 246_477_475); // 244,374,179 + the two mid-block attentions (vae-attention.test.ts)
   assert.equal(latentFrames(vaeConfig(), 1), 1);
   assert.equal(latentFrames(vaeConfig(), 33), 9);
   assert.throws(() => latentFrames(vaeConfig(), 8), (e: k.KilnError) => e.code === 'E_SHAPE');
