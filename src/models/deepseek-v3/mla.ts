@@ -27,6 +27,7 @@ import type { Tensor } from '../../tensor/tensor.js';
 import type { DeepseekV3Config } from './config.js';
 import type { LatentCacheLayer } from './cache.js';
 import { softmaxScale } from './rope.js';
+import { canFuseMla, fusedMla, mlaForwardFused } from './mla-train.js';
 
 /** Up to this many query rows (B·T) the absorbed path multiplies per head by broadcasting instead of batched GEMMs. */
 const SMALL_ROWS = 4;
@@ -94,9 +95,13 @@ export class MultiHeadLatentAttention extends Module {
       throw new KilnError('E_SHAPE', `MLA: x [${x.shape}] must be [B, T, hidden] with RoPE tables for its T positions; got cos [${cos.shape}]`);
   }
 
-  /** Expanded attention (training, prefill without cache): x [B, T, d], cos/sin [T, p/2] → [B, T, d]. Causal. */
+  /**
+   * Expanded attention (training, prefill without cache): x [B, T, d], cos/sin [T, p/2] → [B, T, d]. Causal. Plain
+   * f32 projections run as one recorded op (`mlaForwardFused`, mla-train.ts); the tensor ops below are the reference.
+   */
   forward(x: Tensor, cos: Tensor, sin: Tensor): Tensor {
     this.checkTables(x, cos);
+    if (fusedMla.enabled && canFuseMla(this)) return mlaForwardFused(this, x, cos, sin); // one op, same function
     const [B, T] = x.shape;
     const { H, n, p, v } = this;
     const [qNope, qPe] = this.queries(x, cos, sin);
