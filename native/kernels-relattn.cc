@@ -239,7 +239,9 @@ thread_local Scratch tlsRel;
 
 inline size_t pad16(int64_t n) { return static_cast<size_t>((std::max<int64_t>(n, 0) + 15) & ~int64_t{15}); }
 
-// Runs task(t, tid) for t < n on up to `threads` pool threads (dynamic scheduling); tid < threads names the thread.
+// Runs task(t, slot) for t < n on up to `threads` pool threads, tasks claimed first come first served; `slot` <
+// threads names the participating call (for per-thread accumulators). Built on runOpen, so a worker that is
+// descheduled on a busy machine is never waited for: the threads that are running take its tasks.
 template <class F>
 void runTasks(int64_t n, int threads, F&& task) {
   if (n <= 0) return;
@@ -248,11 +250,14 @@ void runTasks(int64_t n, int threads, F&& task) {
     return;
   }
   std::atomic<int64_t> next{0};
-  runTeam(threads, [&](const Team& team) {
+  std::atomic<int> slots{0};
+  runOpen(threads, [&] {
+    const int slot = slots.fetch_add(1, std::memory_order_relaxed);
+    if (slot >= threads) return;
     for (;;) {
       const int64_t t = next.fetch_add(1, std::memory_order_relaxed);
       if (t >= n) break;
-      task(t, team.tid);
+      task(t, slot);
     }
   });
 }
