@@ -171,6 +171,8 @@ const Export kExports[] = {
     {"crossEntropyInPlace", CrossEntropyInPlaceBinding},
     {"moeCombine", MoeCombineBinding},
     {"moeCombineBackward", MoeCombineBackwardBinding},
+    {"swiglu", SwigluBinding},
+    {"swigluBackward", SwigluBackwardBinding},
 };
 
 }  // namespace

@@ -101,3 +101,28 @@ inline void combineBackwardRows(const float* dy, const float* src, int64_t d, co
     }
   }
 }
+
+// A[i] = silu(G[i])·U[i], silu(g) = g / (1 + exp(−g))
+inline void swigluRange(const float* G, const float* U, float* A, int64_t i0, int64_t i1) {
+  const F one = V::set1(1.0f);
+  for (int64_t i = i0; i < i1; i += V::N) {
+    const M mk = V::mask(i1 - i);
+    const F g = V::load(G + i, mk);
+    const F s = V::div(g, V::add(one, expF(V::neg(g))));
+    V::store(A + i, mk, V::mul(s, V::load(U + i, mk)));
+  }
+}
+
+// σ = sigmoid(g), s = g·σ:  dU = dA·s,  dG = dA·u·(σ + s·(1 − σ)). dG may be G and dU may be U (read before written).
+inline void swigluBackwardRange(const float* G, const float* U, const float* dA, float* dG, float* dU, int64_t i0,
+                                int64_t i1) {
+  const F one = V::set1(1.0f);
+  for (int64_t i = i0; i < i1; i += V::N) {
+    const M mk = V::mask(i1 - i);
+    const F g = V::load(G + i, mk), u = V::load(U + i, mk), da = V::load(dA + i, mk);
+    const F sg = V::div(one, V::add(one, expF(V::neg(g))));
+    const F s = V::mul(g, sg);
+    V::store(dU + i, mk, V::mul(da, s));
+    V::store(dG + i, mk, V::mul(V::mul(da, u), V::fma(s, V::sub(one, sg), sg)));
+  }
+}

@@ -95,6 +95,24 @@ void moeCombineBackward(const float* dy, const float* src, int64_t d, const int3
   });
 }
 
+void swiglu(const float* G, const float* U, int64_t n, float* A) {
+  const Isa isa = activeIsa();
+  parallelFor(n, kGrainWork, numThreads(), [&](int64_t i0, int64_t i1) {
+    if (isa == Isa::Avx512) dst::avx512::swigluRange(G, U, A, i0, i1);
+    else if (isa == Isa::Avx2) dst::avx2::swigluRange(G, U, A, i0, i1);
+    else dst::scalar::swigluRange(G, U, A, i0, i1);
+  });
+}
+
+void swigluBackward(const float* G, const float* U, const float* dA, int64_t n, float* dG, float* dU) {
+  const Isa isa = activeIsa();
+  parallelFor(n, kGrainWork, numThreads(), [&](int64_t i0, int64_t i1) {
+    if (isa == Isa::Avx512) dst::avx512::swigluBackwardRange(G, U, dA, dG, dU, i0, i1);
+    else if (isa == Isa::Avx2) dst::avx2::swigluBackwardRange(G, U, dA, dG, dU, i0, i1);
+    else dst::scalar::swigluBackwardRange(G, U, dA, dG, dU, i0, i1);
+  });
+}
+
 namespace {
 
 bool overlaps(const float* a, int64_t an, const float* b, int64_t bn) { return a < b + bn && b < a + an; }
@@ -185,6 +203,44 @@ napi_value MoeCombineBackwardBinding(napi_env env, napi_callback_info info) {
     return nullptr;
   }
   moeCombineBackward(dy, src, d, pos, gates, N, K, dsrc, dg);
+  return undefinedValue(env);
+}
+
+// swiglu(G, U, n, A)
+napi_value SwigluBinding(napi_env env, napi_callback_info info) {
+  KArgs a(env, info, "swiglu", 4);
+  float *G = nullptr, *U = nullptr, *A = nullptr;
+  int64_t gn = 0, un = 0, an = 0, n = 0;
+  if (!a.ok() || !a.f32(0, "G", &G, &gn) || !a.f32(1, "U", &U, &un) || !a.i64(2, "n", 0, &n) ||
+      !a.f32(3, "A", &A, &an) || !a.need("G", gn, n, "[n]") || !a.need("U", un, n, "[n]") || !a.need("A", an, n, "[n]"))
+    return nullptr;
+  if ((A != G && overlaps(A, n, G, n)) || (A != U && overlaps(A, n, U, n))) {
+    a.fail("A must be G, U or disjoint from both");
+    return nullptr;
+  }
+  swiglu(G, U, n, A);
+  return undefinedValue(env);
+}
+
+// swigluBackward(G, U, dA, n, dG, dU)
+napi_value SwigluBackwardBinding(napi_env env, napi_callback_info info) {
+  KArgs a(env, info, "swigluBackward", 6);
+  float *G = nullptr, *U = nullptr, *dA = nullptr, *dG = nullptr, *dU = nullptr;
+  int64_t gn = 0, un = 0, dan = 0, dgn = 0, dun = 0, n = 0;
+  if (!a.ok() || !a.f32(0, "G", &G, &gn) || !a.f32(1, "U", &U, &un) || !a.f32(2, "dA", &dA, &dan) ||
+      !a.i64(3, "n", 0, &n) || !a.f32(4, "dG", &dG, &dgn) || !a.f32(5, "dU", &dU, &dun) || !a.need("G", gn, n, "[n]") ||
+      !a.need("U", un, n, "[n]") || !a.need("dA", dan, n, "[n]") || !a.need("dG", dgn, n, "[n]") ||
+      !a.need("dU", dun, n, "[n]"))
+    return nullptr;
+  // dG may be G and dU may be U; every other pair of an output with any array must be disjoint
+  const bool bad = overlaps(dG, n, dU, n) || (dG != G && overlaps(dG, n, G, n)) || overlaps(dG, n, U, n) ||
+                   overlaps(dG, n, dA, n) || (dU != U && overlaps(dU, n, U, n)) || overlaps(dU, n, G, n) ||
+                   overlaps(dU, n, dA, n);
+  if (bad) {
+    a.fail("dG (may be G) and dU (may be U) must not overlap each other or the other inputs");
+    return nullptr;
+  }
+  swigluBackward(G, U, dA, n, dG, dU);
   return undefinedValue(env);
 }
 

@@ -8,6 +8,7 @@
 // moeCombine: out[n, :] = Σ_{k<K} g[n, k]·src[pos[n, k], :] (g = 1 when gates is null), k ascending.
 // moeCombineBackward: dsrc[pos[n, k], :] = g[n, k]·dy[n, :] (1·dy when gates is null); dgates[n, k] =
 //   dy[n, :]·src[pos[n, k], :] (when dgates is not null). pos entries are distinct rows of src.
+// swiglu: A = silu(G) ⊙ U; swigluBackward: dU = dA ⊙ silu(G), dG = dA ⊙ U ⊙ silu'(G) (dG may alias G, dU U).
 // Numerics: exp in f32 (Cephes polynomial, ≤ 2 ulp), the softmax normaliser summed in double; combine sums and dot
 // products in f32 SIMD lanes (the references accumulate in double).
 #pragma once
@@ -26,8 +27,13 @@ void moeCombine(const float* src, int64_t d, const int32_t* pos, const float* ga
 void moeCombineBackward(const float* dy, const float* src, int64_t d, const int32_t* pos, const float* gates, int64_t N,
                         int64_t K, float* dsrc, float* dgates);
 
+void swiglu(const float* G, const float* U, int64_t n, float* A);
+void swigluBackward(const float* G, const float* U, const float* dA, int64_t n, float* dG, float* dU);
+
 napi_value CrossEntropyInPlaceBinding(napi_env env, napi_callback_info info);
 napi_value MoeCombineBinding(napi_env env, napi_callback_info info);
 napi_value MoeCombineBackwardBinding(napi_env env, napi_callback_info info);
+napi_value SwigluBinding(napi_env env, napi_callback_info info);
+napi_value SwigluBackwardBinding(napi_env env, napi_callback_info info);
 
 }  // namespace kiln

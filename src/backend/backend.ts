@@ -226,6 +226,10 @@ export interface Backend {
     dy: Float32Array, src: Float32Array, R: number, d: number, pos: Int32Array, gates: Float32Array | null, N: number, K: number,
     dsrc: Float32Array, dgates: Float32Array | null,
   ): void;
+  /** SwiGLU activation over n elements: A = silu(G) ⊙ U (A may be G or U). */
+  swiglu(G: Float32Array, U: Float32Array, n: number, A: Float32Array): void;
+  /** Its backward: dU = dA ⊙ silu(G), dG = dA ⊙ U ⊙ silu'(G), silu' = σ + silu·(1 − σ) (dG may be G, dU may be U). */
+  swigluBackward(G: Float32Array, U: Float32Array, dA: Float32Array, n: number, dG: Float32Array, dU: Float32Array): void;
 
   // ── relative-position attention (Transformer-XL / ERNIE 3.0; src/backend/ts/relattn.ts has the full contract) ──
   /**

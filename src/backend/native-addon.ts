@@ -173,6 +173,8 @@ export interface NativeAddon {
   crossEntropyInPlace(x: Float32Array, rows: number, cols: number, targets: Int32Array, ignoreIndex: number, loss: Float32Array): void;
   moeCombine(src: Float32Array, R: number, d: number, pos: Int32Array, gates: Float32Array | null, N: number, K: number, out: Float32Array): void;
   moeCombineBackward(dy: Float32Array, src: Float32Array, R: number, d: number, pos: Int32Array, gates: Float32Array | null, N: number, K: number, dsrc: Float32Array, dgates: Float32Array | null): void;
+  swiglu(G: Float32Array, U: Float32Array, n: number, A: Float32Array): void;
+  swigluBackward(G: Float32Array, U: Float32Array, dA: Float32Array, n: number, dG: Float32Array, dU: Float32Array): void;
   /**
    * Relative-position attention (native/kernels-relattn.h): dims = Float64Array [B, H, T, M, Dh, P, scale, causal,
    * dropP, seed0, seed1]; keyMask null for none. Same semantics as the Backend's relAttentionForward/Backward.
@@ -189,7 +191,7 @@ export interface NativeAddon {
 
 /** Functions the loaded binary must export; a build missing any of them is treated as absent. */
 const REQUIRED: readonly (keyof NativeAddon)[] = ['gemm', 'peakGflops', 'setNumThreads', 'numThreads', 'isa', 'bestIsa', 'setIsa', 'attentionForward', 'attentionBackward', 'rotary', 'im2col', 'col2im',
-  'unary', 'binary', 'binaryScalar', 'where', 'copy', 'fill', 'reduce', 'argReduce', 'softmax', 'softmaxBackward', 'crossEntropy', 'rmsNorm', 'rmsNormBackward', 'layerNorm', 'layerNormBackward', 'indexSelect', 'indexAdd', 'gather', 'scatterAdd', 'mlaDecode', 'moeDecode', 'linearRows', 'moeSelect', 'headArgmax', 'adamwStep', 'sumSquares', 'crossEntropyInPlace', 'moeCombine', 'moeCombineBackward'];
+  'unary', 'binary', 'binaryScalar', 'where', 'copy', 'fill', 'reduce', 'argReduce', 'softmax', 'softmaxBackward', 'crossEntropy', 'rmsNorm', 'rmsNormBackward', 'layerNorm', 'layerNormBackward', 'indexSelect', 'indexAdd', 'gather', 'scatterAdd', 'mlaDecode', 'moeDecode', 'linearRows', 'moeSelect', 'headArgmax', 'adamwStep', 'sumSquares', 'crossEntropyInPlace', 'moeCombine', 'moeCombineBackward', 'swiglu', 'swigluBackward'];
 
 let cached: { addon: NativeAddon | null; reason: string | null } | undefined;
 
@@ -512,6 +514,20 @@ function wrap(raw: NativeAddon): NativeAddon {
     moeCombineBackward(...args) {
       try {
         raw.moeCombineBackward(...args);
+      } catch (e) {
+        throw asKilnError(e);
+      }
+    },
+    swiglu(...args) {
+      try {
+        raw.swiglu(...args);
+      } catch (e) {
+        throw asKilnError(e);
+      }
+    },
+    swigluBackward(...args) {
+      try {
+        raw.swigluBackward(...args);
       } catch (e) {
         throw asKilnError(e);
       }

@@ -105,3 +105,33 @@ test('the training kernels reject bad arguments with E_ARG (native and reference
     assert.throws(() => b.moeCombineBackward(new Float32Array(2), new Float32Array(4), 2, 2, Int32Array.of(0, -1), null, 1, 2, new Float32Array(4), null), isArg);
   }
 });
+
+test('swiglu / swigluBackward match the reference (in place too), large |g|, ISAs, threads', { skip }, () => {
+  const { be } = nativeSetup();
+  for (const n of [1, 7, 16, 17, 129, 40000]) {
+    const g = rng(n + 5);
+    const G = randn(g, n, 6);
+    if (n > 3) [G[0], G[1], G[2]] = [90, -90, 0];
+    const U = randn(g, n, 2);
+    const dA = randn(g, n, 1);
+    const refA = new Float32Array(n);
+    tsBackend.swiglu(G, U, n, refA);
+    const refDG = new Float32Array(n);
+    const refDU = new Float32Array(n);
+    tsBackend.swigluBackward(G, U, dA, n, refDG, refDU);
+    eachConfig((label) => {
+      const A = new Float32Array(n).fill(NaN);
+      be.swiglu(G, U, n, A);
+      assertClose(A, refA, `${label} n${n} A`, { rtol: 1e-5, atol: 1e-6 });
+      const gIn = G.slice();
+      const uIn = U.slice();
+      be.swigluBackward(gIn, uIn, dA, n, gIn, uIn); // in place, as expertsForward calls it
+      assertClose(gIn, refDG, `${label} n${n} dG`, { rtol: 1e-5, atol: 1e-6 });
+      assertClose(uIn, refDU, `${label} n${n} dU`, { rtol: 1e-5, atol: 1e-6 });
+    });
+  }
+  const isArg = (e: unknown) => e instanceof KilnError && e.code === 'E_ARG';
+  const x = new Float32Array(8);
+  assert.throws(() => be.swigluBackward(x, x.subarray(4), x, 4, x.subarray(2, 6), x.subarray(4)), isArg);
+  assert.throws(() => be.swiglu(x, x, 9, x), isArg);
+});

@@ -8,10 +8,11 @@ import type { NativeAddon } from '../native-addon.js';
 
 export function deepseekKernels(
   addon: NativeAddon,
-): Pick<Backend, 'mlaDecode' | 'moeDecode' | 'linearRows' | 'moeSelect' | 'headArgmax' | 'crossEntropyInPlace' | 'moeCombine' | 'moeCombineBackward'> {
+): Pick<Backend, 'mlaDecode' | 'moeDecode' | 'linearRows' | 'moeSelect' | 'headArgmax' | 'crossEntropyInPlace' | 'moeCombine' | 'moeCombineBackward' | 'swiglu' | 'swigluBackward'> {
   return {
     mlaDecode: addon.mlaDecode, moeDecode: addon.moeDecode, linearRows: addon.linearRows, moeSelect: addon.moeSelect, headArgmax: addon.headArgmax,
     // training (native/kernels-deepseek-train.cc)
     crossEntropyInPlace: addon.crossEntropyInPlace, moeCombine: addon.moeCombine, moeCombineBackward: addon.moeCombineBackward,
+    swiglu: addon.swiglu, swigluBackward: addon.swigluBackward,
   };
 }

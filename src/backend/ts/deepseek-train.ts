@@ -1,7 +1,8 @@
 /**
  * Reference DeepSeek-V3 training kernels (contracts in src/backend/backend.ts): the fused LM-head cross-entropy that
- * writes its gradient over the logits (`crossEntropyInPlace`) and the MoE combine — each token's K expert rows
- * weighted by their gates and summed (`moeCombine`, `moeCombineBackward`). Plain loops with f64 accumulation; the
+ * writes its gradient over the logits (`crossEntropyInPlace`), the MoE combine — each token's K expert rows
+ * weighted by their gates and summed (`moeCombine`, `moeCombineBackward`) — and the SwiGLU activation with its
+ * one-pass backward (`swiglu`, `swigluBackward`). Plain loops with f64 accumulation; the
  * native twins (native/kernels-deepseek-train.cc) are checked against these.
  */
 import { KilnError } from '../../errors.js';
@@ -17,7 +18,7 @@ function checkPos(pos: Int32Array, n: number, R: number, who: string): void {
   }
 }
 
-export const deepseekTrainKernels: Pick<Backend, 'crossEntropyInPlace' | 'moeCombine' | 'moeCombineBackward'> = {
+export const deepseekTrainKernels: Pick<Backend, 'crossEntropyInPlace' | 'moeCombine' | 'moeCombineBackward' | 'swiglu' | 'swigluBackward'> = {
   crossEntropyInPlace(x, rows, cols, targets, ignoreIndex, loss) {
     for (let r = 0; r < rows; r++) {
       const t = targets[r];
@@ -65,5 +66,24 @@ export const deepseekTrainKernels: Pick<Backend, 'crossEntropyInPlace' | 'moeCom
         }
         if (dgates) dgates[n * K + k] = dot;
       }
+  },
+
+  swiglu(G, U, n, A) {
+    for (let i = 0; i < n; i++) {
+      const g = G[i];
+      A[i] = (g / (1 + Math.exp(-g))) * U[i];
+    }
+  },
+
+  swigluBackward(G, U, dA, n, dG, dU) {
+    for (let i = 0; i < n; i++) {
+      const g = G[i];
+      const u = U[i];
+      const da = dA[i];
+      const sg = 1 / (1 + Math.exp(-g));
+      const s = g * sg;
+      dU[i] = da * s;
+      dG[i] = da * u * (sg + s * (1 - sg));
+    }
   },
 };

@@ -112,12 +112,10 @@ export function expertsForward(xs: Tensor, counts: Int32Array, experts: readonly
   const xc = xs.isContiguous ? xs : xs.contiguous();
   const x = dataOf(xc);
   const n = R * I;
-  const vec = (a: Float32Array) => ({ data: a, shape: [n], strides: [1], offset: 0 });
   // saved activations from the caching allocator (no zero fill; freed with the step's scope like any op's)
   const buf = () => dataOf(Tensor.empty([n]));
   const G = buf(); // gate_e(x) rows, then (backward) dG
   const U = buf(); // up_e(x) rows, then dU
-  const Sg = buf(); // silu(G)
   const A = buf(); // silu(G) ⊙ U
   const out = Tensor.empty([R, d]);
   const y = dataOf(out);
@@ -133,8 +131,7 @@ export function expertsForward(xs: Tensor, counts: Int32Array, experts: readonly
     be.gemm(1, false, true, c, I, d, 1, x, s0 * d, d, 0, w(ex.gate_proj.weight), 0, d, 0, 0, G, s0 * I, I, 0);
     be.gemm(1, false, true, c, I, d, 1, x, s0 * d, d, 0, w(ex.up_proj.weight), 0, d, 0, 0, U, s0 * I, I, 0);
   }
-  be.unary('silu', vec(G), Sg);
-  be.binary('mul', vec(Sg), vec(U), [n], A);
+  be.swiglu(G, U, n, A);
   for (const [s0, c, ex] of blocks)
     be.gemm(1, false, true, c, d, I, 1, A, s0 * I, I, 0, w(ex.down_proj.weight), 0, I, 0, 0, y, s0 * d, d, 0);
   const weights = experts.flatMap((e) => [e.gate_proj.weight, e.up_proj.weight, e.down_proj.weight]);
@@ -152,15 +149,8 @@ export function expertsForward(xs: Tensor, counts: Int32Array, experts: readonly
       be.gemm(1, true, false, d, I, c, 1, dy, s0 * d, d, 0, A, s0 * I, I, 0, 0, dataOf(dWd), 0, I, 0);
       grads[1 + 3 * e + 2] = dWd;
     }
-    // dU = dA ⊙ silu(g);  dG = dA ⊙ u ⊙ silu'(g), silu'(g) = σ + silu(g)·(1 − σ)  (σ into A, no longer needed)
-    const t = buf();
-    be.unary('sigmoid', vec(G), A); // σ(g)
-    be.binary('mul', vec(Sg), vec(A), [n], t); // silu·σ
-    be.binary('sub', vec(Sg), vec(t), [n], t); // silu − silu·σ
-    be.binary('add', vec(t), vec(A), [n], t); // silu'(g)
-    be.binary('mul', vec(dA), vec(U), [n], G); // dA ⊙ u
-    be.binary('mul', vec(G), vec(t), [n], G); // dG
-    be.binary('mul', vec(dA), vec(Sg), [n], U); // dU
+    // dU = dA ⊙ silu(g);  dG = dA ⊙ u ⊙ silu'(g), silu'(g) = σ + silu(g)·(1 − σ) — one pass, in place over G and U
+    be.swigluBackward(G, U, dA, n, G, U);
     // dx_e = dG · W_gate + dU · W_up [c, d];  dW_gate = dGᵀ · x_e, dW_up = dUᵀ · x_e [I, d]
     for (const [s0, c, ex, e] of blocks) {
       const dWg = Tensor.empty([I, d]);
