@@ -8,7 +8,8 @@ import * as k from '../../../src/index.js';
 import { CausalVae3d } from '../../../src/models/dit/vae.js';
 import { vaeConfig, vaeParamCount } from '../../../src/models/dit/vae-config.js';
 import { psnr } from '../../../src/models/dit/metrics.js';
-import { evaluateVae, trainVae, vaeLr } from '../../../src/train/video-vae.js';
+import { edgeLoss, evaluateVae, trainVae, vaeLr } from '../../../src/train/video-vae.js';
+import { gradcheck } from '../../helpers/gradcheck.js';
 import { movingShapes } from '../../helpers/moving-shapes.js';
 
 test('norm_type none: no GroupNorm parameters, count formula exact, fresh residual blocks are the identity', () => {
@@ -23,6 +24,16 @@ test('norm_type none: no GroupNorm parameters, count formula exact, fresh residu
   assert.equal(vaeLr(10, 100, { lr: 1, warmup: 10, schedule: 'cosine' }), 1);
   assert.ok(Math.abs(vaeLr(99, 100, { lr: 1, warmup: 10, schedule: 'cosine' }) - 0.05) < 1e-12);
   v.dispose();
+});
+
+test('edge loss: zero on equal clips, its closed form on a single bright pixel, and its gradient', () => {
+  const x = k.zeros([1, 1, 1, 3, 3]);
+  assert.equal(edgeLoss(x, x).item(), 0);
+  const y = k.zeros([1, 1, 1, 3, 3]);
+  (y.data() as Float32Array)[4] = 1; // the centre: differences +1 and −1 along each axis, over 1·3·2 = 6 pairs
+  assert.ok(Math.abs(edgeLoss(y, x).item() - (2 / 6 + 2 / 6)) < 1e-7);
+  const target = k.randn([1, 2, 2, 3, 4], { generator: new k.Generator(4) });
+  gradcheck((a) => edgeLoss(a, target), [k.randn([1, 2, 2, 3, 4], { generator: new k.Generator(3) })], { atol: 1e-2, rtol: 1e-2 });
 });
 
 test('residual autoencoding + no norm stay causal and chunk-exact: frame 0 alone == with more frames; chunked == full', () => {
