@@ -55,12 +55,14 @@ export function relativeSinusoids(r0: number, P: number, d: number, step = 1): T
 
 const sinusoidCache = new Map<string, Tensor>();
 
-/** relativeSinusoids(r0, P, d, −1), computed once per (r0, P, d) and kept (a constant without gradient). */
+/** relativeSinusoids(r0, P, d, −1), computed once per (r0, P, d) and kept (a constant without gradient; at most 16). */
 function descendingSinusoids(r0: number, P: number, d: number): Tensor {
   const key = `${r0},${P},${d}`;
   let t = sinusoidCache.get(key);
   if (!t || t.isDisposed) {
-    if (sinusoidCache.size > 256) sinusoidCache.clear();
+    // bounded: dropped entries are not disposed (a live graph may still hold one for r_proj's backward); the
+    // garbage collector frees their arrays once unreachable (they just never return to the caching allocator)
+    if (sinusoidCache.size >= 16) sinusoidCache.clear();
     t = keepTensor(noGrad(() => relativeSinusoids(r0, P, d, -1)));
     sinusoidCache.set(key, t);
   }
