@@ -27,7 +27,8 @@ napi_value AdamwStepBinding(napi_env env, napi_callback_info info) {
       !a.f64(7, "c2", &c2) || !a.f64(8, "lr", &lr) || !a.f64(9, "decay", &decay) || !a.f64(10, "eps", &eps) ||
       !a.need("g", gn, wn, "w's length") || !a.need("m", mn, wn, "w's length") || !a.need("v", vn, wn, "w's length"))
     return nullptr;
-  parallelFor(wn, kOptimGrain, numThreads(), [&](int64_t i0, int64_t i1) {
+  // elementwise (no order to keep): a finer grain than sumSquares' blocks, so 32K-element tensors (MoE experts) use the pool too
+  parallelFor(wn, kOptimGrain / 4, numThreads(), [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) {
       const double gi = g[i];
       const double mi = b1 * m[i] + (1 - b1) * gi;  // the update uses the moments before rounding to f32
