@@ -218,12 +218,11 @@ export class UpBlock3d extends Module {
 
 export class MidBlock3d extends Module {
   resnets: ResnetBlock3d[];
-  attentions: CausalAttention3d[];
-  /** `attentionGroups` > 0: a causal self-attention between the two ResNets, its GroupNorm with that many groups. */
-  constructor(ch: number, groups: number, generator?: Generator, attentionGroups = 0) {
+  /** A causal self-attention between the two ResNets when the config asks (`CausalVae3d` adds it), else empty. */
+  attentions: CausalAttention3d[] = [];
+  constructor(ch: number, groups: number, generator?: Generator) {
     super();
     this.resnets = [new ResnetBlock3d(ch, ch, groups, generator), new ResnetBlock3d(ch, ch, groups, generator)];
-    this.attentions = attentionGroups > 0 ? [new CausalAttention3d(ch, attentionGroups, generator)] : [];
   }
   forward(x: Tensor, cache?: CausalCache): Tensor {
     x = this.resnets[0].forward(x, cache);
@@ -237,10 +236,7 @@ function normGroups(c: VaeConfig): number {
   return c.norm_type === 'none' ? 0 : c.norm_num_groups;
 }
 
-/** The mid-block attention's GroupNorm groups (norm_num_groups, whatever norm_type), or 0 without attention. */
-function attentionGroups(c: VaeConfig): number {
-  return c.mid_block_add_attention ? c.norm_num_groups : 0;
-}
+
 
 export class Encoder3d extends Module {
   private readonly residual: boolean;
@@ -259,7 +255,7 @@ export class Encoder3d extends Module {
     this.down_blocks = ch.map((cout, i) =>
       new DownBlock3d(i === 0 ? ch[0] : ch[i - 1], cout, c.layers_per_block, groups,
         i === L - 1 ? 'none' : temporalDown(c, i) ? 'spatiotemporal' : 'spatial', generator, c.residual_autoencoding));
-    this.mid_block = new MidBlock3d(ch[L - 1], groups, generator, attentionGroups(c));
+    this.mid_block = new MidBlock3d(ch[L - 1], groups, generator);
     this.conv_norm_out = groupNormOrNone(groups, ch[L - 1]);
     this.residual = c.residual_autoencoding;
     this.latent = c.latent_channels;
@@ -287,7 +283,7 @@ export class Decoder3d extends Module {
     const L = ch.length;
     const groups = normGroups(c);
     this.conv_in = new CausalConv3d(c.latent_channels, ch[L - 1], 3, 1, generator);
-    this.mid_block = new MidBlock3d(ch[L - 1], groups, generator, attentionGroups(c));
+    this.mid_block = new MidBlock3d(ch[L - 1], groups, generator);
     this.up_blocks = [];
     for (let i = L - 1; i >= 0; i--)
       this.up_blocks.push(new UpBlock3d(i === L - 1 ? ch[L - 1] : ch[i + 1], ch[i], c.layers_per_block + 1, groups,
@@ -358,14 +354,29 @@ export class CausalVae3d extends Module {
     this.encoder = new Encoder3d(this.config, generator);
     this.decoder = new Decoder3d(this.config, generator);
     if (this.config.norm_type === 'none') this.fixupInit(generator);
+    if (this.config.mid_block_add_attention) this.addAttention(generator);
+  }
+
+  /**
+   * The mid-block attentions (`mid_block_add_attention`), built after the convolutions are initialised, so with
+   * the same seed the convolutions start identical with or without them (an ablation compares like with like).
+   * Their GroupNorm has norm_num_groups groups whatever norm_type; with the Fixup init (norm_type 'none') `to_out`
+   * starts at zero, so a fresh block is the identity.
+   */
+  private addAttention(generator?: Generator): void {
+    const ch = this.config.block_out_channels[this.config.block_out_channels.length - 1];
+    for (const mid of [this.encoder.mid_block, this.decoder.mid_block]) {
+      const a = new CausalAttention3d(ch, this.config.norm_num_groups, generator);
+      if (this.config.norm_type === 'none') noGrad(() => { for (const t of [a.to_out[0].weight, a.to_out[0].bias]) if (t) (t.data() as Float32Array).fill(0); });
+      mid.attentions = [a];
+    }
   }
 
   /**
    * The initialisation a VAE without normalisation trains from (Fixup, Zhang et al. 2019, in its simplest form):
    * every conv variance-preserving N(0, 1/fan_in) with zero bias — the convs on the main path (conv_in, shortcuts,
    * down/upsamplers, conv_out) are linear maps of the stream, so a larger gain would compound level by level —, the
-   * last layer of every residual branch zero (ResNet conv2, the attention's to_out: a fresh block is the identity),
-   * and the log-variance half of the
+   * last conv of every residual branch zero (a fresh block is the identity), and the log-variance half of the
    * encoder's conv_out biased to −6 (σ ≈ 0.05: the decoder sees the posterior mean, not noise, from the first step).
    */
   private fixupInit(generator?: Generator): void {
@@ -381,7 +392,6 @@ export class CausalVae3d extends Module {
             if (c.conv.bias) (c.conv.bias.data() as Float32Array).fill(0);
           } else visit(c);
           if (c instanceof ResnetBlock3d) (c.conv2.conv.weight.data() as Float32Array).fill(0);
-          if (c instanceof CausalAttention3d) for (const t of [c.to_out[0].weight, c.to_out[0].bias]) if (t) (t.data() as Float32Array).fill(0);
         }
       };
       visit(this);

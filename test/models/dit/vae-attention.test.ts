@@ -43,6 +43,12 @@ test('counts: the formula equals the module tree with attention (group and none)
     const x = k.randn([1, 4, 3, 2, 2], { generator: new k.Generator(2) });
     assert.equal(maxDiff(v.encoder.mid_block.attentions[0].forward(x), x), 0);
   });
+  // with the same seed every other parameter starts the same with or without the attention (fair ablations)
+  const plain = new CausalVae3d({ ...micro, norm_type: 'none', mid_block_add_attention: false }, { generator: new k.Generator(1) });
+  const withAttn = v.stateDict();
+  for (const [name, t] of plain.stateDict()) assert.deepEqual(withAttn.get(name)!.data(), t.data(), name);
+  assert.equal(withAttn.size, plain.stateDict().size + 2 * 10);
+  plain.dispose();
   v.dispose();
 });
 
