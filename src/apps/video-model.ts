@@ -67,6 +67,11 @@ export interface VideoModelConfig {
    */
   abs_pos_embed?: boolean;
   /**
+   * with `abs_pos_embed`: positions as fractions of the clip (`sincos3d` `fractional`) instead of grid indices, so a
+   * place "a third of the way across, half way through the clip" gets the same embedding in every bucket
+   */
+  abs_pos_fractional?: boolean;
+  /**
    * σ shift α (flow.ts `shiftSigma`) for training σ and the sampling schedule alike; when absent, flow.ts's
    * resolution-dependent shift of the clip's token count (what `kiln train dit` trains with)
    */
@@ -165,11 +170,11 @@ export class VideoModel extends Module {
   velocity(reference: Tensor | null = null, image: Tensor | null = null): VelocityModel {
     if (image && !this.config.image_condition)
       throw new KilnError('E_CONFIG', 'VideoModel.velocity: this model was not trained with image (channel-concatenation) conditioning; use the first-frame replacement method');
-    const absPos = !!this.config.abs_pos_embed;
+    const absPos = !!this.config.abs_pos_embed, fractional = !!this.config.abs_pos_fractional;
     const xPred = this.config.prediction === 'x';
     const ref = reference && this.config.image_condition ? withImageChannels(reference, null) : reference; // reference tokens: zero image channels
     return (x, t, c) => {
-      const out = ditForward(this.dit, this.config.image_condition ? withImageChannels(x, image) : x, t, c, ref, { absPos });
+      const out = ditForward(this.dit, this.config.image_condition ? withImageChannels(x, image) : x, t, c, ref, { absPos, fractional });
       return xPred ? velocityFromX0(x, out, t) : out;
     };
   }
@@ -183,7 +188,7 @@ export class VideoModel extends Module {
  * Single-DiT forward with optional in-context reference tokens. The reference is repeated to the batch of x when it
  * has one sample (CFG doubles the batch).
  */
-export function ditForward(dit: SingleDit, latents: Tensor, timestep: Tensor, cond: Condition, reference: Tensor | null, { absPos = false } = {}): Tensor {
+export function ditForward(dit: SingleDit, latents: Tensor, timestep: Tensor, cond: Condition, reference: Tensor | null, { absPos = false, fractional = false } = {}): Tensor {
   if (!reference && !absPos) return dit.forward({ latents, timestep, text: cond.text, textMask: cond.textMask, pooled: cond.pooled });
   const c = dit.config;
   const D = c.num_attention_heads * c.attention_head_dim;
@@ -201,7 +206,7 @@ export function ditForward(dit: SingleDit, latents: Tensor, timestep: Tensor, co
   const nRef = refP ? refP.tokens.shape[1] : 0;
   let x = dit.patch_embedding.forward(refP ? cat([refP.tokens, tokens], 1) : tokens); // [B, nRef + N, D]
   if (absPos) {
-    const pe = refP ? cat([sincos3d(refP.grid, D, -refP.grid.t), sincos3d(grid, D)], 0) : sincos3d(grid, D);
+    const pe = refP ? cat([sincos3d(refP.grid, D, -refP.grid.t, fractional), sincos3d(grid, D, 0, fractional)], 0) : sincos3d(grid, D, 0, fractional);
     x = x.add(pe);
   }
   const ce = dit.condition_embedder;
@@ -222,12 +227,17 @@ export function ditForward(dit: SingleDit, latents: Tensor, timestep: Tensor, co
   return unpatchify(out, grid, c.patch_size, c.out_channels);
 }
 
+/** The range fractional positions are scaled to (about a demo grid's length, so the table's frequencies fit). */
+export const FRACTIONAL_SPAN = 8;
+
 /**
  * Fixed 3D sin-cos absolute position embedding [N, D] for a t×h×w token grid in raster order (DiT / Latte style):
  * D is split like RoPE (d_t = D − 2·d_s, d_h = d_w = d_s = 2⌊D/6⌋); each part is [sin(p·ω_i), cos(p·ω_i)],
  * ω_i = 100^(−i/(d/2)) (a short period: the grids are small). `tOffset` shifts the time index (reference: −1).
+ * `fractional`: positions relative to the clip, scaled to FRACTIONAL_SPAN: time (t + tOffset)/(n_t − 1) (0 for a
+ * single frame), height/width the cell centre (i + 0.5)/n — equal for the same relative place in every clip size.
  */
-export function sincos3d(grid: PatchGrid, D: number, tOffset = 0): Tensor {
+export function sincos3d(grid: PatchGrid, D: number, tOffset = 0, fractional = false): Tensor {
   const ds = 2 * Math.floor(D / 6);
   const parts = [D - 2 * ds, ds, ds];
   const N = grid.t * grid.h * grid.w;
@@ -236,7 +246,9 @@ export function sincos3d(grid: PatchGrid, D: number, tOffset = 0): Tensor {
   for (let t = 0; t < grid.t; t++)
     for (let h = 0; h < grid.h; h++)
       for (let w = 0; w < grid.w; w++, n++) {
-        const pos = [t + tOffset, h, w];
+        const pos = fractional
+          ? [grid.t > 1 ? ((t + tOffset) / (grid.t - 1)) * FRACTIONAL_SPAN : tOffset * FRACTIONAL_SPAN, ((h + 0.5) / grid.h) * FRACTIONAL_SPAN, ((w + 0.5) / grid.w) * FRACTIONAL_SPAN]
+          : [t + tOffset, h, w];
         let j = 0;
         for (let a = 0; a < 3; a++) {
           const half = Math.floor(parts[a] / 2);

@@ -13,7 +13,7 @@ import { clipGradNorm } from '../optim/clip.js';
 import { linearWarmup } from '../optim/schedules.js';
 import type { Condition, VelocityModel } from '../models/dit/flow.js';
 import { dropText, flowMatchingLoss, sampleSigmas } from './flow-loss.js';
-import { resolutionShift } from '../models/dit/flow.js';
+import { resolutionShift, shiftSigma } from '../models/dit/flow.js';
 import { fromArray, randn } from '../tensor/creation.js';
 import { noGrad } from '../tensor/autograd.js';
 import { cat } from '../tensor/ops/shape.js';
@@ -40,6 +40,13 @@ export interface VideoDitTrainOptions {
   seed?: number;
   /** tokens per latent clip, for the σ shift (flow.ts resolutionShift); omitted = no shift */
   tokensOf?: (latentShape: readonly number[]) => number;
+  /** a fixed σ shift α for every batch instead of the resolution shift of `tokensOf` */
+  shift?: number;
+  /**
+   * how training σ is drawn before the shift: 'logit-normal' (default; SD3) or 'uniform' — σ = shift(u), u ~ U(0, 1),
+   * the density of the sampler's own schedule (flow.ts `sigmaSchedule`), so every σ the sampler visits is trained
+   */
+  sigmaSampling?: 'logit-normal' | 'uniform';
   /**
    * per-sample weight w(σ) of the velocity loss (omitted = 1, flow-loss.ts `flowMatchingLoss`). For an x-predicting
    * model ‖v̂ − v‖² = ‖x̂₀ − x₀‖²/σ², so w(σ) = min(1, (σ/σ_c)²) caps the weight of the clean-clip error at 1/σ_c²
@@ -78,11 +85,11 @@ export function cappedXWeight(sigmaC: number): (sigma: number) => number {
   return (s) => Math.min(1, (s / sigmaC) ** 2);
 }
 
-/** flow-loss.ts `flowMatchingLoss` with a per-sample weight w(σ) (same draws in the same order). */
+/** flow-loss.ts `flowMatchingLoss` with a per-sample weight w(σ) and a choice of σ draw (logit-normal: the same draws in the same order). */
 function weightedFlowLoss(model: VelocityModel, x0: Tensor, cond: Condition, w: (sigma: number) => number, gen: Generator, textDropout: number,
-    tokens: number | undefined): { loss: Tensor } {
+    shift: number, sampling: 'logit-normal' | 'uniform'): { loss: Tensor } {
   const B = x0.shape[0];
-  const sigmas = sampleSigmas(B, gen, { shift: tokens !== undefined ? resolutionShift(tokens) : 1 });
+  const sigmas = sampling === 'uniform' ? Float32Array.from({ length: B }, () => shiftSigma(gen.uniform(), shift)) : sampleSigmas(B, gen, { shift });
   const s = fromArray(sigmas, [B, 1, 1, 1, 1]);
   const eps = randn(x0.shape, { generator: gen });
   const xt = x0.mul(s.neg().add(1)).add(eps.mul(s));
@@ -111,8 +118,10 @@ export function trainVideoDit(model: TrainableVideoModel, samples: readonly Vide
         const x0 = cat(idx.map((i) => latents[i]), 0);
         const cond = model.condition(idx.map((i) => samples[i].caption));
         const tokens = o.tokensOf?.(x0.shape);
-        const { loss } = o.lossWeight ? weightedFlowLoss(model.velocity(), x0, cond, o.lossWeight, gen, textDropout, tokens)
-          : flowMatchingLoss(model.velocity(), x0, cond, { generator: gen, textDropout, tokens });
+        const shift = o.shift ?? (tokens !== undefined ? resolutionShift(tokens) : 1);
+        const { loss } = o.lossWeight || o.sigmaSampling === 'uniform'
+          ? weightedFlowLoss(model.velocity(), x0, cond, o.lossWeight ?? (() => 1), gen, textDropout, shift, o.sigmaSampling ?? 'logit-normal')
+          : flowMatchingLoss(model.velocity(), x0, cond, { generator: gen, textDropout, shift });
         loss.backward();
         return loss.item();
       });

@@ -17,7 +17,7 @@
  * - `checkPrompts(model, prompts, o)`: generates every prompt and scores it with check.ts.
  */
 import { KilnError } from '../../errors.js';
-import { loadModelWeights } from '../../io/checkpoint.js';
+import { loadModelWeights, readConfig } from '../../io/checkpoint.js';
 import type { Frames } from '../../io/video.js';
 import { resolutionShift, type VelocityModel } from '../../models/dit/flow.js';
 import type { DitInputs, DitPass, SingleDit, StagedDit } from '../../models/dit/single-dit.js';
@@ -32,7 +32,7 @@ import { noGrad } from '../../tensor/autograd.js';
 import { Generator } from '../../tensor/random.js';
 import { tidy } from '../../tensor/scope.js';
 import { chwToFrames, loadVideoSamples, type VideoSample } from '../../train/video-data.js';
-import { trainVideoDit } from '../../train/video-dit.js';
+import { cappedXWeight, trainVideoDit } from '../../train/video-dit.js';
 import { evaluateVaeOn, trainVaeOnVideos } from '../../train/video-vae.js';
 import { VideoModel, sincos3d, type VideoModelConfig } from '../video-model.js';
 import { XPrediction } from './x-prediction.js';
@@ -106,6 +106,8 @@ export interface TinyModelOptions {
   init?: string;
   /** add the fixed 3D sin-cos absolute position embedding (video-model.ts `sincos3d`) to the tokens; default false */
   absPos?: boolean;
+  /** with absPos: positions as fractions of the clip (the same table entry for the same relative place in every bucket) */
+  fractionalPos?: boolean;
   /** prompt tokens: 'byte' (UTF-8, vocab 256; default) or 'word' (a word-level vocabulary built from the training captions) */
   tokenizer?: 'byte' | 'word';
   /** add the text encoder's pooled vector to the DiT's timestep embedding (adaLN); default false */
@@ -129,7 +131,8 @@ export function tinyVideoModelConfig(space: 'pixel' | 'latent', channels: number
   const text_encoder: SmallTextEncoderConfig = { vocab_size: word ? vocab!.vocab.length : 256, hidden_size: textHidden, num_hidden_layers: m.textLayers ?? 2,
     num_attention_heads: 2, intermediate_size: 2 * textHidden, max_position_embeddings: textLength };
   return { space, dit, text_encoder, text_length: textLength, ...(word ? { text_tokenizer: vocab } : {}), ...(m.pooledText ? { pooled_text: true } : {}),
-    vae, ...geometry, sample_steps: 20, guidance: 3, ...(m.absPos ? { abs_pos_embed: true } : {}) };
+    vae, ...geometry, sample_steps: 20, guidance: 3, ...(m.absPos ? { abs_pos_embed: true } : {}),
+    ...(m.absPos && m.fractionalPos ? { abs_pos_fractional: true } : {}) };
 }
 
 /** What the DiT outputs: 'x' (clean clip, converted to velocity — x-prediction.ts) or 'v' (velocity); stored in config.json. */
@@ -142,12 +145,13 @@ export function predictionOf(model: VideoModel): 'x' | 'v' {
  * video-model.ts `ditForward` with `absPos`), staged so the diffusion caches still work.
  */
 export class AbsPosDit implements StagedDit {
-  constructor(readonly dit: SingleDit) {}
+  /** `fractional`: positions relative to the clip (video-model.ts `sincos3d`) */
+  constructor(readonly dit: SingleDit, readonly fractional = false) {}
   begin(inputs: DitInputs): DitPass {
     const c = this.dit.config;
     const [, , T, H, W] = inputs.latents.shape;
     const [pt, ph, pw] = c.patch_size;
-    const pe = sincos3d({ t: T / pt, h: H / ph, w: W / pw }, c.num_attention_heads * c.attention_head_dim); // [N, D]
+    const pe = sincos3d({ t: T / pt, h: H / ph, w: W / pw }, c.num_attention_heads * c.attention_head_dim, 0, this.fractional); // [N, D]
     return withX(this.dit.begin(inputs), (x) => x.add(pe));
   }
   forward(inputs: DitInputs): Tensor {
@@ -172,7 +176,7 @@ function withX(p: DitPass, f: (x: Tensor) => Tensor): DitPass {
  * x-prediction when the model was trained that way.
  */
 export function denoiser(model: VideoModel): StagedDit {
-  const net: StagedDit = model.config.abs_pos_embed ? new AbsPosDit(model.dit) : model.dit;
+  const net: StagedDit = model.config.abs_pos_embed ? new AbsPosDit(model.dit, !!model.config.abs_pos_fractional) : model.dit;
   return predictionOf(model) === 'x' ? new XPrediction(net) : net;
 }
 
@@ -189,6 +193,15 @@ export interface DitRunOptions extends LoadProgress, TinyModelOptions {
   batchSize?: number;
   lr?: number;
   seed?: number;
+  /**
+   * a fixed σ shift α for training and sampling (saved as config.json `shift`); omitted = the resolution shift of
+   * each clip's token count (≈ 1.6 for the demo's 216 tokens, which left layout to the noise — see docs/aquarius.md)
+   */
+  shift?: number;
+  /** training σ before the shift: 'logit-normal' (default) or 'uniform' (the sampler's schedule density) */
+  sigmaSampling?: 'logit-normal' | 'uniform';
+  /** x-prediction: weight the clean-clip error by 1/max(σ, σ_c)² instead of 1/σ² (src/train/video-dit.ts `cappedXWeight`) */
+  lossSigmaCap?: number;
   onStep?: (step: number, loss: number, bucket: string) => void;
 }
 
@@ -212,10 +225,13 @@ export async function trainDitFromData(data: string, o: DitRunOptions): Promise<
     const spatial = (vae ? vae.config.spatial_compression_ratio : 1) * (o.patch ?? (vae ? 1 : 8));
     const samples = await loadVideoSamples(data, { spatialMultiple: spatial, temporalMultiple: vae ? vae.config.temporal_compression_ratio : 1, onSample: o.onLoad });
     const f0 = samples[0].frames;
-    const vocab = o.tokenizer === 'word' ? WordLevelTokenizer.fromCorpus(samples.map((s) => s.caption)).toJSON() : undefined;
+    // a continued run keeps the vocabulary (and so the embedding rows) of the model it starts from
+    const initVocab = o.init ? (readConfig(o.init) as { text_tokenizer?: WordLevelJson }).text_tokenizer : undefined;
+    const vocab = o.tokenizer === 'word' ? initVocab ?? WordLevelTokenizer.fromCorpus(samples.map((s) => s.caption)).toJSON() : undefined;
     const cfg = tinyVideoModelConfig(space, vae ? vae.config.latent_channels : 3, { frames: f0.frames, height: f0.height, width: f0.width }, o, vae?.config, vocab);
     const prediction = o.prediction ?? (vae ? 'v' : 'x');
-    const model = new VideoModel({ ...cfg, prediction, ...(vae ? { vae_source: o.vaeDir } : {}) } as VideoModelConfig, { seed: o.seed ?? 0 });
+    const model = new VideoModel({ ...cfg, prediction, ...(vae ? { vae_source: o.vaeDir } : {}), ...(o.shift !== undefined ? { shift: o.shift } : {}) } as VideoModelConfig,
+      { seed: o.seed ?? 0 });
     try {
       if (o.init) loadModelWeights(model, o.init);
       else if (vae && model.vae) model.vae.loadStateDict(vae.stateDict());
@@ -228,7 +244,8 @@ export async function trainDitFromData(data: string, o: DitRunOptions): Promise<
       const trainable = { encode: (v: Tensor) => model.encode(v), condition: (p: readonly string[]) => (o.trainText ? model.condition(p) : noGrad(() => model.condition(p))),
         velocity: (): VelocityModel => (x, t, c) => net.forward({ latents: x, timestep: t, text: c.text, textMask: c.textMask, pooled: c.pooled }) };
       const r = trainVideoDit(trainable, samples, { params, steps: o.steps, batchSize: o.batchSize, lr: o.lr, seed: o.seed,
-        tokensOf: (s) => tokenCount(model, s), onStep: o.onStep });
+        tokensOf: (s) => tokenCount(model, s), shift: o.shift, sigmaSampling: o.sigmaSampling,
+        lossWeight: o.lossSigmaCap !== undefined ? cappedXWeight(o.lossSigmaCap) : undefined, onStep: o.onStep });
       model.save(o.out);
       const avg = (a: number[]): number => a.reduce((s, v) => s + v, 0) / Math.max(1, a.length);
       return { space, prediction, samples: samples.length, buckets: [...new Set(samples.map((s) => s.bucket))].sort(),
@@ -275,7 +292,7 @@ export function generateVideo(model: VideoModel, prompts: readonly string[], o: 
   return noGrad(() => tidy(() => {
     const cond = model.condition(prompts);
     const r = sampleVideo(denoiser(model), cond, { shape, steps: o.steps ?? c.sample_steps, seed: o.seed ?? 0, cfg: o.cfg ?? c.guidance,
-      sampler: o.sampler, shift: resolutionShift(tokenCount(model, shape)), cache: o.cache ?? null, onStep: o.onStep });
+      sampler: o.sampler, shift: model.sigmaShift(shape), cache: o.cache ?? null, onStep: o.onStep });
     const video = model.decode(r.latents); // [B, 3, T, H, W]
     const x = video.contiguous().data() as Float32Array;
     const n = 3 * T * H * W;
