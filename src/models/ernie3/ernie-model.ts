@@ -9,14 +9,18 @@
  *   last_hidden_state = x [B, T, d];  pooler_output = tanh(pooler.dense(x[:, 0])) [B, d]
  * The attention mask ([B, T], 1 = attend, 0 = padding) blocks keys only, as HF's bidirectional mask does; padded
  * query rows still get (unused) outputs. Dropout on the embedding and residual branches follows
- * `hidden_dropout_prob` in training mode; attention-probability dropout is not applied (the fused attention op has
- * none), which only matters when training with attention_probs_dropout_prob > 0.
+ * `hidden_dropout_prob` in training mode. Attention-probability dropout (`attention_probs_dropout_prob`, training
+ * mode only) needs the probabilities, so a training step with a rate > 0 composes softmax(q·kᵀ/√Dh + mask) from
+ * ordinary ops and drops from it with the seeded mask of `seededDropout`; eval mode (and rate 0) runs the fused
+ * memory-efficient attention op.
  */
 import { KilnError } from '../../errors.js';
 import { Dropout, Embedding, LayerNorm, Linear } from '../../nn/layers.js';
 import { Module, parameter } from '../../nn/module.js';
 import { arange, zeros, zerosLike } from '../../tensor/creation.js';
 import { scaledDotProductAttention } from '../../tensor/ops/attention.js';
+import { where } from '../../tensor/ops/elementwise.js';
+import { seededDropout } from '../../tensor/ops/rel-attention.js';
 import type { Generator } from '../../tensor/random.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { ernieConfig, type ErnieConfig } from './hf-config.js';
@@ -72,18 +76,28 @@ export class ErnieSelfAttention extends Module {
   query: Linear;
   key: Linear;
   value: Linear;
-  constructor(c: ErnieConfig, readonly heads: number, generator?: Generator) {
+  /** Attention-probability dropout rate (training mode only). */
+  readonly attnDropout: number;
+  constructor(c: ErnieConfig, readonly heads: number, readonly generator?: Generator) {
     super();
     const init = { std: c.initializer_range, generator };
     this.query = new Linear(c.hidden_size, c.hidden_size, init);
     this.key = new Linear(c.hidden_size, c.hidden_size, init);
     this.value = new Linear(c.hidden_size, c.hidden_size, init);
+    this.attnDropout = c.attention_probs_dropout_prob ?? 0;
   }
   /** x [B, T, d], keep mask [B, 1, 1, T] (bool) or null → context [B, T, d]. */
   forward(x: Tensor, mask: Tensor | null): Tensor {
     const [B, T, d] = x.shape;
-    const split = (t: Tensor) => t.reshape(B, T, this.heads, d / this.heads).transpose(1, 2); // [B, H, T, Dh]
-    const o = scaledDotProductAttention(split(this.query.forward(x)), split(this.key.forward(x)), split(this.value.forward(x)), { mask });
+    const Dh = d / this.heads;
+    const split = (t: Tensor) => t.reshape(B, T, this.heads, Dh).transpose(1, 2); // [B, H, T, Dh]
+    const [q, k, v] = [this.query, this.key, this.value].map((l) => split(l.forward(x)));
+    let o: Tensor;
+    if (this.training && this.attnDropout > 0) {
+      let s = q.matmul(k.mT).mul(1 / Math.sqrt(Dh)); // [B, H, T, T]
+      if (mask) s = where(mask, s, -1e30); // finite: a row of padding only stays a (uniform) distribution, never NaN
+      o = seededDropout(s.softmax(-1), this.attnDropout, true, this.generator).matmul(v);
+    } else o = scaledDotProductAttention(q, k, v, { mask });
     return o.transpose(1, 2).reshape(B, T, d);
   }
 }

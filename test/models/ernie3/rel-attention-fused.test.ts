@@ -151,3 +151,26 @@ test('attention-probability dropout in the model: set by setDropout with the hid
     assert.deepEqual(run(), ref, 'eval mode: no dropout');
   });
 });
+
+test('HF ErnieModel: attention-probability dropout in training mode (composed path equals the fused op at a negligible rate; seeded; off in eval)', async () => {
+  const { ErnieModel } = await import('../../../src/models/ernie3/ernie-model.js');
+  k.tidy(() => {
+    const cfg = (p: number) => ({ vocab_size: 50, hidden_size: 12, num_hidden_layers: 2, num_attention_heads: 3, intermediate_size: 24, max_position_embeddings: 16, hidden_dropout_prob: 0, attention_probs_dropout_prob: p });
+    const ids = k.fromArray(Int32Array.from([1, 5, 6, 7, 8, 2, 3, 9, 4, 0]), [2, 5], { dtype: 'i32' });
+    const attentionMask = k.fromArray(Int32Array.from([1, 1, 1, 1, 1, 1, 1, 1, 0, 0]), [2, 5], { dtype: 'i32' });
+    const out = (m: InstanceType<typeof ErnieModel>) => f32(k.noGrad(() => m.forward({ inputIds: ids, attentionMask }).lastHiddenState));
+    const fused = new ErnieModel(cfg(1e-7), { generator: new k.Generator(3) });
+    fused.eval();
+    const ref = out(fused);
+    fused.train(); // rate 1e-7: the composed path, (almost surely) nothing dropped
+    assert.ok(maxRel(out(fused), ref) < 1e-5, `composed vs fused: ${maxRel(out(fused), ref)}`);
+    const drop = new ErnieModel(cfg(0.5), { generator: new k.Generator(3) });
+    drop.eval();
+    assert.ok(maxRel(out(drop), ref) < 1e-6, 'same weights, eval mode: no dropout');
+    drop.train();
+    const d1 = out(drop);
+    assert.ok(maxRel(d1, ref) > 1e-3, 'rate 0.5 changes the training output');
+    const drop2 = new ErnieModel(cfg(0.5), { generator: new k.Generator(3) });
+    assert.deepEqual(out(drop2), d1, 'same seed, same masks');
+  });
+});
