@@ -5,6 +5,7 @@
 export { VAE_DEFAULTS, VAE_PRESETS, vaeConfig, vaeParamCount, latentFrames, temporalDown, type VaeConfig } from './vae-config.js';
 export { groupNorm, GroupNorm, type GroupNormStats } from './group-norm.js';
 export { CausalVae3d, CausalConv3d, CausalCache, DiagonalGaussian, Encoder3d, Decoder3d, ResnetBlock3d, type VaeLoss } from './vae.js';
+export { CausalAttention3d, frameCausalMask } from './vae-attention.js';
 export { psnr, ssim, ssimPlane } from './metrics.js';
 export { saveVae, loadVae, readVaeConfig } from './vae-io.js';
 export { tileGrid, TileBlender, type SpatialTile } from './vae-tiling.js';
