@@ -118,7 +118,7 @@ export function registerVideoCommands(program: Command, train: Command): void {
       const r = { videos: vids.length, kept: s.kept, dropped: s.dropped, errors: s.errors, shards: join(o.out, 'curated', 'shards'),
         manifest: s.manifest, seconds: (Date.now() - t0) / 1000 };
       if (s.errors > 0) throw new KilnError('E_DATAPIPE', `demo-data: ${s.errors} videos failed in the datapipe; see ${join(o.out, 'curated', 'errors.jsonl')}`);
-      print(o.json, r, `${r.videos} videos → ${r.kept} clips in ${r.shards} (${r.seconds.toFixed(1)} s)\nnext: kiln train dit --data ${r.shards} --steps 600 --out ${join(o.out, 'dit')}`);
+      print(o.json, r, `${r.videos} videos → ${r.kept} clips in ${r.shards} (${r.seconds.toFixed(1)} s)\nnext: kiln train dit --data ${r.shards} --steps 3000 --out ${join(o.out, 'dit')}`);
     });
 
   train.command('vae')
@@ -148,7 +148,7 @@ export function registerVideoCommands(program: Command, train: Command): void {
     .requiredOption('--data <path>', 'shard directory, datapipe output directory, or video directory with caption JSONs')
     .requiredOption('--out <dir>', 'where to save the model (config.json + model.safetensors)')
     .option('--vae <dir>', 'a trained VAE (kiln train vae): denoise its latents instead of pixels')
-    .option('--steps <n>', 'training steps', positiveInt, 600)
+    .option('--steps <n>', 'training steps (3000: the measured recipe, docs/aquarius.md)', positiveInt, 3000)
     .option('--batch <n>', 'clips per step (one bucket per batch)', positiveInt, 8)
     .option('--lr <lr>', 'peak learning rate', finiteNumber, 2e-3)
     .option('--hidden <n>', 'DiT width', positiveInt, 64)
