@@ -4,8 +4,10 @@
  * Any encoder that maps token ids [B, L] (+ keep mask) to per-token states [B, L, Dt] and a pooled vector [B, Dp]
  * plugs in (a large pretrained one later: its states feed cross-attention / the MM-DiT text stream, its pooled vector
  * the adaLN timestep embedding). `SmallTextEncoder` is a bidirectional pre-LN transformer (LayerNorm, multi-head
- * attention with key-padding mask, GELU MLP) over byte tokens with learned positions; pooled = the masked mean of the
- * final states. It is trained jointly with the denoiser.
+ * attention with key-padding mask, GELU MLP) over token ids (UTF-8 bytes, or a word-level vocabulary —
+ * tokenizers/word-level.ts; the caller tokenizes) with learned positions; pooled = the masked mean of the final
+ * states. The demo models keep it frozen at its seeded init (trained jointly with a tiny denoiser its states
+ * collapsed to one another; docs/aquarius.md).
  */
 import { KilnError } from '../../errors.js';
 import { Embedding, LayerNorm, Linear } from '../../nn/layers.js';
