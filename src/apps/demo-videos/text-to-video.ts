@@ -4,22 +4,26 @@
  * - `trainVaeFromData(data, o)`: trains a causal VAE (preset, default `vae-tiny`) on shards or a video directory
  *   with bucketed batches, reports held-out PSNR/SSIM, saves it (vae-io.ts: config.json + safetensors);
  * - `trainDitFromData(data, o)`: builds a `VideoModel` (apps/video-model.ts: Single-DiT + SmallTextEncoder over
- *   UTF-8 bytes, optionally the frozen VAE) and trains it with rectified flow (src/train/video-dit.ts). Without a
+ *   UTF-8 bytes or, with `tokenizer: 'word'`, a word-level vocabulary built from the training captions; optionally
+ *   the pooled text vector into adaLN (`pooledText`) and the frozen VAE) and trains it with rectified flow (src/train/video-dit.ts). Without a
  *   VAE the DiT denoises pixels directly (space 'pixel', patch 1×8×8); with `vaeDir` it denoises VAE latents
  *   (space 'latent', patch 1×1×1). In pixel space the DiT predicts the clean clip (x-prediction.ts: a 64-wide DiT
  *   cannot carry 192-value noise patches) and the loss/sampler see the implied velocity. The text encoder stays
  *   frozen at its seeded init unless `trainText` (jointly trained it collapsed to constant states). Saved as one
  *   directory: config.json (DiT, text encoder, text length, VAE config and source, training geometry, prediction,
  *   sampler defaults) + model.safetensors (dit.*, text_encoder.*, vae.*). With `absPos` (`abs_pos_embed` in the config;
- *   the CLI's default) the DiT adds the fixed 3D sin-cos position table (`AbsPosDit`) to its patch embeddings;
+ *   the CLI's default) the DiT adds the fixed 3D sin-cos position table (`AbsPosDit`) to its patch embeddings.
+ *   `shift` fixes the σ shift for training and sampling (config.json `shift`; the CLI's default 8: with the
+ *   token-count shift ≈ 1.6 the noise, not the prompt, decided where the object goes — docs/aquarius.md);
  * - `generateVideo(model, prompts, o)`: seeded rectified-flow sampling through src/infer/video-sampler.ts
- *   (Euler/Heun, CFG, optional TeaCache/FBCache `cache`), σ shift by token count, decoded to RGB frames;
+ *   (Euler/Heun, CFG, optional TeaCache/FBCache `cache`), σ shift = the model's (`VideoModel.sigmaShift`: config
+ *   `shift`, else by token count), decoded to RGB frames;
  * - `checkPrompts(model, prompts, o)`: generates every prompt and scores it with check.ts.
  */
 import { KilnError } from '../../errors.js';
 import { loadModelWeights, readConfig } from '../../io/checkpoint.js';
 import type { Frames } from '../../io/video.js';
-import { resolutionShift, type VelocityModel } from '../../models/dit/flow.js';
+import type { VelocityModel } from '../../models/dit/flow.js';
 import type { DitInputs, DitPass, SingleDit, StagedDit } from '../../models/dit/single-dit.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { singleDitConfig, type SingleDitConfig } from '../../models/dit/dit-config.js';
