@@ -204,6 +204,8 @@ export function registerVideoCommands(program: Command, train: Command): void {
       const model = loadVideoModel(o.model);
       try {
         const steps = o.steps ?? model.config.sample_steps;
+        const unknown = model.tokenizer ? model.tokenizer.unknownWords(o.prompt) : [];
+        if (unknown.length && !o.json) process.stderr.write(`note: ${unknown.join(', ')} not in the model's vocabulary (read as [UNK])\n`);
         const b = bar(o.json, 'sampling |{bar}| {value}/{total} steps');
         b?.start(steps, {});
         const r = generateVideo(model, [o.prompt], { frames: o.frames, width: o.size?.width, height: o.size?.height, steps, cfg: o.cfg, seed: o.seed,
@@ -214,7 +216,7 @@ export function registerVideoCommands(program: Command, train: Command): void {
         if (o.sheet) writeContactSheet(v, o.sheet, { cols: Math.min(v.frames, 9), scale: 4 });
         const check = checkVideo(v, o.prompt);
         const res = { out: o.out, sheet: o.sheet ?? null, frames: v.frames, width: v.width, height: v.height, steps, seconds: r.seconds,
-          calls: r.calls, cache: r.cache, read: check.read };
+          calls: r.calls, cache: r.cache, read: check.read, unknown_words: unknown };
         print(o.json, res, `wrote ${o.out} (${v.width}x${v.height}, ${v.frames} frames, ${steps} steps, ${r.seconds.toFixed(1)} s, cache ${r.cache.setting}: ` +
           `${r.cache.skipped} of ${r.cache.computed + r.cache.skipped} block passes skipped); read back: ${check.read.color} ${check.read.shape} moving ${check.read.direction}`);
       } finally {

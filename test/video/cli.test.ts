@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -38,10 +38,16 @@ test('kiln video demo-data, train vae, train dit, video generate, video check (-
     const g = kiln(['video', 'generate', '--model', join(dir, 'dit'), '--prompt', 'a red square moving left on a dark background', '--frames', '5',
       '--size', '48x32', '--steps', '3', '--cache', 'teacache:0.1', '--out', join(dir, 'x.mp4'), '--sheet', join(dir, 'x.png'), '--json']);
     assert.deepEqual([g.frames, g.width, g.height, g.steps], [5, 48, 32, 3]);
+    assert.deepEqual(g.unknown_words, []);
+    const saved = JSON.parse(readFileSync(join(dir, 'dit', 'config.json'), 'utf8')) as { shift?: number; pooled_text?: boolean; text_tokenizer?: { vocab: string[] } };
+    assert.equal(saved.shift, 8); // the recipe's defaults are what the directory records
+    assert.equal(saved.pooled_text, true);
+    assert.ok(saved.text_tokenizer!.vocab.includes('left'));
     const info = await probeMedia(join(dir, 'x.mp4'));
     assert.deepEqual([info.width, info.height, info.codec], [48, 32, 'h264']);
     assert.ok(existsSync(join(dir, 'x.png')));
     const gl = kiln(['video', 'generate', '--model', join(dir, 'dit-latent'), '--prompt', 'a blue circle moving up', '--steps', '2', '--out', join(dir, 'y.gif'), '--json']);
+    assert.deepEqual(kiln(['video', 'generate', '--model', join(dir, 'dit'), '--prompt', 'a purple blob', '--steps', '1', '--out', join(dir, 'w.mp4'), '--json']).unknown_words, ['purple', 'blob']);
     assert.equal((await probeMedia(join(dir, 'y.gif'))).codec, 'gif');
     assert.equal(gl.frames, 5);
     const c = kiln(['video', 'check', '--model', join(dir, 'dit'), '--prompts', '3', '--steps', '2', '--json']);
