@@ -8,21 +8,7 @@ using D = V::D;
 
 // f32 exp: Cody-Waite reduction by ln 2 and the Cephes expf polynomial; x clamped to [−104, 89] (so −inf → ~1e−45,
 // callers mask such lanes), NaN stays NaN.
-inline F expF(F x) {
-  x = V::max(V::set1(-104.0f), x);
-  x = V::min(V::set1(89.0f), x);
-  const F n = V::round(V::mul(x, V::set1(1.44269504088896341f)));
-  F r = V::fma(n, V::set1(-0.693359375f), x);
-  r = V::fma(n, V::set1(2.12194440e-4f), r);
-  F p = V::set1(1.9875691500e-4f);
-  p = V::fma(p, r, V::set1(1.3981999507e-3f));
-  p = V::fma(p, r, V::set1(8.3334519073e-3f));
-  p = V::fma(p, r, V::set1(4.1665795894e-2f));
-  p = V::fma(p, r, V::set1(1.6666665459e-1f));
-  p = V::fma(p, r, V::set1(5.0000001201e-1f));
-  p = V::fma(p, V::mul(r, r), r);
-  return V::scalef(V::add(p, V::set1(1.0f)), n);
-}
+inline F expF(F x) { return expApprox<V>(x); }
 
 inline void ceRows(float* x, int64_t cols, const int32_t* targets, int64_t ignoreIndex, float* loss, int64_t r0,
                    int64_t r1) {

@@ -14,22 +14,7 @@ constexpr double kInfD = std::numeric_limits<double>::infinity();
 // ───────────────────────────── math ─────────────────────────────
 
 // f32 exp (Cephes expf polynomial; ≤ 2 ulp). NaN stays NaN, -inf → 0, +inf → inf.
-inline F expF(F x) {
-  x = V::max(V::set1(-104.0f), x);  // NaN-preserving operand order (x second)
-  x = V::min(V::set1(89.0f), x);
-  const F n = V::round(V::mul(x, V::set1(1.44269504088896341f)));
-  F r = V::fma(n, V::set1(-0.693359375f), x);
-  r = V::fma(n, V::set1(2.12194440e-4f), r);
-  F p = V::set1(1.9875691500e-4f);
-  p = V::fma(p, r, V::set1(1.3981999507e-3f));
-  p = V::fma(p, r, V::set1(8.3334519073e-3f));
-  p = V::fma(p, r, V::set1(4.1665795894e-2f));
-  p = V::fma(p, r, V::set1(1.6666665459e-1f));
-  p = V::fma(p, r, V::set1(5.0000001201e-1f));
-  p = V::fma(p, V::mul(r, r), r);
-  p = V::add(p, V::set1(1.0f));
-  return V::scalef(p, n);
-}
+inline F expF(F x) { return expApprox<V>(x); }
 
 // f32 tanh (Cephes tanhf): an odd polynomial below 0.625, 1 − 2/(exp(2|x|) + 1) above; ≤ 3 ulp.
 inline F tanhF(F x) {
