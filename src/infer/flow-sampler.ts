@@ -25,23 +25,34 @@ export interface SampleOptions {
 
 /** Generates latents of `shape` [B, C, T, H, W] from noise (seeded) by integrating the velocity from σ = 1 to 0. */
 export function sampleFlow(model: VelocityModel, shape: readonly number[], cond: Condition, o: SampleOptions): Tensor {
-  const g = o.guidance ?? 1;
-  const B = shape[0];
-  const vel = guidedVelocity(model, cond, B, g);
-  const sig = sigmaSchedule(o.steps, o.shift ?? 1);
+  const vel = guidedVelocity(model, cond, shape[0], o.guidance ?? 1);
+  return integrateFlow(shape, o.seed, sigmaSchedule(o.steps, o.shift ?? 1), o.sampler ?? 'euler', vel);
+}
+
+/**
+ * The integration loop shared by every sampler: seeded noise of `shape` at σ = sig[0] = 1, then one Euler or Heun
+ * step per schedule interval (Heun's last step, to σ = 0, stays Euler) with the velocity `vel(x, σ)`; `onStep(i, n)`
+ * after each step. Runs without gradients; intermediate tensors are freed step by step.
+ */
+export function integrateFlow(
+  shape: readonly number[], seed: number, sig: readonly number[], sampler: 'euler' | 'heun',
+  vel: (x: Tensor, sigma: number) => Tensor, onStep?: (done: number, total: number) => void,
+): Tensor {
+  const steps = sig.length - 1;
   return noGrad(() => {
-    let x = keep(randn(shape, { generator: new Generator(o.seed) }));
-    for (let i = 0; i < o.steps; i++) {
+    let x = keep(randn(shape, { generator: new Generator(seed) }));
+    for (let i = 0; i < steps; i++) {
       const next = tidy(() => {
         const d = sig[i + 1] - sig[i];
         const v1 = vel(x, sig[i]);
         const euler = x.add(v1.mul(d));
-        if (o.sampler !== 'heun' || sig[i + 1] === 0) return euler;
+        if (sampler !== 'heun' || sig[i + 1] === 0) return euler;
         const v2 = vel(euler, sig[i + 1]);
         return x.add(v1.add(v2).mul(0.5 * d));
       });
       x.dispose();
       x = keep(next);
+      onStep?.(i + 1, steps);
     }
     return x;
   });

@@ -17,11 +17,11 @@ import type { Condition } from '../models/dit/flow.js';
 import { flowTimesteps, sigmaSchedule, withUnconditional } from '../models/dit/flow.js';
 import type { StagedDit } from '../models/dit/single-dit.js';
 import { noGrad } from '../tensor/autograd.js';
-import { fromArray, randn } from '../tensor/creation.js';
+import { fromArray } from '../tensor/creation.js';
 import { cat } from '../tensor/ops/shape.js';
-import { Generator } from '../tensor/random.js';
-import { keep, tidy } from '../tensor/scope.js';
+import { tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
+import { integrateFlow } from './flow-sampler.js';
 import { DiffusionCache, type CacheSetting, type CacheStats, type CacheTraceEntry } from './diffusion-cache.js';
 
 export interface VideoSampleOptions {
@@ -91,23 +91,7 @@ export function sampleVideo(model: StagedDit, cond: Condition, o: VideoSampleOpt
   };
   const t0 = performance.now();
   try {
-    const latents = noGrad(() => {
-      let x = keep(randn(shape, { generator: new Generator(o.seed) }));
-      for (let i = 0; i < o.steps; i++) {
-        const next = tidy(() => {
-          const d = sig[i + 1] - sig[i];
-          const v1 = vel(x, sig[i]);
-          const euler = x.add(v1.mul(d));
-          if (sampler !== 'heun' || sig[i + 1] === 0) return euler;
-          const v2 = vel(euler, sig[i + 1]);
-          return x.add(v1.add(v2).mul(0.5 * d));
-        });
-        x.dispose();
-        x = keep(next);
-        o.onStep?.(i + 1, o.steps);
-      }
-      return x;
-    });
+    const latents = integrateFlow(shape, o.seed, sig, sampler, vel, o.onStep);
     return { latents, seconds: (performance.now() - t0) / 1000, calls: call, cache: cache.stats() };
   } finally {
     cache.dispose();
