@@ -7,14 +7,16 @@
  *     pre-trains Ernie3ForPreTraining on the five tasks (src/train/ernie3.ts) with progressive learning; progress bar
  *     on stderr, a log line every tenth of the run (task loss/accuracy, phase, shape, lr, dropout) and a per-task
  *     table; --json: one summary object. The vocabulary size is the data's (the preset's vocab_size is replaced).
- *   kiln finetune ernie --model <dir> --steps N [--data …] [--batch B] [--lr] [--seed] [--json]
+ *   kiln finetune ernie --model <dir> --steps N [--data …] [--batch B] [--lr] [--seed] [--shots-per-relation k] [--json]
  *     fine-tunes the NLU module with a relation-classification head ("[CLS] head [SEP] tail [SEP]") and prints the
- *     held-out accuracy; it also prints the zero-shot cloze accuracy of the pre-trained NLG module (measured before
+ *     held-out accuracy (with --shots-per-relation k: trained on k pairs of each relation, chosen with --seed); it also prints the zero-shot cloze accuracy of the pre-trained NLG module (measured before
  *     fine-tuning; fine-tuning never touches the NLG path).
  *   kiln eval ernie --model <dir> --cloze [--shots k] [--data …] [--json]   zero-/few-shot cloze accuracy only.
  *   kiln ernie compare --steps N [--finetune-steps M] [--finetune-seeds K] [--config <preset>] [--seeds 1,2] [--data …]
- *                      [--knowledge-weights task=w,...] [--protocol strict|full-kg] [--json]
- *     knowledge vs no-knowledge pre-training on the same budget (src/train/ernie3-compare.ts).
+ *                      [--knowledge-weights task=w,...] [--protocol strict|full-kg] [--from <dir>]
+ *                      [--finetune-shots 4,8,all] [--few-shot-steps M] [--cloze-shots 1,4] [--json]
+ *     knowledge vs no-knowledge pre-training on the same budget (src/train/ernie3-compare.ts); --from reads saved
+ *     backbones (<dir>/<kind>-seed<s>) instead of pre-training; --finetune-shots adds few-shot fine-tuning.
  * Knowledge-text options of train and compare (multitask.ts): --kt-sentences all|first, --no-kt-alone,
  * --relation-mask-rate p; --protocol full-kg lets pre-training read the held-out triples too (the second,
  * clearly labelled protocol; strict — the default — never shows pre-training a held-out pair's triple).
@@ -30,7 +32,7 @@ import { Generator } from '../tensor/random.js';
 import { clozeAccuracy } from '../infer/ernie3-score.js';
 import { loadErnieData, type ErnieTaskData } from '../train/ernie3-data.js';
 import { compareKnowledge } from '../train/ernie3-compare.js';
-import { finetuneRelations, relationClassifier } from '../train/ernie3-finetune.js';
+import { finetuneRelations, relationClassifier, shotsPerRelation } from '../train/ernie3-finetune.js';
 import type { ProgressiveSpec } from '../train/ernie3-progressive.js';
 import {
   latestErnie3Checkpoint, loadErnie3, loadErnie3Checkpoint, loadVocab, trainErnie3, type Ernie3ResumePoint, type Ernie3StepLog, type TaskStats,
@@ -58,6 +60,28 @@ function seedList(v: string): number[] {
   const xs = v.split(',').map(Number);
   if (xs.some((x) => !Number.isInteger(x) || x < 0)) throw new InvalidArgumentError('expected comma-separated non-negative integers');
   return xs;
+}
+
+/** A positive integer count of shots per relation (commander option parser). */
+function shotCount(v: string): number {
+  const n = Number(v);
+  if (!/^\d+$/.test(v.trim()) || !Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`expected a positive integer number of pairs per relation, got '${v}'`);
+  return n;
+}
+
+/** "4,8,all" → [4, 8, 'all']: positive integers (pairs per relation) and/or 'all'. */
+function shotList(v: string): (number | 'all')[] {
+  const xs = v.split(',').map((x) => x.trim());
+  if (xs.some((x) => x !== 'all' && !/^[1-9]\d*$/.test(x))) throw new InvalidArgumentError(`expected a comma-separated list of positive integers and/or 'all', got '${v}'`);
+  if (new Set(xs).size !== xs.length) throw new InvalidArgumentError(`'${v}' repeats a value`);
+  return xs.map((x) => (x === 'all' ? 'all' : Number(x)));
+}
+
+/** "1,4" → [1, 4]: non-negative integers. */
+function shotList0(v: string): number[] {
+  const xs = v.split(',').map((x) => x.trim());
+  if (xs.some((x) => !/^\d+$/.test(x))) throw new InvalidArgumentError(`expected a comma-separated list of non-negative integers, got '${v}'`);
+  return xs.map(Number);
 }
 
 interface ProgressiveOpts {
@@ -250,6 +274,7 @@ interface FinetuneOpts {
   batch: number;
   lr: number;
   seed: number;
+  shotsPerRelation?: number;
   json?: boolean;
 }
 
@@ -258,13 +283,14 @@ export function runFinetuneErnie(o: FinetuneOpts, log: (s: string) => void = con
   checkVocab(o.model, data);
   const pre = loadErnie3(o.model);
   const cloze = clozeAccuracy(pre, data.cloze);
+  const train = o.shotsPerRelation === undefined ? data.relationDataset.train : shotsPerRelation(data.relationDataset.train, o.shotsPerRelation, data.relations.length, o.seed);
   const clf = relationClassifier(pre.config, data.relations.length, pre, o.seed);
   const bar = progressBar(o.json, 'fine-tuning');
   bar?.start(o.steps, 0, { phase: 'finetune', task: 'relations', loss: '-', tps: '-' });
-  const f = finetuneRelations(clf, data.relationDataset, { steps: o.steps, batchSize: o.batch, lr: o.lr, seed: o.seed, onStep: (s) => bar?.update(s.step, { loss: s.loss.toFixed(3) }) });
+  const f = finetuneRelations(clf, { train, test: data.relationDataset.test }, { steps: o.steps, batchSize: o.batch, lr: o.lr, seed: o.seed, onStep: (s) => bar?.update(s.step, { loss: s.loss.toFixed(3) }) });
   bar?.stop();
   const out = {
-    model: resolve(o.model), steps: o.steps, relations: data.relations, relation_accuracy: f.testAccuracy, relation_train_accuracy: f.trainAccuracy,
+    model: resolve(o.model), steps: o.steps, shots_per_relation: o.shotsPerRelation ?? null, relations: data.relations, relation_accuracy: f.testAccuracy, relation_train_accuracy: f.trainAccuracy,
     relation_majority: f.majorityAccuracy, test_pairs: f.testSize, train_pairs: f.trainSize, loss: [f.firstLoss, f.lastLoss],
     cloze_accuracy: cloze.accuracy, cloze_accuracy_per_token: cloze.accuracyPerToken, cloze_chance: cloze.chance, cloze_items: cloze.total,
   };
@@ -272,7 +298,7 @@ export function runFinetuneErnie(o: FinetuneOpts, log: (s: string) => void = con
   clf.dispose();
   if (o.json) console.log(JSON.stringify(out));
   else {
-    log(`relation classification (${data.relations.length} relations; ${f.trainSize} train / ${f.testSize} held-out pairs, disjoint): held-out accuracy ${(100 * f.testAccuracy).toFixed(1)}% (train ${(100 * f.trainAccuracy).toFixed(1)}%, majority class ${(100 * f.majorityAccuracy).toFixed(1)}%); loss ${f.firstLoss.toFixed(3)} → ${f.lastLoss.toFixed(3)}`);
+    log(`relation classification (${data.relations.length} relations; ${f.trainSize} train${o.shotsPerRelation === undefined ? '' : ` (${o.shotsPerRelation} per relation, seed ${o.seed})`} / ${f.testSize} held-out pairs, disjoint): held-out accuracy ${(100 * f.testAccuracy).toFixed(1)}% (train ${(100 * f.trainAccuracy).toFixed(1)}%, majority class ${(100 * f.majorityAccuracy).toFixed(1)}%); loss ${f.firstLoss.toFixed(3)} → ${f.lastLoss.toFixed(3)}`);
     log(`zero-shot cloze through the NLG module (before fine-tuning): ${(100 * cloze.accuracy).toFixed(1)}% of ${cloze.total} items by summed log-probability, ${(100 * cloze.accuracyPerToken).toFixed(1)}% per token (chance ${(100 * cloze.chance).toFixed(1)}%)`);
   }
   return out;
@@ -284,9 +310,9 @@ export function runEvalErnie(o: { model: string; data?: string; shots: number; j
   const model = loadErnie3(o.model);
   const c = clozeAccuracy(model, data.cloze, { shots: o.shots, separator: [data.id('.')] });
   model.dispose();
-  const out = { model: resolve(o.model), shots: o.shots, cloze_accuracy: c.accuracy, cloze_accuracy_per_token: c.accuracyPerToken, cloze_correct: c.correct, cloze_items: c.total, cloze_chance: c.chance };
+  const out = { model: resolve(o.model), shots: o.shots, cloze_accuracy: c.accuracy, cloze_accuracy_per_token: c.accuracyPerToken, cloze_accuracy_pmi: c.accuracyPmi, cloze_correct: c.correct, cloze_items: c.total, cloze_chance: c.chance };
   if (o.json) console.log(JSON.stringify(out));
-  else log(`${o.shots === 0 ? 'zero-shot' : `${o.shots}-shot`} cloze through the NLG module: ${(100 * c.accuracy).toFixed(1)}% (${c.correct}/${c.total}) by summed log-probability, ${(100 * c.accuracyPerToken).toFixed(1)}% per token; chance ${(100 * c.chance).toFixed(1)}%`);
+  else log(`${o.shots === 0 ? 'zero-shot' : `${o.shots}-shot`} cloze through the NLG module: ${(100 * c.accuracy).toFixed(1)}% (${c.correct}/${c.total}) by summed log-probability, ${(100 * c.accuracyPerToken).toFixed(1)}% per token, ${(100 * c.accuracyPmi).toFixed(1)}% by PMI; chance ${(100 * c.chance).toFixed(1)}%`);
   return out;
 }
 
@@ -302,6 +328,10 @@ interface CompareOpts extends ProgressiveOpts, KnowledgeTextOpts {
   data?: string;
   weights?: Partial<Record<Ernie3Task, number>>;
   maskRate: number;
+  from?: string;
+  finetuneShots: (number | 'all')[];
+  fewShotSteps?: number;
+  clozeShots: number[];
   json?: boolean;
 }
 
@@ -309,23 +339,42 @@ export function runCompareErnie(o: CompareOpts, log: (s: string) => void = conso
   const data = dataOf(o.data, o.protocol);
   const config = configFor(o.config, data);
   const progressive = progressiveOf(o, config, o.steps);
-  const total = o.seeds.length * o.models.filter((m) => m !== 'scratch').length * o.steps;
+  if (o.from) for (const m of o.models) if (m !== 'scratch') for (const s of o.seeds) checkVocab(resolve(o.from, `${m}-seed${s}`), data);
+  const finetunings = o.seeds.length * o.models.length * o.finetuneShots.length * o.finetuneSeeds;
+  const total = o.from ? finetunings : o.seeds.length * o.models.filter((m) => m !== 'scratch').length * o.steps;
   const bar = progressBar(o.json, 'compare');
   bar?.start(total, 0, { phase: '-', task: '-', loss: '-', tps: '-' });
   let done = 0;
   const r = compareKnowledge(data, {
+    from: o.from, finetuneShots: o.finetuneShots, fewShotSteps: o.fewShotSteps, clozeShots: o.clozeShots, clozeSeparator: [data.id('.')],
+    onFinetune: (run, shots, k, acc) => {
+      if (o.from) bar?.update(++done, { phase: `${run} · ${shots} shots · ft seed ${k}`, task: 'relations', loss: `acc ${(100 * acc).toFixed(1)}%`, tps: '-' });
+    },
     config, steps: o.steps, finetuneSteps: o.finetuneSteps, kinds: o.models, finetuneSeeds: o.finetuneSeeds, seeds: o.seeds, knowledgeWeights: o.knowledgeWeights,
     train: { progressive, weights: o.weights, knowledgeText: knowledgeTextOf(o), maskRate: o.maskRate, dataSource: o.data ?? 'data/ernie' }, out: o.out,
     onStep: (run, s) => bar?.update(++done, { phase: `${run} ${s.phase}`, task: s.task, loss: s.loss.toFixed(3), tps: Math.round(s.tokensPerSecond) }),
   });
   bar?.stop();
-  const runJson = (xs: typeof r.knowledge) => xs.map((x) => ({ seed: x.seed, relation_accuracy: x.relationAccuracy, relation_train_accuracy: x.relationTrainAccuracy, cloze_accuracy: x.clozeAccuracy, cloze_accuracy_per_token: x.clozePerTokenAccuracy, cloze_accuracy_pmi: x.clozePmiAccuracy, relation_probe_accuracy: x.relationProbeAccuracy, relation_accuracies: x.relationAccuracies, tokens: x.tokens, pretrain_s: x.pretrainSeconds, per_task: x.perTask ? taskJson(x.perTask) : null }));
+  const sd = (xs: number[]) => {
+    const m = xs.reduce((a, b) => a + b, 0) / xs.length;
+    return xs.length < 2 ? 0 : Math.sqrt(xs.reduce((a, x) => a + (x - m) ** 2, 0) / (xs.length - 1));
+  };
+  const shotsJson = (xs: typeof r.knowledge) => o.finetuneShots.map((k) => {
+    const accs = xs.flatMap((x) => x.byShots.find((b) => b.shots === k)?.accuracies ?? []);
+    return { shots: k, mean: accs.reduce((a, b) => a + b, 0) / accs.length, sd: sd(accs), n: accs.length };
+  });
+  const clozeShotsJson = (xs: typeof r.knowledge) => o.clozeShots.map((k) => {
+    const c = xs.map((x) => x.clozeByShots.find((b) => b.shots === k)!);
+    const m = (f: (b: (typeof c)[number]) => number) => c.reduce((a, b) => a + f(b), 0) / c.length;
+    return { shots: k, accuracy: m((b) => b.accuracy), per_token: m((b) => b.perToken), pmi: m((b) => b.pmi), pmi_sd: sd(c.map((b) => b.pmi)) };
+  });
+  const runJson = (xs: typeof r.knowledge) => xs.map((x) => ({ seed: x.seed, by_shots: x.byShots.map((b) => ({ shots: b.shots, steps: b.steps, train_pairs: b.trainPairs, accuracies: b.accuracies, train_accuracies: b.trainAccuracies })), cloze_by_shots: x.clozeByShots, relation_accuracy: x.relationAccuracy, relation_train_accuracy: x.relationTrainAccuracy, cloze_accuracy: x.clozeAccuracy, cloze_accuracy_per_token: x.clozePerTokenAccuracy, cloze_accuracy_pmi: x.clozePmiAccuracy, relation_probe_accuracy: x.relationProbeAccuracy, relation_accuracies: x.relationAccuracies, tokens: x.tokens, pretrain_s: x.pretrainSeconds, per_task: x.perTask ? taskJson(x.perTask) : null }));
   const out = {
-    config: o.config, steps: o.steps, finetune_steps: o.finetuneSteps, finetune_seeds: o.finetuneSeeds, seeds: o.seeds, data: o.data ?? 'data/ernie',
+    config: o.config, steps: o.steps, from: o.from ? resolve(o.from) : null, finetune_steps: o.finetuneSteps, few_shot_steps: o.fewShotSteps ?? o.finetuneSteps, finetune_shots: o.finetuneShots, cloze_shots: o.clozeShots, finetune_seeds: o.finetuneSeeds, seeds: o.seeds, data: o.data ?? 'data/ernie',
     protocol: o.protocol, weights: o.weights ?? null, knowledge_weights: o.knowledgeWeights ?? o.weights ?? null, knowledge_text: knowledgeTextOf(o) ?? null,
-    knowledge: { relation_accuracy: r.mean.knowledge.relationAccuracy, cloze_accuracy: r.mean.knowledge.clozeAccuracy, cloze_accuracy_per_token: r.mean.knowledge.clozePerTokenAccuracy, cloze_accuracy_pmi: r.mean.knowledge.clozePmiAccuracy, relation_probe_accuracy: r.mean.knowledge.relationProbeAccuracy, relation_spread: r.mean.knowledge.relationSpread, tokens: r.mean.knowledge.tokens, runs: runJson(r.knowledge) },
-    baseline: { relation_accuracy: r.mean.baseline.relationAccuracy, cloze_accuracy: r.mean.baseline.clozeAccuracy, cloze_accuracy_per_token: r.mean.baseline.clozePerTokenAccuracy, cloze_accuracy_pmi: r.mean.baseline.clozePmiAccuracy, relation_probe_accuracy: r.mean.baseline.relationProbeAccuracy, relation_spread: r.mean.baseline.relationSpread, tokens: r.mean.baseline.tokens, runs: runJson(r.baseline) },
-    scratch: { relation_accuracy: r.mean.scratch.relationAccuracy, cloze_accuracy: r.mean.scratch.clozeAccuracy, cloze_accuracy_per_token: r.mean.scratch.clozePerTokenAccuracy, cloze_accuracy_pmi: r.mean.scratch.clozePmiAccuracy, relation_probe_accuracy: r.mean.scratch.relationProbeAccuracy, relation_spread: r.mean.scratch.relationSpread, runs: runJson(r.scratch) },
+    knowledge: { relation_accuracy: r.mean.knowledge.relationAccuracy, cloze_accuracy: r.mean.knowledge.clozeAccuracy, cloze_accuracy_per_token: r.mean.knowledge.clozePerTokenAccuracy, cloze_accuracy_pmi: r.mean.knowledge.clozePmiAccuracy, relation_probe_accuracy: r.mean.knowledge.relationProbeAccuracy, relation_spread: r.mean.knowledge.relationSpread, by_shots: shotsJson(r.knowledge), cloze_by_shots: clozeShotsJson(r.knowledge), tokens: r.mean.knowledge.tokens, runs: runJson(r.knowledge) },
+    baseline: { relation_accuracy: r.mean.baseline.relationAccuracy, cloze_accuracy: r.mean.baseline.clozeAccuracy, cloze_accuracy_per_token: r.mean.baseline.clozePerTokenAccuracy, cloze_accuracy_pmi: r.mean.baseline.clozePmiAccuracy, relation_probe_accuracy: r.mean.baseline.relationProbeAccuracy, relation_spread: r.mean.baseline.relationSpread, by_shots: shotsJson(r.baseline), cloze_by_shots: clozeShotsJson(r.baseline), tokens: r.mean.baseline.tokens, runs: runJson(r.baseline) },
+    scratch: { relation_accuracy: r.mean.scratch.relationAccuracy, cloze_accuracy: r.mean.scratch.clozeAccuracy, cloze_accuracy_per_token: r.mean.scratch.clozePerTokenAccuracy, cloze_accuracy_pmi: r.mean.scratch.clozePmiAccuracy, relation_probe_accuracy: r.mean.scratch.relationProbeAccuracy, relation_spread: r.mean.scratch.relationSpread, by_shots: shotsJson(r.scratch), cloze_by_shots: clozeShotsJson(r.scratch), runs: runJson(r.scratch) },
     relation_majority: r.relationMajority, cloze_chance: r.clozeChance, test_pairs: r.testPairs, cloze_items: r.clozeItems,
     knowledge_beats_baseline: {
       relation: r.mean.knowledge.relationAccuracy > r.mean.baseline.relationAccuracy, cloze: r.mean.knowledge.clozeAccuracy > r.mean.baseline.clozeAccuracy,
@@ -341,6 +390,14 @@ export function runCompareErnie(o: CompareOpts, log: (s: string) => void = conso
     for (const [name, m] of [['with knowledge tasks', r.mean.knowledge], ['without knowledge tasks', r.mean.baseline], ['no pre-training', r.mean.scratch]] as const)
       log(`  ${name.padEnd(28)} ${`${pct(m.relationAccuracy)} ± ${pct(m.relationSpread)}`.padStart(30)}  ${pct(m.clozePmiAccuracy).padStart(15)}  ${pct(m.clozeAccuracy).padStart(5)}  ${pct(m.clozePerTokenAccuracy).padStart(11)}  ${Math.round(m.tokens).toLocaleString('en-US').padStart(19)}`);
     log(`  majority class ${pct(r.relationMajority)} of ${r.testPairs} held-out pairs; cloze chance ${pct(r.clozeChance)} over ${r.clozeItems} items`);
+    if (o.finetuneShots.some((k) => k !== 'all') || o.clozeShots.length) {
+      log(`  held-out relation accuracy by fine-tuning set (k pairs per relation, ${o.fewShotSteps ?? o.finetuneSteps} steps; all: ${o.finetuneSteps} steps), mean ± s.d. over seeds × ${o.finetuneSeeds}:`);
+      for (const [name, xs] of [['with knowledge tasks', r.knowledge], ['without knowledge tasks', r.baseline], ['no pre-training', r.scratch]] as const) {
+        if (xs.length === 0) continue;
+        log(`  ${name.padEnd(28)} ${shotsJson(xs).map((b) => `${b.shots}: ${pct(b.mean)} ± ${pct(b.sd)}`).join('  ')}`);
+        if (o.clozeShots.length) log(`  ${''.padEnd(28)} cloze PMI ${clozeShotsJson(xs).map((b) => `${b.shots}-shot ${pct(b.pmi)}`).join('  ')}`);
+      }
+    }
   }
   return out;
 }
@@ -372,7 +429,8 @@ export function registerErnieTrainCommands(program: Command, train: Command): vo
     .option('--data <dir>', "the knowledge corpus the model was trained on, or 'synthetic' (default data/ernie)")
     .option('--batch <n>', 'pairs per step', positiveInt, 32)
     .option('--lr <lr>', 'peak learning rate', finiteNumber, 1e-3)
-    .option('--seed <n>', 'random seed', (v) => Number(v), 0)
+    .option('--seed <n>', 'random seed (head init, batch order, and the few-shot subset)', (v) => Number(v), 0)
+    .option('--shots-per-relation <k>', 'few-shot: train on k pairs of each relation (a seeded subset of the training split; the held-out split is unchanged)', shotCount)
     .option('--json', 'print one JSON object')
     .action((o: FinetuneOpts) => {
       runFinetuneErnie(o);
@@ -408,6 +466,10 @@ export function registerErnieTrainCommands(program: Command, train: Command): vo
     .option('--finetune-seeds <n>', 'fine-tunings per pre-trained model (accuracy mean ± s.d. over all of them)', positiveInt, 1)
     .option('--out <dir>', 'also save the pre-trained models as <dir>/<knowledge|baseline>-seed<s>')
     .option('--mask-rate <r>', 'fraction of tokens masked', finiteNumber, 0.15)
+    .option('--from <dir>', 'skip pre-training: load the backbones from <dir>/<knowledge|baseline>-seed<s> (as --out writes them)')
+    .option('--finetune-shots <list>', "fine-tuning set sizes: k pairs per relation and/or 'all', e.g. 4,8,16,32,all", shotList, ['all'])
+    .option('--few-shot-steps <n>', 'fine-tuning steps of the k-per-relation runs (default --finetune-steps)', positiveInt)
+    .option('--cloze-shots <list>', 'also score the cloze few-shot with each k solved items in the context, e.g. 1,4', shotList0, [])
     .option('--json', 'print one JSON object')
     .action((o: CompareOpts) => {
       runCompareErnie(o);

@@ -14,16 +14,23 @@
  * which relation links each held-out pair (`relationProbeAccuracy`).
  * `knowledgeWeights` gives the knowledge run its own task weights (default: `train.weights`), e.g. to split the
  * masked-LM share between knowledge MLM and knowledge text so the other tasks get the baseline's draws.
+ * Few-shot (`finetuneShots`): each backbone is also fine-tuned on k training pairs per relation (`shotsPerRelation`;
+ * fine-tuning seed k draws its subset with seed + 3000 + 100k, so the subset varies with the fine-tuning seed and is
+ * the same for every backbone of one pre-training seed — paired), for `fewShotSteps` steps; 'all' is the full split
+ * for `finetuneSteps` steps (exactly the fine-tuning above). `clozeShots` adds few-shot cloze scores.
+ * `from` skips pre-training: the backbones are loaded from `<from>/<kind>-seed<s>` (the layout `out` writes).
  */
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { KilnError } from '../errors.js';
 import type { Ernie3Config } from '../models/ernie3/config.js';
 import { Ernie3ForPreTraining } from '../models/ernie3/heads.js';
 import type { Ernie3Task } from '../models/ernie3/multitask.js';
 import { Generator } from '../tensor/random.js';
 import { clozeAccuracy, relationProbe } from '../infer/ernie3-score.js';
 import type { ErnieTaskData } from './ernie3-data.js';
-import { finetuneRelations, relationClassifier } from './ernie3-finetune.js';
-import { trainErnie3, type Ernie3StepLog, type Ernie3TrainOptions, type TaskStats } from './ernie3.js';
+import { finetuneRelations, relationClassifier, shotsPerRelation } from './ernie3-finetune.js';
+import { loadErnie3, trainErnie3, type Ernie3StepLog, type Ernie3TrainOptions, type TaskStats } from './ernie3.js';
 
 export interface CompareOptions {
   config: Partial<Ernie3Config>;
@@ -41,8 +48,19 @@ export interface CompareOptions {
   finetuneSeeds?: number;
   /** Save each pre-trained model to `<out>/<knowledge|baseline>-seed<s>` (a kiln train ernie directory). */
   out?: string;
+  /** Load the pre-trained backbones from `<from>/<kind>-seed<s>` instead of pre-training them. */
+  from?: string;
+  /** Fine-tuning set sizes: k pairs per relation, or 'all' (the full training split). Default ['all']. */
+  finetuneShots?: (number | 'all')[];
+  /** Fine-tuning steps of the k-per-relation runs (default `finetuneSteps`). */
+  fewShotSteps?: number;
+  /** Few-shot cloze: also score the cloze with k solved items before each (`clozeAccuracy`'s shots), per k. */
+  clozeShots?: number[];
+  /** Token ids after each solved cloze item (default none). */
+  clozeSeparator?: number[];
   onStep?: (run: string, s: Ernie3StepLog) => void;
   onRun?: (run: string) => void;
+  onFinetune?: (run: string, shots: number | 'all', finetuneSeed: number, testAccuracy: number) => void;
 }
 
 export interface CompareRun {
@@ -59,6 +77,10 @@ export interface CompareRun {
   clozePmiAccuracy: number;
   /** Zero-shot relation accuracy on the held-out pairs through the MLM head ("[CLS] head [MASK] tail [SEP]"). */
   relationProbeAccuracy: number;
+  /** Held-out relation accuracy per fine-tuning set size (k per relation or 'all'), one entry per fine-tuning seed. */
+  byShots: { shots: number | 'all'; steps: number; trainPairs: number; accuracies: number[]; trainAccuracies: number[] }[];
+  /** Few-shot cloze accuracies (summed, per token, PMI) per number of solved items in the context. */
+  clozeByShots: { shots: number; accuracy: number; perToken: number; pmi: number }[];
   tokens: number;
   pretrainSeconds: number;
   perTask: Record<Ernie3Task, TaskStats> | null;
@@ -87,41 +109,64 @@ export function std(xs: number[]): number {
 
 export function compareKnowledge(data: ErnieTaskData, o: CompareOptions): CompareResult {
   const runs = { knowledge: [] as CompareRun[], baseline: [] as CompareRun[], scratch: [] as CompareRun[] };
-  let majority = 0;
+  const counts = new Map<number, number>();
+  for (const e of data.relationDataset.train) counts.set(e.label, (counts.get(e.label) ?? 0) + 1);
+  const top = [...counts.entries()].sort((a, b) => b[1] - a[1] || a[0] - b[0])[0]?.[0];
+  const majority = data.relationDataset.test.filter((e) => e.label === top).length / Math.max(1, data.relationDataset.test.length);
   let chance = 0;
   for (const seed of o.seeds)
     for (const kind of o.kinds ?? (['knowledge', 'baseline', 'scratch'] as const)) {
       const name = `${kind} seed ${seed}`;
       o.onRun?.(name);
-      const model = new Ernie3ForPreTraining(o.config, { generator: new Generator(seed) });
+      let model: Ernie3ForPreTraining;
       let tokens = 0;
       let pretrainSeconds = 0;
       let perTask: Record<Ernie3Task, TaskStats> | null = null;
-      if (kind !== 'scratch') {
-        const out = o.out ? join(o.out, `${kind}-seed${seed}`) : undefined;
-        const weights = kind === 'knowledge' ? (o.knowledgeWeights ?? o.train.weights) : o.train.weights;
-        const r = trainErnie3(model, data, { ...o.train, weights, steps: o.steps, seed, knowledge: kind === 'knowledge', out, onStep: (s) => o.onStep?.(name, s) });
-        const last = r.logs[r.logs.length - 1];
-        tokens = last?.tokens ?? 0;
-        pretrainSeconds = last?.seconds ?? 0;
-        perTask = r.perTask;
+      if (kind !== 'scratch' && o.from) {
+        const dir = join(o.from, `${kind}-seed${seed}`);
+        if (!existsSync(join(dir, 'config.json'))) throw new KilnError('E_ARG', `ernie compare --from: no pre-trained model at ${dir} (expected <from>/<knowledge|baseline>-seed<s>, as --out writes)`);
+        model = loadErnie3(dir);
+      } else {
+        model = new Ernie3ForPreTraining(o.config, { generator: new Generator(seed) });
+        if (kind !== 'scratch') {
+          const out = o.out ? join(o.out, `${kind}-seed${seed}`) : undefined;
+          const weights = kind === 'knowledge' ? (o.knowledgeWeights ?? o.train.weights) : o.train.weights;
+          const r = trainErnie3(model, data, { ...o.train, weights, steps: o.steps, seed, knowledge: kind === 'knowledge', out, onStep: (s) => o.onStep?.(name, s) });
+          const last = r.logs[r.logs.length - 1];
+          tokens = last?.tokens ?? 0;
+          pretrainSeconds = last?.seconds ?? 0;
+          perTask = r.perTask;
+        }
       }
       const cloze = clozeAccuracy(model, data.cloze);
+      const clozeByShots = (o.clozeShots ?? []).map((k) => {
+        const c = clozeAccuracy(model, data.cloze, { shots: k, separator: o.clozeSeparator });
+        return { shots: k, accuracy: c.accuracy, perToken: c.accuracyPerToken, pmi: c.accuracyPmi };
+      });
       const probe = relationProbe(model, data.relationDataset.test, data.relations.map((r) => r.split(' ').map(data.id)));
       chance = cloze.chance;
-      const accs: number[] = [];
-      const trainAccs: number[] = [];
-      for (let k = 0; k < (o.finetuneSeeds ?? 1); k++) {
-        const clf = relationClassifier(model.config, data.relations.length, kind === 'scratch' ? null : model, seed + 1000 + 100 * k);
-        const f = finetuneRelations(clf, data.relationDataset, { steps: o.finetuneSteps, batchSize: o.finetuneBatch, lr: o.finetuneLr, seed: seed + 2000 + 100 * k });
-        majority = f.majorityAccuracy;
-        accs.push(f.testAccuracy);
-        trainAccs.push(f.trainAccuracy);
-        clf.dispose();
+      const byShots: CompareRun['byShots'] = [];
+      for (const shots of o.finetuneShots ?? ['all']) {
+        const steps = shots === 'all' ? o.finetuneSteps : (o.fewShotSteps ?? o.finetuneSteps);
+        const entry: CompareRun['byShots'][number] = { shots, steps, trainPairs: 0, accuracies: [], trainAccuracies: [] };
+        for (let k = 0; k < (o.finetuneSeeds ?? 1); k++) {
+          const train = shots === 'all' ? data.relationDataset.train : shotsPerRelation(data.relationDataset.train, shots, data.relations.length, seed + 3000 + 100 * k);
+          const clf = relationClassifier(model.config, data.relations.length, kind === 'scratch' ? null : model, seed + 1000 + 100 * k);
+          const f = finetuneRelations(clf, { train, test: data.relationDataset.test }, { steps, batchSize: o.finetuneBatch, lr: o.finetuneLr, seed: seed + 2000 + 100 * k });
+          entry.trainPairs = train.length;
+          entry.accuracies.push(f.testAccuracy);
+          entry.trainAccuracies.push(f.trainAccuracy);
+          clf.dispose();
+          o.onFinetune?.(name, shots, k, f.testAccuracy);
+        }
+        byShots.push(entry);
       }
+      const full = byShots.find((b) => b.shots === 'all');
+      const accs = full?.accuracies ?? [];
+      const trainAccs = full?.trainAccuracies ?? [];
       runs[kind].push({
-        seed, relationAccuracy: avg(accs), relationAccuracies: accs, relationTrainAccuracy: avg(trainAccs), clozeAccuracy: cloze.accuracy,
-        clozePerTokenAccuracy: cloze.accuracyPerToken, clozePmiAccuracy: cloze.accuracyPmi, relationProbeAccuracy: probe.accuracy, tokens, pretrainSeconds, perTask,
+        seed, relationAccuracy: accs.length ? avg(accs) : NaN, relationAccuracies: accs, relationTrainAccuracy: trainAccs.length ? avg(trainAccs) : NaN, clozeAccuracy: cloze.accuracy,
+        clozePerTokenAccuracy: cloze.accuracyPerToken, clozePmiAccuracy: cloze.accuracyPmi, relationProbeAccuracy: probe.accuracy, byShots, clozeByShots, tokens, pretrainSeconds, perTask,
       });
       model.dispose();
     }

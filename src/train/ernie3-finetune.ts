@@ -6,6 +6,8 @@
  * Training: `steps` AdamW steps (lr 1e-3 with 10 % linear warm-up then linear decay, weight decay 0.01) on batches
  * of `batchSize` examples drawn (seeded) from the training split, dropout off; evaluation: accuracy on the held-out
  * split (word pairs disjoint from training), and the majority-class rate as the trivial baseline.
+ * Few-shot (`shotsPerRelation`): the training split cut to exactly k pairs of every relation, chosen by a seeded
+ * shuffle of each relation's pairs (a subset of the training split, in its order; the held-out split is untouched).
  */
 import { KilnError } from '../errors.js';
 import { Ernie3ForSequenceClassification, type Ernie3ForPreTraining } from '../models/ernie3/heads.js';
@@ -43,6 +45,34 @@ export interface FinetuneResult {
 export function pairExample(e: RelationExample): Example {
   const inputIds = [CLS, ...e.head, SEP, ...e.tail, SEP];
   return { inputIds, tokenTypeIds: [...new Array<number>(e.head.length + 2).fill(0), ...new Array<number>(e.tail.length + 1).fill(1)], label: e.label };
+}
+
+/**
+ * Exactly `k` training pairs of each relation 0 … numLabels − 1: per relation, the first k of its pairs after a
+ * Fisher–Yates shuffle seeded by `seed` (each relation's own draw from one generator, in label order); returned in the
+ * training split's order. Throws when k is not a positive integer or a relation has fewer than k pairs.
+ */
+export function shotsPerRelation(train: RelationExample[], k: number, numLabels: number, seed: number): RelationExample[] {
+  if (!Number.isInteger(k) || k < 1) throw new KilnError('E_ARG', `few-shot relation fine-tuning: shots per relation must be a positive integer, got ${k}`);
+  const byLabel: number[][] = Array.from({ length: numLabels }, () => []);
+  train.forEach((e, i) => {
+    if (!(Number.isInteger(e.label) && e.label >= 0 && e.label < numLabels)) throw new KilnError('E_ARG', `few-shot relation fine-tuning: training pair ${i} has label ${e.label}, outside [0, ${numLabels})`);
+    byLabel[e.label].push(i);
+  });
+  const short = byLabel.map((xs, l) => [l, xs.length] as const).filter(([, n]) => n < k);
+  if (short.length > 0)
+    throw new KilnError('E_ARG', `few-shot relation fine-tuning: ${k} shots per relation asked, but relation${short.length > 1 ? 's' : ''} ${short.map(([l, n]) => `${l} (${n} pairs)`).join(', ')} of the training split ha${short.length > 1 ? 've' : 's'} fewer; use at most ${Math.min(...byLabel.map((xs) => xs.length))} shots per relation`);
+  const gen = new Generator(seed);
+  const keep = new Set<number>();
+  for (const xs of byLabel) {
+    const idx = xs.slice();
+    for (let i = idx.length - 1; i > 0; i--) {
+      const j = Math.floor(gen.uniform() * (i + 1));
+      [idx[i], idx[j]] = [idx[j], idx[i]];
+    }
+    for (const i of idx.slice(0, k)) keep.add(i);
+  }
+  return train.filter((_, i) => keep.has(i));
 }
 
 /** A classifier whose backbone is a copy of the pre-trained model's (or random when `pretrained` is null). */
