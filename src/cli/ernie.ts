@@ -14,9 +14,10 @@
  *   kiln eval ernie --model <dir> --cloze [--shots k] [--data …] [--json]   zero-/few-shot cloze accuracy only.
  *   kiln ernie compare --steps N [--finetune-steps M] [--finetune-seeds K] [--config <preset>] [--seeds 1,2] [--data …]
  *                      [--knowledge-weights task=w,...] [--protocol strict|full-kg] [--from <dir>]
- *                      [--finetune-shots 4,8,all] [--few-shot-steps M] [--cloze-shots 1,4] [--json]
+ *                      [--finetune-shots 4,8,all] [--finetune-method head,prompt] [--few-shot-steps M] [--cloze-shots 1,4] [--json]
  *     knowledge vs no-knowledge pre-training on the same budget (src/train/ernie3-compare.ts); --from reads saved
- *     backbones (<dir>/<kind>-seed<s>) instead of pre-training; --finetune-shots adds few-shot fine-tuning.
+ *     backbones (<dir>/<kind>-seed<s>) instead of pre-training; --finetune-shots adds few-shot fine-tuning, and
+ *     --finetune-method prompt fine-tunes in the relation-probe format through the MLM head (no new head).
  * Knowledge-text options of train and compare (multitask.ts): --kt-sentences all|first, --no-kt-alone,
  * --relation-mask-rate p; --protocol full-kg lets pre-training read the held-out triples too (the second,
  * clearly labelled protocol; strict — the default — never shows pre-training a held-out pair's triple).
@@ -330,6 +331,7 @@ interface CompareOpts extends ProgressiveOpts, KnowledgeTextOpts {
   maskRate: number;
   from?: string;
   finetuneShots: (number | 'all')[];
+  finetuneMethod: ('head' | 'prompt')[];
   fewShotSteps?: number;
   clozeShots: number[];
   json?: boolean;
@@ -340,13 +342,13 @@ export function runCompareErnie(o: CompareOpts, log: (s: string) => void = conso
   const config = configFor(o.config, data);
   const progressive = progressiveOf(o, config, o.steps);
   if (o.from) for (const m of o.models) if (m !== 'scratch') for (const s of o.seeds) checkVocab(resolve(o.from, `${m}-seed${s}`), data);
-  const finetunings = o.seeds.length * o.models.length * o.finetuneShots.length * o.finetuneSeeds;
+  const finetunings = o.seeds.length * o.models.length * o.finetuneShots.length * o.finetuneMethod.length * o.finetuneSeeds;
   const total = o.from ? finetunings : o.seeds.length * o.models.filter((m) => m !== 'scratch').length * o.steps;
   const bar = progressBar(o.json, 'compare');
   bar?.start(total, 0, { phase: '-', task: '-', loss: '-', tps: '-' });
   let done = 0;
   const r = compareKnowledge(data, {
-    from: o.from, finetuneShots: o.finetuneShots, fewShotSteps: o.fewShotSteps, clozeShots: o.clozeShots, clozeSeparator: [data.id('.')],
+    from: o.from, finetuneShots: o.finetuneShots, finetuneMethods: o.finetuneMethod, fewShotSteps: o.fewShotSteps, clozeShots: o.clozeShots, clozeSeparator: [data.id('.')],
     onFinetune: (run, shots, k, acc) => {
       if (o.from) bar?.update(++done, { phase: `${run} · ${shots} shots · ft seed ${k}`, task: 'relations', loss: `acc ${(100 * acc).toFixed(1)}%`, tps: '-' });
     },
@@ -359,18 +361,18 @@ export function runCompareErnie(o: CompareOpts, log: (s: string) => void = conso
     const m = xs.reduce((a, b) => a + b, 0) / xs.length;
     return xs.length < 2 ? 0 : Math.sqrt(xs.reduce((a, x) => a + (x - m) ** 2, 0) / (xs.length - 1));
   };
-  const shotsJson = (xs: typeof r.knowledge) => o.finetuneShots.map((k) => {
-    const accs = xs.flatMap((x) => x.byShots.find((b) => b.shots === k)?.accuracies ?? []);
-    return { shots: k, mean: accs.reduce((a, b) => a + b, 0) / accs.length, sd: sd(accs), n: accs.length };
-  });
+  const shotsJson = (xs: typeof r.knowledge) => o.finetuneMethod.flatMap((method) => o.finetuneShots.map((k) => {
+    const accs = xs.flatMap((x) => x.byShots.find((b) => b.method === method && b.shots === k)?.accuracies ?? []);
+    return { method, shots: k, mean: accs.reduce((a, b) => a + b, 0) / accs.length, sd: sd(accs), n: accs.length };
+  }));
   const clozeShotsJson = (xs: typeof r.knowledge) => o.clozeShots.map((k) => {
     const c = xs.map((x) => x.clozeByShots.find((b) => b.shots === k)!);
     const m = (f: (b: (typeof c)[number]) => number) => c.reduce((a, b) => a + f(b), 0) / c.length;
     return { shots: k, accuracy: m((b) => b.accuracy), per_token: m((b) => b.perToken), pmi: m((b) => b.pmi), pmi_sd: sd(c.map((b) => b.pmi)) };
   });
-  const runJson = (xs: typeof r.knowledge) => xs.map((x) => ({ seed: x.seed, by_shots: x.byShots.map((b) => ({ shots: b.shots, steps: b.steps, train_pairs: b.trainPairs, accuracies: b.accuracies, train_accuracies: b.trainAccuracies })), cloze_by_shots: x.clozeByShots, relation_accuracy: x.relationAccuracy, relation_train_accuracy: x.relationTrainAccuracy, cloze_accuracy: x.clozeAccuracy, cloze_accuracy_per_token: x.clozePerTokenAccuracy, cloze_accuracy_pmi: x.clozePmiAccuracy, relation_probe_accuracy: x.relationProbeAccuracy, relation_accuracies: x.relationAccuracies, tokens: x.tokens, pretrain_s: x.pretrainSeconds, per_task: x.perTask ? taskJson(x.perTask) : null }));
+  const runJson = (xs: typeof r.knowledge) => xs.map((x) => ({ seed: x.seed, by_shots: x.byShots.map((b) => ({ method: b.method, shots: b.shots, steps: b.steps, train_pairs: b.trainPairs, accuracies: b.accuracies, train_accuracies: b.trainAccuracies })), cloze_by_shots: x.clozeByShots, relation_accuracy: x.relationAccuracy, relation_train_accuracy: x.relationTrainAccuracy, cloze_accuracy: x.clozeAccuracy, cloze_accuracy_per_token: x.clozePerTokenAccuracy, cloze_accuracy_pmi: x.clozePmiAccuracy, relation_probe_accuracy: x.relationProbeAccuracy, relation_accuracies: x.relationAccuracies, tokens: x.tokens, pretrain_s: x.pretrainSeconds, per_task: x.perTask ? taskJson(x.perTask) : null }));
   const out = {
-    config: o.config, steps: o.steps, from: o.from ? resolve(o.from) : null, finetune_steps: o.finetuneSteps, few_shot_steps: o.fewShotSteps ?? o.finetuneSteps, finetune_shots: o.finetuneShots, cloze_shots: o.clozeShots, finetune_seeds: o.finetuneSeeds, seeds: o.seeds, data: o.data ?? 'data/ernie',
+    config: o.config, steps: o.steps, from: o.from ? resolve(o.from) : null, finetune_steps: o.finetuneSteps, few_shot_steps: o.fewShotSteps ?? o.finetuneSteps, finetune_shots: o.finetuneShots, finetune_method: o.finetuneMethod, cloze_shots: o.clozeShots, finetune_seeds: o.finetuneSeeds, seeds: o.seeds, data: o.data ?? 'data/ernie',
     protocol: o.protocol, weights: o.weights ?? null, knowledge_weights: o.knowledgeWeights ?? o.weights ?? null, knowledge_text: knowledgeTextOf(o) ?? null,
     knowledge: { relation_accuracy: r.mean.knowledge.relationAccuracy, cloze_accuracy: r.mean.knowledge.clozeAccuracy, cloze_accuracy_per_token: r.mean.knowledge.clozePerTokenAccuracy, cloze_accuracy_pmi: r.mean.knowledge.clozePmiAccuracy, relation_probe_accuracy: r.mean.knowledge.relationProbeAccuracy, relation_spread: r.mean.knowledge.relationSpread, by_shots: shotsJson(r.knowledge), cloze_by_shots: clozeShotsJson(r.knowledge), tokens: r.mean.knowledge.tokens, runs: runJson(r.knowledge) },
     baseline: { relation_accuracy: r.mean.baseline.relationAccuracy, cloze_accuracy: r.mean.baseline.clozeAccuracy, cloze_accuracy_per_token: r.mean.baseline.clozePerTokenAccuracy, cloze_accuracy_pmi: r.mean.baseline.clozePmiAccuracy, relation_probe_accuracy: r.mean.baseline.relationProbeAccuracy, relation_spread: r.mean.baseline.relationSpread, by_shots: shotsJson(r.baseline), cloze_by_shots: clozeShotsJson(r.baseline), tokens: r.mean.baseline.tokens, runs: runJson(r.baseline) },
@@ -394,7 +396,7 @@ export function runCompareErnie(o: CompareOpts, log: (s: string) => void = conso
       log(`  held-out relation accuracy by fine-tuning set (k pairs per relation, ${o.fewShotSteps ?? o.finetuneSteps} steps; all: ${o.finetuneSteps} steps), mean ± s.d. over seeds × ${o.finetuneSeeds}:`);
       for (const [name, xs] of [['with knowledge tasks', r.knowledge], ['without knowledge tasks', r.baseline], ['no pre-training', r.scratch]] as const) {
         if (xs.length === 0) continue;
-        log(`  ${name.padEnd(28)} ${shotsJson(xs).map((b) => `${b.shots}: ${pct(b.mean)} ± ${pct(b.sd)}`).join('  ')}`);
+        log(`  ${name.padEnd(28)} ${shotsJson(xs).map((b) => `${o.finetuneMethod.length > 1 ? `${b.method} ` : ''}${b.shots}: ${pct(b.mean)} ± ${pct(b.sd)}`).join('  ')}`);
         if (o.clozeShots.length) log(`  ${''.padEnd(28)} cloze PMI ${clozeShotsJson(xs).map((b) => `${b.shots}-shot ${pct(b.pmi)}`).join('  ')}`);
       }
     }
@@ -468,6 +470,11 @@ export function registerErnieTrainCommands(program: Command, train: Command): vo
     .option('--mask-rate <r>', 'fraction of tokens masked', finiteNumber, 0.15)
     .option('--from <dir>', 'skip pre-training: load the backbones from <dir>/<knowledge|baseline>-seed<s> (as --out writes them)')
     .option('--finetune-shots <list>', "fine-tuning set sizes: k pairs per relation and/or 'all', e.g. 4,8,16,32,all", shotList, ['all'])
+    .option('--finetune-method <list>', "'head' (a new classifier over [CLS]) and/or 'prompt' (the relation-probe question through the MLM head, no new head)", (v) => {
+      const xs = v.split(',').map((x) => x.trim());
+      if (xs.length === 0 || xs.some((x) => x !== 'head' && x !== 'prompt') || new Set(xs).size !== xs.length) throw new InvalidArgumentError(`expected head, prompt or head,prompt, got '${v}'`);
+      return xs;
+    }, ['head'])
     .option('--few-shot-steps <n>', 'fine-tuning steps of the k-per-relation runs (default --finetune-steps)', positiveInt)
     .option('--cloze-shots <list>', 'also score the cloze few-shot with each k solved items in the context, e.g. 1,4', shotList0, [])
     .option('--json', 'print one JSON object')

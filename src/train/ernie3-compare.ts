@@ -18,6 +18,8 @@
  * fine-tuning seed k draws its subset with seed + 3000 + 100k, so the subset varies with the fine-tuning seed and is
  * the same for every backbone of one pre-training seed — paired), for `fewShotSteps` steps; 'all' is the full split
  * for `finetuneSteps` steps (exactly the fine-tuning above). `clozeShots` adds few-shot cloze scores.
+ * `finetuneMethods` ['head', 'prompt'] also runs prompt fine-tuning (`finetuneRelationPrompt`: the relation-probe
+ * question through the MLM head, no new head) on the same subsets, steps and seeds.
  * `from` skips pre-training: the backbones are loaded from `<from>/<kind>-seed<s>` (the layout `out` writes).
  */
 import { existsSync } from 'node:fs';
@@ -29,7 +31,7 @@ import type { Ernie3Task } from '../models/ernie3/multitask.js';
 import { Generator } from '../tensor/random.js';
 import { clozeAccuracy, relationProbe } from '../infer/ernie3-score.js';
 import type { ErnieTaskData } from './ernie3-data.js';
-import { finetuneRelations, relationClassifier, shotsPerRelation } from './ernie3-finetune.js';
+import { finetuneRelationPrompt, finetuneRelations, relationClassifier, shotsPerRelation } from './ernie3-finetune.js';
 import { loadErnie3, trainErnie3, type Ernie3StepLog, type Ernie3TrainOptions, type TaskStats } from './ernie3.js';
 
 export interface CompareOptions {
@@ -52,6 +54,8 @@ export interface CompareOptions {
   from?: string;
   /** Fine-tuning set sizes: k pairs per relation, or 'all' (the full training split). Default ['all']. */
   finetuneShots?: (number | 'all')[];
+  /** 'head': a new classifier over [CLS] (default); 'prompt': the relation-probe format through the MLM head. */
+  finetuneMethods?: ('head' | 'prompt')[];
   /** Fine-tuning steps of the k-per-relation runs (default `finetuneSteps`). */
   fewShotSteps?: number;
   /** Few-shot cloze: also score the cloze with k solved items before each (`clozeAccuracy`'s shots), per k. */
@@ -78,7 +82,7 @@ export interface CompareRun {
   /** Zero-shot relation accuracy on the held-out pairs through the MLM head ("[CLS] head [MASK] tail [SEP]"). */
   relationProbeAccuracy: number;
   /** Held-out relation accuracy per fine-tuning set size (k per relation or 'all'), one entry per fine-tuning seed. */
-  byShots: { shots: number | 'all'; steps: number; trainPairs: number; accuracies: number[]; trainAccuracies: number[] }[];
+  byShots: { method: 'head' | 'prompt'; shots: number | 'all'; steps: number; trainPairs: number; accuracies: number[]; trainAccuracies: number[] }[];
   /** Few-shot cloze accuracies (summed, per token, PMI) per number of solved items in the context. */
   clozeByShots: { shots: number; accuracy: number; perToken: number; pmi: number }[];
   tokens: number;
@@ -146,22 +150,30 @@ export function compareKnowledge(data: ErnieTaskData, o: CompareOptions): Compar
       const probe = relationProbe(model, data.relationDataset.test, data.relations.map((r) => r.split(' ').map(data.id)));
       chance = cloze.chance;
       const byShots: CompareRun['byShots'] = [];
-      for (const shots of o.finetuneShots ?? ['all']) {
-        const steps = shots === 'all' ? o.finetuneSteps : (o.fewShotSteps ?? o.finetuneSteps);
-        const entry: CompareRun['byShots'][number] = { shots, steps, trainPairs: 0, accuracies: [], trainAccuracies: [] };
-        for (let k = 0; k < (o.finetuneSeeds ?? 1); k++) {
-          const train = shots === 'all' ? data.relationDataset.train : shotsPerRelation(data.relationDataset.train, shots, data.relations.length, seed + 3000 + 100 * k);
-          const clf = relationClassifier(model.config, data.relations.length, kind === 'scratch' ? null : model, seed + 1000 + 100 * k);
-          const f = finetuneRelations(clf, { train, test: data.relationDataset.test }, { steps, batchSize: o.finetuneBatch, lr: o.finetuneLr, seed: seed + 2000 + 100 * k });
-          entry.trainPairs = train.length;
-          entry.accuracies.push(f.testAccuracy);
-          entry.trainAccuracies.push(f.trainAccuracy);
-          clf.dispose();
-          o.onFinetune?.(name, shots, k, f.testAccuracy);
+      const relNames = data.relations.map((r) => r.split(' ').map(data.id));
+      for (const method of o.finetuneMethods ?? ['head'])
+        for (const shots of o.finetuneShots ?? ['all']) {
+          const steps = shots === 'all' ? o.finetuneSteps : (o.fewShotSteps ?? o.finetuneSteps);
+          const entry: CompareRun['byShots'][number] = { method, shots, steps, trainPairs: 0, accuracies: [], trainAccuracies: [] };
+          for (let k = 0; k < (o.finetuneSeeds ?? 1); k++) {
+            const train = shots === 'all' ? data.relationDataset.train : shotsPerRelation(data.relationDataset.train, shots, data.relations.length, seed + 3000 + 100 * k);
+            const split = { train, test: data.relationDataset.test };
+            const fo = { steps, batchSize: o.finetuneBatch, lr: o.finetuneLr, seed: seed + 2000 + 100 * k };
+            let f;
+            if (method === 'prompt') f = finetuneRelationPrompt(model.config, kind === 'scratch' ? null : model, relNames, split, { ...fo, initSeed: seed + 1000 + 100 * k });
+            else {
+              const clf = relationClassifier(model.config, data.relations.length, kind === 'scratch' ? null : model, seed + 1000 + 100 * k);
+              f = finetuneRelations(clf, split, fo);
+              clf.dispose();
+            }
+            entry.trainPairs = train.length;
+            entry.accuracies.push(f.testAccuracy);
+            entry.trainAccuracies.push(f.trainAccuracy);
+            o.onFinetune?.(name, shots, k, f.testAccuracy);
+          }
+          byShots.push(entry);
         }
-        byShots.push(entry);
-      }
-      const full = byShots.find((b) => b.shots === 'all');
+      const full = byShots.find((b) => b.method === 'head' && b.shots === 'all');
       const accs = full?.accuracies ?? [];
       const trainAccs = full?.trainAccuracies ?? [];
       runs[kind].push({

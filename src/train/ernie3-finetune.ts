@@ -8,15 +8,23 @@
  * split (word pairs disjoint from training), and the majority-class rate as the trivial baseline.
  * Few-shot (`shotsPerRelation`): the training split cut to exactly k pairs of every relation, chosen by a seeded
  * shuffle of each relation's pairs (a subset of the training split, in its order; the held-out split is untouched).
+ * Prompt fine-tuning (`finetuneRelationPrompt`, PET / LM-BFF style, Schick & Schütze 2021, Gao et al. 2021): no new
+ * head — the question is asked in the knowledge-text format the relation probe uses (ernie3-score.ts,
+ * "[CLS] head [MASK]… tail [SEP]" through the NLU module and the pre-trained MLM head), each relation scored by the
+ * mean log-probability of its name's tokens at as many masks, and the scores of the relations are trained as logits
+ * (cross-entropy over the relations). Zero steps is the zero-shot relation probe; evaluation is the probe itself.
  */
 import { KilnError } from '../errors.js';
-import { Ernie3ForSequenceClassification, type Ernie3ForPreTraining } from '../models/ernie3/heads.js';
+import { Ernie3ForPreTraining, Ernie3ForSequenceClassification } from '../models/ernie3/heads.js';
 import { collate, type Example } from '../models/ernie3/pretrain-data.js';
-import { CLS, SEP } from '../models/ernie3/synthetic-kg.js';
+import { CLS, MASK, SEP } from '../models/ernie3/synthetic-kg.js';
+import { relationProbe } from '../infer/ernie3-score.js';
 import { AdamW } from '../optim/adamw.js';
 import { clipGradNorm } from '../optim/clip.js';
 import { noGrad } from '../tensor/autograd.js';
+import { fromArray } from '../tensor/creation.js';
 import { crossEntropy } from '../tensor/ops/nn.js';
+import type { Tensor } from '../tensor/tensor.js';
 import { Generator } from '../tensor/random.js';
 import { tidy } from '../tensor/scope.js';
 import type { RelationExample } from './ernie3-data.js';
@@ -151,4 +159,89 @@ export function finetuneRelations(model: Ernie3ForSequenceClassification, split:
     testSize: test.length, trainSize: train.length,
     firstLoss: mean(losses.slice(0, 10)), lastLoss: mean(losses.slice(-10)), seconds: (performance.now() - t0) / 1000,
   };
+}
+
+/**
+ * The relation scores [B, #relations] of prompt fine-tuning for a batch of pairs: per pair one row
+ * "[CLS] head [MASK]×n tail [SEP]" for each distinct relation-name length n; relation r's score is the mean over its
+ * tokens r_k of log softmax(mlm_head(NLU))[mask k of the n = |r| row, r_k] — exactly `relationProbe`'s score.
+ */
+export function relationPromptScores(model: Ernie3ForPreTraining, pairs: RelationExample[], relations: number[][]): Tensor {
+  const lens = [...new Set(relations.map((r) => r.length))];
+  const rows = pairs.flatMap((e) => lens.map((n) => ({ inputIds: [CLS, ...e.head, ...new Array<number>(n).fill(MASK), ...e.tail, SEP], tokenTypeIds: new Array<number>(e.head.length + e.tail.length + n + 2).fill(0) })));
+  const b = collate(rows);
+  const T = b.inputIds.shape[1];
+  const pos: number[] = [];
+  const tok: number[] = [];
+  const R = relations.length;
+  const Q = pairs.length * relations.reduce((a, r) => a + r.length, 0);
+  const w = new Float32Array(pairs.length * R * Q);
+  pairs.forEach((e, i) => relations.forEach((r, j) => r.forEach((t, k) => {
+    w[(i * R + j) * Q + pos.length] = 1 / r.length;
+    pos.push(((i * lens.length + lens.indexOf(r.length)) * T + 1 + e.head.length + k));
+    tok.push(t);
+  })));
+  const h = model.ernie.forwardNlu(b.inputIds, { tokenTypeIds: b.tokenTypeIds, attentionMask: b.attentionMask }); // [rows, T, dt]
+  const at = h.reshape(-1, h.shape[2]).indexSelect(0, fromArray(Int32Array.from(pos), [Q], { dtype: 'i32' })); // [Q, dt]
+  const lp = model.mlm_head.forward(at).logSoftmax(-1).gather(1, fromArray(Int32Array.from(tok), [Q, 1], { dtype: 'i32' })); // [Q, 1]
+  return fromArray(w, [pairs.length * R, Q]).matmul(lp).reshape(pairs.length, R);
+}
+
+/** Prompt fine-tuning (see the header) of a copy of `pretrained` (random weights when null; `seed` draws them). */
+export function finetuneRelationPrompt(
+  config: Ernie3ForPreTraining['config'], pretrained: Ernie3ForPreTraining | null, relations: number[][], split: { train: RelationExample[]; test: RelationExample[] }, o: FinetuneOptions & { initSeed?: number },
+): FinetuneResult {
+  const { train, test } = split;
+  if (train.length === 0 || test.length === 0) throw new KilnError('E_ARG', `relation prompt fine-tuning: needs training and test examples, got ${train.length} and ${test.length}`);
+  if (relations.length === 0 || relations.some((r) => r.length === 0)) throw new KilnError('E_ARG', 'relation prompt fine-tuning: needs non-empty relation names');
+  const longest = Math.max(...relations.map((r) => r.length));
+  for (const e of [...train, ...test]) {
+    if (!(e.label >= 0 && e.label < relations.length)) throw new KilnError('E_ARG', `relation prompt fine-tuning: label ${e.label} is outside [0, ${relations.length})`);
+    if (e.head.length + e.tail.length + longest + 2 > config.max_seq_len) throw new KilnError('E_ARG', `relation prompt fine-tuning: a pair with its relation masks exceeds max_seq_len ${config.max_seq_len}`);
+  }
+  const model = new Ernie3ForPreTraining(config, { generator: new Generator(o.initSeed ?? 0) });
+  if (pretrained) model.loadStateDict(pretrained.stateDict());
+  const B = o.batchSize ?? 32;
+  const peak = o.lr ?? 1e-3;
+  const warm = Math.max(1, Math.round(0.1 * o.steps));
+  const lrAt = (s: number) => (s < warm ? (peak * (s + 1)) / warm : peak * Math.max(0.05, 1 - (s - warm) / Math.max(1, o.steps - warm)));
+  // the path the prompt reads: embeddings, universal, NLU, MLM head (NLG and the other heads get no gradient)
+  const params = [...model.ernie.embeddings.parameters(), ...model.ernie.universal.parameters(), ...model.ernie.nlu.parameters(), ...model.mlm_head.parameters()];
+  const opt = new AdamW(
+    [{ params: params.filter((p) => p.ndim >= 2) }, { params: params.filter((p) => p.ndim < 2), weightDecay: 0 }],
+    { lr: peak, betas: [0.9, 0.98], weightDecay: 0.01 },
+  );
+  const gen = new Generator(o.seed ?? 0);
+  const t0 = performance.now();
+  const losses: number[] = [];
+  model.ernie.setDropout(0);
+  model.train();
+  try {
+    for (let step = 0; step < o.steps; step++) {
+      opt.setLr(lrAt(step));
+      const loss = tidy(() => {
+        const pairs = Array.from({ length: B }, () => train[Math.floor(gen.uniform() * train.length)]);
+        const l = crossEntropy(relationPromptScores(model, pairs, relations), fromArray(Int32Array.from(pairs.map((e) => e.label)), [B], { dtype: 'i32' }));
+        l.backward();
+        return l.item();
+      });
+      clipGradNorm(params, 1.0);
+      opt.step();
+      opt.zeroGrad();
+      losses.push(loss);
+      o.onStep?.({ step: step + 1, loss, lr: lrAt(step) });
+    }
+    const counts = new Map<number, number>();
+    for (const e of train) counts.set(e.label, (counts.get(e.label) ?? 0) + 1);
+    const majority = [...counts.entries()].sort((a, b) => b[1] - a[1] || a[0] - b[0])[0][0];
+    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+    return {
+      trainAccuracy: relationProbe(model, train, relations).accuracy, testAccuracy: relationProbe(model, test, relations).accuracy,
+      majorityAccuracy: test.filter((e) => e.label === majority).length / test.length, testSize: test.length, trainSize: train.length,
+      firstLoss: losses.length ? mean(losses.slice(0, 10)) : NaN, lastLoss: losses.length ? mean(losses.slice(-10)) : NaN, seconds: (performance.now() - t0) / 1000,
+    };
+  } finally {
+    opt.dispose();
+    model.dispose();
+  }
 }

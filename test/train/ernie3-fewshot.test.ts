@@ -80,14 +80,16 @@ test('compareKnowledge from saved backbones: full fine-tuning reproduces the pre
   const dir = mkdtempSync(join(tmpdir(), 'ernie3-fewshot-'));
   try {
     const a = compareKnowledge(data, { ...base, out: dir });
-    const b = compareKnowledge(data, { ...base, from: dir, finetuneShots: [1, 'all'], fewShotSteps: 2, clozeShots: [1] });
+    const b = compareKnowledge(data, { ...base, from: dir, finetuneShots: [1, 'all'], finetuneMethods: ['head', 'prompt'], fewShotSteps: 2, clozeShots: [1] });
     for (const kind of ['knowledge', 'baseline'] as const) {
       const [ra, rb] = [a[kind][0], b[kind][0]];
       assert.deepEqual(rb.relationAccuracies, ra.relationAccuracies, `${kind}: full fine-tuning from the saved backbone`);
       assert.equal(rb.clozePmiAccuracy, ra.clozePmiAccuracy);
       assert.equal(rb.relationProbeAccuracy, ra.relationProbeAccuracy);
       assert.equal(rb.perTask, null, 'nothing pre-trained');
-      assert.deepEqual(rb.byShots.map((x) => [x.shots, x.steps, x.trainPairs, x.accuracies.length]), [[1, 2, data.relations.length, 2], ['all', 3, data.relationDataset.train.length, 2]]);
+      const n = data.relations.length;
+      const all = data.relationDataset.train.length;
+      assert.deepEqual(rb.byShots.map((x) => [x.method, x.shots, x.steps, x.trainPairs, x.accuracies.length]), [['head', 1, 2, n, 2], ['head', 'all', 3, all, 2], ['prompt', 1, 2, n, 2], ['prompt', 'all', 3, all, 2]]);
       assert.equal(rb.clozeByShots.length, 1);
       assert.equal(rb.clozeByShots[0].shots, 1);
     }
@@ -95,4 +97,38 @@ test('compareKnowledge from saved backbones: full fine-tuning reproduces the pre
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('prompt fine-tuning: scores are the relation probe\'s, zero steps is the probe, and it learns a toy relation set', async () => {
+  const { Ernie3ForPreTraining } = await import('../../src/models/ernie3/heads.js');
+  const { Generator, noGrad, tidy } = await import('../../src/index.js');
+  const { relationProbe } = await import('../../src/infer/ernie3-score.js');
+  const { relationPromptScores, finetuneRelationPrompt } = await import('../../src/train/ernie3-finetune.js');
+  const config = { vocab_size: 40, universal: { num_layers: 1, hidden_size: 16, num_heads: 2, intermediate_size: 32 }, nlu: { num_layers: 1, hidden_size: 16, num_heads: 2, intermediate_size: 32 }, nlg: { num_layers: 1, hidden_size: 8, num_heads: 2, intermediate_size: 16 }, max_seq_len: 16, mem_len: 4, hidden_dropout_prob: 0 };
+  // relation names of 1 and 2 tokens; label = the group of the tail word (tails 9–11 → 0, 12–14 → 1, 15–17 → 2);
+  // each head comes with two tails of different groups, so only the tail tells the label; test pairs are new pairs
+  const relations = [[5], [6, 7], [8]];
+  const ex = (h: number, t: number): RelationExample => ({ head: [h], tail: [t], label: Math.floor((t - 9) / 3) });
+  const tr: RelationExample[] = [];
+  for (let h = 18; h < 36; h++) for (const d of [0, 4]) tr.push(ex(h, 9 + ((h + d) % 9)));
+  const te: RelationExample[] = [];
+  for (let h = 18; h < 36; h += 2) te.push(ex(h, 9 + ((h + 7) % 9)));
+  const pre = new Ernie3ForPreTraining(config, { generator: new Generator(7) });
+  // the batched scores pick what the probe picks, pair by pair
+  const picks = noGrad(() => tidy(() => {
+    const s = relationPromptScores(pre, tr, relations).contiguous().data() as Float32Array;
+    return tr.map((_, i) => { const row = Array.from(s.subarray(i * 3, i * 3 + 3)); return row.indexOf(Math.max(...row)); });
+  }));
+  assert.deepEqual(picks, relationProbe(pre, tr, relations).predictions);
+  const zero = finetuneRelationPrompt(pre.config, pre, relations, { train: tr, test: te }, { steps: 0 });
+  assert.equal(zero.testAccuracy, relationProbe(pre, te, relations).accuracy);
+  assert.equal(zero.trainAccuracy, relationProbe(pre, tr, relations).accuracy);
+  const f = finetuneRelationPrompt(pre.config, pre, relations, { train: tr, test: te }, { steps: 120, batchSize: 16, lr: 3e-3, seed: 2, initSeed: 1 });
+  assert.ok(f.lastLoss < 0.3 * f.firstLoss, `loss ${f.firstLoss} → ${f.lastLoss}`);
+  assert.equal(f.trainAccuracy, 1);
+  assert.ok(f.testAccuracy >= 8 / 9 && zero.testAccuracy <= 5 / 9, `held-out pairs: ${zero.testAccuracy} before, ${f.testAccuracy} after`);
+  // the pre-trained model itself is untouched (a copy is fine-tuned)
+  assert.deepEqual(relationProbe(pre, tr, relations).predictions, picks);
+  assert.throws(() => finetuneRelationPrompt(pre.config, pre, relations, { train: [{ head: [18], tail: [9], label: 3 }], test: te }, { steps: 1 }), /label 3/);
+  pre.dispose();
 });
