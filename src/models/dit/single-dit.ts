@@ -7,7 +7,8 @@
  *   ctx    = text_embedder(text states)                                     // [B, L, D]
  *   per block (mod = e + scale_shift_table → shift/scale/gate for attention and FFN):
  *     x += gate_msa · attn1(norm1(x)·(1 + scale_msa) + shift_msa)            // 3D RoPE, qk-norm, full attention
- *     x += attn2(norm2(x), ctx)                                               // cross-attention to text
+ *     x += attn2(norm2(x), ctx)                                               // cross-attention to text (norm2: affine
+ *                                                                             // LayerNorm, or the identity without cross_attn_norm)
  *     x += gate_ffn · ffn(norm3(x)·(1 + scale_ffn) + shift_ffn)
  *   out    = proj_out(norm_out(x)·(1 + scale) + shift) → unpatchify           // [B, C, T, H, W] velocity
  * adaLN-zero: time_proj, every scale_shift_table and the cross-attention output projection start at zero, so a
@@ -63,7 +64,8 @@ export function modulate(x: Tensor, shift: Tensor, scale: Tensor): Tensor {
 export class SingleDitBlock extends Module {
   norm1: LayerNorm;
   attn1: QkNormAttention;
-  norm2: LayerNorm;
+  /** LayerNorm with affine before the cross-attention when cross_attn_norm; null (the identity, as Wan's nn.Identity) otherwise */
+  norm2: LayerNorm | null;
   attn2: QkNormAttention;
   norm3: LayerNorm;
   ffn: FeedForward;
@@ -74,7 +76,7 @@ export class SingleDitBlock extends Module {
     const D = c.num_attention_heads * c.attention_head_dim;
     this.norm1 = new LayerNorm(D, c.eps, { affine: false });
     this.attn1 = new QkNormAttention(D, c.num_attention_heads, c.eps, generator);
-    this.norm2 = new LayerNorm(D, c.eps, { affine: c.cross_attn_norm });
+    this.norm2 = c.cross_attn_norm ? new LayerNorm(D, c.eps) : null;
     this.attn2 = new QkNormAttention(D, c.num_attention_heads, c.eps, generator, { zeroOut: true });
     this.norm3 = new LayerNorm(D, c.eps, { affine: false });
     this.ffn = new FeedForward(D, c.ffn_dim, generator);
@@ -91,7 +93,7 @@ export class SingleDitBlock extends Module {
   forward(x: Tensor, e: Tensor, ctx: Tensor, rope: Rope, mask: Tensor | null, sparse: { grid: PatchGrid; window: TileWindow } | null = null): Tensor {
     const [shiftMsa, scaleMsa, gateMsa, shiftFfn, scaleFfn, gateFfn] = e.add(this.scale_shift_table).split(1, 1).map((t) => t.squeeze(1));
     let h = x.add(this.attn1.forward(modulate(this.norm1.forward(x), shiftMsa, scaleMsa), { rope, sparse }).mul(gateMsa.unsqueeze(1)));
-    h = h.add(this.attn2.forward(this.norm2.forward(h), { context: ctx, mask }));
+    h = h.add(this.attn2.forward(this.norm2 ? this.norm2.forward(h) : h, { context: ctx, mask }));
     return h.add(this.ffn.forward(modulate(this.norm3.forward(h), shiftFfn, scaleFfn)).mul(gateFfn.unsqueeze(1)));
   }
 }
