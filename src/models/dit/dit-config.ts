@@ -43,8 +43,8 @@ export interface MmDitConfig {
   pooled_projection_dim: number;
   guidance_embeds: boolean;
   /**
-   * Depth of HunyuanVideo's text token refiner (diffusers `num_refiner_layers`, 2 there). Counted by
-   * `mmDitParamCount`; `MmDit` builds only 0 (a single `context_embedder` projection), so every buildable preset has 0.
+   * Depth of HunyuanVideo's text token refiner (diffusers `num_refiner_layers`, 2 there); 0 = a single
+   * `context_embedder` projection (every Aquarius preset). `MmDit` builds both (token-refiner.ts).
    */
   num_refiner_layers: number;
   rope_axes_dim: [number, number, number];
@@ -84,7 +84,7 @@ export const MM_DIT_PRESETS: Record<string, Partial<MmDitConfig>> = {
   'mm-dit-13b': {},
   /**
    * HunyuanVideo's published transformer (diffusers `HunyuanVideoTransformer3DModel` defaults), i.e. 'mm-dit-13b' plus
-   * the 2-layer token refiner: 12,821,012,544 parameters. Counted only (`kiln info`); MmDit does not build the refiner.
+   * the 2-layer token refiner: 12,821,012,544 parameters.
    */
   'hunyuan-video-13b': { num_refiner_layers: 2 },
   'mm-dit-tiny': {
@@ -182,14 +182,15 @@ export function mmDitParamCount(c: MmDitConfig): number {
  * What HunyuanVideo's token refiner adds to the single `context_embedder` projection (whose Dt·D + D is its
  * `proj_in`, already counted): its own timestep embedder f·D + D + D² + D and pooled-text projection (the masked mean
  * of the text states) Dt·D + D + D² + D, then R blocks of LayerNorm (2D) → self-attention with biases (4 (D² + D), no
- * qk-norm) → LayerNorm (2D) → SiLU MLP (D·M + M + M·D + D) → gate projection `norm_out` (D·2D + 2D).
+ * qk-norm) → LayerNorm (2D) → SiLU MLP (D·M + M + M·D + D, M = 4D always: diffusers builds the refiner with its
+ * default mlp_width_ratio 4, not the model's mlp_ratio) → gate projection `norm_out` (D·2D + 2D).
  * 0 when num_refiner_layers = 0.
  */
 export function tokenRefinerParamCount(c: MmDitConfig): number {
   const R = c.num_refiner_layers ?? 0;
   if (R === 0) return 0;
   const D = c.num_attention_heads * c.attention_head_dim;
-  const M = c.mlp_ratio * D;
+  const M = 4 * D;
   const block = 2 * D + 4 * lin(D, D) + 2 * D + lin(D, M) + lin(M, D) + lin(D, 2 * D);
   return lin(c.freq_dim, D) + lin(D, D) + lin(c.text_embed_dim, D) + lin(D, D) + R * block;
 }

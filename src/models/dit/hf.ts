@@ -8,9 +8,10 @@
  *   - `proj_out.weight` / `.bias`: Wan's unpatchify reads output features as (pt, ph, pw, C), ours as (C, pt, ph, pw):
  *     the rows are permuted.
  * MM-DiT ↔ diffusers `HunyuanVideoTransformer3DModel`: same keys except `x_embedder.proj.weight` (the same reshape);
- * HunyuanVideo's unpatchify already reads (C, pt, ph, pw). Its token refiner (`context_embedder.token_refiner.*`,
- * `context_embedder.time_text_embed.*`) has no counterpart here: those keys are returned as `unsupported` and
- * `context_embedder.proj_in` is kept.
+ * HunyuanVideo's unpatchify already reads (C, pt, ph, pw). The token refiner (`context_embedder.token_refiner.*`,
+ * `context_embedder.time_text_embed.*`) loads as it is when num_refiner_layers > 0; with 0, diffusers' unused
+ * `time_text_embed` is dropped and refiner-block keys are returned as `unsupported`.
+ * Checked against diffusers itself: test/models/dit/diffusers-parity.test.ts.
  *
  * `loadDiffusersDit(dir)` loads a diffusers directory (`config.json` + `diffusion_pytorch_model.safetensors`, or its
  * sharded index; F32/BF16/F16) as the Kiln model its `_class_name` names, translating the config

@@ -1,7 +1,7 @@
 /**
  * MM-DiT (the Aquarius 13.4B-class denoiser; HunyuanVideo's design), written top-down:
  *   x    = x_embedder(patchify(latents))                    // [B, N, D] video tokens
- *   c    = context_embedder(text states)                    // [B, L, D] text tokens
+ *   c    = context_embedder(text states; t, text mask)      // [B, L, D] text tokens (proj_in, + token refiner if R > 0)
  *   temb = timestep_embedder(sinusoid(t)) (+ guidance_embedder(sinusoid(1000·g))) + text_embedder(pooled)   // [B, D]
  *   dual-stream blocks ×num_layers: separate adaLN-zero, q/k/v, output and FFN weights for x and c; ONE joint
  *       attention over [x; c] (RoPE on the video part, qk RMSNorm per head, padding text keys masked);
@@ -10,8 +10,8 @@
  *   out  = proj_out(norm_out(x; temb)) → unpatchify          // [B, C, T, H, W]
  * adaLN-zero: every modulation linear (norm1, norm1_context, norm) and proj_out start at zero: fresh blocks are
  * identities and a fresh model predicts 0. Names follow diffusers' `HunyuanVideoTransformer3DModel`; the
- * context_embedder is a single projection here (HunyuanVideo's 2-layer token refiner is left out: Aquarius trains
- * its text encoder with the model, see docs/aquarius.md).
+ * context_embedder is a single projection with num_refiner_layers 0 (the Aquarius presets: Aquarius trains its text
+ * encoder with the model, see docs/aquarius.md) and HunyuanVideo's token refiner (token-refiner.ts) with R > 0.
  * Stages (diffusion caches): `begin(inputs)` → `DitPass` (single-dit.ts) over the video stream; blocks are numbered
  * dual-stream first, then single-stream; the pass carries the text stream between block ranges. `forward` is exactly
  * begin → blocks(0, n) → head. Sparse switch: `attentionWindow` (constructor option `attention`) makes every joint
@@ -30,6 +30,7 @@ import { fromHeads, rotate, slidingTileJointAttention, toHeads, type Rope, type 
 import { mmDitConfig, type MmDitConfig } from './dit-config.js';
 import { MlpEmbedder, patchify, rope3d, timestepEmbedding, unpatchify } from './embeddings.js';
 import { FeedForward, modulate, type DitInputs, type DitPass, type StagedDit } from './single-dit.js';
+import { IndividualTokenRefiner, RefinerTimeTextEmbed, maskedMean, refinerMask } from './token-refiner.js';
 import type { PatchGrid } from './embeddings.js';
 
 function zeroLinear(l: Linear): Linear {
@@ -189,14 +190,30 @@ export class TimeTextEmbed extends Module {
   }
 }
 
+/**
+ * Text states → text tokens: `proj_in` alone (num_refiner_layers 0), or HunyuanVideo's token refiner
+ * (token-refiner.ts): its own timestep + pooled-text conditioning, then R refiner blocks over proj_in's output.
+ */
 export class ContextEmbedder extends Module {
   proj_in: Linear;
-  constructor(textDim: number, dim: number, generator?: Generator) {
+  time_text_embed: RefinerTimeTextEmbed | null;
+  token_refiner: IndividualTokenRefiner | null;
+  constructor(textDim: number, dim: number, generator?: Generator, refiner: { layers: number; heads: number; freqDim: number } = { layers: 0, heads: 1, freqDim: 256 }) {
     super();
+    const r = refiner.layers > 0;
+    this.time_text_embed = r ? new RefinerTimeTextEmbed(refiner.freqDim, textDim, dim, generator) : null;
     this.proj_in = new Linear(textDim, dim, { generator });
+    this.token_refiner = r ? new IndividualTokenRefiner(dim, refiner.heads, refiner.layers, generator) : null;
   }
-  forward(x: Tensor): Tensor {
-    return this.proj_in.forward(x);
+  /** text [B, L, Dt]; timestep [B] and keep mask [B, L] are read only by the refiner. */
+  forward(text: Tensor, timestep?: Tensor, mask?: Tensor | null): Tensor {
+    let x = this.proj_in.forward(text);
+    if (!this.token_refiner || !this.time_text_embed) return x;
+    if (!timestep) throw new KilnError('E_ARG', 'ContextEmbedder: the token refiner needs the timestep');
+    const c = this.time_text_embed.forward(timestep, maskedMean(text, mask));
+    const m = mask ? refinerMask(mask) : null;
+    for (const b of this.token_refiner.refiner_blocks) x = b.forward(x, c, m);
+    return x;
   }
 }
 
@@ -248,12 +265,10 @@ export class MmDit extends Module implements StagedDit {
     super();
     this.attentionWindow = attention;
     const c = (this.config = mmDitConfig(config));
-    if (c.num_refiner_layers > 0)
-      throw new KilnError('E_CONFIG', `MM-DiT: num_refiner_layers = ${c.num_refiner_layers} (HunyuanVideo's token refiner) is counted by \`kiln info\` but not built; use num_refiner_layers: 0 (e.g. the mm-dit-13b preset) to build the model`);
     const D = c.num_attention_heads * c.attention_head_dim;
     const [pt, ph, pw] = c.patch_size;
     this.x_embedder = new PatchEmbed(c.in_channels * pt * ph * pw, D, generator);
-    this.context_embedder = new ContextEmbedder(c.text_embed_dim, D, generator);
+    this.context_embedder = new ContextEmbedder(c.text_embed_dim, D, generator, { layers: c.num_refiner_layers, heads: c.num_attention_heads, freqDim: c.freq_dim });
     this.time_text_embed = new TimeTextEmbed(c, D, generator);
     this.transformer_blocks = Array.from({ length: c.num_layers }, () => new DualStreamBlock(c, generator));
     this.single_transformer_blocks = Array.from({ length: c.num_single_layers }, () => new SingleStreamBlock(c, generator));
@@ -274,7 +289,7 @@ export class MmDit extends Module implements StagedDit {
     const B = latents.shape[0];
     const { tokens, grid } = patchify(latents, c.patch_size);
     const x = this.x_embedder.proj.forward(tokens); // [B, N, D]
-    const ctx = this.context_embedder.forward(text); // [B, L, D]
+    const ctx = this.context_embedder.forward(text, timestep, textMask); // [B, L, D]
     const N = x.shape[1];
     const L = ctx.shape[1];
     const te = this.time_text_embed;

@@ -18,6 +18,8 @@ import { readSafetensors } from '../../../src/io/safetensors.js';
 import { readConfig } from '../../../src/io/checkpoint.js';
 import { diffusersDitConfig, loadDiffusersDit, sanitizeWan } from '../../../src/models/dit/hf.js';
 import { SingleDit } from '../../../src/models/dit/single-dit.js';
+import { MmDit } from '../../../src/models/dit/mm-dit.js';
+import { mmDitParamCount, tokenRefinerParamCount } from '../../../src/models/dit/dit-config.js';
 import { maxDiff } from '../../helpers/tensors.js';
 import type { DitInputs } from '../../../src/models/dit/single-dit.js';
 import type { MmDitConfig, SingleDitConfig } from '../../../src/models/dit/dit-config.js';
@@ -42,7 +44,7 @@ function maxAbs(t: k.Tensor): number {
   return Math.max(...(t.contiguous().data() as Float32Array).map(Math.abs));
 }
 
-for (const name of ['wan', 'wan-b', 'hunyuan']) {
+for (const name of ['wan', 'wan-b', 'hunyuan', 'hunyuan-refiner']) {
   test(`diffusers parity ${name}: Kiln's forward equals diffusers' (float64 within 1e-5, float32 within 2e-4 of the output scale)`, () => {
     const model = loadDiffusersDit(join(FIX, name));
     const { inputs, want, want64 } = fixture(name);
@@ -57,8 +59,15 @@ for (const name of ['wan', 'wan-b', 'hunyuan']) {
   });
 }
 
-test('hunyuan-refiner: a checkpoint with the token refiner is refused (MmDit does not build it yet)', () => {
-  assert.throws(() => loadDiffusersDit(join(FIX, 'hunyuan-refiner')), /num_refiner_layers = 2/);
+test('hunyuan-refiner: the token refiner counts as tokenRefinerParamCount says, and reads the text mask', () => {
+  const model = loadDiffusersDit(join(FIX, 'hunyuan-refiner')) as MmDit;
+  assert.equal(model.numParameters(), mmDitParamCount(model.config));
+  assert.ok(tokenRefinerParamCount(model.config) > 0);
+  const { inputs, want64 } = fixture('hunyuan-refiner');
+  // row 1 has padding: without the mask its output changes (refiner pooling and attention, joint attention)
+  const noMask = k.noGrad(() => model.forward({ ...inputs, textMask: null }));
+  assert.ok(maxDiff(noMask.slice(0, 1, 2), want64.slice(0, 1, 2)) > 1e-2);
+  model.dispose();
 });
 
 test('diffusers parity is sensitive: Wan proj_out rows left in diffusers order change the output', () => {

@@ -25,6 +25,16 @@ test('mm-dit-13b counts what MmDit builds; hunyuan-video-13b adds the 2-layer to
   assert.throws(() => mmDitConfig({ num_refiner_layers: -1 }), (e: k.KilnError) => e.code === 'E_CONFIG');
 });
 
-test('MmDit refuses a config with a token refiner it does not build (counted only), naming the key', () => {
-  assert.throws(() => new MmDit({ ...mmDitConfig('mm-dit-tiny'), num_refiner_layers: 1 }), /num_refiner_layers = 1/);
+test('MmDit builds the token refiner (num_refiner_layers > 0): its module tree has exactly the counted parameters, under the diffusers names', () => {
+  const m = new MmDit({ ...mmDitConfig('mm-dit-tiny'), num_refiner_layers: 2, mlp_ratio: 2 });
+  assert.equal(m.numParameters(), mmDitParamCount(m.config));
+  const names = [...m.stateDict().keys()].filter((n) => n.startsWith('context_embedder.'));
+  for (const n of ['context_embedder.time_text_embed.timestep_embedder.linear_1.weight', 'context_embedder.time_text_embed.text_embedder.linear_2.bias',
+    'context_embedder.proj_in.weight', 'context_embedder.token_refiner.refiner_blocks.1.attn.to_out.0.weight',
+    'context_embedder.token_refiner.refiner_blocks.0.ff.net.0.proj.weight', 'context_embedder.token_refiner.refiner_blocks.0.ff.net.2.bias',
+    'context_embedder.token_refiner.refiner_blocks.0.norm_out.linear.weight', 'context_embedder.token_refiner.refiner_blocks.0.norm1.bias'])
+    assert.ok(names.includes(n), n);
+  // the refiner MLP is 4·D whatever mlp_ratio (diffusers' default mlp_width_ratio)
+  assert.deepEqual(m.stateDict().get('context_embedder.token_refiner.refiner_blocks.0.ff.net.0.proj.weight')!.shape, [128, 32]);
+  m.dispose();
 });
