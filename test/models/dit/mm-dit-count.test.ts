@@ -5,6 +5,7 @@ import * as k from '../../../src/index.js';
 import { mmDitConfig, mmDitParamCount, tokenRefinerParamCount } from '../../../src/models/dit/dit-config.js';
 import { mmDitFamily } from '../../../src/models/dit/family.js';
 import { MmDit } from '../../../src/models/dit/mm-dit.js';
+import { normal_ } from '../../../src/nn/init.js';
 
 test('mm-dit-13b counts what MmDit builds; hunyuan-video-13b adds the 2-layer token refiner (independent arithmetic)', () => {
   const D = 3072;
@@ -36,5 +37,13 @@ test('MmDit builds the token refiner (num_refiner_layers > 0): its module tree h
     assert.ok(names.includes(n), n);
   // the refiner MLP is 4·D whatever mlp_ratio (diffusers' default mlp_width_ratio)
   assert.deepEqual(m.stateDict().get('context_embedder.token_refiner.refiner_blocks.0.ff.net.0.proj.weight')!.shape, [128, 32]);
+  // it trains: every refiner parameter gets a gradient (the zero-initialised adaLN/proj_out layers randomised first)
+  const g = new k.Generator(7);
+  for (const [n, p] of m.namedParameters()) if (n.includes('.linear.') || n.startsWith('proj_out')) normal_(p, 0, 0.3, g);
+  const mask = k.fromArray([1, 1, 1, 1, 1, 0], [1, 6]);
+  const out = m.forward({ latents: k.randn([1, 4, 1, 4, 4], { generator: g }), timestep: k.fromArray([500], [1]), text: k.randn([1, 6, 32], { generator: g }), textMask: mask, pooled: k.randn([1, 32], { generator: g }) });
+  out.square().mean().backward();
+  for (const [n, p] of m.namedParameters())
+    if (n.startsWith('context_embedder.')) assert.ok(p.grad && Math.max(...(p.grad.data() as Float32Array).map(Math.abs)) > 0, `no gradient for ${n}`);
   m.dispose();
 });
