@@ -4,7 +4,7 @@
  * --json` then prints params_total and the per-part accounting below.
  * - `singleDitFamily` (`aquarius_single_dit`): single-dit-2b, single-dit-1.3b (Wan2.1-T2V-1.3B shapes), single-dit-tiny;
  * - `mmDitFamily` (`aquarius_mm_dit`): mm-dit-13b (HunyuanVideo shapes as Kiln builds them), hunyuan-video-13b (the
- *   published transformer with its 2-layer token refiner, counted only), mm-dit-tiny;
+ *   published transformer with its 2-layer token refiner, token-refiner.ts), mm-dit-tiny;
  * - `causalVaeFamily` (`aquarius_causal_vae`): vae-16c, vae-tiny.
  */
 import { MM_DIT_PRESETS, SINGLE_DIT_PRESETS, mmDitConfig, mmDitParamCount, singleDitConfig, singleDitParamCount, tokenRefinerParamCount, type MmDitConfig, type SingleDitConfig } from './dit-config.js';

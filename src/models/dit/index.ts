@@ -17,11 +17,12 @@ export { timestepEmbedding, MlpEmbedder, patchify, unpatchify, rope3d, type Patc
 export { QkNormAttention, slidingTileAttention, slidingTileJointAttention, parseTileWindow, type Rope, type TileWindow } from './attention.js';
 export { SingleDit, SingleDitBlock, FeedForward, modulate, type DitInputs } from './single-dit.js';
 export { MmDit, DualStreamBlock, SingleStreamBlock, JointAttention } from './mm-dit.js';
+export { IndividualTokenRefiner, RefinerTimeTextEmbed } from './token-refiner.js';
 export { SmallTextEncoder, type TextEncoder, type TextEncoding, type SmallTextEncoderConfig } from './text-encoder.js';
 export {
   sigmaSchedule, resolutionShift, shiftSigma, nullCondition, withUnconditional, flowTimesteps, guidedVelocity,
   type Condition, type VelocityModel, type ShiftOptions,
 } from './flow.js';
 export { tokenize } from './byte-tokens.js';
-export { sanitizeWan, toWan, sanitizeHunyuan, type Sanitized } from './hf.js';
+export { sanitizeWan, toWan, sanitizeHunyuan, loadDiffusersDit, diffusersDitConfig, type Sanitized } from './hf.js';
 export { singleDitFamily, mmDitFamily, causalVaeFamily } from './family.js';
