@@ -284,7 +284,7 @@ export function runFinetuneErnie(o: FinetuneOpts, log: (s: string) => void = con
   checkVocab(o.model, data);
   const pre = loadErnie3(o.model);
   const cloze = clozeAccuracy(pre, data.cloze);
-  const train = o.shotsPerRelation === undefined ? data.relationDataset.train : shotsPerRelation(data.relationDataset.train, o.shotsPerRelation, data.relations.length, o.seed);
+  const train = o.shotsPerRelation === undefined ? data.relationDataset.train : shotsPerRelation(data.relationDataset.train, o.shotsPerRelation, data.relations.length, o.seed, data.relations);
   const clf = relationClassifier(pre.config, data.relations.length, pre, o.seed);
   const bar = progressBar(o.json, 'fine-tuning');
   bar?.start(o.steps, 0, { phase: 'finetune', task: 'relations', loss: '-', tps: '-' });

@@ -156,7 +156,7 @@ export function compareKnowledge(data: ErnieTaskData, o: CompareOptions): Compar
           const steps = shots === 'all' ? o.finetuneSteps : (o.fewShotSteps ?? o.finetuneSteps);
           const entry: CompareRun['byShots'][number] = { method, shots, steps, trainPairs: 0, accuracies: [], trainAccuracies: [] };
           for (let k = 0; k < (o.finetuneSeeds ?? 1); k++) {
-            const train = shots === 'all' ? data.relationDataset.train : shotsPerRelation(data.relationDataset.train, shots, data.relations.length, seed + 3000 + 100 * k);
+            const train = shots === 'all' ? data.relationDataset.train : shotsPerRelation(data.relationDataset.train, shots, data.relations.length, seed + 3000 + 100 * k, data.relations);
             const split = { train, test: data.relationDataset.test };
             const fo = { steps, batchSize: o.finetuneBatch, lr: o.finetuneLr, seed: seed + 2000 + 100 * k };
             let f;

@@ -58,9 +58,10 @@ export function pairExample(e: RelationExample): Example {
 /**
  * Exactly `k` training pairs of each relation 0 … numLabels − 1: per relation, the first k of its pairs after a
  * Fisher–Yates shuffle seeded by `seed` (each relation's own draw from one generator, in label order); returned in the
- * training split's order. Throws when k is not a positive integer or a relation has fewer than k pairs.
+ * training split's order. Throws when k is not a positive integer or a relation has fewer than k pairs (named by
+ * `names`, when given).
  */
-export function shotsPerRelation(train: RelationExample[], k: number, numLabels: number, seed: number): RelationExample[] {
+export function shotsPerRelation(train: RelationExample[], k: number, numLabels: number, seed: number, names?: string[]): RelationExample[] {
   if (!Number.isInteger(k) || k < 1) throw new KilnError('E_ARG', `few-shot relation fine-tuning: shots per relation must be a positive integer, got ${k}`);
   const byLabel: number[][] = Array.from({ length: numLabels }, () => []);
   train.forEach((e, i) => {
@@ -69,7 +70,7 @@ export function shotsPerRelation(train: RelationExample[], k: number, numLabels:
   });
   const short = byLabel.map((xs, l) => [l, xs.length] as const).filter(([, n]) => n < k);
   if (short.length > 0)
-    throw new KilnError('E_ARG', `few-shot relation fine-tuning: ${k} shots per relation asked, but relation${short.length > 1 ? 's' : ''} ${short.map(([l, n]) => `${l} (${n} pairs)`).join(', ')} of the training split ha${short.length > 1 ? 've' : 's'} fewer; use at most ${Math.min(...byLabel.map((xs) => xs.length))} shots per relation`);
+    throw new KilnError('E_ARG', `few-shot relation fine-tuning: ${k} shots per relation asked, but relation${short.length > 1 ? 's' : ''} ${short.map(([l, n]) => `${l}${names?.[l] ? ` '${names[l]}'` : ''} (${n} pairs)`).join(', ')} of the training split ha${short.length > 1 ? 've' : 's'} fewer; use at most ${Math.min(...byLabel.map((xs) => xs.length))} shots per relation`);
   const gen = new Generator(seed);
   const keep = new Set<number>();
   for (const xs of byLabel) {

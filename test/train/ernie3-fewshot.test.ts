@@ -51,6 +51,7 @@ test('shotsPerRelation: refuses bad k and relations with too few pairs, naming t
   assert.throws(() => shotsPerRelation(train, 8, 3, 0), /relation 1 \(7 pairs\).*at most 7 shots per relation/);
   assert.throws(() => shotsPerRelation(train, 11, 3, 0), /relations 0 \(10 pairs\), 1 \(7 pairs\)/);
   assert.throws(() => shotsPerRelation(train, 1, 4, 0), /relation 3 \(0 pairs\)/);
+  assert.throws(() => shotsPerRelation(train, 8, 3, 0, ['is a', 'part of', 'near']), /relation 1 'part of' \(7 pairs\)/);
   assert.throws(() => shotsPerRelation([...train, { head: [1], tail: [2], label: 3 }], 1, 3, 0), /label 3, outside \[0, 3\)/);
 });
 
