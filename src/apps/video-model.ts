@@ -11,7 +11,8 @@
  * Image conditioning by channel concatenation (Wan-I2V style; `image_condition: true`): the DiT takes 2C + 1 input
  * channels — the noisy latents, the first-frame latent in latent frame 0 (zeros elsewhere) and a frame mask (1 on
  * latent frame 0 when an image is given) — and predicts C. Without an image the extra channels are zero, so the same
- * model still does text-to-video; `trainWorld` gives the first frame on half of its batches.
+ * model still does text-to-video; `trainWorld` gives the first frame on half of its batches. `ZeroImageChannels` does the
+ * same zero-fill for staged samplers (src/infer/video-sampler.ts, through demo-videos/text-to-video.ts `denoiser`).
  *
  * Text: prompts are tokenized by UTF-8 bytes (vocabulary 256; the default) or, when the config has `text_tokenizer`
  * (a saved `WordLevelTokenizer` vocabulary), one id per word; with `pooled_text` the text encoder's pooled vector is
@@ -33,7 +34,7 @@ import { patchify, rope3d, timestepEmbedding, unpatchify, type PatchGrid } from 
 import { keyMask } from '../models/dit/attention.js';
 import { resolutionShift, type Condition, type VelocityModel } from '../models/dit/flow.js';
 import { velocityFromX0 } from './demo-videos/x-prediction.js';
-import { SingleDit, modulate } from '../models/dit/single-dit.js';
+import { SingleDit, modulate, type DitInputs, type DitPass, type StagedDit } from '../models/dit/single-dit.js';
 import { SmallTextEncoder, type SmallTextEncoderConfig } from '../models/dit/text-encoder.js';
 import { tokenize } from '../models/dit/byte-tokens.js';
 import { WordLevelTokenizer, type WordLevelJson } from '../tokenizers/word-level.js';
@@ -279,6 +280,21 @@ export function withImageChannels(x: Tensor, image: Tensor | null): Tensor {
   const md = m.storage.data as Float32Array;
   for (let b = 0; b < B; b++) md.fill(1, m.offset + b * T * h * w, m.offset + b * T * h * w + h * w);
   return cat([x, cond, m], 1);
+}
+
+/**
+ * A staged DiT of an `image_condition` model sampled without an image: the inputs get zero image channels and a zero
+ * frame mask appended (`withImageChannels(x, null)`, what `VideoModel.velocity()` does with no image), so samplers
+ * and diffusion caches that drive a `StagedDit` with C-channel latents can run a DiT that takes 2C + 1.
+ */
+export class ZeroImageChannels implements StagedDit {
+  constructor(readonly dit: StagedDit) {}
+  begin(inputs: DitInputs): DitPass {
+    return this.dit.begin({ ...inputs, latents: withImageChannels(inputs.latents, null) });
+  }
+  forward(inputs: DitInputs): Tensor {
+    return this.dit.forward({ ...inputs, latents: withImageChannels(inputs.latents, null) });
+  }
 }
 
 /** Reads a saved VideoModel directory. */

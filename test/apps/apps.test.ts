@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { tinyVideoModelConfig } from '../../src/apps/demo-videos/text-to-video.js';
+import { generateVideo, tinyVideoModelConfig } from '../../src/apps/demo-videos/text-to-video.js';
 import { avatarVideo } from '../../src/apps/avatar.js';
 import { personalize } from '../../src/apps/personalize.js';
 import { loadLoraAdapter, saveLoraAdapter } from '../../src/nn/lora.js';
@@ -218,6 +218,56 @@ test('a kiln-train-dit-style model (x-prediction, 8×8 pixel patches, no shift k
 });
 
 // ── with the trained fixture model ──
+
+/** The sampling `kiln app t2v` did before `kiln video generate` replaced it: guidedSample over VideoModel.velocity(), decoded. */
+function appT2v(m: VideoModel, prompts: string[], steps: number, seed: number, frames = m.config.frames): Float32Array {
+  return k.noGrad(() => {
+    const shape = m.latentShape(prompts.length, frames, m.config.height, m.config.width);
+    const z = guidedSample(m.velocity(), shape, m.condition(prompts), { steps, seed, guidance: m.config.guidance, shift: m.sigmaShift(shape) });
+    return m.decode(z).contiguous().data() as Float32Array;
+  });
+}
+
+function maxAbs(a: Float32Array, b: Float32Array): number {
+  assert.equal(a.length, b.length);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
+
+test('generateVideo samples the apps models as app t2v did (shift key, absolute positions, image_condition zero channels; caches run)', () => {
+  for (const dir of [WORLD, WORLD_I2V]) {
+    const m = loadVideoModel(dir);
+    const prompts = ['red right', 'blue up'];
+    const old = appT2v(m, prompts, 6, 3);
+    const r = generateVideo(m, prompts, { steps: 6, seed: 3 });
+    assert.ok(maxAbs(r.floats, old) < 1e-5, `${dir}: ${maxAbs(r.floats, old)}`);
+    assert.ok(maxAbs(r.floats, appT2v(m, prompts, 6, 4)) > 0.1, 'another seed gives another video');
+    const n = 3 * 4 * 8 * 8;
+    r.videos.forEach((f, b) => f.data.forEach((u, i) => {
+      const want = Math.round(Math.min(1, Math.max(-1, old[b * n + (i % 3) * 4 * 64 + Math.floor(i / 3)])) * 127.5 + 127.5);
+      assert.ok(Math.abs(u - want) <= 1, `${dir}: frame byte ${i} ${u} vs ${want}`);
+    }));
+    // the diffusion cache runs through the staged path (the image_condition DiT gets its zero channels there too)
+    const cached = generateVideo(m, prompts, { steps: 6, seed: 3, cache: 'teacache:0.3' });
+    assert.ok(cached.cache.skipped > 0, JSON.stringify(cached.cache));
+    const meanAbs = cached.floats.reduce((s, v, i) => s + Math.abs(v - old[i]), 0) / old.length;
+    assert.ok(meanAbs > 0 && meanAbs < 0.06, `${dir}: cached mean |Δ| ${meanAbs}`);
+    assert.equal(m.config.image_condition ?? false, dir === WORLD_I2V);
+  }
+});
+
+test('generateVideo samples a kiln-train-dit-style model (x-prediction, abs positions, no shift key) as VideoModel.velocity does', () => {
+  const cfg = tinyVideoModelConfig('pixel', 3, { frames: 3, height: 16, width: 16 }, { hidden: 32, layers: 1, heads: 2, textHidden: 16, textLayers: 1, textLength: 16, absPos: true });
+  const m = new VideoModel({ ...cfg, prediction: 'x' }, { seed: 1 });
+  randomize(m.dit, 5, 0.05);
+  const old = appT2v(m, ['a red square'], 3, 1);
+  assert.ok(maxAbs(generateVideo(m, ['a red square'], { steps: 3, seed: 1 }).floats, old) < 1e-5);
+  // an image_condition model of the same kind (zero image channels through the staged denoiser)
+  const mi = new VideoModel({ ...cfg, prediction: 'x', image_condition: true, dit: { ...cfg.dit, in_channels: 7 } }, { seed: 2 });
+  randomize(mi.dit, 6, 0.05);
+  assert.ok(maxAbs(generateVideo(mi, ['a red square'], { steps: 3, seed: 1 }).floats, appT2v(mi, ['a red square'], 3, 1)) < 1e-5);
+});
 
 test('t2v (fixture): the prompted colour wins for most prompts', () => {
   const r = measureT2v(loadVideoModel(WORLD));

@@ -17,7 +17,9 @@
  *   token-count shift ≈ 1.6 the noise, not the prompt, decided where the object goes — docs/aquarius.md);
  * - `generateVideo(model, prompts, o)`: seeded rectified-flow sampling through src/infer/video-sampler.ts
  *   (Euler/Heun, CFG, optional TeaCache/FBCache `cache`), σ shift = the model's (`VideoModel.sigmaShift`: config
- *   `shift`, else by token count), decoded to RGB frames;
+ *   `shift`, else by token count), decoded to RGB frames (and exact floats). It samples any `VideoModel`: the
+ *   demo's x-prediction models and the apps' models (`kiln train apps-demo`, image_condition ones included) —
+ *   `denoiser` is `VideoModel.velocity()` staged;
  * - `checkPrompts(model, prompts, o)`: generates every prompt and scores it with check.ts.
  */
 import { KilnError } from '../../errors.js';
@@ -38,7 +40,7 @@ import { tidy } from '../../tensor/scope.js';
 import { chwToFrames, loadVideoSamples, type VideoSample } from '../../train/video-data.js';
 import { cappedXWeight, trainVideoDit } from '../../train/video-dit.js';
 import { evaluateVaeOn, trainVaeOnVideos } from '../../train/video-vae.js';
-import { VideoModel, sincos3d, type VideoModelConfig } from '../video-model.js';
+import { VideoModel, ZeroImageChannels, sincos3d, type VideoModelConfig } from '../video-model.js';
 import { XPrediction } from './x-prediction.js';
 import { WordLevelTokenizer, type WordLevelJson } from '../../tokenizers/word-level.js';
 import { checkVideo, summarize, type CheckRow, type CheckSummary } from './check.js';
@@ -176,11 +178,14 @@ function withX(p: DitPass, f: (x: Tensor) => Tensor): DitPass {
 }
 
 /**
- * The denoiser the sampler runs: the DiT (with absolute positions when the model has `abs_pos_embed`), wrapped for
- * x-prediction when the model was trained that way.
+ * The denoiser the sampler runs — text-to-video through `VideoModel.velocity()` (no reference, no image), staged so
+ * the diffusion caches work: the DiT (with absolute positions when the model has `abs_pos_embed`), fed zero image
+ * channels when it takes them (`image_condition`: 2C + 1 input channels), wrapped for x-prediction when the model
+ * was trained that way.
  */
 export function denoiser(model: VideoModel): StagedDit {
-  const net: StagedDit = model.config.abs_pos_embed ? new AbsPosDit(model.dit, !!model.config.abs_pos_fractional) : model.dit;
+  let net: StagedDit = model.config.abs_pos_embed ? new AbsPosDit(model.dit, !!model.config.abs_pos_fractional) : model.dit;
+  if (model.config.image_condition) net = new ZeroImageChannels(net);
   return predictionOf(model) === 'x' ? new XPrediction(net) : net;
 }
 
@@ -280,6 +285,8 @@ export interface GenerateResult {
   videos: Frames[];
   seconds: number;
   calls: number;
+  /** the same videos as floats [B, 3, T, H, W] in [−1, 1] (exact; e.g. for a `.safetensors` output) */
+  floats: Float32Array;
   /** block-stack passes computed / skipped by the diffusion cache, summed over the CFG streams */
   cache: { setting: string; computed: number; skipped: number };
 }
@@ -302,7 +309,8 @@ export function generateVideo(model: VideoModel, prompts: readonly string[], o: 
     const n = 3 * T * H * W;
     const videos = prompts.map((_, b) => chwToFrames(x, T, H, W, b * n, 8));
     const computed = r.cache.streams.reduce((n, st) => n + st.computed, 0), skipped = r.cache.streams.reduce((n, st) => n + st.skipped, 0);
-    return { videos, seconds: r.seconds, calls: r.calls, cache: { setting: r.cache.setting, computed, skipped } };
+    return { videos, floats, seconds: r.seconds, calls: r.calls, cache: { setting: r.cache.setting, computed, skipped } };
+    const floats = x.slice(0, prompts.length * n); // a copy: x is freed with the scope
   }));
 }
 
