@@ -1,7 +1,7 @@
 /**
  * The application commands (the lead wires `registerAppCommands(program, train)` into main.ts). They live under
- * `kiln app …` because `kiln video …` belongs to src/cli/video.ts; the lead may move them.
- *   kiln app t2v     --model <dir> --prompt <text> --out <file> [--lora <adapter dir>]
+ * `kiln app …` because `kiln video …` belongs to src/cli/video.ts; the lead may move them. Text-to-video (with a
+ * personalized subject: `--lora <adapter dir>`) is `kiln video generate` (src/cli/video.ts), which samples these models.
  *   kiln app i2v     --model <dir> --image <img> --prompt <text> --out <file> [--method replace|concat|both] [--lora <dir>]
  *   kiln app avatar  --model <dir> --reference <img> --prompt <text> --out <file> [--lora <dir>]
  *   kiln app inpaint --model <dir> --video <file> --mask 'box=x,y,w,h;frames=a-b' | <mask video> --prompt <text> --out <file>
@@ -29,7 +29,6 @@ import { imageToVideo, type I2vMethod } from '../apps/image-to-video.js';
 import { boxMask, inpaintVideo, parseBoxSpec } from '../apps/inpaint.js';
 import { loadImage, loadVideo, saveVideo } from '../apps/media.js';
 import { personalize, sksClips } from '../apps/personalize.js';
-import { guidedSample } from '../apps/sampler.js';
 import { tinyWorldConfig, trainWorld } from '../apps/train-world.js';
 import { VideoModel, loadVideoModel } from '../apps/video-model.js';
 
@@ -101,19 +100,7 @@ function captionFor(clip: string, fallback: string | undefined): string {
 }
 
 export function registerAppCommands(program: Command, train: Command): void {
-  const app = program.command('app').description('video applications: text/image-to-video, avatar, inpainting, LoRA personalization');
-
-  withGenOptions(app.command('t2v').description('text-to-video (with --lora for a personalized subject)')).action(async (o: GenOpts) => {
-    const t0 = Date.now();
-    const m = openModel(o);
-    const { frames: T = m.config.frames } = o;
-    const steps = o.steps ?? m.config.sample_steps;
-    const b = bar('sampling', steps, !!o.json);
-    const shape = m.latentShape(1, T, m.config.height, m.config.width);
-    const z = noGrad(() => guidedSample(m.velocity(), shape, m.condition([o.prompt]), { steps, seed: o.seed, guidance: o.guidance ?? m.config.guidance, shift: m.sigmaShift(shape), onStep: b.tick }));
-    b.stop();
-    await finish(o, m.decode(z), { app: 't2v', prompt: o.prompt }, t0);
-  });
+  const app = program.command('app').description('video applications: image-to-video, avatar, inpainting, LoRA personalization (text-to-video: kiln video generate [--lora])');
 
   withGenOptions(app.command('i2v').description('image-to-video: the image is the first frame (--method replace: training-free first-frame latent replacement; concat: Wan-I2V channel conditioning)'))
     .requiredOption('--image <file>', 'first frame (resized to the model\'s frame size)')

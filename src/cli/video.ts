@@ -6,7 +6,8 @@
  *                  [--shift α] [--sigma-sampling uniform|logit-normal] [--loss-sigma-cap s] [--tokenizer word|byte]
  *                  [--no-pooled-text] --steps N --out <dir>                                                  DiT
  *   kiln video generate --model <dir> --prompt "…" [--frames N] [--size WxH] [--steps S] [--cfg g] [--seed s]
- *                       [--cache none|teacache:<thr>|fbcache:<thr>] --out x.mp4|x.gif [--sheet x.png]
+ *                       [--sampler euler|heun] [--cache none|teacache:<thr>|fbcache:<thr>] [--lora <adapter dir>] [--fps n]
+ *                       --out x.mp4|x.gif|x.png|x.safetensors [--sheet x.png]      any VideoModel (kiln train dit / apps-demo)
  *   kiln video check --model <dir> [--prompts N] | --data <shards|dir>  read colour/direction/shape back, accuracy
  * Long commands show a progress bar on stderr; `--json` prints one JSON object on stdout.
  */
@@ -18,7 +19,10 @@ import { checkVideo, summarize } from '../apps/demo-videos/check.js';
 import { checkPrompts, generateVideo, trainDitFromData, trainVaeFromData } from '../apps/demo-videos/text-to-video.js';
 import { loadVideoModel } from '../apps/video-model.js';
 import { KilnError } from '../errors.js';
-import { writeContactSheet, writeVideo } from '../io/video.js';
+import { writeContactSheet } from '../io/video.js';
+import { saveVideo } from '../apps/media.js';
+import { loadLoraAdapter } from '../nn/lora.js';
+import { fromArray } from '../tensor/creation.js';
 import { loadVideoSamples } from '../train/video-data.js';
 import { finiteNumber, positiveInt } from './options.js';
 import { join } from 'node:path';
@@ -187,10 +191,10 @@ export function registerVideoCommands(program: Command, train: Command): void {
     });
 
   video.command('generate')
-    .description('generate a video from a prompt with a trained model (kiln train dit)')
+    .description('generate a video from a prompt with a trained model (kiln train dit or kiln train apps-demo), optionally personalized with a LoRA adapter (kiln train lora)')
     .requiredOption('--model <dir>', 'model directory')
     .requiredOption('--prompt <text>', 'prompt, e.g. "a red square moving left on a dark background"')
-    .requiredOption('--out <path>', 'output video (.mp4 or .gif)')
+    .requiredOption('--out <path>', 'output: .mp4 / .gif (video), .png (contact sheet) or .safetensors (exact floats, tensor \'video\' [3, T, H, W] in [−1, 1])')
     .option('--frames <n>', 'frames (default: the training clips\')', positiveInt)
     .option('--size <WxH>', 'frame size (default: the training clips\')', size)
     .option('--steps <n>', 'sampling steps', positiveInt)
@@ -200,25 +204,30 @@ export function registerVideoCommands(program: Command, train: Command): void {
     .option('--cache <setting>', 'diffusion cache: none | teacache:<threshold> | fbcache:<threshold>', 'none')
     .option('--sheet <png>', 'also write a contact sheet of the frames')
     .option('--json', 'print JSON')
-    .action(async (o: { model: string; prompt: string; out: string; frames?: number; size?: { width: number; height: number }; steps?: number; cfg?: number; seed: number; sampler: string; cache: string; sheet?: string; json?: boolean }) => {
+    .action(async (o: { model: string; prompt: string; out: string; frames?: number; size?: { width: number; height: number }; steps?: number; cfg?: number; seed: number; sampler: string; cache: string;
+        lora?: string; fps: number; sheet?: string; json?: boolean }) => {
+      if (!/\.(mp4|gif|png|safetensors)$/i.test(o.out)) throw new KilnError('E_ARG', `video generate: --out ${o.out} has an unknown extension; use .mp4, .gif, .png (contact sheet) or .safetensors`);
+    .option('--lora <dir>', 'apply a LoRA adapter directory (kiln train lora) to the DiT: the personalized subject')
+    .option('--fps <n>', 'frames per second of an .mp4 / .gif output', positiveInt, 8)
       const model = loadVideoModel(o.model);
       try {
         const steps = o.steps ?? model.config.sample_steps;
         const unknown = model.tokenizer ? model.tokenizer.unknownWords(o.prompt) : [];
         if (unknown.length && !o.json) process.stderr.write(`note: ${unknown.join(', ')} not in the model's vocabulary (read as [UNK])\n`);
+        if (o.lora) loadLoraAdapter(model.dit, o.lora);
         const b = bar(o.json, 'sampling |{bar}| {value}/{total} steps');
         b?.start(steps, {});
         const r = generateVideo(model, [o.prompt], { frames: o.frames, width: o.size?.width, height: o.size?.height, steps, cfg: o.cfg, seed: o.seed,
           sampler: o.sampler as 'euler' | 'heun', cache: o.cache, onStep: (s) => b?.update(s) });
         b?.stop();
         const v = r.videos[0];
-        await writeVideo(v, o.out, { fps: 8 });
+        await saveVideo(fromArray(r.floats, [1, 3, v.frames, v.height, v.width]), o.out, { fps: o.fps });
         if (o.sheet) writeContactSheet(v, o.sheet, { cols: Math.min(v.frames, 9), scale: 4 });
         const check = checkVideo(v, o.prompt);
         const res = { out: o.out, sheet: o.sheet ?? null, frames: v.frames, width: v.width, height: v.height, steps, seconds: r.seconds,
-          calls: r.calls, cache: r.cache, read: check.read, unknown_words: unknown };
+          calls: r.calls, cache: r.cache, lora: o.lora ?? null, read: check.read, unknown_words: unknown };
         print(o.json, res, `wrote ${o.out} (${v.width}x${v.height}, ${v.frames} frames, ${steps} steps, ${r.seconds.toFixed(1)} s, cache ${r.cache.setting}: ` +
-          `${r.cache.skipped} of ${r.cache.computed + r.cache.skipped} block passes skipped); read back: ${check.read.color} ${check.read.shape} moving ${check.read.direction}`);
+          `${r.cache.skipped} of ${r.cache.computed + r.cache.skipped} block passes skipped${o.lora ? `, LoRA ${o.lora}` : ''}); read back: ${check.read.color} ${check.read.shape} moving ${check.read.direction}`);
       } finally {
         model.dispose();
       }
