@@ -202,19 +202,19 @@ export function registerVideoCommands(program: Command, train: Command): void {
     .option('--seed <n>', 'noise seed', (v) => Number(v), 0)
     .option('--sampler <name>', 'euler | heun', 'euler')
     .option('--cache <setting>', 'diffusion cache: none | teacache:<threshold> | fbcache:<threshold>', 'none')
+    .option('--lora <dir>', 'apply a LoRA adapter directory (kiln train lora) to the DiT: the personalized subject')
+    .option('--fps <n>', 'frames per second of an .mp4 / .gif output', positiveInt, 8)
     .option('--sheet <png>', 'also write a contact sheet of the frames')
     .option('--json', 'print JSON')
     .action(async (o: { model: string; prompt: string; out: string; frames?: number; size?: { width: number; height: number }; steps?: number; cfg?: number; seed: number; sampler: string; cache: string;
         lora?: string; fps: number; sheet?: string; json?: boolean }) => {
       if (!/\.(mp4|gif|png|safetensors)$/i.test(o.out)) throw new KilnError('E_ARG', `video generate: --out ${o.out} has an unknown extension; use .mp4, .gif, .png (contact sheet) or .safetensors`);
-    .option('--lora <dir>', 'apply a LoRA adapter directory (kiln train lora) to the DiT: the personalized subject')
-    .option('--fps <n>', 'frames per second of an .mp4 / .gif output', positiveInt, 8)
       const model = loadVideoModel(o.model);
       try {
+        if (o.lora) loadLoraAdapter(model.dit, o.lora);
         const steps = o.steps ?? model.config.sample_steps;
         const unknown = model.tokenizer ? model.tokenizer.unknownWords(o.prompt) : [];
         if (unknown.length && !o.json) process.stderr.write(`note: ${unknown.join(', ')} not in the model's vocabulary (read as [UNK])\n`);
-        if (o.lora) loadLoraAdapter(model.dit, o.lora);
         const b = bar(o.json, 'sampling |{bar}| {value}/{total} steps');
         b?.start(steps, {});
         const r = generateVideo(model, [o.prompt], { frames: o.frames, width: o.size?.width, height: o.size?.height, steps, cfg: o.cfg, seed: o.seed,

@@ -283,10 +283,10 @@ export interface GenerateOptions {
 
 export interface GenerateResult {
   videos: Frames[];
-  seconds: number;
-  calls: number;
   /** the same videos as floats [B, 3, T, H, W] in [−1, 1] (exact; e.g. for a `.safetensors` output) */
   floats: Float32Array;
+  seconds: number;
+  calls: number;
   /** block-stack passes computed / skipped by the diffusion cache, summed over the CFG streams */
   cache: { setting: string; computed: number; skipped: number };
 }
@@ -308,9 +308,9 @@ export function generateVideo(model: VideoModel, prompts: readonly string[], o: 
     const x = video.contiguous().data() as Float32Array;
     const n = 3 * T * H * W;
     const videos = prompts.map((_, b) => chwToFrames(x, T, H, W, b * n, 8));
+    const floats = x.slice(0, prompts.length * n); // a copy: x is freed with the scope
     const computed = r.cache.streams.reduce((n, st) => n + st.computed, 0), skipped = r.cache.streams.reduce((n, st) => n + st.skipped, 0);
     return { videos, floats, seconds: r.seconds, calls: r.calls, cache: { setting: r.cache.setting, computed, skipped } };
-    const floats = x.slice(0, prompts.length * n); // a copy: x is freed with the scope
   }));
 }
 
