@@ -177,7 +177,7 @@ export function registerAppCommands(program: Command, train: Command): void {
     });
 
   train.command('lora')
-    .description('LoRA personalization: fine-tune an adapter on a few clips of one subject; save the adapter only')
+    .description('LoRA personalization: fine-tune an adapter on a few clips of one subject; save the adapter only (generate with kiln video generate --lora <dir>)')
     .requiredOption('--model <dir>', 'base video model directory')
     .requiredOption('--clips <paths...>', 'clip files or directories (.safetensors / videos; captions from <clip>.txt or --caption)')
     .requiredOption('--out <dir>', 'adapter directory (adapter_config.json + adapter_model.safetensors)')

@@ -198,7 +198,7 @@ export function registerVideoCommands(program: Command, train: Command): void {
     .option('--frames <n>', 'frames (default: the training clips\')', positiveInt)
     .option('--size <WxH>', 'frame size (default: the training clips\')', size)
     .option('--steps <n>', 'sampling steps', positiveInt)
-    .option('--cfg <g>', 'classifier-free guidance scale', finiteNumber)
+    .option('--cfg <g>', 'classifier-free guidance scale (default: the model\'s)', finiteNumber)
     .option('--seed <n>', 'noise seed', (v) => Number(v), 0)
     .option('--sampler <name>', 'euler | heun', 'euler')
     .option('--cache <setting>', 'diffusion cache: none | teacache:<threshold> | fbcache:<threshold>', 'none')
