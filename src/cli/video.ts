@@ -3,7 +3,7 @@
  *   kiln video demo-data --out <dir> [--count N] [--seed s]              render captioned demo MP4s, curate to shards
  *   kiln train vae --data <shards|dir> --steps N --out <dir>             train the causal VAE on clips
  *   kiln train dit --data <shards|dir> [--vae <dir>] [--init <dir>] [--train-text] [--no-abs-pos] [--fractional-pos]
- *                  [--shift α] [--sigma-sampling uniform|logit-normal] [--loss-sigma-cap s] [--tokenizer word|byte]
+ *                  [--shift α] [--sigma-sampling uniform|logit-normal] [--loss-sigma-cap s] [--low-noise p] [--tokenizer word|byte]
  *                  [--no-pooled-text] --steps N --out <dir>                                                  DiT
  *   kiln video generate --model <dir> --prompt "…" [--frames N] [--size WxH] [--steps S] [--cfg g] [--seed s]
  *                       [--sampler euler|heun] [--cache none|teacache:<thr>|fbcache:<thr>] [--lora <adapter dir>] [--fps n]
@@ -36,6 +36,7 @@ const DEFAULT_SHIFT = 8;
 const DEFAULT_SIGMA_SAMPLING = 'logit-normal';
 const DEFAULT_LOSS_SIGMA_CAP = 0;
 const DEFAULT_TOKENIZER = 'word';
+const DEFAULT_LOW_NOISE = 0;
 
 function size(v: string): { width: number; height: number } {
   const m = /^(\d+)x(\d+)$/i.exec(v.trim());
@@ -164,6 +165,7 @@ export function registerVideoCommands(program: Command, train: Command): void {
     .option('--shift <alpha>', 'σ shift for training and sampling, saved with the model (0 = the resolution shift of the token count)', finiteNumber, DEFAULT_SHIFT)
     .option('--sigma-sampling <how>', 'training σ before the shift: uniform (the sampler\'s schedule density) | logit-normal', DEFAULT_SIGMA_SAMPLING)
     .option('--loss-sigma-cap <s>', 'x-prediction: weight the clean-clip error by 1/max(σ, s)² instead of 1/σ² (0 = off)', finiteNumber, DEFAULT_LOSS_SIGMA_CAP)
+    .option('--low-noise <p>', 'fraction of training σ drawn uniformly on (0, 1) without the shift, so the low-noise steps that draw edges are trained', finiteNumber, DEFAULT_LOW_NOISE)
     .option('--tokenizer <kind>', 'prompt tokens: word (vocabulary of the training captions) | byte (UTF-8)', DEFAULT_TOKENIZER)
     .option('--no-pooled-text', 'do not add the pooled text vector to the timestep embedding (adaLN)')
     .option('--train-text', 'train the text encoder jointly (default: frozen at its seeded init)')
@@ -171,16 +173,17 @@ export function registerVideoCommands(program: Command, train: Command): void {
     .option('--seed <n>', 'seed', (v) => Number(v), 0)
     .option('--json', 'print JSON')
     .action(async (o: { data: string; out: string; vae?: string; steps: number; batch: number; lr: number; hidden: number; layers: number; patch?: number; prediction?: string;
-        trainText?: boolean; absPos?: boolean; fractionalPos?: boolean; init?: string; seed: number; json?: boolean; shift: number; sigmaSampling: string; lossSigmaCap: number; tokenizer: string; pooledText?: boolean }) => {
+        trainText?: boolean; absPos?: boolean; fractionalPos?: boolean; init?: string; seed: number; json?: boolean; shift: number; sigmaSampling: string; lossSigmaCap: number; lowNoise: number; tokenizer: string; pooledText?: boolean }) => {
       if (o.prediction !== undefined && o.prediction !== 'x' && o.prediction !== 'v') throw new KilnError('E_ARG', `train dit: --prediction must be x or v, got '${o.prediction}'`);
       if (o.sigmaSampling !== 'uniform' && o.sigmaSampling !== 'logit-normal') throw new KilnError('E_ARG', `train dit: --sigma-sampling must be uniform or logit-normal, got '${o.sigmaSampling}'`);
       if (o.tokenizer !== 'word' && o.tokenizer !== 'byte') throw new KilnError('E_ARG', `train dit: --tokenizer must be word or byte, got '${o.tokenizer}'`);
+      if (!(o.lowNoise >= 0 && o.lowNoise <= 1)) throw new KilnError('E_ARG', `train dit: --low-noise must be a fraction in [0, 1], got ${o.lowNoise}`);
       if (o.shift < 0 || o.lossSigmaCap < 0 || o.lossSigmaCap >= 1) throw new KilnError('E_ARG', `train dit: --shift must be ≥ 0 and --loss-sigma-cap in [0, 1), got ${o.shift} and ${o.lossSigmaCap}`);
       const bars = trainingBars(o.json, o.steps, 'train dit');
       try {
         const r = await trainDitFromData(o.data, { steps: o.steps, out: o.out, vaeDir: o.vae, batchSize: o.batch, lr: o.lr, hidden: o.hidden,
           layers: o.layers, patch: o.patch ?? (o.vae ? 1 : 8), prediction: o.prediction as 'x' | 'v' | undefined, trainText: o.trainText, absPos: o.absPos, init: o.init, seed: o.seed,
-          shift: o.shift > 0 ? o.shift : undefined, sigmaSampling: o.sigmaSampling as 'uniform' | 'logit-normal', lossSigmaCap: o.lossSigmaCap > 0 ? o.lossSigmaCap : undefined,
+          shift: o.shift > 0 ? o.shift : undefined, sigmaSampling: o.sigmaSampling as 'uniform' | 'logit-normal', lossSigmaCap: o.lossSigmaCap > 0 ? o.lossSigmaCap : undefined, lowNoiseFraction: o.lowNoise,
           tokenizer: o.tokenizer as 'word' | 'byte', pooledText: o.pooledText, fractionalPos: o.fractionalPos, ...bars });
         bars.stop();
         print(o.json, r, `${r.space} space (${r.prediction}-prediction), ${r.params.toLocaleString('en-US')} parameters, ${r.samples} clips in ${r.buckets.length} buckets: ` +

@@ -53,6 +53,13 @@ export interface VideoDitTrainOptions {
    * (see `cappedXWeight`)
    */
   lossWeight?: (sigma: number) => number;
+  /**
+   * fraction of each batch whose σ is drawn uniformly on (0, 1) with no shift (default 0). A large shift puts almost
+   * no training σ below 0.3 (α = 8: 0.3% of logit-normal draws), yet the sampler's last step returns the model's
+   * clean-clip estimate at σ ≈ 0.3 and any extra step goes below it — so without these draws the low-noise end,
+   * where edges and corners are drawn, is never learned
+   */
+  lowNoiseFraction?: number;
   onStep?: (step: number, loss: number, bucket: string) => void;
 }
 
@@ -85,11 +92,15 @@ export function cappedXWeight(sigmaC: number): (sigma: number) => number {
   return (s) => Math.min(1, (s / sigmaC) ** 2);
 }
 
-/** flow-loss.ts `flowMatchingLoss` with a per-sample weight w(σ) and a choice of σ draw (logit-normal: the same draws in the same order). */
+/**
+ * flow-loss.ts `flowMatchingLoss` with a per-sample weight w(σ), a choice of σ draw (logit-normal: the same draws in the
+ * same order) and a fraction of unshifted uniform draws.
+ */
 function weightedFlowLoss(model: VelocityModel, x0: Tensor, cond: Condition, w: (sigma: number) => number, gen: Generator, textDropout: number,
-    shift: number, sampling: 'logit-normal' | 'uniform'): { loss: Tensor } {
+    shift: number, sampling: 'logit-normal' | 'uniform', lowNoise: number): { loss: Tensor } {
   const B = x0.shape[0];
   const sigmas = sampling === 'uniform' ? Float32Array.from({ length: B }, () => shiftSigma(gen.uniform(), shift)) : sampleSigmas(B, gen, { shift });
+  if (lowNoise > 0) for (let i = 0; i < B; i++) if (gen.uniform() < lowNoise) sigmas[i] = gen.uniform();
   const s = fromArray(sigmas, [B, 1, 1, 1, 1]);
   const eps = randn(x0.shape, { generator: gen });
   const xt = x0.mul(s.neg().add(1)).add(eps.mul(s));
@@ -119,8 +130,8 @@ export function trainVideoDit(model: TrainableVideoModel, samples: readonly Vide
         const cond = model.condition(idx.map((i) => samples[i].caption));
         const tokens = o.tokensOf?.(x0.shape);
         const shift = o.shift ?? (tokens !== undefined ? resolutionShift(tokens) : 1);
-        const { loss } = o.lossWeight || o.sigmaSampling === 'uniform'
-          ? weightedFlowLoss(model.velocity(), x0, cond, o.lossWeight ?? (() => 1), gen, textDropout, shift, o.sigmaSampling ?? 'logit-normal')
+        const { loss } = o.lossWeight || o.sigmaSampling === 'uniform' || o.lowNoiseFraction
+          ? weightedFlowLoss(model.velocity(), x0, cond, o.lossWeight ?? (() => 1), gen, textDropout, shift, o.sigmaSampling ?? 'logit-normal', o.lowNoiseFraction ?? 0)
           : flowMatchingLoss(model.velocity(), x0, cond, { generator: gen, textDropout, shift });
         loss.backward();
         return loss.item();

@@ -211,6 +211,8 @@ export interface DitRunOptions extends LoadProgress, TinyModelOptions {
   sigmaSampling?: 'logit-normal' | 'uniform';
   /** x-prediction: weight the clean-clip error by 1/max(σ, σ_c)² instead of 1/σ² (src/train/video-dit.ts `cappedXWeight`) */
   lossSigmaCap?: number;
+  /** fraction of training σ drawn uniformly on (0, 1) without the shift (src/train/video-dit.ts `lowNoiseFraction`) */
+  lowNoiseFraction?: number;
   onStep?: (step: number, loss: number, bucket: string) => void;
 }
 
@@ -254,7 +256,7 @@ export async function trainDitFromData(data: string, o: DitRunOptions): Promise<
         velocity: (): VelocityModel => (x, t, c) => net.forward({ latents: x, timestep: t, text: c.text, textMask: c.textMask, pooled: c.pooled }) };
       const r = trainVideoDit(trainable, samples, { params, steps: o.steps, batchSize: o.batchSize, lr: o.lr, seed: o.seed,
         tokensOf: (s) => tokenCount(model, s), shift: o.shift, sigmaSampling: o.sigmaSampling,
-        lossWeight: o.lossSigmaCap !== undefined ? cappedXWeight(o.lossSigmaCap) : undefined, onStep: o.onStep });
+        lossWeight: o.lossSigmaCap !== undefined ? cappedXWeight(o.lossSigmaCap) : undefined, lowNoiseFraction: o.lowNoiseFraction, onStep: o.onStep });
       model.save(o.out);
       const avg = (a: number[]): number => a.reduce((s, v) => s + v, 0) / Math.max(1, a.length);
       return { space, prediction, samples: samples.length, buckets: [...new Set(samples.map((s) => s.bucket))].sort(),
