@@ -1,7 +1,8 @@
 /**
  * Aquarius text-to-video commands (the lead wires `registerVideoCommands(program, train)` into main.ts):
  *   kiln video demo-data --out <dir> [--count N] [--seed s]              render captioned demo MP4s, curate to shards
- *   kiln train vae --data <shards|dir> --steps N --out <dir>             train the causal VAE on clips
+ *   kiln train vae --data <shards|dir> --steps N --out <dir> [--edge-weight w] [--kl-weight b] [--schedule cosine|constant]
+ *                  [--eval-every n]                                       train the causal VAE on clips (held-out PSNR/SSIM curve)
  *   kiln train dit --data <shards|dir> [--vae <dir>] [--init <dir>] [--train-text] [--no-abs-pos] [--fractional-pos]
  *                  [--shift α] [--sigma-sampling uniform|logit-normal] [--loss-sigma-cap s] [--low-noise p] [--tokenizer word|byte]
  *                  [--no-pooled-text] --steps N --out <dir>                                                  DiT
@@ -28,15 +29,18 @@ import { finiteNumber, positiveInt } from './options.js';
 import { join } from 'node:path';
 
 /**
- * The `kiln train dit` recipe (docs/aquarius.md, "Measured: the demo end to end"): a large σ shift so the prompt,
- * not the noise, decides the layout; σ drawn where the sampler steps; the clean-clip error weight capped; word-level
- * prompt tokens with the pooled vector into adaLN.
+ * The `kiln train dit` recipe (docs/aquarius.md, "Measured: the demo end to end"): 1×4×4 pixel patches; a large σ
+ * shift so the prompt, not the noise, decides the layout; a quarter of the training σ unshifted so the low-noise end
+ * the sampler finishes on is trained too; the clean-clip error weight capped at 1/0.3²; word-level prompt tokens
+ * with the pooled vector into adaLN.
  */
 const DEFAULT_SHIFT = 8;
 const DEFAULT_SIGMA_SAMPLING = 'logit-normal';
-const DEFAULT_LOSS_SIGMA_CAP = 0;
+const DEFAULT_LOSS_SIGMA_CAP = 0.3;
 const DEFAULT_TOKENIZER = 'word';
-const DEFAULT_LOW_NOISE = 0;
+const DEFAULT_LOW_NOISE = 0.25;
+/** pixel-space spatial patch: a 1×4×4 RGB patch (48 values) fits through the 64-wide default DiT, a 1×8×8 one (192) does not */
+const DEFAULT_PIXEL_PATCH = 4;
 
 function size(v: string): { width: number; height: number } {
   const m = /^(\d+)x(\d+)$/i.exec(v.trim());
@@ -135,11 +139,21 @@ export function registerVideoCommands(program: Command, train: Command): void {
     .option('--batch <n>', 'clips per step (one bucket per batch)', positiveInt, 2)
     .option('--lr <lr>', 'learning rate', finiteNumber, 5e-4)
     .option('--seed <n>', 'seed', (v) => Number(v), 0)
+    .option('--edge-weight <w>', 'weight of the edge (image-gradient) term added to the reconstruction loss', finiteNumber, 0)
+    .option('--kl-weight <b>', 'KL weight β', finiteNumber, 1e-6)
+    .option('--schedule <s>', 'learning rate after the warmup: cosine | constant', 'cosine')
+    .option('--eval-every <n>', 'held-out PSNR/SSIM every n steps (JSON: held_out.curve; 0 = only before and after)', (v) => Number(v), 0)
     .option('--json', 'print JSON')
-    .action(async (o: { data: string; out: string; steps: number; preset: string; batch: number; lr: number; seed: number; json?: boolean }) => {
+    .action(async (o: { data: string; out: string; steps: number; preset: string; batch: number; lr: number; seed: number; edgeWeight: number; klWeight: number;
+        schedule: string; evalEvery: number; json?: boolean }) => {
+      if (o.schedule !== 'cosine' && o.schedule !== 'constant') throw new KilnError('E_ARG', `train vae: --schedule must be cosine or constant, got '${o.schedule}'`);
+      if (!(o.edgeWeight >= 0) || !(o.klWeight >= 0)) throw new KilnError('E_ARG', `train vae: --edge-weight and --kl-weight must be ≥ 0, got ${o.edgeWeight} and ${o.klWeight}`);
+      if (!Number.isInteger(o.evalEvery) || o.evalEvery < 0) throw new KilnError('E_ARG', `train vae: --eval-every must be a whole number ≥ 0, got ${o.evalEvery}`);
       const bars = trainingBars(o.json, o.steps, 'train vae');
       try {
-        const r = await trainVaeFromData(o.data, { steps: o.steps, out: o.out, preset: o.preset, batchSize: o.batch, lr: o.lr, seed: o.seed, ...bars });
+        const r = await trainVaeFromData(o.data, { steps: o.steps, out: o.out, preset: o.preset, batchSize: o.batch, lr: o.lr, seed: o.seed, edgeWeight: o.edgeWeight,
+          klWeight: o.klWeight, schedule: o.schedule as 'cosine' | 'constant', evalEvery: o.evalEvery, ...bars,
+          onEval: (step, m) => o.json || process.stderr.write(`\nheld-out at step ${step}: PSNR ${m.psnr.toFixed(2)} dB, SSIM ${m.ssim.toFixed(3)}\n`) });
         bars.stop();
         const ho = r.held_out.after ? `; held-out PSNR ${r.held_out.before!.psnr.toFixed(2)} → ${r.held_out.after.psnr.toFixed(2)} dB, SSIM ${r.held_out.after.ssim.toFixed(3)} (${r.held_out.clips} clips)` : '';
         print(o.json, r, `recon MSE ${r.first_recon.toFixed(4)} → ${r.last_recon.toFixed(4)} in ${r.steps} steps (${r.seconds.toFixed(1)} s)${ho}; saved ${r.out}`);
@@ -158,7 +172,7 @@ export function registerVideoCommands(program: Command, train: Command): void {
     .option('--lr <lr>', 'peak learning rate', finiteNumber, 2e-3)
     .option('--hidden <n>', 'DiT width', positiveInt, 64)
     .option('--layers <n>', 'DiT blocks', positiveInt, 4)
-    .option('--patch <n>', 'spatial patch (pixel space default 8, latent 1)', positiveInt)
+    .option('--patch <n>', `spatial patch (pixel space default ${DEFAULT_PIXEL_PATCH}, latent 1)`, positiveInt)
     .option('--init <dir>', 'start from a saved model (same sizes) instead of a fresh one')
     .option('--no-abs-pos', 'leave out the fixed 3D sin-cos absolute position embedding (default: added to the tokens on top of RoPE)')
     .option('--fractional-pos', 'absolute positions as fractions of the clip instead of grid indices (the same relative place → the same embedding in every bucket)')
@@ -182,7 +196,7 @@ export function registerVideoCommands(program: Command, train: Command): void {
       const bars = trainingBars(o.json, o.steps, 'train dit');
       try {
         const r = await trainDitFromData(o.data, { steps: o.steps, out: o.out, vaeDir: o.vae, batchSize: o.batch, lr: o.lr, hidden: o.hidden,
-          layers: o.layers, patch: o.patch ?? (o.vae ? 1 : 8), prediction: o.prediction as 'x' | 'v' | undefined, trainText: o.trainText, absPos: o.absPos, init: o.init, seed: o.seed,
+          layers: o.layers, patch: o.patch ?? (o.vae ? 1 : DEFAULT_PIXEL_PATCH), prediction: o.prediction as 'x' | 'v' | undefined, trainText: o.trainText, absPos: o.absPos, init: o.init, seed: o.seed,
           shift: o.shift > 0 ? o.shift : undefined, sigmaSampling: o.sigmaSampling as 'uniform' | 'logit-normal', lossSigmaCap: o.lossSigmaCap > 0 ? o.lossSigmaCap : undefined, lowNoiseFraction: o.lowNoise,
           tokenizer: o.tokenizer as 'word' | 'byte', pooledText: o.pooledText, fractionalPos: o.fractionalPos, ...bars });
         bars.stop();

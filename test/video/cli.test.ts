@@ -23,15 +23,27 @@ function kiln(args: string[]): Record<string, unknown> {
 test('kiln video demo-data, train vae, train dit, video generate, video check (--json)', { skip }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'kiln-video-cli-'));
   try {
-    const d = kiln(['video', 'demo-data', '--out', dir, '--count', '6', '--json']);
-    assert.deepEqual([d.videos, d.kept, d.errors], [6, 6, 0]);
+    const d = kiln(['video', 'demo-data', '--out', dir, '--count', '16', '--json']);
+    assert.deepEqual([d.videos, d.kept, d.errors], [16, 16, 0]);
     const truth = kiln(['video', 'check', '--data', join(dir, 'curated'), '--json']);
-    assert.deepEqual(truth.accuracy, { color: 1, direction: 1, shape: 1, all: 1 });
-    const v = kiln(['train', 'vae', '--data', join(dir, 'curated'), '--steps', '2', '--out', join(dir, 'vae'), '--json']);
+    // through H.264 (4:2:0 chroma) the corner test misreads a few outlines: 15 of these 16, 185 of 192 (docs/aquarius.md)
+    const acc = truth.accuracy as Record<string, number>;
+    assert.deepEqual([acc.color, acc.direction], [1, 1]);
+    assert.ok(acc.shape >= 14 / 16, `ground-truth shape ${acc.shape}`);
+    const v = kiln(['train', 'vae', '--data', join(dir, 'curated'), '--steps', '2', '--eval-every', '1', '--edge-weight', '0.1', '--out', join(dir, 'vae'), '--json']);
     assert.equal(v.steps, 2);
+    // 16 clips: every 8th (2) held out, evaluated before, after each step (the curve) and after = the curve's end
+    const ho = v.held_out as { clips: number; before: { psnr: number }; after: { psnr: number; ssim: number }; curve: Array<{ step: number; psnr: number; ssim: number }> };
+    assert.equal(ho.clips, 2);
+    assert.deepEqual(ho.curve.map((p) => p.step), [1, 2]);
+    assert.deepEqual(ho.after, { psnr: ho.curve[1].psnr, ssim: ho.curve[1].ssim });
+    assert.ok(ho.curve.every((p) => Number.isFinite(p.psnr) && p.psnr > 0 && p.ssim <= 1));
+    const badVae = spawnSync(process.execPath, [bin, 'train', 'vae', '--data', join(dir, 'curated'), '--steps', '1', '--schedule', 'stepwise', '--out', join(dir, 'v2')], { encoding: 'utf8' });
+    assert.equal(badVae.status, 1);
+    assert.match(badVae.stderr, /--schedule must be cosine or constant/);
     assert.ok(existsSync(join(dir, 'vae', 'config.json')));
     const t = kiln(['train', 'dit', '--data', join(dir, 'curated'), '--steps', '3', '--hidden', '32', '--layers', '1', '--out', join(dir, 'dit'), '--json']);
-    assert.deepEqual([t.space, t.samples, (t.buckets as string[]).length], ['pixel', 6, 6]);
+    assert.deepEqual([t.space, t.samples, (t.buckets as string[]).length], ['pixel', 16, 6]);
     assert.ok(Number.isFinite(t.last_loss));
     const tl = kiln(['train', 'dit', '--data', join(dir, 'curated'), '--vae', join(dir, 'vae'), '--steps', '2', '--hidden', '32', '--layers', '1', '--out', join(dir, 'dit-latent'), '--json']);
     assert.equal(tl.space, 'latent');

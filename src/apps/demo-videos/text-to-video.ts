@@ -62,7 +62,16 @@ export interface VaeRunOptions extends LoadProgress {
   batchSize?: number;
   lr?: number;
   seed?: number;
+  /** weight of the edge term (src/train/video-vae.ts `edgeWeight`; default 0) */
+  edgeWeight?: number;
+  /** KL weight β (default 1e-6) */
+  klWeight?: number;
+  /** learning-rate schedule after warmup (default cosine) */
+  schedule?: 'constant' | 'cosine';
+  /** held-out PSNR/SSIM every this many steps (the result's `held_out.curve`); 0 / omitted = only before and after */
+  evalEvery?: number;
   onStep?: (step: number, recon: number, bucket: string) => void;
+  onEval?: (step: number, metrics: { psnr: number; ssim: number }) => void;
 }
 
 export interface VaeRunResult {
@@ -72,7 +81,9 @@ export interface VaeRunResult {
   seconds: number;
   first_recon: number;
   last_recon: number;
-  held_out: { clips: number; before: { psnr: number; ssim: number } | null; after: { psnr: number; ssim: number } | null };
+  held_out: { clips: number; before: { psnr: number; ssim: number } | null; after: { psnr: number; ssim: number } | null;
+    /** with `evalEvery`: PSNR/SSIM at every eval step (the last is `after`) */
+    curve: Array<{ step: number; psnr: number; ssim: number; seconds: number }> };
   out: string;
 }
 
@@ -83,12 +94,17 @@ export async function trainVaeFromData(data: string, o: VaeRunOptions): Promise<
   const vae = new CausalVae3d(c, { generator: new Generator(o.seed ?? 0) });
   try {
     const before = held.length ? evaluateVaeOn(vae, held) : null;
-    const r = trainVaeOnVideos(vae, train, { steps: o.steps, batchSize: o.batchSize, lr: o.lr, seed: o.seed, onStep: o.onStep });
-    const after = held.length ? evaluateVaeOn(vae, held) : null;
+    const curve: VaeRunResult['held_out']['curve'] = [];
+    const every = held.length && o.evalEvery ? o.evalEvery : 0;
+    const r = trainVaeOnVideos(vae, train, { steps: o.steps, batchSize: o.batchSize, lr: o.lr, seed: o.seed, edgeWeight: o.edgeWeight, klWeight: o.klWeight,
+      ...(o.schedule ? { schedule: o.schedule } : {}), onStep: o.onStep,
+      ...(every ? { evalEvery: every, evaluate: () => evaluateVaeOn(vae, held),
+        onEval: (step: number, m: { psnr: number; ssim: number }, seconds: number) => (curve.push({ step, ...m, seconds }), o.onEval?.(step, m)) } : {}) });
+    const after = curve.length ? { psnr: curve[curve.length - 1].psnr, ssim: curve[curve.length - 1].ssim } : held.length ? evaluateVaeOn(vae, held) : null;
     saveVae(vae, o.out, { steps: String(o.steps), data });
     const avg = (a: number[]): number => a.reduce((s, v) => s + v, 0) / Math.max(1, a.length);
     return { samples: samples.length, buckets: new Set(samples.map((s) => s.bucket)).size, steps: o.steps, seconds: r.seconds,
-      first_recon: avg(r.losses.slice(0, 5)), last_recon: avg(r.losses.slice(-10)), held_out: { clips: held.length, before, after }, out: o.out };
+      first_recon: avg(r.losses.slice(0, 5)), last_recon: avg(r.losses.slice(-10)), held_out: { clips: held.length, before, after, curve }, out: o.out };
   } finally {
     vae.dispose();
   }
