@@ -117,11 +117,25 @@ export function finetuneRelations(model: Ernie3ForSequenceClassification, split:
   if (maxLen > model.ernie.config.max_seq_len) throw new KilnError('E_ARG', `relation fine-tuning: a ${maxLen}-token pair exceeds max_seq_len ${model.ernie.config.max_seq_len}`);
   for (const e of [...train, ...test])
     if (!(e.label >= 0 && e.label < model.numLabels)) throw new KilnError('E_ARG', `relation fine-tuning: label ${e.label} is outside [0, ${model.numLabels})`);
+  const run = trainOnPairs(model, model.parameters(), train, o, (pairs) => {
+    const batch = collate(pairs.map(pairExample));
+    return crossEntropy(model.forward(batch), batch.label!);
+  });
+  return resultOf(split, run, (xs) => accuracyOf(model, xs));
+}
+
+/**
+ * The loop both fine-tuning methods share: `o.steps` AdamW steps (lr `o.lr` 1e-3 with 10 % linear warm-up then
+ * linear decay to 5 %, betas 0.9/0.98, weight decay 0.01 on matrices only), each on `o.batchSize` (32) pairs drawn
+ * with replacement from `train` (seeded), loss `lossOf(pairs)`, gradient clip 1.0, dropout off; leaves `model` in
+ * eval mode. Returns the losses and the seconds taken.
+ */
+function trainOnPairs(model: Ernie3ForSequenceClassification | Ernie3ForPreTraining, params: Tensor[], train: RelationExample[], o: FinetuneOptions,
+    lossOf: (pairs: RelationExample[]) => Tensor): { losses: number[]; t0: number } {
   const B = o.batchSize ?? 32;
   const peak = o.lr ?? 1e-3;
   const warm = Math.max(1, Math.round(0.1 * o.steps));
   const lrAt = (s: number) => (s < warm ? (peak * (s + 1)) / warm : peak * Math.max(0.05, 1 - (s - warm) / Math.max(1, o.steps - warm)));
-  const params = model.parameters();
   const opt = new AdamW(
     [{ params: params.filter((p) => p.ndim >= 2) }, { params: params.filter((p) => p.ndim < 2), weightDecay: 0 }],
     { lr: peak, betas: [0.9, 0.98], weightDecay: 0.01 },
@@ -135,8 +149,7 @@ export function finetuneRelations(model: Ernie3ForSequenceClassification, split:
     for (let step = 0; step < o.steps; step++) {
       opt.setLr(lrAt(step));
       const loss = tidy(() => {
-        const batch = collate(Array.from({ length: B }, () => pairExample(train[Math.floor(gen.uniform() * train.length)])));
-        const l = crossEntropy(model.forward(batch), batch.label!);
+        const l = lossOf(Array.from({ length: B }, () => train[Math.floor(gen.uniform() * train.length)]));
         l.backward();
         return l.item();
       });
@@ -150,15 +163,23 @@ export function finetuneRelations(model: Ernie3ForSequenceClassification, split:
     opt.dispose();
     model.eval();
   }
+  return { losses, t0 };
+}
+
+/** Accuracy on both splits, the majority-class rate of the test split, and the loss summary. */
+function resultOf(split: { train: RelationExample[]; test: RelationExample[] }, run: { losses: number[]; t0: number }, accuracy: (xs: RelationExample[]) => number): FinetuneResult {
+  const { train, test } = split;
   const counts = new Map<number, number>();
   for (const e of train) counts.set(e.label, (counts.get(e.label) ?? 0) + 1);
   const majority = [...counts.entries()].sort((a, b) => b[1] - a[1] || a[0] - b[0])[0][0];
-  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  const { losses } = run;
   return {
-    trainAccuracy: accuracyOf(model, train), testAccuracy: accuracyOf(model, test),
+    trainAccuracy: accuracy(train), testAccuracy: accuracy(test),
     majorityAccuracy: test.filter((e) => e.label === majority).length / test.length,
     testSize: test.length, trainSize: train.length,
-    firstLoss: mean(losses.slice(0, 10)), lastLoss: mean(losses.slice(-10)), seconds: (performance.now() - t0) / 1000,
+    firstLoss: losses.length ? mean(losses.slice(0, 10)) : NaN, lastLoss: losses.length ? mean(losses.slice(-10)) : NaN,
+    seconds: (performance.now() - run.t0) / 1000,
   };
 }
 
@@ -202,47 +223,13 @@ export function finetuneRelationPrompt(
   }
   const model = new Ernie3ForPreTraining(config, { generator: new Generator(o.initSeed ?? 0) });
   if (pretrained) model.loadStateDict(pretrained.stateDict());
-  const B = o.batchSize ?? 32;
-  const peak = o.lr ?? 1e-3;
-  const warm = Math.max(1, Math.round(0.1 * o.steps));
-  const lrAt = (s: number) => (s < warm ? (peak * (s + 1)) / warm : peak * Math.max(0.05, 1 - (s - warm) / Math.max(1, o.steps - warm)));
   // the path the prompt reads: embeddings, universal, NLU, MLM head (NLG and the other heads get no gradient)
   const params = [...model.ernie.embeddings.parameters(), ...model.ernie.universal.parameters(), ...model.ernie.nlu.parameters(), ...model.mlm_head.parameters()];
-  const opt = new AdamW(
-    [{ params: params.filter((p) => p.ndim >= 2) }, { params: params.filter((p) => p.ndim < 2), weightDecay: 0 }],
-    { lr: peak, betas: [0.9, 0.98], weightDecay: 0.01 },
-  );
-  const gen = new Generator(o.seed ?? 0);
-  const t0 = performance.now();
-  const losses: number[] = [];
-  model.ernie.setDropout(0);
-  model.train();
   try {
-    for (let step = 0; step < o.steps; step++) {
-      opt.setLr(lrAt(step));
-      const loss = tidy(() => {
-        const pairs = Array.from({ length: B }, () => train[Math.floor(gen.uniform() * train.length)]);
-        const l = crossEntropy(relationPromptScores(model, pairs, relations), fromArray(Int32Array.from(pairs.map((e) => e.label)), [B], { dtype: 'i32' }));
-        l.backward();
-        return l.item();
-      });
-      clipGradNorm(params, 1.0);
-      opt.step();
-      opt.zeroGrad();
-      losses.push(loss);
-      o.onStep?.({ step: step + 1, loss, lr: lrAt(step) });
-    }
-    const counts = new Map<number, number>();
-    for (const e of train) counts.set(e.label, (counts.get(e.label) ?? 0) + 1);
-    const majority = [...counts.entries()].sort((a, b) => b[1] - a[1] || a[0] - b[0])[0][0];
-    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
-    return {
-      trainAccuracy: relationProbe(model, train, relations).accuracy, testAccuracy: relationProbe(model, test, relations).accuracy,
-      majorityAccuracy: test.filter((e) => e.label === majority).length / test.length, testSize: test.length, trainSize: train.length,
-      firstLoss: losses.length ? mean(losses.slice(0, 10)) : NaN, lastLoss: losses.length ? mean(losses.slice(-10)) : NaN, seconds: (performance.now() - t0) / 1000,
-    };
+    const run = trainOnPairs(model, params, train, o, (pairs) =>
+      crossEntropy(relationPromptScores(model, pairs, relations), fromArray(Int32Array.from(pairs.map((e) => e.label)), [pairs.length], { dtype: 'i32' })));
+    return resultOf(split, run, (xs) => relationProbe(model, xs, relations).accuracy);
   } finally {
-    opt.dispose();
     model.dispose();
   }
 }
