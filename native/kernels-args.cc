@@ -76,4 +76,13 @@ bool KArgs::need(const char* name, int64_t length, int64_t need, const char* lab
               std::to_string(need) + "; pass an array of at least that length");
 }
 
+bool KArgs::classTargets(const int32_t* t, int64_t rows, int64_t cols, double ignore, int64_t* ig) {
+  *ig = ignore == static_cast<double>(static_cast<int32_t>(ignore)) ? static_cast<int64_t>(ignore) : (int64_t{1} << 40);
+  for (int64_t r = 0; r < rows; ++r)
+    if (t[r] != *ig && (t[r] < 0 || t[r] >= cols))
+      return fail("targets[" + std::to_string(r) + "] = " + std::to_string(t[r]) + " is outside [0, " +
+                  std::to_string(cols) + ") and is not the ignore index");
+  return true;
+}
+
 }  // namespace kiln

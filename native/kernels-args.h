@@ -34,6 +34,9 @@ class KArgs : public Args {
   bool f64Array(size_t i, const char* name, double** data, int64_t* length);
   // Fails unless an array of `length` elements has at least `need` (label says what it holds).
   bool need(const char* name, int64_t length, int64_t need, const char* label);
+  // Class targets of a cross-entropy over `cols` classes: `*ig` gets the ignore index as the kernels compare it (one
+  // that is not an int32 never matches a target); fails unless every other target is in [0, cols).
+  bool classTargets(const int32_t* t, int64_t rows, int64_t cols, double ignore, int64_t* ig);
 
  private:
   bool typedOf(size_t i, const char* name, napi_typedarray_type want, const char* kind, void** data,

@@ -150,14 +150,8 @@ napi_value CrossEntropyInPlaceBinding(napi_env env, napi_callback_info info) {
     a.fail("loss must not overlap x");
     return nullptr;
   }
-  const int64_t ig = ignore == static_cast<double>(static_cast<int32_t>(ignore)) ? static_cast<int64_t>(ignore)
-                                                                                 : (int64_t{1} << 40);
-  for (int64_t r = 0; r < rows; ++r)
-    if (t[r] != ig && (t[r] < 0 || t[r] >= cols)) {
-      a.fail("targets[" + std::to_string(r) + "] = " + std::to_string(t[r]) + " is outside [0, " +
-             std::to_string(cols) + ") and is not the ignore index");
-      return nullptr;
-    }
+  int64_t ig = 0;
+  if (!a.classTargets(t, rows, cols, ignore, &ig)) return nullptr;
   crossEntropyInPlace(x, rows, cols, t, ig, loss);
   return undefinedValue(env);
 }

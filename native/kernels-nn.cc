@@ -100,15 +100,8 @@ napi_value CrossEntropyBinding(napi_env env, napi_callback_info info) {
       !a.need("targets", tn, rows, "[rows]") || !a.need("loss", ln, rows, "[rows]") ||
       (dl && !a.need("dlogits", dn, rows * cols, "[rows, cols]")))
     return nullptr;
-  // An ignore index that is not an int32 never matches a target.
-  const int64_t ig = ignore == static_cast<double>(static_cast<int32_t>(ignore)) ? static_cast<int64_t>(ignore)
-                                                                                 : (int64_t{1} << 40);
-  for (int64_t r = 0; r < rows; ++r)
-    if (t[r] != ig && (t[r] < 0 || t[r] >= cols)) {
-      a.fail("targets[" + std::to_string(r) + "] = " + std::to_string(t[r]) + " is outside [0, " +
-             std::to_string(cols) + ") and is not the ignore index " + std::to_string(ig));
-      return nullptr;
-    }
+  int64_t ig = 0;
+  if (!a.classTargets(t, rows, cols, ignore, &ig)) return nullptr;
   const KernelTable& k = kernelsActive();
   parallelFor(rows, rowGrain(cols), numThreads(),
               [&](int64_t r0, int64_t r1) { k.crossEntropy(x, cols, t, ig, smoothing, loss, dl, r0, r1); });

@@ -59,6 +59,13 @@ test('crossEntropyInPlace matches the reference: widths, ignored rows, large log
     assertClose(nl.subarray(1), rl.subarray(1), `${label} finite row loss`, { rtol: 1e-6, atol: 1e-6 });
     assertClose(nx.subarray(3), rx.subarray(3), `${label} finite row grad`, { rtol: 1e-6, atol: 1e-7 });
   });
+  // a target outside [0, cols) that is not the ignore index is refused by both, naming it, before anything is written
+  for (const backend of [be, tsBackend]) {
+    const bx = x.slice();
+    assert.throws(() => backend.crossEntropyInPlace(bx, 2, 3, Int32Array.of(-100, 3), -100, new Float32Array(2)),
+      { name: 'KilnError', code: 'E_ARG', message: /targets\[1\] = 3 is outside \[0, 3\) and is not the ignore index/ });
+    assert.deepEqual(Array.from(bx), Array.from(x));
+  }
 });
 
 test('moeCombine / moeCombineBackward match the reference: gates or none, odd d and K, ISAs, threads', { skip }, () => {
