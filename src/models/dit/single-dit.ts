@@ -33,23 +33,25 @@ import { QkNormAttention, keyMask, type Rope, type TileWindow } from './attentio
 import { singleDitConfig, type SingleDitConfig } from './dit-config.js';
 import { MlpEmbedder, patchify, rope3d, timestepEmbedding, unpatchify, type PatchGrid } from './embeddings.js';
 
-/** diffusers FeedForward with GELU(tanh): net.0.proj (D → F), net.1 dropout, net.2 (F → D). */
-export class GeluProj extends Module {
+/** Linear then activation: diffusers FeedForward's `net.0` (GELU(tanh) by default, SiLU for 'linear-silu'). */
+export class ActProj extends Module {
   proj: Linear;
-  constructor(dim: number, hidden: number, generator?: Generator) {
+  constructor(dim: number, hidden: number, readonly activation: 'gelu-tanh' | 'silu', generator?: Generator) {
     super();
     this.proj = new Linear(dim, hidden, { generator });
   }
   forward(x: Tensor): Tensor {
-    return this.proj.forward(x).gelu('tanh');
+    const h = this.proj.forward(x);
+    return this.activation === 'silu' ? h.silu() : h.gelu('tanh');
   }
 }
 
+/** diffusers FeedForward: net.0 (D → F, then the activation), net.1 dropout, net.2 (F → D). */
 export class FeedForward extends Module {
-  net: [GeluProj, Dropout, Linear];
-  constructor(dim: number, hidden: number, generator?: Generator) {
+  net: [ActProj, Dropout, Linear];
+  constructor(dim: number, hidden: number, generator?: Generator, activation: 'gelu-tanh' | 'silu' = 'gelu-tanh') {
     super();
-    this.net = [new GeluProj(dim, hidden, generator), new Dropout(0), new Linear(hidden, dim, { generator })];
+    this.net = [new ActProj(dim, hidden, activation, generator), new Dropout(0), new Linear(hidden, dim, { generator })];
   }
   forward(x: Tensor): Tensor {
     return this.net[2].forward(this.net[0].forward(x));

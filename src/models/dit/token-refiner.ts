@@ -14,7 +14,7 @@
  * `proj_in`, `token_refiner.refiner_blocks.<i>.{norm1,attn.to_q,attn.to_k,attn.to_v,attn.to_out.0,norm2,
  * ff.net.0.proj,ff.net.2,norm_out.linear}`.
  */
-import { Dropout, LayerNorm, Linear } from '../../nn/layers.js';
+import { LayerNorm, Linear } from '../../nn/layers.js';
 import { Module } from '../../nn/module.js';
 import { fromArray } from '../../tensor/creation.js';
 import { scaledDotProductAttention } from '../../tensor/ops/attention.js';
@@ -22,33 +22,11 @@ import type { Generator } from '../../tensor/random.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { fromHeads, toHeads } from './attention.js';
 import { MlpEmbedder, timestepEmbedding } from './embeddings.js';
+import { FeedForward } from './single-dit.js';
 
 /** The refiner MLP's width relative to D (diffusers' `mlp_width_ratio` default, which HunyuanVideo never changes). */
 export const REFINER_MLP_RATIO = 4;
 const REFINER_EPS = 1e-6;
-
-/** Linear followed by SiLU (diffusers `LinearActivation`, FeedForward's `net.0` for 'linear-silu'). */
-export class SiluProj extends Module {
-  proj: Linear;
-  constructor(dim: number, hidden: number, generator?: Generator) {
-    super();
-    this.proj = new Linear(dim, hidden, { generator });
-  }
-  forward(x: Tensor): Tensor {
-    return this.proj.forward(x).silu();
-  }
-}
-
-export class SiluFeedForward extends Module {
-  net: [SiluProj, Dropout, Linear];
-  constructor(dim: number, hidden: number, generator?: Generator) {
-    super();
-    this.net = [new SiluProj(dim, hidden, generator), new Dropout(0), new Linear(hidden, dim, { generator })];
-  }
-  forward(x: Tensor): Tensor {
-    return this.net[2].forward(this.net[0].forward(x));
-  }
-}
 
 /** Plain multi-head self-attention with biases (diffusers `Attention` with its defaults). */
 export class RefinerAttention extends Module {
@@ -87,14 +65,14 @@ export class RefinerBlock extends Module {
   norm1: LayerNorm;
   attn: RefinerAttention;
   norm2: LayerNorm;
-  ff: SiluFeedForward;
+  ff: FeedForward;
   norm_out: RefinerAdaNorm;
   constructor(dim: number, heads: number, generator?: Generator) {
     super();
     this.norm1 = new LayerNorm(dim, REFINER_EPS);
     this.attn = new RefinerAttention(dim, heads, generator);
     this.norm2 = new LayerNorm(dim, REFINER_EPS);
-    this.ff = new SiluFeedForward(dim, REFINER_MLP_RATIO * dim, generator);
+    this.ff = new FeedForward(dim, REFINER_MLP_RATIO * dim, generator, 'silu');
     this.norm_out = new RefinerAdaNorm(dim, generator);
   }
   forward(x: Tensor, c: Tensor, mask: Tensor | null): Tensor {
