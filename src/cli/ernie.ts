@@ -123,7 +123,7 @@ function withProgressive(c: Command): Command {
     .option('--batch <a:b>', 'batch size, start:final (default 4:16)', range)
     .option('--lr <a:b>', 'learning rate, start:final (default 2e-4:2e-3; decays linearly to a tenth after the warm-up)', range)
     .option('--dropout <a:b>', 'dropout, start:final (default 0:0.1)', range)
-    .option('--weights <task=w,...>', `task weights over ${ERNIE3_TASKS.join(', ')} (default all 1)`, weightsOf)
+    .option('--weights <task=w,...>', `task weights over ${ERNIE3_TASKS.join(', ')} (default 1 each, knowledge_text_lm 0)`, weightsOf)
     .option('--data <dir>', "a prepared knowledge corpus directory, or 'synthetic' (default: the shipped data/ernie)");
 }
 

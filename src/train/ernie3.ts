@@ -36,7 +36,7 @@ export interface Ernie3TrainOptions {
   steps: number;
   /** Progressive learning (totalSteps is `steps`). */
   progressive: Omit<ProgressiveSpec, 'totalSteps'>;
-  /** Task weights (default: the five equal; knowledge_text is dropped when knowledge is false). */
+  /** Task weights (default: `DEFAULT_TASK_WEIGHTS`; the knowledge-text tasks are dropped when knowledge is false). */
   weights?: Partial<Record<Ernie3Task, number>>;
   /** false: the no-knowledge ablation. Default true. */
   knowledge?: boolean;
@@ -248,13 +248,15 @@ export function trainErnie3(model: Ernie3ForPreTraining, data: ErnieTaskData, o:
     const s = resume.state;
     const want = stateAt(s.step);
     const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+    // checkpoints from before the generative knowledge-text task have no weight for it: it was 0
+    const saved = { ...s, weights: { ...s.weights, knowledge_text_lm: s.weights.knowledge_text_lm ?? 0 } };
     for (const k of ['steps', 'seed', 'knowledge', 'weights', 'knowledgeText', 'progressive', 'maskRate', 'segments'] as const)
-      if (!same(s[k], want[k]))
-        throw new KilnError('E_ARG', `resume from ${resume.dir}: it was trained with ${k} = ${JSON.stringify(s[k])}, this run asks for ${JSON.stringify(want[k])}; pass the same options to continue bit-exactly`);
+      if (!same(saved[k], want[k]))
+        throw new KilnError('E_ARG', `resume from ${resume.dir}: it was trained with ${k} = ${JSON.stringify(saved[k])}, this run asks for ${JSON.stringify(want[k])}; pass the same options to continue bit-exactly`);
     restoreOptimizer(opt, model, resume.dir, s.optimizerStep);
     start = s.step;
     tokens = s.tokens;
-    perTask = s.perTask;
+    perTask = { ...emptyStats(), ...s.perTask };
   }
   const until = Math.min(o.untilStep ?? o.steps, o.steps);
   const logs: Ernie3StepLog[] = [];

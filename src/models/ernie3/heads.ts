@@ -2,7 +2,8 @@
  * Ernie3ForPreTraining: the ERNIE 3.0 backbone plus the heads of its five pre-training tasks, each with its loss.
  *   NLU module → mlm_head (Linear dt → V) for the knowledge-masked LM and universal knowledge-text prediction;
  *                [CLS] (position 0) → reorder_head (Σ_{n≤m} n! classes) and distance_head (3 classes)
- *   NLG module → lm_head (Linear dt → V) for document LM, segment after segment with the recurrence memory
+ *   NLG module → lm_head (Linear dt → V) for document LM, segment after segment with the recurrence memory (and
+ *                the generative knowledge-text extension, one segment)
  * (Task ↔ module follows §3.2 of the paper: word- and knowledge-aware MLM tasks and the structure-aware tasks are
  * understanding tasks; document LM is the generation task.) Losses are mean cross-entropies over non-ignored targets.
  */

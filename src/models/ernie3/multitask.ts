@@ -1,5 +1,6 @@
 /**
- * The multi-task sampler of ERNIE 3.0 pre-training: each step draws one of the five tasks with configurable weights
+ * The multi-task sampler of ERNIE 3.0 pre-training: each step draws one of the five tasks (and the generative
+ * knowledge-text extension, `knowledge_text_lm`, weight 0 unless asked for) with configurable weights
  * (seeded) and builds its batch from a corpus of annotated documents and triples (`SyntheticKg` today, the WordNet
  * corpus later — anything with the same shape). `taskLoss` runs the matching head of `Ernie3ForPreTraining`.
  *
@@ -9,11 +10,12 @@
  * shorter document's missing tail is padding with label −100). `reseed(s)` restarts
  * the generator, so a trainer can make the draws of step s a function of (seed, s) alone (bit-exact resume).
  * `knowledge: false` is the ablation without knowledge: the knowledge-masked LM masks single tokens (entity/phrase
- * spans ignored) and the universal knowledge-text task is never drawn (its weight is taken as 0).
+ * spans ignored) and neither knowledge-text task is drawn (their weights are taken as 0).
  * Knowledge-text examples (`knowledgeText` options): a triple is drawn uniformly from the usable ones, then one of
  * the sentences that express it uniformly (`sentences: 'all'`, the default; the corpus's `tripleSentences`, else
  * every sentence whose `triple` is it) or its first one (`'first'`); a triple no sentence expresses is used alone
- * (relation masked) unless `alone: false` (then it is not usable).
+ * (relation masked) unless `alone: false` (then it is not usable). Generative knowledge-text examples draw the same
+ * way and go through the NLG module as one segment (no memory) of B rows, padded tails labelled −100.
  */
 import { KilnError } from '../../errors.js';
 import { fromArray } from '../../tensor/creation.js';
@@ -22,12 +24,16 @@ import type { Tensor } from '../../tensor/tensor.js';
 import type { Ernie3ForPreTraining } from './heads.js';
 import { disposeMemory, type Ernie3Memory } from './model.js';
 import {
-  collate, documentLmSegments, IGNORE, knowledgeMaskedLm, sentenceDistance, sentenceReordering, universalKnowledgeText, type Batch, type Example,
+  collate, documentLmSegments, IGNORE, knowledgeMaskedLm, knowledgeTextLm, sentenceDistance, sentenceReordering, universalKnowledgeText, type Batch, type Example,
 } from './pretrain-data.js';
 import { PAD, type AnnotatedSentence, type Triple } from './synthetic-kg.js';
 
-export const ERNIE3_TASKS = ['knowledge_mlm', 'document_lm', 'sentence_reorder', 'sentence_distance', 'knowledge_text'] as const;
+export const ERNIE3_TASKS = ['knowledge_mlm', 'document_lm', 'sentence_reorder', 'sentence_distance', 'knowledge_text', 'knowledge_text_lm'] as const;
 export type Ernie3Task = (typeof ERNIE3_TASKS)[number];
+/** The tasks that read the knowledge graph (dropped by the no-knowledge ablation). */
+const KNOWLEDGE_TASKS: readonly Ernie3Task[] = ['knowledge_text', 'knowledge_text_lm'];
+/** The default weights: the paper's five tasks equal, the generative extension off. */
+export const DEFAULT_TASK_WEIGHTS: Readonly<Record<Ernie3Task, number>> = { ...Object.fromEntries(ERNIE3_TASKS.map((t) => [t, 1])) as Record<Ernie3Task, number>, knowledge_text_lm: 0 };
 
 /** A corpus the tasks draw from: documents of annotated sentences, and triples with a sentence that mentions each. */
 export interface PretrainCorpus {
@@ -49,7 +55,7 @@ export interface KnowledgeTextOptions {
 
 export interface SamplerOptions {
   vocabSize: number;
-  /** Task weights (relative; missing = 0). Default: all five equal. */
+  /** Task weights (relative; missing = 0). Default: `DEFAULT_TASK_WEIGHTS`. */
   weights?: Partial<Record<Ernie3Task, number>>;
   seed?: number;
   /** Examples per batch (classification and MLM tasks). Default 8. */
@@ -89,10 +95,10 @@ export class MultiTaskSampler {
   readonly tripleSentences: [Triple, AnnotatedSentence[]][];
 
   constructor(readonly corpus: PretrainCorpus, readonly o: SamplerOptions) {
-    const w = o.weights ?? Object.fromEntries(ERNIE3_TASKS.map((t) => [t, 1]));
+    const w = o.weights ?? DEFAULT_TASK_WEIGHTS;
     for (const k of Object.keys(w)) if (!(ERNIE3_TASKS as readonly string[]).includes(k)) throw new KilnError('E_CONFIG', `multi-task sampler: unknown task '${k}'; tasks: ${ERNIE3_TASKS.join(', ')}`);
     this.weights = Object.fromEntries(ERNIE3_TASKS.map((t) => [t, w[t] ?? 0])) as Record<Ernie3Task, number>;
-    if (o.knowledge === false) this.weights.knowledge_text = 0;
+    if (o.knowledge === false) for (const t of KNOWLEDGE_TASKS) this.weights[t] = 0;
     const total = ERNIE3_TASKS.reduce((s, t) => s + this.weights[t], 0);
     if (ERNIE3_TASKS.some((t) => !(this.weights[t] >= 0)) || !(total > 0))
       throw new KilnError('E_CONFIG', `multi-task sampler: weights must be ≥ 0 with a positive sum, got ${JSON.stringify(w)}`);
@@ -149,16 +155,12 @@ export class MultiTaskSampler {
         return { task, batch: batch(() => { const s = this.pick(sents); return knowledgeMaskedLm(plain ? { ...s, spans: [] } : s, this.gen, mask); }), segments: [] };
       }
       case 'knowledge_text': {
-        if (this.o.knowledge === false) throw new KilnError('E_ARG', 'multi-task sampler: knowledge-text prediction was asked for with knowledge: false (the no-knowledge ablation has no such task)');
-        if (this.tripleSentences.length === 0) throw new KilnError('E_ARG', 'knowledge-text prediction needs triples (with a sentence that mentions them, when alone: false)');
         const rate = this.o.knowledgeText?.relationMaskRate;
-        return {
-          task, batch: batch(() => {
-            const [t, ss] = this.pick(this.tripleSentences);
-            const s = ss.length === 0 ? null : ss.length === 1 ? ss[0] : this.pick(ss);
-            return universalKnowledgeText(t, s, this.gen, { ...mask, relationMaskRate: rate });
-          }), segments: [],
-        };
+        return { task, batch: batch(() => { const [t, s] = this.knowledgePair(task); return universalKnowledgeText(t, s, this.gen, { ...mask, relationMaskRate: rate }); }), segments: [] };
+      }
+      case 'knowledge_text_lm': {
+        const rows = xs.map(() => { const [t, s] = this.knowledgePair(task); const e = knowledgeTextLm(t, s); return { inputIds: e.inputIds.slice(0, maxLen), labels: e.labels.slice(0, maxLen) }; });
+        return { task, batch: null, segments: [padRows(rows)] };
       }
       case 'sentence_reorder':
         return { task, batch: batch(() => sentenceReordering(this.pick(docs).map((s) => s.ids), this.o.reorderMaxSegments ?? 3, this.gen)), segments: [] };
@@ -175,25 +177,37 @@ export class MultiTaskSampler {
         if (long.length === 0) throw new KilnError('E_ARG', 'document LM needs a document of at least 2 tokens');
         // B documents side by side, n consecutive segments of each; missing tails are PAD with label −100
         const rows = xs.map(() => documentLmSegments(this.pick(long), L).slice(0, n));
-        const segments = Array.from({ length: Math.max(...rows.map((r) => r.length)) }, (_, k) => {
-          const ids = new Int32Array(B * L).fill(PAD);
-          const labels = new Int32Array(B * L).fill(IGNORE);
-          rows.forEach((r, b) => {
-            if (!r[k]) return;
-            ids.set(r[k].inputIds, b * L);
-            labels.set(r[k].labels, b * L);
-          });
-          return { inputIds: fromArray(ids, [B, L], { dtype: 'i32' }), labels: fromArray(labels, [B, L], { dtype: 'i32' }) };
-        });
+        const segments = Array.from({ length: Math.max(...rows.map((r) => r.length)) }, (_, k) => padRows(rows.map((r) => r[k] ?? null), L));
         return { task, batch: null, segments };
       }
     }
+  }
+
+  /** A knowledge-text draw: a usable triple, and one of its sentences (null: the triple alone). */
+  private knowledgePair(task: Ernie3Task): [Triple, AnnotatedSentence | null] {
+    if (this.o.knowledge === false) throw new KilnError('E_ARG', `multi-task sampler: ${task} was asked for with knowledge: false (the no-knowledge ablation has no such task)`);
+    if (this.tripleSentences.length === 0) throw new KilnError('E_ARG', 'knowledge-text prediction needs triples (with a sentence that mentions them, when alone: false)');
+    const [t, ss] = this.pick(this.tripleSentences);
+    return [t, ss.length === 0 ? null : ss.length === 1 ? ss[0] : this.pick(ss)];
   }
 
   private docTokensCache: number[][] | null = null;
   private docTokens(): number[][] {
     return (this.docTokensCache ??= this.corpus.documents.map((d) => d.flatMap((s) => s.ids)));
   }
+}
+
+/** Next-token rows (null: none) as one [B, L] segment (L: the longest row by default), PAD / −100 after each row. */
+function padRows(rows: ({ inputIds: number[]; labels: number[] } | null)[], L = Math.max(1, ...rows.map((r) => r?.inputIds.length ?? 0))): { inputIds: Tensor; labels: Tensor } {
+  const B = rows.length;
+  const ids = new Int32Array(B * L).fill(PAD);
+  const labels = new Int32Array(B * L).fill(IGNORE);
+  rows.forEach((r, b) => {
+    if (!r) return;
+    ids.set(r.inputIds, b * L);
+    labels.set(r.labels, b * L);
+  });
+  return { inputIds: fromArray(ids, [B, L], { dtype: 'i32' }), labels: fromArray(labels, [B, L], { dtype: 'i32' }) };
 }
 
 /** The loss of one sampled batch under its task's head (document LM: mean over its segments, through the memory). */
@@ -238,7 +252,8 @@ export function taskForward(model: Ernie3ForPreTraining, tb: TaskBatch): TaskOut
       const r = model.classificationLoss(tb.batch!, tb.task === 'sentence_reorder' ? 'reorder' : 'distance');
       return { loss: r.loss, ...countCorrect(r.logits, tb.batch!.label!) };
     }
-    case 'document_lm': {
+    case 'document_lm':
+    case 'knowledge_text_lm': {
       let memory: Ernie3Memory | null = null;
       let total: Tensor | null = null;
       let correct = 0;

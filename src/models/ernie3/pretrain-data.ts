@@ -15,6 +15,10 @@
  *   phrases, tokens) of the sentence — the model must use both parts to fill them in. A triple no sentence mentions
  *   is used alone, [CLS] head relation tail [SEP], with its relation masked (the knowledge-graph half of the input;
  *   there is no text half to mask).
+ * - generative knowledge-text prediction (an extension, not in the paper): the same triple and sentence read left
+ *   to right by the NLG module, head relation tail [SEP] sentence [SEP], every next token a target — the tail is
+ *   predicted from head and relation, and the sentence from the triple (knowledge-graph completion and
+ *   knowledge-conditioned text on the generation path, which the paper's understanding-side task never trains).
  */
 import { KilnError } from '../../errors.js';
 import { fromArray } from '../../tensor/creation.js';
@@ -222,6 +226,12 @@ export function universalKnowledgeText(t: Triple, s: AnnotatedSentence | null, g
     inputIds: [CLS, ...triple, SEP, ...m.ids, SEP], tokenTypeIds: tt,
     labels: [IGNORE, ...new Array<number>(triple.length + 1).fill(IGNORE), ...m.labels, IGNORE], maskedPart: 'sentence',
   };
+}
+
+/** Generative knowledge-text prediction: input and next-token labels of head relation tail [SEP] (sentence [SEP]). */
+export function knowledgeTextLm(t: Triple, s: AnnotatedSentence | null): { inputIds: number[]; labels: number[] } {
+  const seq = [...t.head, ...t.relation, ...t.tail, SEP, ...(s ? [...s.ids, SEP] : [])];
+  return { inputIds: seq.slice(0, -1), labels: seq.slice(1) };
 }
 
 export interface Batch {

@@ -16,7 +16,7 @@ const kg = syntheticKg({ seed: 2 });
 const V = 512; // the ernie3-tiny vocabulary (the synthetic one is smaller)
 
 test('draws follow the weights; zero-weight tasks never come; deterministic per seed', () => {
-  const weights = { knowledge_mlm: 3, document_lm: 1, sentence_reorder: 0, sentence_distance: 2, knowledge_text: 2 };
+  const weights = { knowledge_mlm: 3, document_lm: 1, sentence_reorder: 0, sentence_distance: 2, knowledge_text: 1, knowledge_text_lm: 1 };
   const s = new MultiTaskSampler(kg, { vocabSize: V, weights, seed: 5 });
   const n = 4000;
   const counts = Object.fromEntries(ERNIE3_TASKS.map((t) => [t, 0])) as Record<Ernie3Task, number>;
@@ -32,11 +32,17 @@ test('draws follow the weights; zero-weight tasks never come; deterministic per 
   assert.deepEqual(Array.from({ length: 50 }, () => again.nextTask()), seq);
   assert.throws(() => new MultiTaskSampler(kg, { vocabSize: V, weights: { knowledge_mlm: 0 } }), /positive sum/);
   assert.throws(() => new MultiTaskSampler(kg, { vocabSize: V, weights: { nsp: 1 } as never }), /unknown task 'nsp'/);
+  // the default is the paper's five tasks; the no-knowledge ablation drops both knowledge-text tasks
+  assert.deepEqual(new MultiTaskSampler(kg, { vocabSize: V }).weights, { knowledge_mlm: 1, document_lm: 1, sentence_reorder: 1, sentence_distance: 1, knowledge_text: 1, knowledge_text_lm: 0 });
+  const ablation = new MultiTaskSampler(kg, { vocabSize: V, weights, knowledge: false });
+  assert.equal(ablation.weights.knowledge_text + ablation.weights.knowledge_text_lm, 0);
+  assert.throws(() => ablation.next('knowledge_text_lm'), /knowledge: false/);
 });
 
-test('ernie3-tiny trains on the five-task mixture: held-out losses fall', () => {
+test('ernie3-tiny trains on the six-task mixture: held-out losses fall', () => {
   const m = new Ernie3ForPreTraining('ernie3-tiny', { generator: new k.Generator(1) });
-  const train = new MultiTaskSampler(kg, { vocabSize: V, seed: 1, batchSize: 8, segLen: 12, maskRate: 0.3 });
+  const weights = Object.fromEntries(ERNIE3_TASKS.map((t) => [t, 1]));
+  const train = new MultiTaskSampler(kg, { vocabSize: V, seed: 1, batchSize: 8, segLen: 12, maskRate: 0.3, weights });
   const held = new MultiTaskSampler(kg, { vocabSize: V, seed: 99, batchSize: 8, segLen: 12, maskRate: 0.3 });
   const evalBatches = ERNIE3_TASKS.map((t) => held.next(t));
   const evaluate = () => k.noGrad(() => m.eval() && evalBatches.map((b) => k.tidy(() => taskLoss(m, b).item())));
@@ -100,4 +106,34 @@ test('knowledge-text sampling: all sentences of a triple, or the first; triples 
   assert.equal(new MultiTaskSampler(corpus, { vocabSize: 64 }).tripleSentences.length, 3);
   assert.equal(new MultiTaskSampler(corpus, { vocabSize: 64, knowledgeText: { alone: false } }).tripleSentences.length, 2);
   assert.throws(() => new MultiTaskSampler({ ...corpus, tripleSentences: [[a]] }, { vocabSize: 64 }), /one list per triple/);
+});
+
+test('generative knowledge-text rows: head relation tail [SEP] sentence [SEP] as next-token pairs, padded tails ignored', () => {
+  // triple #0 expressed by one sentence, #1 by none
+  const mk = (ids: number[], triple: number) => ({ ids, spans: [], triple });
+  const triples = [{ head: [10], relation: [20, 21], tail: [11] }, { head: [12], relation: [22], tail: [13, 14] }];
+  const corpus = { documents: [[mk([10, 30, 11], 0), mk([40, 41], -1), mk([42], -1)], [mk([43, 44], -1)]], triples };
+  const s = new MultiTaskSampler(corpus, { vocabSize: 64, seed: 4 });
+  const want = new Map([[10, [10, 20, 21, 11, 2, 10, 30, 11, 2]], [12, [12, 22, 13, 14, 2]]]);
+  const seen = new Set<number>();
+  for (let i = 0; i < 10; i++) {
+    const tb = s.next('knowledge_text_lm', { batchSize: 4, seqLen: 32 });
+    assert.equal(tb.batch, null);
+    assert.equal(tb.segments.length, 1, 'one segment, no memory');
+    const [B, L] = tb.segments[0].inputIds.shape;
+    assert.equal(B, 4);
+    const ids = tb.segments[0].inputIds.data() as Int32Array, lab = tb.segments[0].labels.data() as Int32Array;
+    for (let r = 0; r < B; r++) {
+      const seq = want.get(ids[r * L])!;
+      seen.add(ids[r * L]);
+      const n = seq.length - 1;
+      assert.deepEqual(Array.from(ids.slice(r * L, r * L + n)), seq.slice(0, -1));
+      assert.deepEqual(Array.from(lab.slice(r * L, r * L + n)), seq.slice(1));
+      assert.ok(ids.slice(r * L + n, (r + 1) * L).every((x) => x === 0) && lab.slice(r * L + n, (r + 1) * L).every((x) => x === -100));
+    }
+  }
+  assert.deepEqual([...seen].sort(), [10, 12], 'triples with and without a sentence');
+  // cut to the step's sequence length
+  const cut = s.next('knowledge_text_lm', { batchSize: 2, seqLen: 3 }).segments[0];
+  assert.equal(cut.inputIds.shape[1], 3);
 });
