@@ -4,6 +4,8 @@
  * files whose spans, triples and splits are consistent; and — when Debian's wordnet-base is installed — the shipped
  * data/ernie/ is reproduced from /usr/share/wordnet (the whole graph, and the documents of a slice of the corpus;
  * the full run's byte-identity is what `kiln ernie prepare` and `kiln datapipe run data/ernie/prepare.yaml` show).
+ * The shipped "seen" cloze (cloze-seen.jsonl) is checked against triples.tsv: train noun hypernym pairs only, never a
+ * held-out pair, true hypernyms as answers, no ancestor among the distractors, chosen by the pair hash.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,7 +16,7 @@ import { compileGraph } from '../../src/datapipe/graph.js';
 import { loadSpec } from '../../src/datapipe/spec.js';
 import { knowledgeGraphFor, linkSentences } from '../../src/datapipe/text/entity-link-operators.js';
 import { splitSentences, wordTokens } from '../../src/datapipe/text/entity-link.js';
-import { assembleKnowledgeCorpus, type LinkedDocument } from '../../src/datapipe/text/wordnet-corpus.js';
+import { assembleKnowledgeCorpus, pairKey, unitHash, type ClozeRecord, type LinkedDocument } from '../../src/datapipe/text/wordnet-corpus.js';
 import { prepareKnowledgeCorpus } from '../../src/datapipe/text/wordnet-prepare.js';
 import { KG_DEFAULTS } from '../../src/datapipe/text/wordnet-kg.js';
 import { rmDir, tempDir } from './helpers.js';
@@ -25,6 +27,47 @@ const SYSTEM_WN = '/usr/share/wordnet';
 const ANIMAL = '00001740-n'; // "animal" in the renumbered excerpt
 
 const readLines = (p: string) => readFileSync(p, 'utf8').split('\n').filter(Boolean);
+
+/**
+ * Checks seen-cloze items against a prepared directory's triples.tsv and entities.tsv: each is "<head> is" over 4
+ * "<a|an> <lemma>" candidates whose answer is a TRAIN hypernym of a noun head, whose pair is never held out (in any
+ * relation), and whose distractors are hypernym lemmas that are not ancestors of the head. Returns the pairs.
+ */
+function checkSeenCloze(dir: string, items: ClozeRecord[]): { head: string; tail: string }[] {
+  const triples = readLines(join(dir, 'triples.tsv')).map((l) => l.split('\t'));
+  const pos = new Map(readLines(join(dir, 'entities.tsv')).map((l) => l.split('\t')).map((r) => [r[0], r[2]]));
+  const trainHyper = new Set(triples.filter((t) => t[1] === 'hypernym' && t[3] === 'train').map((t) => `${t[0]}\t${t[2]}`));
+  const heldPairs = new Set(triples.filter((t) => t[3] === 'test').map((t) => pairKey(t[0], t[2])));
+  const hyperTails = new Set(triples.filter((t) => t[1] === 'hypernym').map((t) => t[2]));
+  const parents = new Map<string, string[]>();
+  for (const t of triples) if (t[1] === 'hypernym') parents.set(t[0], [...(parents.get(t[0]) ?? []), t[2]]);
+  const ancestors = (h: string) => {
+    const out = new Set<string>();
+    const stack = [h];
+    while (stack.length) for (const p of parents.get(stack.pop()!) ?? []) if (!out.has(p)) (out.add(p), stack.push(p));
+    return out;
+  };
+  return items.map((z) => {
+    assert.equal(z.relation, 'hypernym');
+    assert.equal(z.context.at(-1), 'is');
+    const head = z.context.slice(0, -1).join(' ');
+    assert.equal(z.head, head);
+    assert.equal(pos.get(head), 'n', `${head} is a noun entity`);
+    assert.equal(z.candidates.length, 4);
+    for (const cand of z.candidates) assert.ok(['a', 'an'].includes(cand[0]), cand.join(' '));
+    const lemmas = z.candidates.map((cand) => cand.slice(1).join(' '));
+    const tail = lemmas[z.answer];
+    assert.ok(trainHyper.has(`${head}\t${tail}`), `(${head}, hypernym, ${tail}) is a train triple`);
+    assert.ok(!heldPairs.has(pairKey(head, tail)), `{${head}, ${tail}} is not a held-out pair`);
+    const anc = ancestors(head);
+    assert.ok(anc.has(tail));
+    lemmas.forEach((l, i) => {
+      if (i === z.answer) return;
+      assert.ok(hyperTails.has(l) && !anc.has(l) && l !== head, `distractor "${l}" of ${head}`);
+    });
+    return { head, tail };
+  });
+}
 
 test('the shipped spec compiles: operators, types and params are valid', () => {
   const g = compileGraph(loadSpec(join(ROOT, 'data/ernie/prepare.yaml')), builtinRegistry(), { input: 'x', ffmpeg: '', ffprobe: '' });
@@ -75,6 +118,11 @@ test('end to end on the excerpt: linked sentences, triples per sentence, disjoin
     assert.deepEqual(vocab.slice(0, 5), ['[PAD]', '[CLS]', '[SEP]', '[MASK]', '[UNK]']);
     for (const e of entities) for (const w of e.split(' ')) assert.ok(vocab.includes(w), w);
     assert.ok(vocab.length <= 100 || vocab.length === stats.vocab_required);
+    // the seen cloze: written, train pairs only, no more items than the held-out cloze
+    const seen = readLines(join(out, 'cloze-seen.jsonl')).map((l) => JSON.parse(l) as ClozeRecord);
+    assert.ok(checkSeenCloze(out, seen).length > 0);
+    assert.equal(stats.cloze_seen, seen.length);
+    assert.ok(seen.length <= readLines(join(out, 'cloze.jsonl')).length);
   } finally {
     rmDir(dir);
   }
@@ -99,6 +147,7 @@ test('reproduces the shipped data/ernie from /usr/share/wordnet (whole graph; do
   // cloze items: the same heads, contexts, answers and answer positions (distractors depend on the whole corpus' counts)
   const item = (x: { context: string[]; candidates: string[][]; answer: number }) => JSON.stringify([x.context, x.candidates[x.answer], x.answer]);
   assert.deepEqual(c.cloze.map(item), readLines(join(shipped, 'cloze.jsonl')).map((l) => item(JSON.parse(l))));
+  assert.deepEqual(c.clozeSeen.map(item), readLines(join(shipped, 'cloze-seen.jsonl')).map((l) => item(JSON.parse(l))));
   // the slice's documents equal the shipped ones with the same ids
   const byId = new Map(readLines(join(shipped, 'documents.jsonl')).map((l) => [JSON.parse(l).id as string, l]));
   assert.equal(c.documents.length, slice.length);
@@ -110,4 +159,37 @@ test('reproduces the shipped data/ernie from /usr/share/wordnet (whole graph; do
   const sentences = splitSentences(kjv, ';:').filter((s) => wordTokens(s).filter((w) => /[a-z0-9]/.test(w)).length >= 3).slice(n, n + 12);
   assert.deepEqual(firstKjv.sentences.map((s: { t: string }) => s.t), sentences.map((s) => linker.link(wordTokens(s)).tokens.join(' ')));
   assert.equal(KG_DEFAULTS.maxNounSynsets, 2500);
+});
+
+test('the shipped seen cloze: train noun hypernym pairs only, chosen by the pair hash, as many as the held-out items', () => {
+  const dir = join(ROOT, 'data/ernie');
+  const seen = readLines(join(dir, 'cloze-seen.jsonl')).map((l) => JSON.parse(l) as ClozeRecord);
+  const held = readLines(join(dir, 'cloze.jsonl')).map((l) => JSON.parse(l) as ClozeRecord);
+  const stats = JSON.parse(readFileSync(join(dir, 'stats.json'), 'utf8')) as Record<string, number>;
+  // measured: 289 held-out items, 1,212 train noun hypernym triples, of which 289 (the cap) are kept
+  assert.equal(held.length, 289);
+  assert.equal(seen.length, 289);
+  assert.equal(stats.cloze_seen, seen.length);
+  const pairs = checkSeenCloze(dir, seen);
+  assert.equal(new Set(pairs.map((p) => `${p.head}\t${p.tail}`)).size, pairs.length, 'no pair twice');
+  const heldPairs = new Set(held.map((z) => pairKey(z.head, z.candidates[z.answer].slice(1).join(' '))));
+  for (const p of pairs) assert.ok(!heldPairs.has(pairKey(p.head, p.tail)));
+  // the held-out items fail the same check (their pairs are not train pairs): the check can fail
+  assert.throws(() => checkSeenCloze(dir, held.slice(0, 1)), /is a train triple/);
+  // chosen by hash, not by order: every kept pair hashes below every eligible pair left out; kept in triples.tsv order
+  const triples = readLines(join(dir, 'triples.tsv')).map((l) => l.split('\t'));
+  const pos = new Map(readLines(join(dir, 'entities.tsv')).map((l) => l.split('\t')).map((r) => [r[0], r[2]]));
+  const eligible = triples.filter((t) => t[1] === 'hypernym' && t[3] === 'train' && pos.get(t[0]) === 'n').map((t) => `${t[0]}\t${t[2]}`);
+  assert.equal(eligible.length, 1212);
+  const kept = pairs.map((p) => `${p.head}\t${p.tail}`);
+  const keptSet = new Set(kept);
+  const h = (k: string) => unitHash(`seen\t${k}`);
+  const maxKept = Math.max(...kept.map(h));
+  assert.ok(eligible.filter((k) => !keptSet.has(k)).every((k) => h(k) > maxKept));
+  assert.deepEqual(kept, eligible.filter((k) => keptSet.has(k)));
+  // answer positions spread like the held-out set's; every word is in the vocabulary
+  const positions = [0, 1, 2, 3].map((i) => seen.filter((z) => z.answer === i).length);
+  assert.ok(positions.every((n) => n > seen.length / 8), `answer positions ${positions}`);
+  const vocab = new Set(readLines(join(dir, 'vocab.txt')));
+  for (const z of seen) for (const w of [...z.context, ...z.candidates.flat()]) assert.ok(vocab.has(w), w);
 });

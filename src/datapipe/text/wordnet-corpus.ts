@@ -8,17 +8,21 @@
  *   triples.tsv         head \t relation \t tail \t split (train | test); test = the pair is held out
  *   relations.tsv       head \t tail \t relation \t split — the relation-classification set (balanced, pair-disjoint)
  *   cloze.jsonl         {"head","relation":"hypernym","context":[words],"candidates":[[words]×4],"answer":i}
+ *   cloze-seen.jsonl    the same records from TRAIN noun hypernym pairs (facts pre-training's knowledge tasks read)
  *   documents.jsonl     {"id","source","sentences":[{"t":"space-joined tokens","e":[[s,e]…],"p":[[s,e]…],"k":[triple…]}]}
  *                       e = entity spans, p = phrase spans ([start, end) over the tokens), k = indices (0-based, in
  *                       triples.tsv order) of the TRAIN triples whose head and tail spans both occur in the sentence
- *   vocab.txt           one word per line: the specials, then every word of entities/relations/cloze, then the
+ *   vocab.txt           one word per line: the specials, then every word of entities/relations/both cloze sets, then the
  *                       most frequent other corpus words (ties alphabetical), up to the vocabulary size
  *   stats.json          the counts (docs/ernie3.md quotes them)
  * Splits: an unordered {head, tail} pair is held out when a stable hash of it falls under `testFraction`; all its
  * triples are then `test` and are never listed as a sentence's triple. Cloze items come from held-out hypernym
  * pairs whose head is a noun: context "<head> is", candidates "<a|an> <lemma>" (the true hypernym and the 3 hypernym
  * lemmas that are not ancestors of the head with the corpus mention counts closest to the answer's, in log scale, so
- * that word frequency alone does not find the answer), answer position from the hash.
+ * that word frequency alone does not find the answer), answer position from the hash. The "seen" cloze is built the
+ * same way from train noun hypernym pairs, at most as many items as the held-out set (those with the lowest
+ * `unitHash("seen\t<head>\t<tail>")`, kept in triples.tsv order), so recall of pre-trained facts can be told from
+ * generalisation to held-out ones.
  */
 import { createHash } from 'node:crypto';
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
@@ -72,6 +76,8 @@ export interface PreparedCorpus {
   triples: PreparedTriple[];
   relations: RelationPair[];
   cloze: ClozeRecord[];
+  /** Cloze items from train pairs (the "seen" set): same format and rule as `cloze`. */
+  clozeSeen: ClozeRecord[];
   documents: { id: string; source: string; sentences: PreparedSentence[] }[];
   vocab: string[];
   stats: Record<string, unknown>;
@@ -150,7 +156,7 @@ export function assembleKnowledgeCorpus(kg: KnowledgeGraph, docs: LinkedDocument
   for (const rel of CORPUS_RELATIONS) ordered.push(...pairs.filter((x) => x.t.relation === rel).sort((a, b) => a.pick - b.pick).slice(0, maxPairs));
   for (const { t } of ordered.sort((a, b) => a.order - b.order)) relations.push({ head: t.head, tail: t.tail, relation: t.relation, split: t.split });
 
-  // Cloze items from held-out noun hypernym pairs.
+  // Cloze items from held-out (and, the "seen" set, train) noun hypernym pairs.
   const mentionCount = new Map<string, number>();
   for (const d of outDocs)
     for (const x of d.sentences) {
@@ -170,28 +176,35 @@ export function assembleKnowledgeCorpus(kg: KnowledgeGraph, docs: LinkedDocument
     return seen;
   };
   const hyperTails = [...new Set(triples.filter((t) => t.relation === 'hypernym').map((t) => t.tail))].sort();
-  const cloze: ClozeRecord[] = [];
-  for (const t of triples) {
-    if (t.relation !== 'hypernym' || t.split !== 'test' || pos.get(t.head) !== 'n') continue;
+  const clozeItem = (t: PreparedTriple): ClozeRecord | null => {
     const anc = ancestors(t.head);
     // distractors as frequent in the corpus as the answer (so a unigram prior cannot pick the answer)
     const fa = Math.log1p(mentionCount.get(t.tail) ?? 0);
     const distract = hyperTails.filter((x) => !anc.has(x) && x !== t.head)
       .map((x) => ({ x, d: Math.abs(Math.log1p(mentionCount.get(x) ?? 0) - fa), h: unitHash(`${t.head}\t${x}`) }))
       .sort((a, b) => a.d - b.d || a.h - b.h).slice(0, 3).map((y) => y.x);
-    if (distract.length < 3) continue;
+    if (distract.length < 3) return null;
     const answer = Math.floor(unitHash(`answer\t${t.head}\t${t.tail}`) * 4);
     const cands = [...distract];
     cands.splice(answer, 0, t.tail);
-    cloze.push({ head: t.head, relation: 'hypernym', context: [...t.head.split(' '), 'is'],
-      candidates: cands.map((c) => [article(c), ...c.split(' ')]), answer });
-  }
+    return { head: t.head, relation: 'hypernym', context: [...t.head.split(' '), 'is'],
+      candidates: cands.map((c) => [article(c), ...c.split(' ')]), answer };
+  };
+  const clozeOf = (split: PreparedTriple['split']) => triples
+    .filter((t) => t.relation === 'hypernym' && t.split === split && pos.get(t.head) === 'n')
+    .map((t) => ({ t, item: clozeItem(t) })).filter((x): x is { t: PreparedTriple; item: ClozeRecord } => x.item !== null);
+  const cloze: ClozeRecord[] = clozeOf('test').map((x) => x.item);
+  // Cloze items from train noun hypernym pairs ("seen"): as many as the held-out set at most, chosen by a hash of the
+  // pair, kept in triples order.
+  const seenAll = clozeOf('train').map((x) => ({ ...x, h: unitHash(`seen\t${x.t.head}\t${x.t.tail}`) }));
+  const seenKeep = new Set([...seenAll].sort((x, y) => x.h - y.h).slice(0, cloze.length).map((x) => x.item));
+  const clozeSeen: ClozeRecord[] = seenAll.filter((x) => seenKeep.has(x.item)).map((x) => x.item);
 
   // Vocabulary.
   const must = new Set<string>();
   for (const e of kg.entities) for (const w of e.lemma.split(' ')) must.add(w);
   for (const r of CORPUS_RELATIONS) for (const w of r.split(' ')) must.add(w);
-  for (const c of cloze) for (const w of [...c.context, ...c.candidates.flat()]) must.add(w);
+  for (const c of [...cloze, ...clozeSeen]) for (const w of [...c.context, ...c.candidates.flat()]) must.add(w);
   must.add(PLURAL_MARKER);
   const counts = new Map<string, number>();
   for (const d of outDocs) for (const s of d.sentences) for (const w of s.t.split(' ')) counts.set(w, (counts.get(w) ?? 0) + 1);
@@ -218,8 +231,9 @@ export function assembleKnowledgeCorpus(kg: KnowledgeGraph, docs: LinkedDocument
     entity_mentions: mentions, phrase_spans: phraseSpans, tokens, unk_tokens: unk, vocab: vocab.length,
     relation_pairs: relations.length, relation_pairs_by_split: count(relations, (r) => r.split),
     relation_pairs_by_relation: count(relations, (r) => `${r.relation} ${r.split}`), cloze: cloze.length,
+    cloze_seen: clozeSeen.length,
   };
-  return { entities: kg.entities, triples, relations, cloze, documents: outDocs, vocab, stats };
+  return { entities: kg.entities, triples, relations, cloze, clozeSeen, documents: outDocs, vocab, stats };
 }
 
 /** Writes a prepared corpus into `dir` (each file written to a temp name, then renamed). */
@@ -230,6 +244,7 @@ export function writeKnowledgeCorpus(dir: string, c: PreparedCorpus): string[] {
     'triples.tsv': c.triples.map((t) => `${t.head}\t${t.relation}\t${t.tail}\t${t.split}\n`).join(''),
     'relations.tsv': c.relations.map((r) => `${r.head}\t${r.tail}\t${r.relation}\t${r.split}\n`).join(''),
     'cloze.jsonl': c.cloze.map((x) => `${JSON.stringify(x)}\n`).join(''),
+    'cloze-seen.jsonl': c.clozeSeen.map((x) => `${JSON.stringify(x)}\n`).join(''),
     'documents.jsonl': c.documents.map((d) => `${JSON.stringify(d)}\n`).join(''),
     'vocab.txt': c.vocab.map((w) => `${w}\n`).join(''),
     'stats.json': `${JSON.stringify(c.stats, null, 2)}\n`,
