@@ -22,6 +22,8 @@ export interface ErnieTaskData extends PretrainCorpus {
   relations: string[];
   relationDataset: { train: RelationExample[]; test: RelationExample[] };
   cloze: ClozeItem[];
+  /** Cloze items from pairs pre-training read (train triples), scored like `cloze`: recall, not generalisation; may be empty. */
+  clozeSeen: ClozeItem[];
   textOf(ids: number[]): string;
 }
 
@@ -30,7 +32,8 @@ export interface ErnieTaskData extends PretrainCorpus {
  * (head, tail) pair held out: every sentence that states a held-out triple dropped from the documents, and the
  * held-out triples left out of `triples`, which pre-training reads), and a
  * cloze from each held-out triple: "the <head> <relation words> the ___" over its true tail and up to 3 other
- * entities.
+ * entities; `clozeSeen`: the same items from as many train triples (distinct triples, evenly spaced over them in
+ * order).
  */
 export function syntheticTaskData({ seed = 0, nTriples = 40, nDocs = 24 }: { seed?: number; nTriples?: number; nDocs?: number } = {}): ErnieTaskData {
   const kg = syntheticKg({ seed, nTriples, nDocs });
@@ -62,9 +65,7 @@ export function syntheticTaskData({ seed = 0, nTriples = 40, nDocs = 24 }: { see
     .filter((d) => d.length >= 2);
   const entities = [...new Map(kg.triples.flatMap((t) => [t.head, t.tail]).map((e) => [e.join(' '), e])).values()];
   const the = kg.id('the');
-  const cloze: ClozeItem[] = [];
-  kg.triples.forEach((t, i) => {
-    if (!heldTriple.has(i)) return;
+  const clozeItem = (t: Triple, i: number): ClozeItem => {
     // the relation's surface words, as the documents write them (the sentence that states the triple, if any)
     const s = kg.documents.flat().find((x) => x.triple === i);
     const phrase = s ? s.ids.slice(s.spans[1].start, s.spans[1].end) : t.relation;
@@ -72,10 +73,25 @@ export function syntheticTaskData({ seed = 0, nTriples = 40, nDocs = 24 }: { see
     const candidates = [t.tail, ...others];
     const answer = i % candidates.length;
     [candidates[0], candidates[answer]] = [candidates[answer], candidates[0]];
-    cloze.push({ context: [the, ...t.head, ...phrase, the], candidates, answer });
+    return { context: [the, ...t.head, ...phrase, the], candidates, answer };
+  };
+  const cloze: ClozeItem[] = [];
+  kg.triples.forEach((t, i) => {
+    if (heldTriple.has(i)) cloze.push(clozeItem(t, i));
   });
+  // seen: distinct train triples, as many as the held-out items, evenly spaced over them
+  const trainIdx: number[] = [];
+  const seenTriple = new Set<string>();
+  kg.triples.forEach((t, i) => {
+    const k = `${key(t)}|${t.relation.join(' ')}`;
+    if (heldTriple.has(i) || seenTriple.has(k)) return;
+    seenTriple.add(k);
+    trainIdx.push(i);
+  });
+  const nSeen = Math.min(cloze.length, trainIdx.length);
+  const clozeSeen = Array.from({ length: nSeen }, (_, j) => trainIdx[Math.floor((j * trainIdx.length) / nSeen)]).map((i) => clozeItem(kg.triples[i], i));
   return {
-    documents, triples, vocab: kg.vocab, id: kg.id, relations, relationDataset: { train, test }, cloze,
+    documents, triples, vocab: kg.vocab, id: kg.id, relations, relationDataset: { train, test }, cloze, clozeSeen,
     textOf: (ids) => ids.map((i) => kg.vocab[i] ?? '[?]').join(' '),
   };
 }

@@ -31,6 +31,10 @@
  * - `cloze`: zero-shot hypernym items from held-out pairs: `context` = "<head> is", `candidates` = 4 continuations
  *   "<a|an> <lemma>" (the true hypernym and 3 hypernym lemmas that are not ancestors of the head), `answer` = the
  *   index of the true one. Score each candidate's log-likelihood after the context (NLG module).
+ * - `clozeSeen`: the same items from TRAIN noun hypernym pairs (cloze-seen.jsonl; facts the knowledge tasks read under
+ *   both protocols), at most as many as `cloze`: recall of pre-trained facts, to set beside `cloze`'s generalisation
+ *   to held-out pairs. Empty when the directory has no cloze-seen.jsonl (prepared before it existed).
+ *   A malformed line of either cloze file is an E_FORMAT error naming the file and line.
  * - `stats`: the counts of the preparation (stats.json).
  */
 import { existsSync, readFileSync } from 'node:fs';
@@ -65,6 +69,8 @@ export interface KnowledgeCorpus extends PretrainCorpus {
   tripleSentences: AnnotatedSentence[][];
   relationDataset: { train: RelationExample[]; test: RelationExample[] };
   cloze: ClozeItem[];
+  /** Cloze items from train pairs (seen by pre-training); [] for a directory without cloze-seen.jsonl. */
+  clozeSeen: ClozeItem[];
   stats: Record<string, unknown>;
 }
 
@@ -93,6 +99,29 @@ function read(dir: string, name: string): string {
 }
 
 const lines = (text: string): string[] => text.split('\n').filter((l) => l !== '');
+
+/** The items of a cloze file's text (cloze.jsonl, cloze-seen.jsonl); a malformed line is an E_FORMAT error. */
+function parseCloze(path: string, text: string, id: (w: string) => number): ClozeItem[] {
+  const words = (x: unknown): x is string[] => Array.isArray(x) && x.length > 0 && x.every((w) => typeof w === 'string' && w !== '');
+  const items: ClozeItem[] = [];
+  text.split('\n').forEach((l, i) => {
+    if (l === '') return;
+    const bad = (why: string) => new KilnError('E_FORMAT', `${path}:${i + 1}: ${why}; expected {"context":[words],"candidates":[[words],…],"answer":i} per line — re-run kiln ernie prepare`);
+    let c: { context?: unknown; candidates?: unknown; answer?: unknown };
+    try {
+      c = JSON.parse(l) as typeof c;
+    } catch {
+      throw bad('not JSON');
+    }
+    if (c === null || typeof c !== 'object') throw bad('not a JSON object');
+    if (!words(c.context)) throw bad('"context" is not a non-empty list of words');
+    if (!Array.isArray(c.candidates) || c.candidates.length < 2 || !c.candidates.every(words)) throw bad('"candidates" is not a list of ≥ 2 non-empty word lists');
+    const cands = c.candidates as string[][];
+    if (typeof c.answer !== 'number' || !Number.isInteger(c.answer) || c.answer < 0 || c.answer >= cands.length) throw bad(`"answer" is not an index into the ${cands.length} candidates`);
+    items.push({ context: c.context.map(id), candidates: cands.map((x) => x.map(id)), answer: c.answer });
+  });
+  return items;
+}
 
 interface DocRecord {
   id: string;
@@ -186,12 +215,11 @@ export function loadKnowledgeCorpus(dir: string = defaultKnowledgeDir(), o: Load
     const [h, t, r, split] = l.split('\t');
     (split === 'test' ? test : train).push({ head: ids(h), tail: ids(t), label: label(r, 'relations.tsv') });
   }
-  const cloze: ClozeItem[] = lines(read(dir, 'cloze.jsonl')).map((l) => {
-    const c = JSON.parse(l) as { context: string[]; candidates: string[][]; answer: number };
-    return { context: c.context.map(id), candidates: c.candidates.map((x) => x.map(id)), answer: c.answer };
-  });
+  const cloze = parseCloze(join(dir, 'cloze.jsonl'), read(dir, 'cloze.jsonl'), id);
+  // cloze-seen.jsonl is optional: directories prepared before it existed still load (no seen items)
+  const clozeSeen = existsSync(join(dir, 'cloze-seen.jsonl')) ? parseCloze(join(dir, 'cloze-seen.jsonl'), read(dir, 'cloze-seen.jsonl'), id) : [];
   return {
     vocab, id, textOf, entities: entRows.map((r) => r[0]), entityPos: entRows.map((r) => r[2]), relations,
-    triples, tripleRelation, heldOutTriples, heldOutRelation, documents, tripleSentences, relationDataset: { train, test }, cloze, stats,
+    triples, tripleRelation, heldOutTriples, heldOutRelation, documents, tripleSentences, relationDataset: { train, test }, cloze, clozeSeen, stats,
   };
 }

@@ -3,12 +3,17 @@
  * entity lemma; every triple sentence contains its head and tail as entity spans; spans never overlap; relation
  * classification splits are pair-disjoint (and held-out pairs never appear as pre-training triples); cloze answers
  * point at the held-out hypernym; and the pre-training generators run on it with correct labels (knowledge masking
- * masks whole entities; knowledge-text examples accept every triple sentence).
+ * masks whole entities; knowledge-text examples accept every triple sentence). The seen cloze (cloze-seen.jsonl)
+ * answers with a pre-training (train) hypernym triple; a directory without it loads with no seen items; a malformed
+ * cloze line is an E_FORMAT error naming the file and line.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Generator } from '../../../src/tensor/random.js';
-import { loadKnowledgeCorpus } from '../../../src/models/ernie3/knowledge-corpus.js';
+import { defaultKnowledgeDir, loadKnowledgeCorpus } from '../../../src/models/ernie3/knowledge-corpus.js';
 import { IGNORE, knowledgeMaskedLm, universalKnowledgeText } from '../../../src/models/ernie3/pretrain-data.js';
 import { MASK, SPECIALS, UNK } from '../../../src/models/ernie3/synthetic-kg.js';
 
@@ -95,6 +100,43 @@ test('cloze: the answer is the held-out hypernym of the context head, distractor
     answers[z.answer]++;
   }
   assert.ok(answers.every((n) => n > c.cloze.length / 8), `answer positions ${answers}`);
+});
+
+test('seen cloze: answers are pre-training (train) hypernym triples, never held-out pairs; absent file = no items', () => {
+  const hyper = c.relations.indexOf('hypernym');
+  const trainHyper = new Set(c.triples.filter((_, i) => c.tripleRelation[i] === hyper).map((t) => `${key(t.head)}|${key(t.tail)}`));
+  const held = new Set(c.heldOutTriples.map((t) => pairKey(t.head, t.tail)));
+  assert.equal(c.clozeSeen.length, 289);
+  assert.equal(c.clozeSeen.length, c.stats.cloze_seen);
+  for (const z of c.clozeSeen) {
+    assert.equal(z.candidates.length, 4);
+    const head = z.context.slice(0, -1);
+    const tail = z.candidates[z.answer].slice(1);
+    assert.ok(trainHyper.has(`${key(head)}|${key(tail)}`), c.textOf(z.context));
+    assert.ok(!held.has(pairKey(head, tail)));
+    for (const x of [...z.context, ...z.candidates.flat()]) assert.notEqual(x, UNK);
+  }
+  // a directory prepared before cloze-seen.jsonl existed still loads; a malformed cloze line names file and line
+  const dir = mkdtempSync(join(tmpdir(), 'kiln-ernie-kc-'));
+  try {
+    cpSync(defaultKnowledgeDir(), dir, { recursive: true });
+    rmSync(join(dir, 'cloze-seen.jsonl'));
+    const old = loadKnowledgeCorpus(dir);
+    assert.deepEqual(old.clozeSeen, []);
+    assert.deepEqual(old.cloze, c.cloze);
+    const first = readFileSync(join(dir, 'cloze.jsonl'), 'utf8').split('\n')[0];
+    writeFileSync(join(dir, 'cloze-seen.jsonl'), `${first}\n{"context":["dog","is"],"candidates":[["a","canine"]],"answer":3}\n`);
+    assert.throws(() => loadKnowledgeCorpus(dir), (e: Error & { code?: string }) =>
+      e.code === 'E_FORMAT' && /cloze-seen\.jsonl:2: "candidates" is not a list/.test(e.message));
+    writeFileSync(join(dir, 'cloze-seen.jsonl'), `${first}\n${first}\n{"context":`);
+    assert.throws(() => loadKnowledgeCorpus(dir), /cloze-seen\.jsonl:3: not JSON/);
+    writeFileSync(join(dir, 'cloze-seen.jsonl'), `${first}\n`);
+    assert.equal(loadKnowledgeCorpus(dir).clozeSeen.length, 1);
+    writeFileSync(join(dir, 'cloze.jsonl'), `${first.replace(/"answer":\d/, '"answer":4')}\n`);
+    assert.throws(() => loadKnowledgeCorpus(dir), /cloze\.jsonl:1: "answer" is not an index into the 4 candidates/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('generators on the corpus: knowledge masking masks whole entities; knowledge-text accepts every triple sentence', () => {
