@@ -11,7 +11,9 @@
  *     fine-tunes the NLU module with a relation-classification head ("[CLS] head [SEP] tail [SEP]") and prints the
  *     held-out accuracy (with --shots-per-relation k: trained on k pairs of each relation, chosen with --seed); it also prints the zero-shot cloze accuracy of the pre-trained NLG module (measured before
  *     fine-tuning; fine-tuning never touches the NLG path).
- *   kiln eval ernie --model <dir> --cloze [--shots k] [--data …] [--json]   zero-/few-shot cloze accuracy only.
+ *   kiln eval ernie --model <dir> --cloze [--split held-out|seen] [--shots k] [--data …] [--json]   zero-/few-shot cloze
+ *     accuracy only; --split seen scores the items from train pairs (facts pre-training read) instead of the held-out
+ *     ones (the default), to tell recall from generalisation. The JSON names the split.
  *   kiln ernie compare --steps N [--finetune-steps M] [--finetune-seeds K] [--config <preset>] [--seeds 1,2] [--data …]
  *                      [--knowledge-weights task=w,...] [--protocol strict|full-kg] [--from <dir>]
  *                      [--finetune-shots 4,8,all] [--finetune-method head,prompt] [--few-shot-steps M] [--cloze-shots 1,4] [--json]
@@ -132,6 +134,8 @@ function dataOf(source: string | undefined, protocol: Protocol = 'strict'): Erni
 }
 
 type Protocol = 'strict' | 'full-kg';
+/** Which cloze set `eval ernie` scores: the held-out pairs' items or the train ("seen") pairs'. */
+type ClozeSplit = 'held-out' | 'seen';
 interface KnowledgeTextOpts {
   ktSentences: 'all' | 'first';
   ktAlone: boolean;
@@ -305,15 +309,19 @@ export function runFinetuneErnie(o: FinetuneOpts, log: (s: string) => void = con
   return out;
 }
 
-export function runEvalErnie(o: { model: string; data?: string; shots: number; json?: boolean }, log: (s: string) => void = console.log): Record<string, unknown> {
+export function runEvalErnie(o: { model: string; data?: string; shots: number; split?: ClozeSplit; json?: boolean }, log: (s: string) => void = console.log): Record<string, unknown> {
+  const split = o.split ?? 'held-out';
   const data = dataOf(o.data);
+  const items = split === 'seen' ? data.clozeSeen : data.cloze;
+  if (items.length === 0)
+    throw new KilnError('E_ARG', `eval ernie --split ${split}: ${o.data ?? 'data/ernie'} has no ${split} cloze items${split === 'seen' ? ' (no cloze-seen.jsonl: prepared before it existed; re-run kiln ernie prepare --out <dir>)' : ''}`);
   checkVocab(o.model, data);
   const model = loadErnie3(o.model);
-  const c = clozeAccuracy(model, data.cloze, { shots: o.shots, separator: [data.id('.')] });
+  const c = clozeAccuracy(model, items, { shots: o.shots, separator: [data.id('.')] });
   model.dispose();
-  const out = { model: resolve(o.model), shots: o.shots, cloze_accuracy: c.accuracy, cloze_accuracy_per_token: c.accuracyPerToken, cloze_accuracy_pmi: c.accuracyPmi, cloze_correct: c.correct, cloze_items: c.total, cloze_chance: c.chance };
+  const out = { model: resolve(o.model), split, shots: o.shots, cloze_accuracy: c.accuracy, cloze_accuracy_per_token: c.accuracyPerToken, cloze_accuracy_pmi: c.accuracyPmi, cloze_correct: c.correct, cloze_items: c.total, cloze_chance: c.chance };
   if (o.json) console.log(JSON.stringify(out));
-  else log(`${o.shots === 0 ? 'zero-shot' : `${o.shots}-shot`} cloze through the NLG module: ${(100 * c.accuracy).toFixed(1)}% (${c.correct}/${c.total}) by summed log-probability, ${(100 * c.accuracyPerToken).toFixed(1)}% per token, ${(100 * c.accuracyPmi).toFixed(1)}% by PMI; chance ${(100 * c.chance).toFixed(1)}%`);
+  else log(`${o.shots === 0 ? 'zero-shot' : `${o.shots}-shot`} ${split === 'seen' ? 'seen (train-pair) ' : ''}cloze through the NLG module: ${(100 * c.accuracy).toFixed(1)}% (${c.correct}/${c.total}) by summed log-probability, ${(100 * c.accuracyPerToken).toFixed(1)}% per token, ${(100 * c.accuracyPmi).toFixed(1)}% by PMI; chance ${(100 * c.chance).toFixed(1)}%`);
   return out;
 }
 
@@ -370,14 +378,14 @@ export function runCompareErnie(o: CompareOpts, log: (s: string) => void = conso
     const m = (f: (b: (typeof c)[number]) => number) => c.reduce((a, b) => a + f(b), 0) / c.length;
     return { shots: k, accuracy: m((b) => b.accuracy), per_token: m((b) => b.perToken), pmi: m((b) => b.pmi), pmi_sd: sd(c.map((b) => b.pmi)) };
   });
-  const runJson = (xs: typeof r.knowledge) => xs.map((x) => ({ seed: x.seed, by_shots: x.byShots.map((b) => ({ method: b.method, shots: b.shots, steps: b.steps, train_pairs: b.trainPairs, accuracies: b.accuracies, train_accuracies: b.trainAccuracies })), cloze_by_shots: x.clozeByShots, relation_accuracy: x.relationAccuracy, relation_train_accuracy: x.relationTrainAccuracy, cloze_accuracy: x.clozeAccuracy, cloze_accuracy_per_token: x.clozePerTokenAccuracy, cloze_accuracy_pmi: x.clozePmiAccuracy, relation_probe_accuracy: x.relationProbeAccuracy, relation_accuracies: x.relationAccuracies, tokens: x.tokens, pretrain_s: x.pretrainSeconds, per_task: x.perTask ? taskJson(x.perTask) : null }));
+  const runJson = (xs: typeof r.knowledge) => xs.map((x) => ({ seed: x.seed, by_shots: x.byShots.map((b) => ({ method: b.method, shots: b.shots, steps: b.steps, train_pairs: b.trainPairs, accuracies: b.accuracies, train_accuracies: b.trainAccuracies })), cloze_by_shots: x.clozeByShots, relation_accuracy: x.relationAccuracy, relation_train_accuracy: x.relationTrainAccuracy, cloze_accuracy: x.clozeAccuracy, cloze_accuracy_per_token: x.clozePerTokenAccuracy, cloze_accuracy_pmi: x.clozePmiAccuracy, cloze_seen_pmi: x.clozeSeenPmiAccuracy, relation_probe_accuracy: x.relationProbeAccuracy, relation_accuracies: x.relationAccuracies, tokens: x.tokens, pretrain_s: x.pretrainSeconds, per_task: x.perTask ? taskJson(x.perTask) : null }));
   const out = {
     config: o.config, steps: o.steps, from: o.from ? resolve(o.from) : null, finetune_steps: o.finetuneSteps, few_shot_steps: o.fewShotSteps ?? o.finetuneSteps, finetune_shots: o.finetuneShots, finetune_method: o.finetuneMethod, cloze_shots: o.clozeShots, finetune_seeds: o.finetuneSeeds, seeds: o.seeds, data: o.data ?? 'data/ernie',
     protocol: o.protocol, weights: o.weights ?? null, knowledge_weights: o.knowledgeWeights ?? o.weights ?? null, knowledge_text: knowledgeTextOf(o) ?? null,
-    knowledge: { relation_accuracy: r.mean.knowledge.relationAccuracy, cloze_accuracy: r.mean.knowledge.clozeAccuracy, cloze_accuracy_per_token: r.mean.knowledge.clozePerTokenAccuracy, cloze_accuracy_pmi: r.mean.knowledge.clozePmiAccuracy, relation_probe_accuracy: r.mean.knowledge.relationProbeAccuracy, relation_spread: r.mean.knowledge.relationSpread, by_shots: shotsJson(r.knowledge), cloze_by_shots: clozeShotsJson(r.knowledge), tokens: r.mean.knowledge.tokens, runs: runJson(r.knowledge) },
-    baseline: { relation_accuracy: r.mean.baseline.relationAccuracy, cloze_accuracy: r.mean.baseline.clozeAccuracy, cloze_accuracy_per_token: r.mean.baseline.clozePerTokenAccuracy, cloze_accuracy_pmi: r.mean.baseline.clozePmiAccuracy, relation_probe_accuracy: r.mean.baseline.relationProbeAccuracy, relation_spread: r.mean.baseline.relationSpread, by_shots: shotsJson(r.baseline), cloze_by_shots: clozeShotsJson(r.baseline), tokens: r.mean.baseline.tokens, runs: runJson(r.baseline) },
-    scratch: { relation_accuracy: r.mean.scratch.relationAccuracy, cloze_accuracy: r.mean.scratch.clozeAccuracy, cloze_accuracy_per_token: r.mean.scratch.clozePerTokenAccuracy, cloze_accuracy_pmi: r.mean.scratch.clozePmiAccuracy, relation_probe_accuracy: r.mean.scratch.relationProbeAccuracy, relation_spread: r.mean.scratch.relationSpread, by_shots: shotsJson(r.scratch), cloze_by_shots: clozeShotsJson(r.scratch), runs: runJson(r.scratch) },
-    relation_majority: r.relationMajority, cloze_chance: r.clozeChance, test_pairs: r.testPairs, cloze_items: r.clozeItems,
+    knowledge: { relation_accuracy: r.mean.knowledge.relationAccuracy, cloze_accuracy: r.mean.knowledge.clozeAccuracy, cloze_accuracy_per_token: r.mean.knowledge.clozePerTokenAccuracy, cloze_accuracy_pmi: r.mean.knowledge.clozePmiAccuracy, cloze_seen_pmi: r.mean.knowledge.clozeSeenPmiAccuracy, relation_probe_accuracy: r.mean.knowledge.relationProbeAccuracy, relation_spread: r.mean.knowledge.relationSpread, by_shots: shotsJson(r.knowledge), cloze_by_shots: clozeShotsJson(r.knowledge), tokens: r.mean.knowledge.tokens, runs: runJson(r.knowledge) },
+    baseline: { relation_accuracy: r.mean.baseline.relationAccuracy, cloze_accuracy: r.mean.baseline.clozeAccuracy, cloze_accuracy_per_token: r.mean.baseline.clozePerTokenAccuracy, cloze_accuracy_pmi: r.mean.baseline.clozePmiAccuracy, cloze_seen_pmi: r.mean.baseline.clozeSeenPmiAccuracy, relation_probe_accuracy: r.mean.baseline.relationProbeAccuracy, relation_spread: r.mean.baseline.relationSpread, by_shots: shotsJson(r.baseline), cloze_by_shots: clozeShotsJson(r.baseline), tokens: r.mean.baseline.tokens, runs: runJson(r.baseline) },
+    scratch: { relation_accuracy: r.mean.scratch.relationAccuracy, cloze_accuracy: r.mean.scratch.clozeAccuracy, cloze_accuracy_per_token: r.mean.scratch.clozePerTokenAccuracy, cloze_accuracy_pmi: r.mean.scratch.clozePmiAccuracy, cloze_seen_pmi: r.mean.scratch.clozeSeenPmiAccuracy, relation_probe_accuracy: r.mean.scratch.relationProbeAccuracy, relation_spread: r.mean.scratch.relationSpread, by_shots: shotsJson(r.scratch), cloze_by_shots: clozeShotsJson(r.scratch), runs: runJson(r.scratch) },
+    relation_majority: r.relationMajority, cloze_chance: r.clozeChance, test_pairs: r.testPairs, cloze_items: r.clozeItems, cloze_seen_items: r.clozeSeenItems,
     knowledge_beats_baseline: {
       relation: r.mean.knowledge.relationAccuracy > r.mean.baseline.relationAccuracy, cloze: r.mean.knowledge.clozeAccuracy > r.mean.baseline.clozeAccuracy,
       cloze_per_token: r.mean.knowledge.clozePerTokenAccuracy > r.mean.baseline.clozePerTokenAccuracy,
@@ -392,6 +400,10 @@ export function runCompareErnie(o: CompareOpts, log: (s: string) => void = conso
     for (const [name, m] of [['with knowledge tasks', r.mean.knowledge], ['without knowledge tasks', r.mean.baseline], ['no pre-training', r.mean.scratch]] as const)
       log(`  ${name.padEnd(28)} ${`${pct(m.relationAccuracy)} ± ${pct(m.relationSpread)}`.padStart(30)}  ${pct(m.clozePmiAccuracy).padStart(15)}  ${pct(m.clozeAccuracy).padStart(5)}  ${pct(m.clozePerTokenAccuracy).padStart(11)}  ${Math.round(m.tokens).toLocaleString('en-US').padStart(19)}`);
     log(`  majority class ${pct(r.relationMajority)} of ${r.testPairs} held-out pairs; cloze chance ${pct(r.clozeChance)} over ${r.clozeItems} items`);
+    if (r.clozeSeenItems) {
+      const ran = [['with knowledge tasks', r.mean.knowledge], ['without knowledge tasks', r.mean.baseline], ['no pre-training', r.mean.scratch]] as const;
+      log(`  seen cloze (${r.clozeSeenItems} items from train pairs), PMI: ${ran.filter(([, m]) => !Number.isNaN(m.clozeSeenPmiAccuracy)).map(([name, m]) => `${name} ${pct(m.clozeSeenPmiAccuracy)}`).join(', ')}`);
+    }
     if (o.finetuneShots.some((k) => k !== 'all') || o.clozeShots.length) {
       log(`  held-out relation accuracy by fine-tuning set (k pairs per relation, ${o.fewShotSteps ?? o.finetuneSteps} steps; all: ${o.finetuneSteps} steps), mean ± s.d. over seeds × ${o.finetuneSeeds}:`);
       for (const [name, xs] of [['with knowledge tasks', r.knowledge], ['without knowledge tasks', r.baseline], ['no pre-training', r.scratch]] as const) {
@@ -442,6 +454,10 @@ export function registerErnieTrainCommands(program: Command, train: Command): vo
     .description('zero-shot cloze accuracy of an ERNIE 3.0 model through its NLG module')
     .requiredOption('--model <dir>', 'a directory written by kiln train ernie')
     .option('--cloze', 'the cloze through the NLG module (the only evaluation so far; the default)')
+    .option('--split <which>', "which cloze items: held-out (pairs pre-training never read; the default) or seen (train pairs: recall of pre-trained facts)", (v) => {
+      if (v !== 'held-out' && v !== 'seen') throw new InvalidArgumentError("expected 'held-out' or 'seen'");
+      return v;
+    }, 'held-out')
     .option('--shots <k>', 'few-shot: prefix each item with k other solved items, each followed by "."', (v) => {
       const n = Number(v);
       if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a non-negative integer');
@@ -449,7 +465,7 @@ export function registerErnieTrainCommands(program: Command, train: Command): vo
     }, 0)
     .option('--data <dir>', "the knowledge corpus, or 'synthetic' (default data/ernie)")
     .option('--json', 'print one JSON object')
-    .action((o: { model: string; data?: string; shots: number; json?: boolean }) => {
+    .action((o: { model: string; data?: string; shots: number; split: ClozeSplit; json?: boolean }) => {
       runEvalErnie(o);
     });
 

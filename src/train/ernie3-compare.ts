@@ -11,7 +11,9 @@
  * mean over them; `relationAccuracies` keeps each. The cloze is scored three ways (see ernie3-score.ts): summed
  * log-probability, per token, and domain-conditional PMI (the calibrated one, comparing like with like). Before
  * fine-tuning, `relationProbe` (ernie3-score.ts) also asks each backbone zero-shot, in the knowledge-text format,
- * which relation links each held-out pair (`relationProbeAccuracy`).
+ * which relation links each held-out pair (`relationProbeAccuracy`). The "seen" cloze (`data.clozeSeen`: items from
+ * train pairs, facts the knowledge tasks read) is scored zero-shot by PMI too, before fine-tuning
+ * (`clozeSeenPmiAccuracy`; NaN when the data has no seen items): recall beside the held-out cloze's generalisation.
  * `knowledgeWeights` gives the knowledge run its own task weights (default: `train.weights`), e.g. to split the
  * masked-LM share between knowledge MLM and knowledge text so the other tasks get the baseline's draws.
  * Few-shot (`finetuneShots`): each backbone is also fine-tuned on k training pairs per relation (`shotsPerRelation`;
@@ -79,6 +81,8 @@ export interface CompareRun {
   clozePerTokenAccuracy: number;
   /** Cloze accuracy of the domain-conditional PMI score. */
   clozePmiAccuracy: number;
+  /** Zero-shot PMI accuracy on the seen cloze (train pairs); NaN when the data has none. */
+  clozeSeenPmiAccuracy: number;
   /** Zero-shot relation accuracy on the held-out pairs through the MLM head ("[CLS] head [MASK] tail [SEP]"). */
   relationProbeAccuracy: number;
   /** Held-out relation accuracy per fine-tuning set size (k per relation or 'all'), one entry per fine-tuning seed. */
@@ -96,11 +100,12 @@ export interface CompareResult {
   knowledge: CompareRun[];
   baseline: CompareRun[];
   scratch: CompareRun[];
-  mean: Record<'knowledge' | 'baseline' | 'scratch', { relationAccuracy: number; relationSpread: number; clozeAccuracy: number; clozePerTokenAccuracy: number; clozePmiAccuracy: number; relationProbeAccuracy: number; tokens: number }>;
+  mean: Record<'knowledge' | 'baseline' | 'scratch', { relationAccuracy: number; relationSpread: number; clozeAccuracy: number; clozePerTokenAccuracy: number; clozePmiAccuracy: number; clozeSeenPmiAccuracy: number; relationProbeAccuracy: number; tokens: number }>;
   relationMajority: number;
   clozeChance: number;
   testPairs: number;
   clozeItems: number;
+  clozeSeenItems: number;
 }
 
 const avg = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
@@ -143,6 +148,7 @@ export function compareKnowledge(data: ErnieTaskData, o: CompareOptions): Compar
         }
       }
       const cloze = clozeAccuracy(model, data.cloze);
+      const clozeSeen = data.clozeSeen.length ? clozeAccuracy(model, data.clozeSeen).accuracyPmi : NaN;
       const clozeByShots = (o.clozeShots ?? []).map((k) => {
         const c = clozeAccuracy(model, data.cloze, { shots: k, separator: o.clozeSeparator });
         return { shots: k, accuracy: c.accuracy, perToken: c.accuracyPerToken, pmi: c.accuracyPmi };
@@ -178,7 +184,7 @@ export function compareKnowledge(data: ErnieTaskData, o: CompareOptions): Compar
       const trainAccs = full?.trainAccuracies ?? [];
       runs[kind].push({
         seed, relationAccuracy: accs.length ? avg(accs) : NaN, relationAccuracies: accs, relationTrainAccuracy: trainAccs.length ? avg(trainAccs) : NaN, clozeAccuracy: cloze.accuracy,
-        clozePerTokenAccuracy: cloze.accuracyPerToken, clozePmiAccuracy: cloze.accuracyPmi, relationProbeAccuracy: probe.accuracy, byShots, clozeByShots, tokens, pretrainSeconds, perTask,
+        clozePerTokenAccuracy: cloze.accuracyPerToken, clozePmiAccuracy: cloze.accuracyPmi, clozeSeenPmiAccuracy: clozeSeen, relationProbeAccuracy: probe.accuracy, byShots, clozeByShots, tokens, pretrainSeconds, perTask,
       });
       model.dispose();
     }
@@ -186,6 +192,7 @@ export function compareKnowledge(data: ErnieTaskData, o: CompareOptions): Compar
     relationAccuracy: xs.reduce((a, r) => a + r.relationAccuracy, 0) / xs.length,
     relationSpread: std(xs.flatMap((r) => r.relationAccuracies)),
     clozePmiAccuracy: xs.reduce((a, r) => a + r.clozePmiAccuracy, 0) / xs.length,
+    clozeSeenPmiAccuracy: xs.reduce((a, r) => a + r.clozeSeenPmiAccuracy, 0) / xs.length,
     relationProbeAccuracy: xs.reduce((a, r) => a + r.relationProbeAccuracy, 0) / xs.length,
     clozeAccuracy: xs.reduce((a, r) => a + r.clozeAccuracy, 0) / xs.length,
     clozePerTokenAccuracy: xs.reduce((a, r) => a + r.clozePerTokenAccuracy, 0) / xs.length,
@@ -195,5 +202,6 @@ export function compareKnowledge(data: ErnieTaskData, o: CompareOptions): Compar
     steps: o.steps, finetuneSteps: o.finetuneSteps, ...runs,
     mean: { knowledge: mean(runs.knowledge), baseline: mean(runs.baseline), scratch: mean(runs.scratch) },
     relationMajority: majority, clozeChance: chance, testPairs: data.relationDataset.test.length, clozeItems: data.cloze.length,
+    clozeSeenItems: data.clozeSeen.length,
   };
 }

@@ -1,6 +1,7 @@
 /**
  * `kiln train ernie`, `kiln finetune ernie`, `kiln eval ernie --cloze` and `kiln ernie compare` through commander
- * (registerErnieTrainCommands on a fresh program), --json output checked value by value, on the synthetic data.
+ * (registerErnieTrainCommands on a fresh program), --json output checked value by value, on the synthetic data;
+ * `eval ernie --split seen` scores the seen cloze (items from train triples), and compare reports its PMI accuracy.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -9,6 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { registerErnieTrainCommands } from '../../src/cli/ernie.js';
+import { clozeAccuracy } from '../../src/infer/ernie3-score.js';
+import { syntheticTaskData } from '../../src/train/ernie3-data.js';
+import { loadErnie3 } from '../../src/train/ernie3.js';
 
 async function kiln(args: string[]): Promise<Record<string, unknown>> {
   const program = new Command().exitOverride();
@@ -58,6 +62,22 @@ test('kiln train ernie / finetune ernie / eval ernie --cloze / ernie compare --j
     const e2 = await kiln(['eval', 'ernie', '--model', out, '--data', 'synthetic', '--cloze', '--shots', '2', '--json']);
     assert.equal(e2.shots, 2);
     assert.ok((e2.cloze_accuracy as number) >= 0 && (e2.cloze_accuracy as number) <= 1);
+    // --split seen: the items from train triples (pre-training read them), scored like the held-out ones
+    assert.equal(e.split, 'held-out');
+    const es = await kiln(['eval', 'ernie', '--model', out, '--data', 'synthetic', '--cloze', '--split', 'seen', '--json']);
+    assert.equal(es.split, 'seen');
+    assert.equal(es.cloze_items, 10);
+    const d = syntheticTaskData();
+    const key = (xs: number[]) => xs.join(',');
+    const pretrained = new Set(d.triples.map((t) => `${key(t.head)}|${key(t.tail)}`));
+    assert.equal(d.clozeSeen.length, 10);
+    for (const z of d.clozeSeen) assert.ok(d.triples.some((t) => key(z.context.slice(1, 1 + t.head.length)) === key(t.head) && pretrained.has(`${key(t.head)}|${key(z.candidates[z.answer])}`)));
+    for (const z of d.cloze) assert.ok(!d.triples.some((t) => key(z.context.slice(1, 1 + t.head.length)) === key(t.head) && key(t.tail) === key(z.candidates[z.answer])));
+    const model = loadErnie3(out);
+    const ref = clozeAccuracy(model, d.clozeSeen, { separator: [d.id('.')] });
+    model.dispose();
+    assert.deepEqual([es.cloze_correct, es.cloze_accuracy_pmi, es.cloze_chance], [ref.correct, ref.accuracyPmi, ref.chance]);
+    await assert.rejects(kiln(['eval', 'ernie', '--model', out, '--data', 'synthetic', '--cloze', '--split', 'train', '--json']), /expected 'held-out' or 'seen'/);
     await assert.rejects(kiln(['finetune', 'ernie', '--model', out, '--json']), /vocab\.txt differs/);
 
     const c = await kiln(['ernie', 'compare', ...common, '--steps', '2', '--finetune-steps', '2', '--json']);
@@ -65,7 +85,13 @@ test('kiln train ernie / finetune ernie / eval ernie --cloze / ernie compare --j
       const r = c[k] as { relation_accuracy: number; cloze_accuracy: number; runs: unknown[] };
       assert.ok(r.relation_accuracy >= 0 && r.relation_accuracy <= 1 && r.cloze_accuracy >= 0 && r.cloze_accuracy <= 1, k);
       assert.equal(r.runs.length, 1);
+      // the seen cloze's PMI accuracy, per run and as the mean, beside the held-out one
+      const seen = (c[k] as { cloze_seen_pmi: number; runs: { cloze_seen_pmi: number; cloze_accuracy_pmi: number }[] });
+      assert.ok(seen.cloze_seen_pmi >= 0 && seen.cloze_seen_pmi <= 1 && Number.isInteger(seen.cloze_seen_pmi * 10), k);
+      assert.equal(seen.runs[0].cloze_seen_pmi, seen.cloze_seen_pmi);
     }
+    assert.equal(c.cloze_seen_items, 10);
+    assert.equal(c.cloze_items, 10);
     assert.ok(((c.knowledge as { tokens: number }).tokens) > 0);
     // the knowledge run alone, its own weights (knowledge text only), 2 fine-tuning seeds, first sentences only
     const c2 = await kiln(['ernie', 'compare', ...common, '--steps', '3', '--finetune-steps', '2', '--finetune-seeds', '2', '--models', 'knowledge',
