@@ -46,7 +46,7 @@ test('kiln ernie prepare on the excerpt: JSON stats, files written', async () =>
     assert.deepEqual(stats.entities_by_pos, { a: 2, n: 1 });
     assert.deepEqual(stats.triples_by_relation, { antonym: 1, attribute: 2 });
     assert.equal(stats.documents_by_source.text, 1);
-    for (const f of ['entities.tsv', 'triples.tsv', 'relations.tsv', 'cloze.jsonl', 'documents.jsonl', 'vocab.txt', 'stats.json'])
+    for (const f of ['entities.tsv', 'triples.tsv', 'relations.tsv', 'cloze.jsonl', 'cloze-seen.jsonl', 'documents.jsonl', 'vocab.txt', 'stats.json'])
       assert.ok(existsSync(join(dir, 'out', f)), f);
   } finally {
     rmDir(dir);

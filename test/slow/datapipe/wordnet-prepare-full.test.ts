@@ -18,7 +18,7 @@ test('full preparation reproduces data/ernie byte for byte', { timeout: 600_000 
   const out = tempDir('wnfull');
   try {
     await prepareKnowledgeCorpus({ wordnet: '/usr/share/wordnet', corpus: [join(ROOT, 'data/kjv/kjv-excerpt.txt')], out });
-    for (const f of ['entities.tsv', 'triples.tsv', 'relations.tsv', 'cloze.jsonl', 'documents.jsonl', 'vocab.txt', 'stats.json'])
+    for (const f of ['entities.tsv', 'triples.tsv', 'relations.tsv', 'cloze.jsonl', 'cloze-seen.jsonl', 'documents.jsonl', 'vocab.txt', 'stats.json'])
       assert.ok(readFileSync(join(out, f)).equals(readFileSync(join(ROOT, 'data/ernie', f))), `${f} differs from the shipped one`);
   } finally {
     rmDir(out);
