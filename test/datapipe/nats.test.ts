@@ -44,11 +44,35 @@ function dir(tag: string): string {
   return d;
 }
 
+/** The last lines each worker wrote to stderr (also passed through with KILN_TEST_VERBOSE). */
+const stderrOf = new Map<ChildProcess, string>();
+
 function worker(runId: string, extra: string[] = []): ChildProcess {
   const p = spawn(process.execPath, [BIN, 'datapipe', 'worker', '--nats', server!.url, '--run', runId, '--exit-when-idle',
-    '--plugin', PLUGIN, '--cpus', '2', ...extra], { stdio: ['ignore', 'ignore', process.env.KILN_TEST_VERBOSE ? 'inherit' : 'ignore'] });
+    '--plugin', PLUGIN, '--cpus', '2', ...extra], { stdio: ['ignore', 'ignore', 'pipe'] });
+  stderrOf.set(p, '');
+  p.stderr!.on('data', (b: Buffer) => {
+    if (process.env.KILN_TEST_VERBOSE) process.stderr.write(b);
+    stderrOf.set(p, (stderrOf.get(p)! + b.toString()).slice(-2000));
+  });
   procs.push(p);
   return p;
+}
+
+/**
+ * A signal for submitNatsRun that aborts the coordination, with the workers' exit codes and last stderr lines, once
+ * every one of these workers has exited (the run can no longer finish) or after `deadlineMs`: a stuck run then fails
+ * with a reason instead of running into the test timeout without a trace.
+ */
+function whileWorkersServe(ws: ChildProcess[], deadlineMs: number): AbortSignal {
+  const ctl = new AbortController();
+  const why = (): string => ws.map((w) => `worker ${w.pid} (${w.exitCode ?? w.signalCode ?? 'running'}): ` +
+    `${stderrOf.get(w)!.trim().split('\n').slice(-3).join(' | ')}`).join('; ');
+  const timer = setTimeout(() => ctl.abort(`not done after ${deadlineMs} ms; ${why()}`), deadlineMs);
+  timer.unref();
+  let alive = ws.length;
+  for (const w of ws) w.on('exit', () => --alive === 0 && ctl.abort(`every worker exited; ${why()}`));
+  return ctl.signal;
 }
 
 const lines = (path: string): string[] => (existsSync(path) ? readFileSync(path, 'utf8').trim().split('\n').filter(Boolean) : []);
@@ -149,12 +173,19 @@ test('SIGKILL of a worker mid-task: nothing lost, nothing duplicated, its tasks 
 test('working() heartbeats keep a task longer than ack_wait from being redelivered', { skip, timeout: T }, async () => {
   const out = dir('hb');
   const runId = 'hbtest';
-  worker(runId);
-  worker(runId);
-  const r = await submitNatsRun({ spec: numSpec(4, 4000), input: '', outDir: out, servers: server!.url, runId,
-    plugins: [PLUGIN], ackWaitMs: 1500 });
-  assert.equal(r.summary.kept, 4);
-  assert.equal(lines(join(out, 'attempts.log')).length, 4);
+  // Each task runs twice ack_wait while its worker heartbeats (every ack_wait / 3; the operator also every ~200 ms).
+  // - Heartbeats broken: the server redelivers each message ack_wait after delivering it. Every worker keeps an idle
+  //   pull loop (3 loops each, 2 items in all), so the copy starts at once, ~ack_wait before the first attempt ends,
+  //   and attempts.log gets a third line. (With no idle loop the copy would wait for a busy one, find the result
+  //   already written and be skipped: broken heartbeats could pass.)
+  // - Heartbeats working: a redelivery needs a whole ack_wait without a beat, i.e. the worker or the server stalled
+  //   for ~2.8 s; the largest gap between beats measured on this 2-core machine at load ~9 was 0.25 s.
+  const ackWaitMs = 3000;
+  const ws = [worker(runId, ['--cpus', '3']), worker(runId, ['--cpus', '3'])];
+  const r = await submitNatsRun({ spec: numSpec(2, 2 * ackWaitMs), input: '', outDir: out, servers: server!.url, runId,
+    plugins: [PLUGIN], ackWaitMs, signal: whileWorkersServe(ws, 60_000) });
+  assert.equal(r.summary.kept, 2);
+  assert.deepEqual(lines(join(out, 'attempts.log')).map((l) => l.split(' ')[1]).sort(), ['n0000', 'n0001']);
 });
 
 test('accelerator stages go only to workers offering accelerators; poison goes to the dead-letter stream', { skip, timeout: T },

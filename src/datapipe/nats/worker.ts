@@ -6,9 +6,12 @@
  * server), then ack. `working()` heartbeats every third of ack_wait keep long tasks from being redelivered; a killed
  * worker's unacked messages are redelivered after ack_wait. After `maxDeliver` deliveries an item is recorded as
  * poison, published to the dead-letter subject and acked. Barrier stages run in the coordinator (coordinator.ts).
+ * A NATS request that fails for a moment (a JetStream API timeout while the server or this host is stalled, a
+ * reconnect) is retried: it never ends the worker or leaves a run it serves without pull loops. Only a connection the
+ * client has given up on (connectNats: ~2 min of failed reconnects) ends the worker.
  */
 import { cpus, hostname } from 'node:os';
-import type { JsMsg } from 'nats';
+import type { Consumer, JsMsg } from 'nats';
 import { builtinRegistry } from '../builtin-operators.js';
 import { ResourcePool } from '../channel.js';
 import { compileGraph, type CompiledGraph, type CompiledStage } from '../graph.js';
@@ -35,6 +38,7 @@ export interface WorkerOptions {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const errText = (e: unknown): string => (e instanceof Error ? e.message : String(e));
 
 /** Can a worker offering these resources run this stage? */
 export function workerFits(st: CompiledStage, offer: { cpus: number; accelerators: number }): boolean {
@@ -56,17 +60,16 @@ export async function startNatsWorker(o: WorkerOptions): Promise<void> {
   try {
     for (;;) {
       if (o.signal?.aborted) break;
-      const runs: RunRecord[] = [];
-      if (o.runId) {
-        const r = await readRun(kv, o.runId);
-        if (r) runs.push(r);
-      } else {
-        const keys: string[] = [];
-        for await (const k of await kv.keys('run.*')) keys.push(k);
-        for (const k of keys) {
-          const r = await readRun(kv, k.slice(4));
-          if (r) runs.push(r);
-        }
+      let runs: RunRecord[];
+      try {
+        runs = await readRuns();
+      } catch (e) {
+        // A timeout here (the server or this host stalled for a few seconds) must not end the worker: the runs it
+        // serves would be left without workers and never finish.
+        if (nc.isClosed()) throw e;
+        o.log(`cannot read the run records (${errText(e)}); retrying`);
+        await sleep(1000);
+        continue;
       }
       for (const r of runs) {
         const key = `${r.runId}/${r.attempt}`;
@@ -74,8 +77,12 @@ export async function startNatsWorker(o: WorkerOptions): Promise<void> {
         for (const [k, old] of served) if (k.startsWith(`${r.runId}/`) && k !== key) old.stop.abort();
         if (r.state === 'running' && !s) {
           const stop = new AbortController();
-          served.set(key, { stop, done: serveRun(r, stop.signal).catch((e: unknown) =>
-            o.log(`run ${r.runId}: stopped serving: ${e instanceof Error ? e.message : String(e)}`)) });
+          served.set(key, { stop, done: serveRun(r, stop.signal).catch((e: unknown) => {
+            // Serve it again at the next poll rather than keep the run listed as served with no pull loops.
+            o.log(`run ${r.runId}: stopped serving (${errText(e)}); serving it again`);
+            stop.abort();
+            served.delete(key);
+          }) });
         } else if (r.state !== 'running' && s && !s.stop.signal.aborted) s.stop.abort();
       }
       if (o.exitWhenIdle && served.size > 0 && [...served.values()].every((s) => s.stop.signal.aborted)) break;
@@ -85,6 +92,22 @@ export async function startNatsWorker(o: WorkerOptions): Promise<void> {
     for (const s of served.values()) s.stop.abort();
     await Promise.allSettled([...served.values()].map((s) => s.done));
     await nc.drain();
+  }
+
+  async function readRuns(): Promise<RunRecord[]> {
+    const runs: RunRecord[] = [];
+    if (o.runId) {
+      const r = await readRun(kv, o.runId);
+      if (r) runs.push(r);
+    } else {
+      const keys: string[] = [];
+      for await (const k of await kv.keys('run.*')) keys.push(k);
+      for (const k of keys) {
+        const r = await readRun(kv, k.slice(4));
+        if (r) runs.push(r);
+      }
+    }
+    return runs;
   }
 
   async function serveRun(rec: RunRecord, stop: AbortSignal): Promise<void> {
@@ -127,7 +150,18 @@ export async function startNatsWorker(o: WorkerOptions): Promise<void> {
 
   async function pullLoop(rec: RunRecord, st: CompiledStage, store: RunStore, stop: AbortSignal, p: WorkerProgress,
       touch: () => void): Promise<void> {
-    const consumer = await js.consumers.get(streamName(rec.runId, st.name), CONSUMER);
+    let consumer: Consumer | undefined;
+    while (!consumer) {
+      if (stop.aborted) return;
+      try {
+        consumer = await js.consumers.get(streamName(rec.runId, st.name), CONSUMER);
+      } catch (e) {
+        if (nc.isClosed()) throw e;
+        // A timeout under load, or the stream already deleted because the run finished (then `stop` follows).
+        o.log(`run ${rec.runId} stage ${st.name}: cannot get the consumer (${errText(e)}); retrying`);
+        await sleep(500);
+      }
+    }
     const fn = st.fn;
     const batchSize = fn.kind === 'batch' || fn.kind === 'sink' ? (fn.size as number) : 1;
     while (!stop.aborted) {
