@@ -55,6 +55,10 @@ test('the sampler honours the step shape for every task', () => {
       if (t === 'document_lm') {
         for (const seg of tb.segments) assert.deepEqual(seg.inputIds.shape, [B, T / 2]);
         assert.ok(tb.segments.length >= 1 && tb.segments.length <= 2);
+      } else if (t === 'knowledge_text_lm') {
+        assert.equal(tb.segments.length, 1);
+        assert.equal(tb.segments[0].inputIds.shape[0], B);
+        assert.ok(tb.segments[0].inputIds.shape[1] <= T, `${t}: ${tb.segments[0].inputIds.shape[1]} > ${T}`);
       } else {
         assert.equal(tb.batch!.inputIds.shape[0], B, t);
         assert.ok(tb.batch!.inputIds.shape[1] <= T, `${t}: ${tb.batch!.inputIds.shape[1]} > ${T}`);
