@@ -397,13 +397,14 @@ export function runCompareErnie(o: CompareOpts, log: (s: string) => void = conso
     const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
     log(`knowledge vs no-knowledge, ${o.config}, ${o.steps} pre-training steps, ${o.finetuneSteps} fine-tuning steps × ${o.finetuneSeeds}, seeds ${o.seeds.join(',')}, protocol ${o.protocol}${o.protocol === 'full-kg' ? ' (pre-training reads the held-out triples)' : ''}`);
     log(`  ${'model'.padEnd(28)} relation acc (held-out) ± s.d.  cloze acc (PMI)  (sum)  (per token)  pre-training tokens`);
-    for (const [name, m] of [['with knowledge tasks', r.mean.knowledge], ['without knowledge tasks', r.mean.baseline], ['no pre-training', r.mean.scratch]] as const)
+    // the models this comparison ran (--models), with their means
+    const means = ([['with knowledge tasks', r.mean.knowledge, r.knowledge], ['without knowledge tasks', r.mean.baseline, r.baseline], ['no pre-training', r.mean.scratch, r.scratch]] as const)
+      .filter(([, , runs]) => runs.length > 0);
+    for (const [name, m] of means)
       log(`  ${name.padEnd(28)} ${`${pct(m.relationAccuracy)} ± ${pct(m.relationSpread)}`.padStart(30)}  ${pct(m.clozePmiAccuracy).padStart(15)}  ${pct(m.clozeAccuracy).padStart(5)}  ${pct(m.clozePerTokenAccuracy).padStart(11)}  ${Math.round(m.tokens).toLocaleString('en-US').padStart(19)}`);
     log(`  majority class ${pct(r.relationMajority)} of ${r.testPairs} held-out pairs; cloze chance ${pct(r.clozeChance)} over ${r.clozeItems} items`);
-    if (r.clozeSeenItems) {
-      const ran = [['with knowledge tasks', r.mean.knowledge], ['without knowledge tasks', r.mean.baseline], ['no pre-training', r.mean.scratch]] as const;
-      log(`  seen cloze (${r.clozeSeenItems} items from train pairs), PMI: ${ran.filter(([, m]) => !Number.isNaN(m.clozeSeenPmiAccuracy)).map(([name, m]) => `${name} ${pct(m.clozeSeenPmiAccuracy)}`).join(', ')}`);
-    }
+    if (r.clozeSeenItems)
+      log(`  seen cloze (${r.clozeSeenItems} items from train pairs), PMI: ${means.map(([name, m]) => `${name} ${pct(m.clozeSeenPmiAccuracy)}`).join(', ')}`);
     if (o.finetuneShots.some((k) => k !== 'all') || o.clozeShots.length) {
       log(`  held-out relation accuracy by fine-tuning set (k pairs per relation, ${o.fewShotSteps ?? o.finetuneSteps} steps; all: ${o.finetuneSteps} steps), mean ± s.d. over seeds × ${o.finetuneSeeds}:`);
       for (const [name, xs] of [['with knowledge tasks', r.knowledge], ['without knowledge tasks', r.baseline], ['no pre-training', r.scratch]] as const) {
@@ -422,7 +423,7 @@ function sub(parent: Command, name: string, description: string): Command {
 }
 
 export function registerErnieTrainCommands(program: Command, train: Command): void {
-  withKnowledgeText(withProgressive(train.command('ernie').description('pre-train ERNIE 3.0 on the five tasks with progressive learning (WordNet knowledge corpus)')))
+  withKnowledgeText(withProgressive(train.command('ernie').description('pre-train ERNIE 3.0 on the five tasks (and the generative knowledge-text task, when weighted) with progressive learning (WordNet knowledge corpus)')))
     .option('--config <preset>', 'ERNIE 3.0 preset (the vocabulary size comes from the data)', 'ernie3-tiny')
     .requiredOption('--steps <n>', 'training steps', positiveInt)
     .requiredOption('--out <dir>', 'output directory (checkpoints, final model)')
