@@ -262,6 +262,9 @@ void runTasks(int64_t n, int threads, F&& task) {
   });
 }
 
+// Batch groups of the backward's shared-gradient accumulators (fixed, so the sums do not depend on the threads).
+constexpr int64_t kGradGroups = 8;
+
 int threadsFor(const RelAttnArgs& a) {
   const double K = static_cast<double>(a.M + a.T);
   const double flop = 6.0 * a.B * a.H * static_cast<double>(a.T) * K * a.Dh;
@@ -380,25 +383,29 @@ void relAttentionBackward(const RelAttnArgs& a, const float* out, const float* l
   const uint32_t thr = dropThreshold(a.dropP);
   const float inv = static_cast<float>(1.0 / (1.0 - a.dropP));
   const int threads = threadsFor(a);
-  // per-thread accumulators of the shared gradients: thread 0 writes drk/du/dvb directly, the others a buffer each
+  // drk, du and dvb sum over the batch (each head writes its own columns). A task is (batch group, head): it runs
+  // its group's batch rows in order into the group's accumulator (group 0: the outputs, the others a buffer each),
+  // and the groups are added in order at the end — the same sums whatever the thread count or the order in which
+  // tasks are claimed, so training runs are bit-reproducible.
+  const int64_t groups = std::min<int64_t>(a.B, kGradGroups);
   const size_t accFloats = static_cast<size_t>(P * d + 2 * d);
-  std::vector<float> extra(static_cast<size_t>(threads - 1) * accFloats, 0.0f);
-  auto accOf = [&](int tid, float** r, float** pu, float** pv) {
-    if (tid == 0) {
+  std::vector<float> extra(static_cast<size_t>(groups - 1) * accFloats, 0.0f);
+  auto accOf = [&](int64_t grp, float** r, float** pu, float** pv) {
+    if (grp == 0) {
       *r = drk;
       *pu = du;
       *pv = dvb;
     } else {
-      float* base = extra.data() + static_cast<size_t>(tid - 1) * accFloats;
+      float* base = extra.data() + static_cast<size_t>(grp - 1) * accFloats;
       *r = base;
       *pu = base + P * d;
       *pv = base + P * d + d;
     }
   };
-  runTasks(a.B * a.H, threads, [&](int64_t bh, int tid) {
-    const int64_t b = bh / a.H, h = bh % a.H;
+  runTasks(groups * a.H, threads, [&](int64_t gh, int) {
+    const int64_t grp = gh / a.H, h = gh % a.H;
     float *gr, *gu, *gvb;
-    accOf(tid, &gr, &gu, &gvb);
+    accOf(grp, &gr, &gu, &gvb);
     const Tile g0 = tileOf(a, 0);
     const int64_t nMax = g0.n, kMax = K, wMax = K + nMax - 1;
     float* base = tlsRel.get(2 * pad16(nMax * Dh) + pad16(nMax) + pad16(wMax) + 2 * pad16(nMax * kMax) + 2 * pad16(nMax * wMax) + pad16(kMax));
@@ -411,55 +418,57 @@ void relAttentionBackward(const RelAttnArgs& a, const float* out, const float* l
     float* bd = dp + pad16(nMax * kMax);  // position scores, then dBD
     float* ac = bd + pad16(nMax * wMax);  // content scores
     float* ks = ac + pad16(nMax * wMax);
-    const float* kb = a.k + (b * K * a.H + h) * Dh;
-    const float* vbp = a.v + (b * K * a.H + h) * Dh;
-    float* dkb = dk + (b * K * a.H + h) * Dh;
-    float* dvp = dv + (b * K * a.H + h) * Dh;
     for (int64_t r = 0; r < nMax; ++r) ones[r] = 1.0f;
-    for (int64_t t = 0; t < tiles; ++t) {
-      const Tile g = tileOf(a, t);
-      tileScores(a, ops, b, h, g, Qu, Qv, ac, bd, s, nullptr);
-      const float* dO = dout + ((b * a.T + g.i0) * a.H + h) * Dh;
-      const float* O = out + ((b * a.T + g.i0) * a.H + h) * Dh;
-      mm(false, true, g.n, g.kEnd, Dh, dO, d, vbp, d, 0.0f, dp, g.kEnd);  // dP̃ = dO·Vᵀ
-      for (int64_t r = 0; r < g.n; ++r) {
-        const int64_t i = g.i0 + r;
-        const float l = lse[(b * a.H + h) * a.T + i];
-        float* sr = s + r * g.kEnd;
-        float* dpr = dp + r * g.kEnd;
-        if (l == kNegInf) {  // fully blocked row: no gradient
-          std::memset(sr, 0, static_cast<size_t>(g.kEnd) * sizeof(float));
-          std::memset(dpr, 0, static_cast<size_t>(g.kEnd) * sizeof(float));
-          continue;
+    for (int64_t b = grp * a.B / groups; b < (grp + 1) * a.B / groups; ++b) {
+      const float* kb = a.k + (b * K * a.H + h) * Dh;
+      const float* vbp = a.v + (b * K * a.H + h) * Dh;
+      float* dkb = dk + (b * K * a.H + h) * Dh;
+      float* dvp = dv + (b * K * a.H + h) * Dh;
+      for (int64_t t = 0; t < tiles; ++t) {
+        const Tile g = tileOf(a, t);
+        tileScores(a, ops, b, h, g, Qu, Qv, ac, bd, s, nullptr);
+        const float* dO = dout + ((b * a.T + g.i0) * a.H + h) * Dh;
+        const float* O = out + ((b * a.T + g.i0) * a.H + h) * Dh;
+        mm(false, true, g.n, g.kEnd, Dh, dO, d, vbp, d, 0.0f, dp, g.kEnd);  // dP̃ = dO·Vᵀ
+        for (int64_t r = 0; r < g.n; ++r) {
+          const int64_t i = g.i0 + r;
+          const float l = lse[(b * a.H + h) * a.T + i];
+          float* sr = s + r * g.kEnd;
+          float* dpr = dp + r * g.kEnd;
+          if (l == kNegInf) {  // fully blocked row: no gradient
+            std::memset(sr, 0, static_cast<size_t>(g.kEnd) * sizeof(float));
+            std::memset(dpr, 0, static_cast<size_t>(g.kEnd) * sizeof(float));
+            continue;
+          }
+          float di = 0.0f;
+          for (int64_t e = 0; e < Dh; ++e) di += dO[r * d + e] * O[r * d + e];
+          if (drop) keepFactors(ops, ks, static_cast<int>(g.kEnd), static_cast<uint64_t>(((b * a.H + h) * a.T + i) * K), thr, inv, a.seed0, a.seed1);
+          ops.bwdRow(sr, dpr, drop ? ks : nullptr, static_cast<int>(g.kEnd), l, di, a.scale);
         }
-        float di = 0.0f;
-        for (int64_t e = 0; e < Dh; ++e) di += dO[r * d + e] * O[r * d + e];
-        if (drop) keepFactors(ops, ks, static_cast<int>(g.kEnd), static_cast<uint64_t>(((b * a.H + h) * a.T + i) * K), thr, inv, a.seed0, a.seed1);
-        ops.bwdRow(sr, dpr, drop ? ks : nullptr, static_cast<int>(g.kEnd), l, di, a.scale);
+        // s = P̃ (dropped probabilities), dp = dS
+        mm(true, false, g.kEnd, Dh, g.n, s, g.kEnd, dO, d, 1.0f, dvp, d);   // dV += P̃ᵀ·dO
+        mm(true, false, g.kEnd, Dh, g.n, dp, g.kEnd, Qu, Dh, 1.0f, dkb, d);  // dK += dSᵀ·(Q + u)
+        float* dqt = dq + ((b * a.T + g.i0) * a.H + h) * Dh;
+        mm(false, false, g.n, Dh, g.kEnd, dp, g.kEnd, kb, d, 0.0f, dqt, d);  // dQ = dS·K (content part)
+        // du += Σ_rows dS·K = (1ᵀ·dS)·K
+        mm(false, false, 1, g.kEnd, g.n, ones, g.n, dp, g.kEnd, 0.0f, colSum, g.kEnd);
+        mm(false, false, 1, Dh, g.kEnd, colSum, g.kEnd, kb, d, 1.0f, gu + h * Dh, Dh);
+        // dBD: row r's dS shifted right by n − 1 − r in the window
+        std::memset(bd, 0, static_cast<size_t>(g.n * g.W) * sizeof(float));
+        for (int64_t r = 0; r < g.n; ++r)
+          std::memcpy(bd + r * g.W + (g.n - 1 - r), dp + r * g.kEnd,
+                      static_cast<size_t>(std::min(g.kEnd, g.W - (g.n - 1 - r))) * sizeof(float));
+        const float* rkw = a.rk + (g.p0 * a.H + h) * Dh;
+        mm(false, false, g.n, Dh, g.W, bd, g.W, rkw, d, 1.0f, dqt, d);  // dQ += dBD·RK (position part)
+        // dvb += Σ_rows dBD·RK = (1ᵀ·dBD)·RK
+        mm(false, false, 1, g.W, g.n, ones, g.n, bd, g.W, 0.0f, colSum, g.W);
+        mm(false, false, 1, Dh, g.W, colSum, g.W, rkw, d, 1.0f, gvb + h * Dh, Dh);
+        mm(true, false, g.W, Dh, g.n, bd, g.W, Qv, Dh, 1.0f, gr + (g.p0 * a.H + h) * Dh, d);  // dRK += dBDᵀ·(Q + vb)
       }
-      // s = P̃ (dropped probabilities), dp = dS
-      mm(true, false, g.kEnd, Dh, g.n, s, g.kEnd, dO, d, 1.0f, dvp, d);   // dV += P̃ᵀ·dO
-      mm(true, false, g.kEnd, Dh, g.n, dp, g.kEnd, Qu, Dh, 1.0f, dkb, d);  // dK += dSᵀ·(Q + u)
-      float* dqt = dq + ((b * a.T + g.i0) * a.H + h) * Dh;
-      mm(false, false, g.n, Dh, g.kEnd, dp, g.kEnd, kb, d, 0.0f, dqt, d);  // dQ = dS·K (content part)
-      // du += Σ_rows dS·K = (1ᵀ·dS)·K
-      mm(false, false, 1, g.kEnd, g.n, ones, g.n, dp, g.kEnd, 0.0f, colSum, g.kEnd);
-      mm(false, false, 1, Dh, g.kEnd, colSum, g.kEnd, kb, d, 1.0f, gu + h * Dh, Dh);
-      // dBD: row r's dS shifted right by n − 1 − r in the window
-      std::memset(bd, 0, static_cast<size_t>(g.n * g.W) * sizeof(float));
-      for (int64_t r = 0; r < g.n; ++r)
-        std::memcpy(bd + r * g.W + (g.n - 1 - r), dp + r * g.kEnd,
-                    static_cast<size_t>(std::min(g.kEnd, g.W - (g.n - 1 - r))) * sizeof(float));
-      const float* rkw = a.rk + (g.p0 * a.H + h) * Dh;
-      mm(false, false, g.n, Dh, g.W, bd, g.W, rkw, d, 1.0f, dqt, d);  // dQ += dBD·RK (position part)
-      // dvb += Σ_rows dBD·RK = (1ᵀ·dBD)·RK
-      mm(false, false, 1, g.W, g.n, ones, g.n, bd, g.W, 0.0f, colSum, g.W);
-      mm(false, false, 1, Dh, g.W, colSum, g.W, rkw, d, 1.0f, gvb + h * Dh, Dh);
-      mm(true, false, g.W, Dh, g.n, bd, g.W, Qv, Dh, 1.0f, gr + (g.p0 * a.H + h) * Dh, d);  // dRK += dBDᵀ·(Q + vb)
     }
   });
-  for (int t = 1; t < threads; ++t) {
-    const float* base = extra.data() + static_cast<size_t>(t - 1) * accFloats;
+  for (int64_t grp = 1; grp < groups; ++grp) {
+    const float* base = extra.data() + static_cast<size_t>(grp - 1) * accFloats;
     for (int64_t x = 0; x < P * d; ++x) drk[x] += base[x];
     for (int64_t x = 0; x < d; ++x) {
       du[x] += base[P * d + x];

@@ -2,7 +2,8 @@
  * Native relative-position attention and seeded dropout mask (native/kernels-relattn.cc) against the TypeScript
  * reference (src/backend/ts/relattn.ts): forward (out, lse) and backward (dq, dk, dv, drk, du, dvb) at odd sizes —
  * T across the 64-row tile boundary, memory or none, causal and bidirectional, a key mask with fully blocked rows,
- * attention dropout on, sizes below and above the threading threshold — under each ISA and at 1 and 2 threads; the dropout mask bit for bit; bad arguments throw.
+ * attention dropout on, sizes below and above the threading threshold — under each ISA and at 1 and 2 threads, the
+ * 2-thread backward bit-identical to the 1-thread one; the dropout mask bit for bit; bad arguments throw.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -22,7 +23,7 @@ const CASES: Case[] = [
   { B: 2, H: 1, T: 63, M: 0, Dh: 33, causal: false, mask: 'some', dropP: 0 },
   { B: 3, H: 2, T: 9, M: 4, Dh: 5, causal: false, mask: 'rowblock', dropP: 0.35 },
   { B: 1, H: 2, T: 129, M: 3, Dh: 8, causal: false, mask: 'none', dropP: 0.1 },
-  // big enough for the thread pool (≥ 2 MFLOP): per-thread drk / du / dvb accumulators summed
+  // big enough for the thread pool (≥ 2 MFLOP): drk / du / dvb accumulated per batch group, groups summed in order
   { B: 2, H: 3, T: 70, M: 20, Dh: 24, causal: true, mask: 'none', dropP: 0.15 },
   { B: 3, H: 2, T: 65, M: 0, Dh: 20, causal: false, mask: 'some', dropP: 0 },
 ];
@@ -61,6 +62,7 @@ for (const c of CASES) {
     const want = fwd(ref);
     const wantG = bwd(ref, want.out, want.lse);
     if (c.mask === 'rowblock') assert.ok(want.lse.some((l) => l === -Infinity), 'the case has fully blocked rows');
+    const oneThread = new Map<string, Float32Array[]>();
     eachConfig((cfg) => {
       const got = fwd(nb());
       assertClose(got.out, want.out, `${cfg} out`, { rtol: 2e-5, atol: 2e-5 });
@@ -71,6 +73,10 @@ for (const c of CASES) {
         const scale = Math.max(1, ...Array.from(wantG[i], Math.abs));
         assertClose(g[i], wantG[i], `${cfg} ${name}`, { rtol: 0, atol: 3e-5 * scale * Math.sqrt(x.K) });
       });
+      // bit-reproducible: 2 threads (tasks claimed in any order) give the 1-thread sums exactly
+      const [isa, threads] = cfg.split('/');
+      if (threads === '1t') oneThread.set(isa, g);
+      else ['dq', 'dk', 'dv', 'drk', 'du', 'dvb'].forEach((name, i) => assertSame(g[i], oneThread.get(isa)![i], `${cfg} ${name} vs 1 thread`));
     });
   });
 }
